@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Runs every workspace's ava suite in turn (one at a time: the kernel tests share the
+// machine's namespaces and CPUs) and ends with one plain summary line,
+// "tests: N passed, N failed, N skipped", that CI reads whatever the runner.
+// Usage: node scripts/run-tests.mjs [workspace …]   (default: all with tests)
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const workspaces = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).workspaces;
+const wanted = process.argv.slice(2);
+const hasTests = (dir) => {
+  const t = join(root, dir, 'test');
+  if (!existsSync(t)) return false;
+  const walk = (d) => readdirSync(d, { withFileTypes: true }).some((e) =>
+    e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('.test.ts'));
+  return walk(t);
+};
+const targets = (wanted.length ? wanted : workspaces).filter(hasTests);
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failedSuites = [];
+for (const ws of targets) {
+  process.stdout.write(`\n=== ${ws} ===\n`);
+  const out = await new Promise((resolve) => {
+    const child = spawn(join(root, 'node_modules/.bin/ava'), [], {
+      cwd: join(root, ws), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env },
+    });
+    let text = '';
+    child.stdout.on('data', (b) => { text += b; process.stdout.write(b); });
+    child.stderr.on('data', (b) => { text += b; process.stderr.write(b); });
+    child.on('close', (code) => resolve({ text, code }));
+  });
+  const count = (re) => { const m = out.text.match(re); return m ? Number(m[1]) : 0; };
+  const passed = count(/^\s*(\d+) tests? passed/m);
+  const failed = count(/^\s*(\d+) tests? failed/m) + count(/^\s*(\d+) uncaught exceptions?/m)
+    + count(/^\s*(\d+) unhandled rejections?/m) + count(/^\s*(\d+) tests? remained pending/m);
+  const skipped = count(/^\s*(\d+) tests? skipped/m);
+  totals.passed += passed; totals.skipped += skipped;
+  // A suite that exits non-zero without a counted failure (a crash, a timeout) still fails.
+  const suiteFailed = failed > 0 || out.code !== 0;
+  totals.failed += suiteFailed ? Math.max(failed, 1) : 0;
+  if (suiteFailed) failedSuites.push(ws);
+}
+if (failedSuites.length) process.stdout.write(`\nfailing suites: ${failedSuites.join(', ')}\n`);
+process.stdout.write(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
+process.exit(totals.failed > 0 || totals.passed === 0 ? 1 : 0);
