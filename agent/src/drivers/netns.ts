@@ -1,0 +1,669 @@
+// The netns driver (CloudStack hypervisor type LXC): the host is a network namespace given in
+// config, a VM is a network namespace of its own, NICs are veth pairs created directly in both
+// namespaces (never in the root namespace), guest networks are bridges in the host namespace
+// joined across hosts by VXLAN with unicast head-end replication. Nothing here touches the root
+// namespace's links, routes or firewall. See ../../README.md for names and cleanup guarantees.
+import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { chmod, mkdir, readFile, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  AgentArgs, AgentResult, HostCapacity, NetworkKind, NetworkSpec, NetworkState, NicSpec, NicState, VmSpec, VmState, VmStats,
+} from '@flotilla/protocol/agent';
+import type { Driver, HostFacts } from '../driver.ts';
+import { AgentError } from '../errors.ts';
+import { run, runJson, tryRun } from '../exec.ts';
+import { KeyedMutex } from '../mutex.ts';
+import { relayUnix } from '../relay.ts';
+import { checkArgs, parseIp } from '../validate.ts';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Appliance roles the agent will start, as argv with `{control}` (the control socket path) and
+ *  `{name}` (the VM name) substituted. The manager only names a role. */
+export const DEFAULT_APPLIANCES: Record<string, string[]> = {
+  router: [process.execPath, '--import', 'tsx', join(repoRoot, 'routers/src/main.ts'), '--control', '{control}'],
+  proxy: [process.execPath, '--import', 'tsx', join(repoRoot, 'proxy/src/main.ts'), '--control', '{control}'],
+  storage: [process.execPath, '--import', 'tsx', join(repoRoot, 'storage/src/main.ts'), '--control', '{control}'],
+};
+
+export interface NetnsDriverConfig {
+  /** Existing namespace that plays the host (e.g. `flt-host1`). Required: this driver never
+   *  works in the root namespace. */
+  hostNamespace: string;
+  /** 4 chars [a-z0-9] in every object name, unique per host on one machine (default: derived
+   *  from hostNamespace). */
+  hostTag?: string;
+  /** VXLAN underlay: an interface in the host namespace and its address. */
+  fabric?: { interface: string; localIp: string };
+  /** Per-VM files (spec, pids, console link, control socket). Default /run/flotilla/agent-<tag>. */
+  stateDir?: string;
+  appliances?: Record<string, string[]>;
+  capacity?: Partial<HostCapacity>;
+  busybox?: string;
+  socat?: string;
+  /** How long stop waits after SIGTERM before SIGKILL. */
+  stopGraceMs?: number;
+}
+
+const BRIDGE_LETTER: Record<NetworkKind, string> = { guest: 'g', public: 'p', control: 'k' };
+const KIND_OF_LETTER: Record<string, NetworkKind> = { g: 'guest', p: 'public', k: 'control' };
+const SAFE_PATH = /^\/[A-Za-z0-9/_.-]*$/;
+const VXLAN_PORT = '4789';
+const DEFAULT_MTU_VXLAN = 1450;
+const DEFAULT_MTU = 1500;
+
+interface IpLink {
+  ifname: string; address?: string; mtu: number; ifalias?: string; master?: string;
+  linkinfo?: { info_kind?: string };
+  addr_info?: Array<{ family: string; local: string; prefixlen: number; scope?: string }>;
+  stats64?: { rx: { bytes: number; packets: number }; tx: { bytes: number; packets: number } };
+}
+
+type Pids = Record<string, number>;
+
+/** The kernel objects' names, all `flt-`, all ≤ 15 chars where they are interfaces. Name sets
+ *  are disjoint: bridges/VXLANs have a non-hex letter after the tag, VM veths are all hex. */
+export class NetnsNames {
+  constructor(readonly tag: string) {}
+  vmNamespace(vm: string): string { return `flt-vm-${this.tag}-${vm}`; }
+  vmPrefix(): string { return `flt-vm-${this.tag}-`; }
+  /** Host end of a VM's NIC: flt- + 9 hex of hash(tag/vm) + device id in hex (14 chars). */
+  vethStem(vm: string): string { return `flt-${createHash('sha256').update(`${this.tag}/${vm}`).digest('hex').slice(0, 9)}`; }
+  hostVeth(vm: string, deviceId: number): string { return `${this.vethStem(vm)}${deviceId.toString(16)}`; }
+  bridge(kind: NetworkKind, vni?: number): string { return `flt-${this.tag}${BRIDGE_LETTER[kind]}${vni?.toString(16) ?? ''}`; }
+  vxlan(vni: number): string { return `flt-${this.tag}x${vni.toString(16)}`; }
+  /** Parses a bridge name of this host back into kind and VNI. */
+  parseBridge(name: string): { kind: NetworkKind; vni?: number } | undefined {
+    const m = new RegExp(`^flt-${this.tag}([gpk])([0-9a-f]{0,6})$`).exec(name);
+    if (!m) return undefined;
+    return m[2] ? { kind: KIND_OF_LETTER[m[1]!]!, vni: parseInt(m[2], 16) } : { kind: KIND_OF_LETTER[m[1]!]! };
+  }
+}
+
+export class NetnsDriver implements Driver {
+  readonly hypervisor = 'LXC' as const;
+  readonly names: NetnsNames;
+  readonly stateDir: string;
+  private readonly host: string;
+  private readonly appliances: Record<string, string[]>;
+  private readonly busybox: string;
+  private readonly socat: string;
+  private readonly mutex = new KeyedMutex();
+  private ready?: Promise<void>;
+
+  constructor(private readonly config: NetnsDriverConfig) {
+    const problems: string[] = [];
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(config.hostNamespace)) problems.push(`hostNamespace: not a namespace name (got ${JSON.stringify(config.hostNamespace)})`);
+    const tag = config.hostTag ?? createHash('sha256').update(config.hostNamespace).digest('hex').slice(0, 4);
+    if (!/^[a-z0-9]{4}$/.test(tag)) problems.push(`hostTag: must be 4 characters [a-z0-9] (got ${JSON.stringify(tag)})`);
+    if (config.fabric) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(config.fabric.interface)) problems.push(`fabric.interface: not an interface name (got ${JSON.stringify(config.fabric.interface)})`);
+      if (!parseIp(config.fabric.localIp)) problems.push(`fabric.localIp: not an IP address (got ${JSON.stringify(config.fabric.localIp)})`);
+    }
+    this.stateDir = config.stateDir ?? `/run/flotilla/agent-${tag}`;
+    this.busybox = config.busybox ?? 'busybox';
+    this.socat = config.socat ?? 'socat';
+    // These end up inside socat address strings, where ',' ':' and spaces are syntax.
+    for (const [k, v] of [['stateDir', this.stateDir], ['busybox', this.busybox], ['socat', this.socat]] as const) {
+      if (!SAFE_PATH.test(v) && !/^[a-z0-9]+$/.test(v)) problems.push(`${k}: only [A-Za-z0-9/_.-] allowed (got ${JSON.stringify(v)})`);
+    }
+    if (problems.length) throw new AgentError('INVALID_ARGUMENT', `netns driver config: ${problems.join('; ')}`);
+    this.names = new NetnsNames(tag);
+    this.host = config.hostNamespace;
+    this.appliances = config.appliances ?? DEFAULT_APPLIANCES;
+  }
+
+  // ---- host ----
+
+  async hostFacts(): Promise<HostFacts> {
+    let mhz = Math.round(cpus()[0]?.speed ?? 0);
+    if (!mhz) {
+      const info = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+      mhz = Math.round(Number(/cpu MHz\s*:\s*([0-9.]+)/.exec(info)?.[1] ?? 0));
+    }
+    const capacity: HostCapacity = {
+      cpus: this.config.capacity?.cpus ?? cpus().length,
+      cpuMhz: this.config.capacity?.cpuMhz ?? mhz,
+      memoryMb: this.config.capacity?.memoryMb ?? Math.floor(totalmem() / 1048576),
+    };
+    return this.config.fabric ? { hypervisor: 'LXC', capacity, fabricIp: this.config.fabric.localIp } : { hypervisor: 'LXC', capacity };
+  }
+
+  async close(): Promise<void> { /* VMs keep running; nothing held open */ }
+
+  private ensureReady(): Promise<void> {
+    this.ready ??= (async () => {
+      if (!existsSync(`/run/netns/${this.host}`)) {
+        this.ready = undefined;
+        throw new AgentError('DRIVER_FAILURE', `host namespace ${this.host} does not exist`);
+      }
+      await mkdir(join(this.stateDir, 'vms'), { recursive: true });
+      await writeFile(this.dhcpScript(), UDHCPC_SCRIPT, { mode: 0o755 });
+      await chmod(this.dhcpScript(), 0o755);
+      // Files of VMs whose namespace is gone (agent died mid-destroy) are garbage.
+      for (const vm of await readdir(join(this.stateDir, 'vms'))) {
+        if (!existsSync(`/run/netns/${this.names.vmNamespace(vm)}`)) await rm(this.vmDir(vm), { recursive: true, force: true });
+      }
+    })();
+    return this.ready;
+  }
+
+  private dhcpScript(): string { return join(this.stateDir, 'udhcpc.script'); }
+  private vmDir(vm: string): string { return join(this.stateDir, 'vms', vm); }
+  private controlSocket(vm: string): string { return join(this.vmDir(vm), 'control.sock'); }
+  private consolePath(vm: string): string { return join(this.vmDir(vm), 'console'); }
+  private ipH(...args: string[]): Promise<unknown> { return run(['ip', '-n', this.host, ...args]); }
+
+  private async hostLinks(): Promise<IpLink[]> {
+    return runJson<IpLink[]>(['ip', '-n', this.host, '-j', '-d', 'link', 'show']);
+  }
+
+  // ---- networks ----
+
+  async prepareNetwork(args: AgentArgs<'prepareNetwork'>): Promise<NetworkState> {
+    const spec = checkArgs('prepareNetwork', args);
+    await this.ensureReady();
+    const br = this.names.bridge(spec.kind, spec.vni);
+    return this.mutex.run(`net:${br}`, async () => {
+      const links = await this.hostLinks();
+      const existing = links.find((l) => l.ifname === br);
+      if (existing && existing.ifalias && existing.ifalias !== spec.id) {
+        throw new AgentError('CONFLICT', `bridge ${br} (${spec.kind}${spec.vni ? ` VNI ${spec.vni}` : ''}) already belongs to network ${existing.ifalias}`);
+      }
+      const other = links.find((l) => l.ifalias === spec.id && l.ifname !== br && this.names.parseBridge(l.ifname));
+      if (other) throw new AgentError('CONFLICT', `network ${spec.id} is already prepared on bridge ${other.ifname}; release it first`);
+      const fabric = this.config.fabric;
+      const peers = (spec.peers ?? []).filter((p) => p !== (fabric && parseIp(fabric.localIp)?.text));
+      if (spec.vni !== undefined && peers.length && !fabric) {
+        throw new AgentError('UNSUPPORTED', `network ${spec.id} has VXLAN peers but this host has no fabric interface configured`);
+      }
+      if (spec.uplinkInterface && !links.some((l) => l.ifname === spec.uplinkInterface)) {
+        throw new AgentError('NOT_FOUND', `uplink interface ${spec.uplinkInterface} does not exist on host ${this.host}`);
+      }
+      const useVxlan = spec.vni !== undefined && fabric !== undefined;
+      const vx = spec.vni !== undefined ? this.names.vxlan(spec.vni) : undefined;
+      const mtu = spec.mtu ?? (useVxlan ? DEFAULT_MTU_VXLAN : DEFAULT_MTU);
+      const created: string[] = [];
+      try {
+        if (!existing) {
+          await this.ipH('link', 'add', br, 'type', 'bridge');
+          created.push(br);
+        }
+        await this.ipH('link', 'set', br, 'alias', spec.id, 'mtu', String(mtu), 'up');
+        if (vx && useVxlan) {
+          if (!links.some((l) => l.ifname === vx)) {
+            await this.ipH('link', 'add', vx, 'type', 'vxlan', 'id', String(spec.vni), 'local', parseIp(fabric.localIp)!.text,
+              'dev', fabric.interface, 'dstport', VXLAN_PORT);
+            created.push(vx);
+          }
+          await this.ipH('link', 'set', vx, 'master', br, 'mtu', String(mtu), 'up');
+          await this.syncPeers(vx, peers);
+        }
+        if (spec.uplinkInterface) await this.ipH('link', 'set', spec.uplinkInterface, 'master', br, 'up');
+        if (spec.hostAddress) await this.ipH('addr', 'replace', spec.hostAddress, 'dev', br);
+      } catch (e) {
+        for (const l of created.reverse()) await tryRun(['ip', '-n', this.host, 'link', 'del', l]);
+        throw e;
+      }
+      return this.networkState(br, spec.id);
+    });
+  }
+
+  /** Head-end replication list: one all-zero FDB entry per peer VTEP; extra ones are removed. */
+  private async syncPeers(vx: string, peers: string[]): Promise<void> {
+    const have = await this.fdbPeers(vx);
+    for (const p of peers) if (!have.includes(p)) await run(['bridge', '-n', this.host, 'fdb', 'append', '00:00:00:00:00:00', 'dev', vx, 'dst', p]);
+    for (const p of have) if (!peers.includes(p)) await run(['bridge', '-n', this.host, 'fdb', 'del', '00:00:00:00:00:00', 'dev', vx, 'dst', p]);
+  }
+
+  private async fdbPeers(vx: string): Promise<string[]> {
+    const fdb = await runJson<Array<{ mac: string; dst?: string }>>(['bridge', '-n', this.host, '-j', 'fdb', 'show', 'dev', vx]);
+    return fdb.filter((e) => e.mac === '00:00:00:00:00:00' && e.dst).map((e) => parseIp(e.dst!)?.text ?? e.dst!);
+  }
+
+  private async networkState(br: string, id?: string, links?: IpLink[]): Promise<NetworkState> {
+    const all = links ?? await this.hostLinks();
+    const l = all.find((x) => x.ifname === br);
+    const parsed = this.names.parseBridge(br);
+    if (!l || !parsed) throw new AgentError('NOT_FOUND', `bridge ${br} not found`);
+    const out: NetworkState = { id: id ?? l.ifalias ?? br, kind: parsed.kind, bridge: br, peers: [], mtu: l.mtu };
+    if (parsed.vni !== undefined) {
+      out.vni = parsed.vni;
+      const vx = this.names.vxlan(parsed.vni);
+      if (all.some((x) => x.ifname === vx)) out.peers = await this.fdbPeers(vx);
+    }
+    return out;
+  }
+
+  private async bridgeOf(networkId: string, links: IpLink[]): Promise<IpLink | undefined> {
+    return links.find((l) => l.ifalias === networkId && this.names.parseBridge(l.ifname) !== undefined);
+  }
+
+  async releaseNetwork(args: AgentArgs<'releaseNetwork'>): Promise<AgentResult<'releaseNetwork'>> {
+    const { id } = checkArgs('releaseNetwork', args);
+    await this.ensureReady();
+    const links = await this.hostLinks();
+    const br = await this.bridgeOf(id, links);
+    if (!br) return { id, existed: false };
+    return this.mutex.run(`net:${br.ifname}`, async () => {
+      const parsed = this.names.parseBridge(br.ifname)!;
+      const vx = parsed.vni !== undefined ? this.names.vxlan(parsed.vni) : undefined;
+      const ports = (await this.hostLinks()).filter((l) => l.master === br.ifname);
+      const vmPorts = ports.filter((p) => /^flt-[0-9a-f]{10}$/.test(p.ifname));
+      if (vmPorts.length) {
+        throw new AgentError('IN_USE', `network ${id} still has VM NICs on bridge ${br.ifname}: ${vmPorts.map((p) => `${p.ifname}${p.ifalias ? ` (${p.ifalias})` : ''}`).join(', ')}`);
+      }
+      // An uplink is the operator's interface: detach it, never delete it.
+      for (const p of ports) if (p.ifname !== vx && !vmPorts.includes(p)) await this.ipH('link', 'set', p.ifname, 'nomaster');
+      if (vx && links.some((l) => l.ifname === vx)) await this.ipH('link', 'del', vx);
+      await this.ipH('link', 'del', br.ifname);
+      return { id, existed: true };
+    });
+  }
+
+  // ---- VMs ----
+
+  async startVm(args: AgentArgs<'startVm'>): Promise<VmState> {
+    const { spec } = checkArgs('startVm', args);
+    await this.ensureReady();
+    return this.mutex.run(`vm:${spec.name}`, async () => {
+      const ns = this.names.vmNamespace(spec.name);
+      if (existsSync(`/run/netns/${ns}`)) {
+        const current = await this.readSpec(spec.name);
+        if (current && JSON.stringify(current) === JSON.stringify(spec)) return this.vmState(spec.name);
+        throw new AgentError('CONFLICT', `VM ${spec.name} already exists on this host${current ? ' with a different spec' : ' without a spec (a stray)'}; destroy it first`);
+      }
+      // Everything that can be refused is refused before the first object exists.
+      const links = await this.hostLinks();
+      const bridges = await this.resolveBridges(spec.nics, links);
+      const appliance = this.applianceArgv(spec);
+      if (this.controlSocket(spec.name).length > 100) throw new AgentError('INVALID_ARGUMENT', `control socket path ${this.controlSocket(spec.name)} exceeds the unix socket limit; use a shorter stateDir`);
+      try {
+        await this.createVm(spec, bridges, appliance);
+      } catch (e) {
+        await this.teardownVm(spec.name, true).catch(() => undefined);
+        throw e;
+      }
+      return this.vmState(spec.name);
+    });
+  }
+
+  private async resolveBridges(nics: NicSpec[], links: IpLink[]): Promise<Map<number, IpLink>> {
+    const out = new Map<number, IpLink>();
+    const missing: string[] = [];
+    for (const n of nics) {
+      const br = await this.bridgeOf(n.networkId, links);
+      if (!br) missing.push(`nic ${n.deviceId}: network ${n.networkId}`);
+      else out.set(n.deviceId, br);
+    }
+    if (missing.length) throw new AgentError('NETWORK_NOT_PREPARED', `not prepared on this host: ${missing.join(', ')}`);
+    return out;
+  }
+
+  private applianceArgv(spec: VmSpec): string[] | undefined {
+    if (spec.template.kind !== 'system') return undefined;
+    const argv = this.appliances[spec.template.role];
+    if (!argv) throw new AgentError('UNSUPPORTED', `appliance role ${spec.template.role} is not on this host's allow-list (${Object.keys(this.appliances).join(', ') || 'empty'})`);
+    return argv.map((a) => a.replaceAll('{control}', this.controlSocket(spec.name)).replaceAll('{name}', spec.name));
+  }
+
+  private async createVm(spec: VmSpec, bridges: Map<number, IpLink>, appliance: string[] | undefined): Promise<void> {
+    const name = spec.name;
+    const ns = this.names.vmNamespace(name);
+    const dir = this.vmDir(name);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(join(dir, 'www'), { recursive: true });
+    await this.writeSpec(spec);
+    await writeFile(join(dir, 'www', 'index.html'), `${spec.hostname ?? name}\n`);
+    if (spec.userData) await writeFile(join(dir, 'user-data'), Buffer.from(spec.userData, 'base64'));
+    // `ip netns exec` bind-mounts this over /etc/resolv.conf for every process of the VM.
+    await mkdir(`/etc/netns/${ns}`, { recursive: true });
+    await writeFile(`/etc/netns/${ns}/resolv.conf`, resolvConf(spec.dns ?? [], spec.searchDomain));
+    await run(['ip', 'netns', 'add', ns]);
+    await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    for (const nic of spec.nics) await this.createNic(spec, nic, bridges.get(nic.deviceId)!);
+    const pids: Pids = {};
+    if (spec.console?.serial !== false) pids.console = this.startConsole(name);
+    Object.assign(pids, this.startTemplate(spec, spec.nics, appliance));
+    await this.writePids(name, pids);
+  }
+
+  private defaultNic(spec: VmSpec): number | undefined {
+    return (spec.nics.find((n) => n.default) ?? spec.nics[0])?.deviceId;
+  }
+
+  private async createNic(spec: VmSpec, nic: NicSpec, bridge: IpLink): Promise<void> {
+    const ns = this.names.vmNamespace(spec.name);
+    const hv = this.names.hostVeth(spec.name, nic.deviceId);
+    const eth = `eth${nic.deviceId}`;
+    const mtu = String(nic.mtu ?? bridge.mtu);
+    // Both ends are born in their namespaces; nothing ever appears in the root namespace.
+    await run(['ip', 'link', 'add', hv, 'netns', this.host, 'type', 'veth', 'peer', 'name', eth, 'address', nic.mac, 'netns', ns]);
+    await this.ipH('link', 'set', hv, 'alias', `${spec.name}/${nic.deviceId}`, 'master', bridge.ifname, 'mtu', mtu, 'up');
+    await run(['ip', '-n', ns, 'link', 'set', eth, 'mtu', mtu, 'up']);
+    await this.applyStatic(spec, nic);
+  }
+
+  private async applyStatic(spec: VmSpec, nic: NicSpec): Promise<void> {
+    if (!nic.ipv4) return;
+    const ns = this.names.vmNamespace(spec.name);
+    await run(['ip', '-n', ns, 'addr', 'replace', nic.ipv4.address, 'dev', `eth${nic.deviceId}`]);
+    if (nic.ipv4.gateway && nic.deviceId === this.defaultNic(spec)) {
+      await run(['ip', '-n', ns, 'route', 'replace', 'default', 'via', nic.ipv4.gateway, 'dev', `eth${nic.deviceId}`]);
+    }
+  }
+
+  /** A detached process inside the VM's namespace (`ip netns exec` execs in place, so the pid is
+   *  the process's own). Its output goes to <vmDir>/<label>.log. */
+  private spawnIn(vm: string, label: string, argv: string[], env: Record<string, string> = {}): number {
+    const log = openSync(join(this.vmDir(vm), `${label}.log`), 'a');
+    try {
+      const child = spawn('ip', ['netns', 'exec', this.names.vmNamespace(vm), ...argv], {
+        detached: true, stdio: ['ignore', log, log], cwd: '/',
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', FLT_VM_NAME: vm, ...env },
+      });
+      child.on('error', () => undefined);
+      child.unref();
+      if (!child.pid) throw new AgentError('DRIVER_FAILURE', `could not start ${label} in VM ${vm}`);
+      return child.pid;
+    } finally { closeSync(log); }
+  }
+
+  /** Serial console: socat holds a pty whose slave end is linked at <vmDir>/console, wired to a
+   *  shell in the VM; `ignoreeof` keeps it across client sessions (a console proxy can reattach). */
+  private startConsole(vm: string): number {
+    return this.spawnIn(vm, 'console', [this.socat, `PTY,link=${this.consolePath(vm)},rawer,ignoreeof`,
+      `EXEC:${this.busybox} sh -i,pty,setsid,ctty,stderr,sane`]);
+  }
+
+  private startTemplate(spec: VmSpec, nics: NicSpec[], appliance: string[] | undefined): Pids {
+    const pids: Pids = {};
+    if (spec.template.kind === 'system') {
+      pids.appliance = this.spawnIn(spec.name, 'appliance', appliance!);
+      return pids;
+    }
+    const full = nics.length === spec.nics.length;
+    if (full) pids.httpd = this.spawnIn(spec.name, 'httpd', [this.busybox, 'httpd', '-f', '-p', '80', '-h', join(this.vmDir(spec.name), 'www')]);
+    for (const nic of nics) if (!nic.ipv4) pids[`udhcpc-eth${nic.deviceId}`] = this.startDhcp(spec, nic);
+    return pids;
+  }
+
+  private startDhcp(spec: VmSpec, nic: NicSpec): number {
+    const eth = `eth${nic.deviceId}`;
+    return this.spawnIn(spec.name, `udhcpc-${eth}`,
+      [this.busybox, 'udhcpc', '-f', '-i', eth, '-s', this.dhcpScript(), '-x', `hostname:${spec.hostname ?? spec.name}`, '-t', '5', '-T', '1', '-A', '2'],
+      nic.deviceId === this.defaultNic(spec) ? { FLT_DEFAULT_ROUTE: '1' } : {});
+  }
+
+  async stopVm(args: AgentArgs<'stopVm'>): Promise<AgentResult<'stopVm'>> {
+    const { name, force } = checkArgs('stopVm', args);
+    await this.ensureReady();
+    return this.mutex.run(`vm:${name}`, async () => ({ name, existed: await this.teardownVm(name, force ?? false) }));
+  }
+
+  async destroyVm(args: AgentArgs<'destroyVm'>): Promise<AgentResult<'destroyVm'>> {
+    const { name } = checkArgs('destroyVm', args);
+    await this.ensureReady();
+    return this.mutex.run(`vm:${name}`, async () => ({ name, existed: await this.teardownVm(name, false) }));
+  }
+
+  /** Removes every object of a VM: its processes (by pid, all of them live in its namespace),
+   *  host veth ends, namespace, /etc/netns entry and files. Idempotent. */
+  private async teardownVm(name: string, force: boolean): Promise<boolean> {
+    const ns = this.names.vmNamespace(name);
+    const existed = existsSync(`/run/netns/${ns}`);
+    if (existed) {
+      await this.killAll(ns, force ? 0 : (this.config.stopGraceMs ?? 2000));
+      // Deleting the host ends first is synchronous; a namespace's own cleanup is deferred.
+      const stem = this.names.vethStem(name);
+      for (const l of await this.hostLinks()) if (l.ifname.startsWith(stem) && l.ifname.length === stem.length + 1) await tryRun(['ip', '-n', this.host, 'link', 'del', l.ifname]);
+      await run(['ip', 'netns', 'del', ns]);
+    }
+    await rm(`/etc/netns/${ns}`, { recursive: true, force: true });
+    await rm(this.vmDir(name), { recursive: true, force: true });
+    return existed;
+  }
+
+  private async nsPids(ns: string): Promise<number[]> {
+    const { stdout } = await run(['ip', 'netns', 'pids', ns]);
+    return stdout.split('\n').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 1);
+  }
+
+  /** SIGTERM, wait up to graceMs, SIGKILL — every pid whose network namespace is the VM's (the
+   *  agent created that namespace, so they are all the VM's). `except` survives (the console). */
+  private async killAll(ns: string, graceMs: number, except: number[] = []): Promise<void> {
+    const signalAll = async (sig: NodeJS.Signals) => {
+      const pids = (await this.nsPids(ns)).filter((p) => !except.includes(p));
+      for (const p of pids) { try { process.kill(p, sig); } catch { /* already gone */ } }
+      return pids.length;
+    };
+    if (!(await signalAll(graceMs > 0 ? 'SIGTERM' : 'SIGKILL'))) return;
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      if (!(await this.nsPids(ns)).some((p) => !except.includes(p))) return;
+    }
+    for (let i = 0; i < 20 && await signalAll('SIGKILL'); i++) await new Promise((r) => setTimeout(r, 25));
+  }
+
+  async rebootVm(args: AgentArgs<'rebootVm'>): Promise<VmState> {
+    const { name } = checkArgs('rebootVm', args);
+    await this.ensureReady();
+    return this.mutex.run(`vm:${name}`, async () => {
+      const spec = await this.requireSpec(name);
+      const ns = this.names.vmNamespace(name);
+      const pids = await this.readPids(name);
+      const keep = pids.console ? [pids.console] : [];
+      await this.killAll(ns, this.config.stopGraceMs ?? 2000, keep);
+      // A reboot forgets what the guest configured; static addresses come back at "boot".
+      for (const nic of spec.nics) await run(['ip', '-n', ns, 'addr', 'flush', 'dev', `eth${nic.deviceId}`]);
+      for (const nic of spec.nics) await this.applyStatic(spec, nic);
+      const next: Pids = {};
+      if (pids.console) next.console = pids.console;
+      Object.assign(next, this.startTemplate(spec, spec.nics, this.applianceArgv(spec)));
+      await this.writePids(name, next);
+      return this.vmState(name);
+    });
+  }
+
+  async plugNic(args: AgentArgs<'plugNic'>): Promise<VmState> {
+    const { name, nic } = checkArgs('plugNic', args);
+    await this.ensureReady();
+    return this.mutex.run(`vm:${name}`, async () => {
+      const spec = await this.requireSpec(name);
+      const same = spec.nics.find((n) => n.deviceId === nic.deviceId || n.mac === nic.mac);
+      if (same && JSON.stringify(same) === JSON.stringify(nic)) return this.vmState(name);
+      if (same) throw new AgentError('CONFLICT', `VM ${name} already has NIC ${same.deviceId} (${same.mac})`);
+      const bridges = await this.resolveBridges([nic], await this.hostLinks());
+      const next: VmSpec = { ...spec, nics: [...spec.nics, nic].sort((a, b) => a.deviceId - b.deviceId) };
+      try {
+        await this.createNic(next, nic, bridges.get(nic.deviceId)!);
+      } catch (e) {
+        await tryRun(['ip', '-n', this.host, 'link', 'del', this.names.hostVeth(name, nic.deviceId)]);
+        throw e;
+      }
+      await this.writeSpec(next);
+      // A guest's DHCP client comes up on the new NIC; an appliance is already running and
+      // notices the new link itself.
+      if (next.template.kind === 'guest' && !nic.ipv4) {
+        await this.writePids(name, { ...(await this.readPids(name)), [`udhcpc-eth${nic.deviceId}`]: this.startDhcp(next, nic) });
+      }
+      return this.vmState(name);
+    });
+  }
+
+  async unplugNic(args: AgentArgs<'unplugNic'>): Promise<VmState> {
+    const { name, mac } = checkArgs('unplugNic', args);
+    await this.ensureReady();
+    return this.mutex.run(`vm:${name}`, async () => {
+      const spec = await this.requireSpec(name);
+      const nic = spec.nics.find((n) => n.mac === mac);
+      if (!nic) throw new AgentError('NOT_FOUND', `VM ${name} has no NIC with MAC ${mac}`);
+      const pids = await this.readPids(name);
+      const label = `udhcpc-eth${nic.deviceId}`;
+      const pid = pids[label];
+      if (pid && (await this.nsPids(this.names.vmNamespace(name))).includes(pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+      delete pids[label];
+      await tryRun(['ip', '-n', this.host, 'link', 'del', this.names.hostVeth(name, nic.deviceId)]);
+      await this.writeSpec({ ...spec, nics: spec.nics.filter((n) => n !== nic) });
+      await this.writePids(name, pids);
+      return this.vmState(name);
+    });
+  }
+
+  async vmStats(args: AgentArgs<'vmStats'>): Promise<AgentResult<'vmStats'>> {
+    const { names } = checkArgs('vmStats', args);
+    await this.ensureReady();
+    const vms = names ?? await this.vmNames();
+    const stats: VmStats[] = [];
+    for (const name of vms) {
+      const ns = this.names.vmNamespace(name);
+      if (!existsSync(`/run/netns/${ns}`)) continue;
+      let cpuTicks = 0; let rssPages = 0;
+      for (const pid of await this.nsPids(ns)) {
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        cpuTicks += Number(f[11] ?? 0) + Number(f[12] ?? 0); // utime, stime (fields 14, 15)
+        rssPages += Number((await readFile(`/proc/${pid}/statm`, 'utf8').catch(() => '0 0')).split(' ')[1] ?? 0);
+      }
+      const links = await runJson<IpLink[]>(['ip', '-n', ns, '-j', '-s', 'link', 'show']);
+      const state = await this.vmState(name);
+      stats.push({
+        name, state: state.state, cpuTimeMs: cpuTicks * 10, memoryKb: rssPages * 4,
+        nics: links.filter((l) => /^eth[0-9]+$/.test(l.ifname)).map((l) => ({
+          deviceId: Number(l.ifname.slice(3)), mac: l.address ?? '',
+          rxBytes: l.stats64?.rx.bytes ?? 0, txBytes: l.stats64?.tx.bytes ?? 0,
+          rxPackets: l.stats64?.rx.packets ?? 0, txPackets: l.stats64?.tx.packets ?? 0,
+        })),
+      });
+    }
+    return { stats };
+  }
+
+  async listState(args: AgentArgs<'listState'> = {}): Promise<AgentResult<'listState'>> {
+    checkArgs('listState', args);
+    await this.ensureReady();
+    const links = await this.hostLinks();
+    const networks: NetworkState[] = [];
+    for (const l of links) if (this.names.parseBridge(l.ifname)) networks.push(await this.networkState(l.ifname, undefined, links));
+    const vms: VmState[] = [];
+    for (const name of await this.vmNames()) vms.push(await this.vmState(name));
+    return { vms, networks };
+  }
+
+  async relay(args: AgentArgs<'relay'>): Promise<AgentResult<'relay'>> {
+    const { name, payload, timeoutMs } = checkArgs('relay', args);
+    await this.ensureReady();
+    const spec = await this.requireSpec(name);
+    if (spec.template.kind !== 'system') throw new AgentError('UNSUPPORTED', `VM ${name} is not a system VM; it has no control socket`);
+    return { payload: await relayUnix(this.controlSocket(name), payload, timeoutMs ?? 30_000, name) };
+  }
+
+  // ---- state ----
+
+  /** VM names of this host, from the namespaces that exist (the kernel is the truth). */
+  async vmNames(): Promise<string[]> {
+    const prefix = this.names.vmPrefix();
+    const all = await readdir('/run/netns').catch(() => [] as string[]);
+    return all.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)).sort();
+  }
+
+  private async readSpec(name: string): Promise<VmSpec | undefined> {
+    try { return JSON.parse(await readFile(join(this.vmDir(name), 'spec.json'), 'utf8')) as VmSpec; } catch { return undefined; }
+  }
+
+  private async requireSpec(name: string): Promise<VmSpec> {
+    if (!existsSync(`/run/netns/${this.names.vmNamespace(name)}`)) throw new AgentError('NOT_FOUND', `VM ${name} is not on this host`);
+    const spec = await this.readSpec(name);
+    if (!spec) throw new AgentError('CONFLICT', `VM ${name} has no spec on this host (a stray); destroy it`);
+    return spec;
+  }
+
+  private async writeSpec(spec: VmSpec): Promise<void> { await atomicWrite(join(this.vmDir(spec.name), 'spec.json'), JSON.stringify(spec)); }
+  private async readPids(name: string): Promise<Pids> {
+    try { return JSON.parse(await readFile(join(this.vmDir(name), 'pids.json'), 'utf8')) as Pids; } catch { return {}; }
+  }
+  private async writePids(name: string, pids: Pids): Promise<void> { await atomicWrite(join(this.vmDir(name), 'pids.json'), JSON.stringify(pids)); }
+
+  async vmState(name: string): Promise<VmState> {
+    const ns = this.names.vmNamespace(name);
+    if (!existsSync(`/run/netns/${ns}`)) throw new AgentError('NOT_FOUND', `VM ${name} is not on this host`);
+    const spec = await this.readSpec(name);
+    const links = await runJson<IpLink[]>(['ip', '-n', ns, '-j', 'addr', 'show']);
+    const nics: NicState[] = links.filter((l) => /^eth[0-9]+$/.test(l.ifname)).map((l) => {
+      const deviceId = Number(l.ifname.slice(3));
+      const n: NicState = {
+        deviceId, mac: l.address ?? '', hostInterface: this.names.hostVeth(name, deviceId),
+        addresses: (l.addr_info ?? []).filter((a) => a.scope !== 'link').map((a) => `${a.local}/${a.prefixlen}`),
+      };
+      const networkId = spec?.nics.find((x) => x.deviceId === deviceId)?.networkId;
+      if (networkId) n.networkId = networkId;
+      return n;
+    });
+    const state: VmState = { name, state: 'Running', nics, consoles: {} };
+    if (spec) state.spec = spec;
+    else { state.state = 'Error'; state.detail = 'no spec on this host (stray)'; }
+    if (existsSync(this.consolePath(name))) state.consoles.serial = this.consolePath(name);
+    if (spec?.template.kind === 'system') state.controlSocket = this.controlSocket(name);
+    const live = await this.nsPids(ns);
+    const dead = Object.entries(await this.readPids(name)).filter(([, pid]) => !live.includes(pid));
+    if (spec && dead.length) {
+      state.state = 'Error';
+      state.detail = dead.map(([label, pid]) => `process ${label} (pid ${pid}) exited`).join('; ');
+    }
+    return state;
+  }
+
+  /** Test/maintenance helper: destroys every VM and releases every network of this host tag. */
+  async destroyAll(): Promise<void> {
+    for (const name of await this.vmNames()) await this.destroyVm({ name });
+    const links = await this.hostLinks().catch(() => [] as IpLink[]);
+    for (const l of links) {
+      if (!this.names.parseBridge(l.ifname)) continue;
+      if (l.ifalias) await this.releaseNetwork({ id: l.ifalias }).catch(() => undefined);
+      else await tryRun(['ip', '-n', this.host, 'link', 'del', l.ifname]);
+    }
+  }
+}
+
+async function atomicWrite(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
+}
+
+function resolvConf(dns: string[], search: string | undefined): string {
+  return `# written by the flotilla agent; the guest's DHCP client may replace it\n${search ? `search ${search}\n` : ''}${dns.map((d) => `nameserver ${d}\n`).join('')}`;
+}
+
+/** udhcpc hook run inside the VM, as a distribution's would: applies the lease from the
+ *  environment udhcpc passes (every value quoted), the default route and resolv.conf only on the
+ *  default NIC (FLT_DEFAULT_ROUTE=1). /etc/resolv.conf is the VM's /etc/netns file. */
+export const UDHCPC_SCRIPT = `#!/bin/sh
+# flotilla netns guest: DHCP lease hook for busybox udhcpc
+case "$1" in
+  deconfig)
+    ip -4 addr flush dev "$interface"
+    ip link set dev "$interface" up
+    ;;
+  bound|renew)
+    prefix="\${mask:-$subnet}"
+    [ "$1" = bound ] && ip -4 addr flush dev "$interface"
+    ip addr replace "$ip/$prefix" dev "$interface"
+    [ -n "\${mtu:-}" ] && ip link set dev "$interface" mtu "$mtu"
+    if [ "\${FLT_DEFAULT_ROUTE:-}" = 1 ]; then
+      if [ -n "\${router:-}" ]; then
+        set -- $router
+        ip route replace default via "$1" dev "$interface"
+      fi
+      if [ -n "\${dns:-}" ]; then
+        { [ -n "\${domain:-}" ] && echo "search $domain"; for s in $dns; do echo "nameserver $s"; done; } > /etc/resolv.conf
+      fi
+    fi
+    ;;
+esac
+exit 0
+`;
