@@ -1,0 +1,4 @@
+// @flotilla/firewall: nftables-ts model, the pure compiler, the packet tracer and the applier.
+export * from './nft/types.ts';
+export * as nft from './nft/build.ts';
+export { compile, compileNormalized, TABLE, PRIORITY, type CompileOptions } from './compile.ts';
