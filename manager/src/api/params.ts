@@ -1,0 +1,136 @@
+// Parameter types as CloudStack declares them (BaseCmd.CommandType), their parsing from the
+// wire (every value arrives as a string), and the 431 texts CloudStack clients expect.
+// The same declarations feed listApis, so what is validated is exactly what is documented.
+import { paramError } from './errors.ts';
+
+export type ParamType = 'string' | 'uuid' | 'boolean' | 'integer' | 'long' | 'short' | 'list' | 'map' | 'date';
+
+export interface ParamDef {
+  readonly type: ParamType;
+  readonly description: string;
+  readonly required?: boolean;
+  /** max length of a string value (CloudStack's default: 255) */
+  readonly length?: number;
+  readonly since?: string;
+  /** allowed values, matched case-insensitively and returned in the declared spelling */
+  readonly values?: readonly string[];
+  readonly min?: number;
+  readonly max?: number;
+  /** item type of a `list` (comma-separated on the wire) */
+  readonly of?: 'string' | 'uuid' | 'long';
+  /** extra check on the parsed value; returns the reason it is invalid */
+  readonly check?: (v: never) => string | undefined;
+  /** admin-only parameters are not shown to, nor accepted from, other roles */
+  readonly adminOnly?: boolean;
+}
+
+export type MapValue = Record<string, string>[];
+
+type Parsed<D extends ParamDef> =
+  D['type'] extends 'boolean' ? boolean :
+  D['type'] extends 'integer' | 'long' | 'short' ? number :
+  D['type'] extends 'list' ? string[] :
+  D['type'] extends 'map' ? MapValue :
+  D['type'] extends 'date' ? Date :
+  string;
+
+export type Args<P extends Record<string, ParamDef>> = {
+  -readonly [K in keyof P]: P[K]['required'] extends true ? Parsed<P[K]> : Parsed<P[K]> | undefined;
+};
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (s: string): boolean => UUID_RE.test(s);
+
+const INT_LIMITS = { integer: [-2147483648, 2147483647], short: [-32768, 32767], long: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] } as const;
+
+function shown(v: string): string { return v.length > 64 ? `${v.slice(0, 64)}…` : v; }
+
+/** Parses one raw wire value; throws a 431 naming the command and the parameter. */
+export function parseParam(command: string, name: string, def: ParamDef, raw: string | MapValue): unknown {
+  const cmd = command.toLowerCase();
+  const invalid = (why: string) => paramError(
+    `Unable to execute API command ${cmd} due to invalid value. Invalid parameter ${name} value=${shown(String(raw))} due to ${why}`);
+  if (def.type === 'map') {
+    if (!Array.isArray(raw)) throw invalid(`it must be given as ${name}[0].key=value`);
+    for (const item of raw) for (const v of Object.values(item)) if (v.length > (def.length ?? 4096)) throw invalid('a value longer than allowed');
+    return raw;
+  }
+  if (Array.isArray(raw)) throw invalid('it is not a map parameter');
+  const s = raw;
+  const maxLen = def.length ?? (def.type === 'string' ? 255 : 4096);
+  if (s.length > maxLen) throw paramError(`Value greater than max allowed length ${maxLen} for param: ${name}`);
+  // Control characters never belong in an API value; refusing them here keeps them out of
+  // every name, description and later config file at once.
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s)) throw invalid('control characters');
+  let v: unknown;
+  switch (def.type) {
+    case 'string': v = s; break;
+    case 'uuid':
+      if (!isUuid(s)) throw invalid('incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class');
+      v = s.toLowerCase(); break;
+    case 'boolean': {
+      const l = s.toLowerCase();
+      if (l !== 'true' && l !== 'false') throw invalid('it is not a boolean (true or false)');
+      v = l === 'true'; break;
+    }
+    case 'integer': case 'long': case 'short': {
+      if (!/^-?\d+$/.test(s.trim())) throw invalid(`it is not a whole number`);
+      const n = Number(s.trim());
+      const [lo, hi] = INT_LIMITS[def.type];
+      if (n < lo || n > hi) throw invalid(`it is out of range for a ${def.type}`);
+      if (def.min !== undefined && n < def.min) throw invalid(`it is less than ${def.min}`);
+      if (def.max !== undefined && n > def.max) throw invalid(`it is greater than ${def.max}`);
+      v = n; break;
+    }
+    case 'list': {
+      const items = s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+      if (def.of === 'uuid') for (const it of items) if (!isUuid(it)) throw invalid(`${shown(it)} is not a valid id`);
+      if (def.of === 'long') for (const it of items) if (!/^\d+$/.test(it)) throw invalid(`${shown(it)} is not a whole number`);
+      v = def.of === 'uuid' ? items.map((x) => x.toLowerCase()) : items; break;
+    }
+    case 'date': {
+      const d = parseCsDate(s);
+      if (!d) throw invalid('it is not a date (yyyy-MM-dd or yyyy-MM-dd HH:mm:ss)');
+      v = d; break;
+    }
+  }
+  if (def.values) {
+    const match = def.values.find((x) => x.toLowerCase() === String(v).toLowerCase());
+    if (!match) throw invalid(`it must be one of ${def.values.join(', ')}`);
+    v = match;
+  }
+  if (def.check) {
+    const why = (def.check as (x: unknown) => string | undefined)(v);
+    if (why) throw invalid(why);
+  }
+  return v;
+}
+
+/** CloudStack accepts `yyyy-MM-dd`, `yyyy-MM-dd HH:mm:ss` and ISO-8601 with a zone. */
+export function parseCsDate(s: string): Date | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(Z|[+-]\d{2}:?\d{2})?)?$/.exec(s.trim());
+  if (!m) return undefined;
+  const zone = m[7] ? (m[7] === 'Z' ? 'Z' : `${m[7].slice(0, 3)}:${m[7].slice(-2)}`) : 'Z';
+  const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4] ?? '00'}:${m[5] ?? '00'}:${m[6] ?? '00'}${zone}`);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+/** Collects CloudStack's flattened map parameters, `name[0].key=value`, into [{key: value}, …] by index. */
+export function collectMaps(flat: Record<string, string>): { plain: Record<string, string>; maps: Record<string, MapValue> } {
+  const plain: Record<string, string> = {};
+  const byName = new Map<string, Map<number, Record<string, string>>>();
+  for (const [k, v] of Object.entries(flat)) {
+    const m = /^([a-z0-9_]+)\[(\d{1,4})\]\.([a-z0-9_]+)$/i.exec(k);
+    if (!m) { plain[k] = v; continue; }
+    const name = m[1]!.toLowerCase();
+    const idx = Number(m[2]);
+    const items = byName.get(name) ?? new Map<number, Record<string, string>>();
+    byName.set(name, items);
+    const item = items.get(idx) ?? {};
+    item[m[3]!.toLowerCase()] = v;
+    items.set(idx, item);
+  }
+  const maps: Record<string, MapValue> = {};
+  for (const [name, items] of byName) maps[name] = [...items.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+  return { plain, maps };
+}

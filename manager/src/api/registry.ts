@@ -1,0 +1,107 @@
+// The one command registry. Each command is declared once — name, parameters, response,
+// sync/async, who may call it, since — and from the declaration come validation, dispatch,
+// `listApis` (which CloudMonkey syncs its whole command set from) and the API docs.
+import type { Args, ParamDef } from './params.ts';
+import type { Context } from './context.ts';
+
+/** CloudStack's role types. A command lists the roles that may call it. */
+export type Role = 'Admin' | 'DomainAdmin' | 'User';
+export const ALL_ROLES: readonly Role[] = ['Admin', 'DomainAdmin', 'User'];
+export const ADMIN: readonly Role[] = ['Admin'];
+export const ADMINS: readonly Role[] = ['Admin', 'DomainAdmin'];
+
+export type FieldType = 'string' | 'uuid' | 'boolean' | 'integer' | 'long' | 'date' | 'list' | 'map' | 'set' | 'object' | 'double';
+
+export interface FieldDef { readonly type: FieldType; readonly description: string; readonly since?: string }
+
+/** A response object as CloudStack names it (the key under which items are listed). */
+export interface ResponseDef {
+  readonly name: string;
+  readonly fields: Readonly<Record<string, FieldDef>>;
+}
+
+export const SUCCESS_RESPONSE: ResponseDef = {
+  name: 'success',
+  fields: {
+    success: { type: 'boolean', description: 'true if operation is executed successfully' },
+    displaytext: { type: 'string', description: 'any text associated with the success or failure' },
+  },
+};
+
+/**
+ * How a handler's result becomes the answer:
+ * - `object`: `{"<cmd>response": {"<name>": result}}`
+ * - `list`: handler returns all visible items; the dispatcher pages them:
+ *   `{"<cmd>response": {"count": N, "<name>": [...]}}`, or `{}` when there are none
+ * - `success`: `{"<cmd>response": {"success": true}}`
+ * - `raw`: the result is the whole inner object (login, listApis, …)
+ */
+export type ResultShape = 'object' | 'list' | 'success' | 'raw';
+
+export interface CommandDef<P extends Record<string, ParamDef> = Record<string, ParamDef>> {
+  readonly name: string;
+  readonly description: string;
+  readonly since?: string;
+  readonly roles: readonly Role[];
+  readonly params: P;
+  readonly response: ResponseDef;
+  readonly shape: ResultShape;
+  readonly isAsync?: boolean;
+  /** no credentials needed (login) */
+  readonly public?: boolean;
+  readonly related?: readonly string[];
+  /** Audit event type (CloudStack's EventTypes, e.g. ZONE.CREATE); set for every mutating command. */
+  readonly event?: string;
+  /** For async jobs: jobinstancetype, and the parameter naming the instance (jobinstanceid). */
+  readonly instance?: { type: string; param?: string };
+  readonly handler: (ctx: Context, args: Args<P>) => Promise<unknown>;
+}
+
+export type AnyCommand = CommandDef<Record<string, ParamDef>>;
+
+/** Declares a command; the identity function keeps the parameter types for the handler. */
+export function command<P extends Record<string, ParamDef>>(def: CommandDef<P>): AnyCommand {
+  return def as unknown as AnyCommand;
+}
+
+/** Paging and filters CloudStack's list commands share (BaseListCmd). */
+export const LIST_PARAMS = {
+  keyword: { type: 'string', description: 'List by keyword' },
+  page: { type: 'integer', description: 'the page number of the result set (from 1)', min: 1 },
+  pagesize: { type: 'integer', description: 'the number of items per page', min: -1 },
+} as const satisfies Record<string, ParamDef>;
+
+/** Ownership filters of BaseListAccountResourcesCmd / BaseListDomainResourcesCmd. */
+export const LIST_OWNED_PARAMS = {
+  ...LIST_PARAMS,
+  account: { type: 'string', description: 'list resources by account. Must be used with the domainId parameter.' },
+  domainid: { type: 'uuid', description: 'list only resources belonging to the domain specified' },
+  isrecursive: { type: 'boolean', description: "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves." },
+  listall: { type: 'boolean', description: "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false" },
+} as const satisfies Record<string, ParamDef>;
+
+export class Registry {
+  private readonly byName = new Map<string, AnyCommand>();
+  private readonly byLower = new Map<string, AnyCommand>();
+
+  add(...cmds: AnyCommand[]): this {
+    for (const c of cmds) {
+      if (this.byName.has(c.name)) throw new Error(`command ${c.name} declared twice`);
+      if (c.shape === 'list' && !c.name.startsWith('list')) throw new Error(`${c.name}: list shape on a non-list command`);
+      const mutating = !c.name.startsWith('list') && !READ_ONLY.has(c.name) && !c.public;
+      if (mutating && !c.event) {
+        throw new Error(`${c.name}: a mutating command must declare its audit event type`);
+      }
+      this.byName.set(c.name, c);
+      this.byLower.set(c.name.toLowerCase(), c);
+    }
+    return this;
+  }
+
+  /** CloudStack matches command names exactly; we also accept another letter case. */
+  get(name: string): AnyCommand | undefined { return this.byName.get(name) ?? this.byLower.get(name.toLowerCase()); }
+  all(): AnyCommand[] { return [...this.byName.values()].sort((a, b) => a.name.localeCompare(b.name)); }
+}
+
+/** Commands that read but are not named list*. */
+const READ_ONLY = new Set(['queryAsyncJobResult', 'getUserKeys', 'getVMPassword', 'getApiLimit', 'getCloudIdentifier']);

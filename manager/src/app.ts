@@ -1,0 +1,82 @@
+// Assembles a manager: database (PGlite or PostgreSQL), migrations, seed data, secrets,
+// command registry, job runner and HTTP server. Used by main.ts and by every test.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { openDatabase } from './db/index.ts';
+import type { Database } from './db/sql.ts';
+import { SecretBox } from './api/crypto.ts';
+import { buildRegistry } from './commands/index.ts';
+import { JobRunner } from './jobs/runner.ts';
+import { buildServer } from './server.ts';
+import { bootstrap } from './bootstrap.ts';
+import { createLogger, type Logger } from './log.ts';
+import type { Services, Settings } from './services.ts';
+
+export interface Manager {
+  services: Services;
+  app: FastifyInstance;
+  generatedAdminPassword?: string;
+  close(): Promise<void>;
+}
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
+  const port = Number(env.PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a TCP port, not ${env.PORT}`);
+  return {
+    port,
+    host: env.FLOTILLA_LISTEN ?? '0.0.0.0',
+    dataDir: env.FLOTILLA_DATA_DIR ?? './data',
+    ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
+    sessionTimeout: Number(env.FLOTILLA_SESSION_TIMEOUT ?? 1800),
+    jobDelayMs: Number(env.FLOTILLA_JOB_DELAY_MS ?? 0),
+  };
+}
+
+/** The master key sealing API secret keys: FLOTILLA_MASTER_KEY (base64, 32 bytes) or <dataDir>/master.key. */
+function masterKey(dataDir: string | undefined, env: NodeJS.ProcessEnv): Buffer {
+  if (env.FLOTILLA_MASTER_KEY) return Buffer.from(env.FLOTILLA_MASTER_KEY, 'base64');
+  if (!dataDir) return randomBytes(32);
+  const file = join(dataDir, 'master.key');
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
+  }
+  chmodSync(file, 0o600);
+  return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+}
+
+export interface CreateOpts {
+  settings: Settings;
+  /** use this database instead of opening one (tests) */
+  db?: Database;
+  /** in-memory PGlite (tests) */
+  memory?: boolean;
+  adminPassword?: string;
+  log?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function createManager(o: CreateOpts): Promise<Manager> {
+  const env = o.env ?? process.env;
+  const db = o.db ?? await openDatabase({ ...(o.settings.databaseUrl ? { url: o.settings.databaseUrl } : {}), dataDir: o.settings.dataDir, memory: o.memory ?? false });
+  const boot = await bootstrap(db, o.adminPassword ?? env.FLOTILLA_ADMIN_PASSWORD);
+  const jobs = new JobRunner();
+  const services: Services = {
+    db, registry: buildRegistry(), jobs, log: o.log ?? createLogger(),
+    secrets: new SecretBox(masterKey(o.memory ? undefined : o.settings.dataDir, env)),
+    runId: randomUUID(), settings: o.settings,
+  };
+  jobs.bind(services);
+  const app = await buildServer(services);
+  await jobs.recover();
+  return {
+    services, app, ...(boot.generatedAdminPassword ? { generatedAdminPassword: boot.generatedAdminPassword } : {}),
+    async close() {
+      await app.close();
+      await jobs.idle();
+      if (!o.db) await db.close();
+    },
+  };
+}

@@ -1,0 +1,131 @@
+// Response objects of the accounts area: the declared fields (for listApis and docs) and the
+// functions that build them from rows, side by side so they cannot drift apart.
+import type { ResponseDef } from '../../api/registry.ts';
+import type { Sql } from '../../db/sql.ts';
+import { compact, csDate } from '../../api/serialize.ts';
+
+/** CloudStack's built-in roles (account types 1, 2, 0), with fixed ids. */
+export const BUILTIN_ROLES = [
+  { id: '6f0d1a3e-0000-4000-8000-000000000001', name: 'Root Admin', type: 'Admin', accounttype: 1 },
+  { id: '6f0d1a3e-0000-4000-8000-000000000002', name: 'Domain Admin', type: 'DomainAdmin', accounttype: 2 },
+  { id: '6f0d1a3e-0000-4000-8000-000000000004', name: 'User', type: 'User', accounttype: 0 },
+] as const;
+export const roleOfAccountType = (t: number) => BUILTIN_ROLES.find((r) => r.accounttype === t) ?? BUILTIN_ROLES[2];
+
+export const DOMAIN: ResponseDef = {
+  name: 'domain',
+  fields: {
+    id: { type: 'string', description: 'the ID of the domain' },
+    name: { type: 'string', description: 'the name of the domain' },
+    level: { type: 'integer', description: 'the level of the domain' },
+    parentdomainid: { type: 'string', description: 'the domain ID of the parent domain' },
+    parentdomainname: { type: 'string', description: 'the domain name of the parent domain' },
+    haschild: { type: 'boolean', description: 'whether the domain has one or more sub-domains' },
+    networkdomain: { type: 'string', description: 'the network domain' },
+    path: { type: 'string', description: 'the path of the domain' },
+    state: { type: 'string', description: 'the state of the domain' },
+    created: { type: 'date', description: 'the date when this domain was created' },
+  },
+};
+
+export interface DomainRow { id: string; name: string; path: string; parent_id: string | null; level: number; network_domain: string | null; state: string; created: Date; parent_name?: string | null; has_child?: boolean }
+
+export const DOMAIN_SELECT = `SELECT d.*, p.name AS parent_name,
+  EXISTS (SELECT 1 FROM domains c WHERE c.parent_id = d.id) AS has_child
+  FROM domains d LEFT JOIN domains p ON p.id = d.parent_id`;
+
+export function domainView(r: DomainRow): Record<string, unknown> {
+  return compact({
+    id: r.id, name: r.name, level: r.level, parentdomainid: r.parent_id ?? undefined, parentdomainname: r.parent_name ?? undefined,
+    haschild: Boolean(r.has_child), networkdomain: r.network_domain ?? undefined, path: r.path, state: r.state, created: csDate(r.created),
+  });
+}
+
+export const USER: ResponseDef = {
+  name: 'user',
+  fields: {
+    id: { type: 'string', description: 'the user ID' },
+    username: { type: 'string', description: 'the user name' },
+    firstname: { type: 'string', description: 'the user firstname' },
+    lastname: { type: 'string', description: 'the user lastname' },
+    email: { type: 'string', description: 'the user email address' },
+    created: { type: 'date', description: 'the date and time the user account was created' },
+    state: { type: 'string', description: 'the user state' },
+    account: { type: 'string', description: 'the account name of the user' },
+    accountid: { type: 'string', description: 'the account ID of the user' },
+    accounttype: { type: 'integer', description: 'the account type of the user' },
+    roleid: { type: 'string', description: 'the ID of the role' },
+    roletype: { type: 'string', description: 'the type of the role' },
+    rolename: { type: 'string', description: 'the name of the role' },
+    domainid: { type: 'string', description: 'the domain ID of the user' },
+    domain: { type: 'string', description: 'the domain name of the user' },
+    timezone: { type: 'string', description: 'the timezone user was created in' },
+    apikey: { type: 'string', description: 'the api key of the user' },
+    isdefault: { type: 'boolean', description: 'true if user is default, false otherwise' },
+    usersource: { type: 'string', description: 'the source type of the user in lowercase, such as native, ldap, saml2' },
+  },
+};
+
+export interface UserRow { id: string; username: string; firstname: string | null; lastname: string | null; email: string | null; created: Date; state: string; account_id: string; account_name: string; account_type: number; domain_id: string; domain_name: string; timezone: string | null; api_key: string | null; is_default: boolean }
+
+export const USER_SELECT = `SELECT u.id, u.username, u.firstname, u.lastname, u.email, u.created, u.state, u.timezone, u.api_key, u.is_default,
+  a.id AS account_id, a.name AS account_name, a.type AS account_type, d.id AS domain_id, d.name AS domain_name
+  FROM users u JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = u.domain_id`;
+
+export function userView(r: UserRow): Record<string, unknown> {
+  const role = roleOfAccountType(r.account_type);
+  return compact({
+    id: r.id, username: r.username, firstname: r.firstname, lastname: r.lastname, email: r.email, created: csDate(r.created),
+    state: r.state, account: r.account_name, accountid: r.account_id, accounttype: r.account_type, roleid: role.id, roletype: role.type,
+    rolename: role.name, domainid: r.domain_id, domain: r.domain_name, timezone: r.timezone, apikey: r.api_key ?? undefined,
+    isdefault: r.is_default, usersource: 'native',
+  });
+}
+
+export const ACCOUNT: ResponseDef = {
+  name: 'account',
+  fields: {
+    id: { type: 'string', description: 'the id of the account' },
+    name: { type: 'string', description: 'the name of the account' },
+    accounttype: { type: 'integer', description: 'account type (admin, domain-admin, user)' },
+    roleid: { type: 'string', description: 'the ID of the role' },
+    roletype: { type: 'string', description: 'the type of the role (Admin, ResourceAdmin, DomainAdmin, User)' },
+    rolename: { type: 'string', description: 'the name of the role' },
+    domainid: { type: 'string', description: 'id of the Domain the account belongs to' },
+    domain: { type: 'string', description: 'name of the Domain the account belongs to' },
+    domainpath: { type: 'string', description: 'path of the Domain the account belongs to' },
+    networkdomain: { type: 'string', description: 'the network domain' },
+    state: { type: 'string', description: 'the state of the account' },
+    isdefault: { type: 'boolean', description: 'true if account is default, false otherwise' },
+    created: { type: 'date', description: 'the date when this account was created' },
+    user: { type: 'list', description: 'the list of users associated with account' },
+  },
+};
+
+export interface AccountRow { id: string; name: string; type: number; domain_id: string; domain_name: string; domain_path: string; network_domain: string | null; state: string; created: Date; is_default: boolean }
+
+export const ACCOUNT_SELECT = `SELECT a.*, d.name AS domain_name, d.path AS domain_path,
+  (a.type = 1 AND d.parent_id IS NULL AND a.name = 'admin') AS is_default
+  FROM accounts a JOIN domains d ON d.id = a.domain_id`;
+
+export async function accountViews(sql: Sql, rows: AccountRow[]): Promise<Record<string, unknown>[]> {
+  if (!rows.length) return [];
+  const users = await sql.query<UserRow>(`${USER_SELECT} WHERE u.account_id = ANY($1::uuid[]) ORDER BY u.created`, [rows.map((r) => r.id)]);
+  return rows.map((r) => {
+    const role = roleOfAccountType(r.type);
+    return compact({
+      id: r.id, name: r.name, accounttype: r.type, roleid: role.id, roletype: role.type, rolename: role.name,
+      domainid: r.domain_id, domain: r.domain_name, domainpath: r.domain_path, networkdomain: r.network_domain ?? undefined,
+      state: r.state, isdefault: r.is_default, created: csDate(r.created),
+      user: users.filter((u) => u.account_id === r.id).map(userView),
+    });
+  });
+}
+
+export const USER_KEYS: ResponseDef = {
+  name: 'userkeys',
+  fields: {
+    apikey: { type: 'string', description: 'the api key of the registered user' },
+    secretkey: { type: 'string', description: 'the secret key of the registered user' },
+  },
+};

@@ -1,0 +1,19 @@
+// Every command module, registered once. The registry refuses duplicates and mutating
+// commands without an audit event type.
+import { Registry, type AnyCommand } from '../api/registry.ts';
+import * as domains from './accounts/domains.ts';
+import * as accounts from './accounts/accounts.ts';
+import * as users from './accounts/users.ts';
+import { loginCmd, logoutCmd } from './accounts/session.ts';
+import * as system from './system/index.ts';
+
+const isCommand = (v: unknown): v is AnyCommand =>
+  typeof v === 'object' && v !== null && 'name' in v && 'handler' in v && 'params' in v;
+const commandsOf = (mod: Record<string, unknown>): AnyCommand[] => Object.values(mod).filter(isCommand);
+
+export function buildRegistry(): Registry {
+  return new Registry().add(
+    loginCmd, logoutCmd,
+    ...commandsOf(domains), ...commandsOf(accounts), ...commandsOf(users), ...commandsOf(system),
+  );
+}

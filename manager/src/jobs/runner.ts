@@ -1,0 +1,86 @@
+// Async jobs, kept in the database. A job is written (pending) before the API answers with its
+// id; its work and its completion commit in ONE transaction, so a manager killed mid-job has
+// committed nothing of it. At start-up every pending job is therefore re-run (resumed) from its
+// recorded arguments; a job that keeps dying is failed cleanly after MAX_ATTEMPTS. No job stays
+// pending forever.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Services } from '../services.ts';
+import { execute } from '../api/dispatch.ts';
+import type { Caller } from '../api/context.ts';
+import { roleOfType } from '../api/context.ts';
+import { ApiError, toApiError } from '../api/errors.ts';
+
+const MAX_ATTEMPTS = 3;
+
+interface JobRow {
+  id: string; user_id: string; command: string; params: Record<string, unknown>; attempts: number; status: number;
+}
+
+export class JobRunner {
+  private services!: Services;
+  private readonly running = new Set<Promise<void>>();
+
+  bind(services: Services): void { this.services = services; }
+
+  /** Starts a pending job in the background. */
+  start(jobId: string): void {
+    const p = this.run(jobId).catch((e) => this.services.log.error({ err: e, jobId }, 'job runner failure'));
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+  }
+
+  /** Waits for every job this process started (tests, shutdown). */
+  async idle(): Promise<void> { while (this.running.size) await Promise.allSettled([...this.running]); }
+
+  /** Resumes the jobs a previous run left pending. */
+  async recover(): Promise<number> {
+    const rows = await this.services.db.query<{ id: string }>('SELECT id FROM async_jobs WHERE status = 0 ORDER BY created');
+    for (const r of rows) this.start(r.id);
+    return rows.length;
+  }
+
+  private async run(jobId: string): Promise<void> {
+    const s = this.services;
+    const claimed = await s.db.query<JobRow>(
+      `UPDATE async_jobs SET owner = $2, attempts = attempts + 1 WHERE id = $1 AND status = 0
+       RETURNING id, user_id, command, params, attempts, status`, [jobId, s.runId]);
+    const job = claimed[0];
+    if (!job) return;
+    if (job.attempts > MAX_ATTEMPTS) {
+      return this.fail(job.id, new ApiError('INTERNAL_ERROR', `Job ${job.command} was interrupted ${MAX_ATTEMPTS} times by management server restarts and has been failed; nothing of it was committed`));
+    }
+    if (s.settings.jobDelayMs > 0) await sleep(s.settings.jobDelayMs);
+    const cmd = s.registry.get(job.command);
+    const caller = await loadCaller(s, job.user_id);
+    if (!cmd || !caller) return this.fail(job.id, new ApiError('INTERNAL_ERROR', `Job ${job.command} cannot run: its command or its user no longer exists`));
+    try {
+      const { inner, resource } = await execute(s, caller, cmd, job.params, { jobId: job.id });
+      await s.db.query(
+        `UPDATE async_jobs SET status = 1, result_code = 0, result = $2, completed = now(),
+           instance_type = coalesce($3, instance_type), instance_id = coalesce($4, instance_id) WHERE id = $1`,
+        [job.id, JSON.stringify(inner), resource?.type ?? null, resource?.id ?? null]);
+    } catch (e) {
+      await this.fail(job.id, e);
+    }
+  }
+
+  private async fail(jobId: string, e: unknown): Promise<void> {
+    const err = toApiError(e);
+    await this.services.db.query(
+      `UPDATE async_jobs SET status = 2, result_code = $2, result = $3, completed = now() WHERE id = $1`,
+      [jobId, err.errorcode, JSON.stringify({ errorcode: err.errorcode, errortext: err.message })]);
+  }
+}
+
+/** Loads a caller by user id (sessions, API keys and jobs all end here). */
+export async function loadCaller(s: Services, userId: string): Promise<Caller | undefined> {
+  const r = (await s.db.query<{ user_id: string; username: string; account_id: string; account_name: string; type: number; domain_id: string; path: string; ustate: string; astate: string }>(
+    `SELECT u.id AS user_id, u.username, a.id AS account_id, a.name AS account_name, a.type, d.id AS domain_id, d.path,
+            u.state AS ustate, a.state AS astate
+     FROM users u JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = a.domain_id WHERE u.id = $1`, [userId]))[0];
+  if (!r) return undefined;
+  return {
+    userId: r.user_id, username: r.username, accountId: r.account_id, accountName: r.account_name,
+    accountType: r.type, role: roleOfType(r.type), domainId: r.domain_id, domainPath: r.path,
+  };
+}

@@ -1,0 +1,28 @@
+import type { Database } from './db/sql.ts';
+import type { Registry } from './api/registry.ts';
+import type { SecretBox } from './api/crypto.ts';
+import type { JobRunner } from './jobs/runner.ts';
+import type { Logger } from './log.ts';
+
+/** Process-wide services handed to every command through its Context. */
+export interface Services {
+  readonly db: Database;
+  readonly registry: Registry;
+  readonly secrets: SecretBox;
+  readonly jobs: JobRunner;
+  readonly log: Logger;
+  /** identifies this manager process; async jobs record it as their owner */
+  readonly runId: string;
+  readonly settings: Settings;
+}
+
+export interface Settings {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly databaseUrl?: string;
+  /** session lifetime since last use, seconds (CloudStack: session.timeout 1800) */
+  readonly sessionTimeout: number;
+  /** delays the start of every async job (an operator/debug knob; the crash test uses it) */
+  readonly jobDelayMs: number;
+}
