@@ -1,9 +1,10 @@
-// Default data every cloud starts with. Other areas add their defaults to SEEDERS.
+// Default data every cloud starts with, run idempotently at every start: each area's seeder.
 import type { Sql } from './db/sql.ts';
+import { seed as infra } from './commands/infra/index.ts';
+import { seed as offerings } from './commands/offerings/index.ts';
 
 export type Seeder = (sql: Sql) => Promise<void>;
-export const SEEDERS: Seeder[] = [];
 
 export async function seedDefaults(sql: Sql): Promise<void> {
-  for (const s of SEEDERS) await s(sql);
+  for (const s of [infra, offerings]) await s(sql);
 }

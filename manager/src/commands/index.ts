@@ -6,6 +6,8 @@ import * as accounts from './accounts/accounts.ts';
 import * as users from './accounts/users.ts';
 import { loginCmd, logoutCmd } from './accounts/session.ts';
 import * as system from './system/index.ts';
+import * as infra from './infra/index.ts';
+import * as offerings from './offerings/index.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
   typeof v === 'object' && v !== null && 'name' in v && 'handler' in v && 'params' in v;
@@ -15,5 +17,6 @@ export function buildRegistry(): Registry {
   return new Registry().add(
     loginCmd, logoutCmd,
     ...commandsOf(domains), ...commandsOf(accounts), ...commandsOf(users), ...commandsOf(system),
+    ...commandsOf(infra), ...commandsOf(offerings),
   );
 }
