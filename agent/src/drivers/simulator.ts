@@ -19,6 +19,8 @@ export interface SimulatorConfig {
   fabricIp?: string;
   /** Injectable randomness for reproducible runs. */
   random?: () => number;
+  /** Injectable wait (tests observe the delay without timing it). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export class SimulatorDriver implements Driver {
@@ -48,7 +50,7 @@ export class SimulatorDriver implements Driver {
     const checked = checkArgs(op, args);
     const d = this.config.delayMs;
     const ms = typeof d === 'number' ? d : d ? d.min + this.random() * (d.max - d.min) : 0;
-    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+    if (ms > 0) await (this.config.sleep ?? ((n: number) => new Promise<void>((r) => setTimeout(r, n))))(ms);
     const rate = this.config.failureRate ?? 0;
     if (rate > 0 && (!this.config.failOps || this.config.failOps.includes(op)) && this.random() < rate) {
       throw new AgentError('SIMULATED_FAILURE', `simulated failure of ${op} (failure rate ${rate})`);

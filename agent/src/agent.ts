@@ -1,0 +1,236 @@
+// The host agent: dials the manager's WebSocket, says hello with its token, keeps heartbeats
+// going both ways, runs the manager's requests on its driver and answers each with one
+// response. A lost connection (close, error, or no word from the manager for
+// heartbeatTimeoutMs) is redialled with exponential backoff and jitter; a refusal (bad or
+// revoked token, version) is final. The agent holds no desired state: after each reconnect
+// the manager asks listState and reconciles (starts what should run, destroys strays).
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import WebSocket from 'ws';
+import {
+  AGENT_OPS, AGENT_PROTOCOL_VERSION, REFUSED_CLOSE_CODE, Refused, Welcome,
+  type AgentOp, type AgentToManager, type Hello, type RefusalCode,
+} from '@flotilla/protocol/agent';
+import type { Driver } from './driver.ts';
+import { AgentError } from './errors.ts';
+import { schemaProblems } from './validate.ts';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface BackoffOptions { initialMs: number; maxMs: number; factor: number }
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, factor: 2 };
+
+/** Delay before reconnect attempt `attempt` (0-based): exponential, capped, with "equal jitter"
+ *  (half fixed, half random) so a manager restart is not met by all hosts at the same instant. */
+export function backoffDelay(attempt: number, o: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+  const ceiling = Math.min(o.maxMs, o.initialMs * o.factor ** Math.min(attempt, 62));
+  return Math.round(ceiling / 2 + (ceiling / 2) * random());
+}
+
+export interface AgentOptions {
+  url: string;
+  token: string;
+  driver: Driver;
+  hostName?: string;
+  /** Used until the welcome says otherwise. */
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  backoff?: Partial<BackoffOptions>;
+  random?: () => number;
+  /** Bound on the opening handshake. */
+  connectTimeoutMs?: number;
+  log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+}
+
+export type AgentStatus = 'idle' | 'connecting' | 'connected' | 'backoff' | 'refused' | 'stopped';
+
+export interface AgentEvents {
+  connected: [{ hostId: string; reconnects: number }];
+  disconnected: [{ code: number; reason: string }];
+  reconnecting: [{ attempt: number; delayMs: number }];
+  refused: [{ code: RefusalCode; message: string }];
+  request: [{ id: string; op: AgentOp }];
+  response: [{ id: string; op: AgentOp; ok: boolean }];
+  heartbeat: [{ seq: number }];
+}
+
+export class Agent extends EventEmitter<AgentEvents> {
+  status: AgentStatus = 'idle';
+  hostId?: string;
+  /** Successful sessions after the first (each one a reconnect). */
+  reconnects = -1;
+  private ws?: WebSocket;
+  private attempt = 0;
+  private seq = 0;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private watchdog?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private intervalMs: number;
+  private timeoutMs: number;
+  private readonly backoff: BackoffOptions;
+
+  constructor(private readonly opts: AgentOptions) {
+    super();
+    this.intervalMs = opts.heartbeatIntervalMs ?? 3000;
+    this.timeoutMs = opts.heartbeatTimeoutMs ?? 10_000;
+    this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
+  }
+
+  start(): void {
+    if (this.status !== 'idle') return;
+    this.connect();
+  }
+
+  /** Closes the channel and stops reconnecting. VMs keep running. */
+  async stop(): Promise<void> {
+    this.status = 'stopped';
+    this.clearTimers();
+    clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve());
+        ws.close(1000, 'agent stopping');
+        setTimeout(() => { ws.terminate(); resolve(); }, 1000).unref();
+      });
+    }
+  }
+
+  private log(level: 'info' | 'warn' | 'error', msg: string): void { this.opts.log?.(level, msg); }
+
+  private connect(): void {
+    this.status = 'connecting';
+    const ws = new WebSocket(this.opts.url, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, perMessageDeflate: false });
+    this.ws = ws;
+    let welcomed = false;
+    ws.on('open', () => {
+      void this.sendHello(ws);
+      this.armWatchdog(ws);
+    });
+    ws.on('message', (data, isBinary) => {
+      if (ws !== this.ws) return;
+      this.armWatchdog(ws);
+      let msg: unknown;
+      try { msg = JSON.parse(isBinary ? Buffer.from(data as Buffer).toString('utf8') : data.toString()); } catch {
+        this.log('warn', 'manager sent a frame that is not JSON; ignored');
+        return;
+      }
+      const type = (msg as { type?: unknown } | null)?.type;
+      if (!welcomed) {
+        if (type === 'welcome' && !schemaProblems(Welcome, msg).length) {
+          welcomed = true;
+          this.onWelcome(ws, msg as Welcome);
+        } else if (type === 'refused' && !schemaProblems(Refused, msg).length) {
+          this.onRefused(ws, msg as Refused);
+        } else {
+          this.log('warn', `manager sent ${String(type)} before welcome; closing`);
+          ws.close(4002, 'expected welcome');
+        }
+        return;
+      }
+      if (type === 'heartbeat') this.emit('heartbeat', { seq: Number((msg as { seq?: unknown }).seq) || 0 });
+      else if (type === 'request') void this.onRequest(ws, msg as Record<string, unknown>);
+      else if (type === 'refused' && !schemaProblems(Refused, msg).length) this.onRefused(ws, msg as Refused);
+      else this.log('warn', `manager sent unknown message type ${String(type)}; ignored`);
+    });
+    ws.on('error', (e) => this.log('warn', `channel error: ${e.message}`));
+    ws.on('close', (code, reasonBuf) => {
+      if (ws !== this.ws) return;
+      this.clearTimers();
+      this.ws = undefined;
+      const reason = reasonBuf.toString();
+      if (welcomed) this.emit('disconnected', { code, reason });
+      if (code === REFUSED_CLOSE_CODE && this.status !== 'refused') {
+        this.status = 'refused';
+        this.emit('refused', { code: 'UNKNOWN_TOKEN', message: reason || 'refused by the manager' });
+      }
+      if (this.status === 'stopped' || this.status === 'refused') return;
+      this.scheduleReconnect();
+    });
+  }
+
+  private async sendHello(ws: WebSocket): Promise<void> {
+    const facts = await this.opts.driver.hostFacts();
+    const hello: Hello = {
+      type: 'hello', v: AGENT_PROTOCOL_VERSION, token: this.opts.token, hostName: this.opts.hostName ?? hostname(),
+      agentVersion: AGENT_VERSION, hypervisor: facts.hypervisor, capacity: facts.capacity,
+    };
+    if (facts.fabricIp) hello.fabricIp = facts.fabricIp;
+    this.send(ws, hello);
+  }
+
+  private onWelcome(ws: WebSocket, w: Welcome): void {
+    this.status = 'connected';
+    this.hostId = w.hostId;
+    this.attempt = 0;
+    this.reconnects++;
+    this.intervalMs = w.heartbeatIntervalMs;
+    this.timeoutMs = w.heartbeatTimeoutMs;
+    this.armWatchdog(ws);
+    this.heartbeatTimer = setInterval(() => this.send(ws, { type: 'heartbeat', seq: ++this.seq, at: Date.now() }), this.intervalMs);
+    this.log('info', `connected as host ${w.hostId}`);
+    this.emit('connected', { hostId: w.hostId, reconnects: this.reconnects });
+  }
+
+  private onRefused(ws: WebSocket, r: Refused): void {
+    this.status = 'refused';
+    this.log('error', `manager refused this agent: ${r.code}: ${r.message}`);
+    this.emit('refused', { code: r.code, message: r.message });
+    ws.close(1000, 'refused');
+  }
+
+  /** No word from the manager for timeoutMs means the channel is dead even if TCP says not. */
+  private armWatchdog(ws: WebSocket): void {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      this.log('warn', `no message from the manager for ${this.timeoutMs} ms; reconnecting`);
+      ws.terminate();
+    }, this.timeoutMs);
+  }
+
+  private clearTimers(): void {
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.watchdog);
+  }
+
+  private scheduleReconnect(): void {
+    const delayMs = backoffDelay(this.attempt, this.backoff, this.opts.random);
+    this.emit('reconnecting', { attempt: this.attempt, delayMs });
+    this.attempt++;
+    this.status = 'backoff';
+    this.retryTimer = setTimeout(() => { if (this.status === 'backoff') this.connect(); }, delayMs);
+  }
+
+  private send(ws: WebSocket, msg: AgentToManager): void {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  private async onRequest(ws: WebSocket, msg: Record<string, unknown>): Promise<void> {
+    const id = msg.id;
+    if (typeof id !== 'string' || !id || id.length > 64) {
+      this.log('warn', 'request without a valid id; ignored (cannot be answered)');
+      return;
+    }
+    const op = msg.op as AgentOp;
+    let response: AgentToManager;
+    if (typeof op !== 'string' || !(AGENT_OPS as string[]).includes(op)) {
+      response = { type: 'response', id, ok: false, error: { code: 'BAD_MESSAGE', message: `unknown op ${JSON.stringify(op)}; known: ${AGENT_OPS.join(', ')}` } };
+    } else {
+      this.emit('request', { id, op });
+      try {
+        const fn = this.opts.driver[op] as (a: unknown) => Promise<unknown>;
+        const result = await fn.call(this.opts.driver, msg.args ?? {});
+        response = { type: 'response', id, ok: true, result };
+      } catch (e) {
+        const err = AgentError.from(e);
+        if (err.code === 'DRIVER_FAILURE') this.log('error', `${op} failed: ${err.message}`);
+        response = { type: 'response', id, ok: false, error: err.toBody() };
+      }
+      this.emit('response', { id, op, ok: response.ok });
+    }
+    // The answer goes on the socket the request came from; if that one died, the manager
+    // learns the outcome from listState after the reconnect.
+    this.send(ws, response);
+  }
+}
