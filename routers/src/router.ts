@@ -1,0 +1,135 @@
+// The appliance's spec/apply loop: validate the whole spec, diff it per service against the last
+// applied one, apply only what changed (links first: services bind to the addresses), remember
+// the generation. Same generation twice: no-op. Older generation: refused. Services are
+// long-lived objects whose apply() swaps tables on open sockets, so a reload drops nothing.
+import { join } from 'node:path';
+import type { RouterCounters, RouterSpec, ServiceHealth, ServiceName } from '@flotilla/protocol/router';
+import { compileDhcpNetwork } from './dhcp/engine.ts';
+import { LeaseStore } from './dhcp/leases.ts';
+import { DhcpServer } from './dhcp/server.ts';
+import { compileZone } from './dns/zone.ts';
+import { DnsServer } from './dns/server.ts';
+import { applyLinks } from './links.ts';
+import { validateSpec } from './validate.ts';
+import { compileVmData } from './vmdata/compile.ts';
+import { MetadataService, PasswordService } from './vmdata/services.ts';
+
+export interface RouterOptions {
+  /** Directory for the lease journal and password acknowledgements (kept across re-creation). */
+  stateDir: string;
+  /** Port overrides (tests without root use high ports; the appliance uses the defaults). */
+  ports?: { dhcp?: number; dns?: number; metadata?: number; password?: number };
+  /** Skip links (tests that run services in a namespace prepared by the test itself). */
+  manageLinks?: boolean;
+}
+
+export type ApplyResult =
+  | { ok: true; generation: number; changed: ServiceName[] }
+  | { ok: false; code: 'invalid_spec' | 'stale_generation' | 'apply_failed'; errors: string[]; generation?: number };
+
+/** Slices of the spec each service depends on: a service is touched only if its slice changed. */
+export function serviceSlices(s: RouterSpec): Record<ServiceName, unknown> {
+  return {
+    links: [s.interfaces, s.routes],
+    firewall: s.firewall ?? null,
+    dhcp: s.guestNetworks.map(({ vms: _v, dnsForwarders: _f, ...rest }) => rest),
+    dns: [s.guestNetworks.map((g) => [g.cidr, g.gateway, g.domain, g.dnsForwarders, g.reservations])],
+    metadata: s.guestNetworks.map((g) => [g.gateway, g.vms.map(({ password: _p, ...v }) => v)]),
+    password: s.guestNetworks.map((g) => [g.gateway, g.vms.map((v) => [v.ip, v.password ?? null])]),
+  };
+}
+
+/** Which services differ between two specs (pure). */
+export function diffServices(prev: RouterSpec | undefined, next: RouterSpec): ServiceName[] {
+  const a = prev ? serviceSlices(prev) : undefined;
+  const b = serviceSlices(next);
+  return (Object.keys(b) as ServiceName[]).filter((k) => !a || JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
+export class Router {
+  private applied: RouterSpec | undefined;
+  private leases: LeaseStore | undefined;
+  private dhcp: DhcpServer | undefined;
+  readonly dns: DnsServer;
+  readonly metadata: MetadataService;
+  readonly password: PasswordService;
+  private readonly health: Partial<Record<ServiceName, ServiceHealth>> = {};
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: RouterOptions) {
+    this.dns = new DnsServer({ port: opts.ports?.dns ?? 53 });
+    this.metadata = new MetadataService(opts.ports?.metadata ?? 80);
+    this.password = new PasswordService(join(opts.stateDir, 'passwords-acked.json'), opts.ports?.password ?? 8080);
+  }
+
+  get appliedGeneration(): number | null { return this.applied?.generation ?? null; }
+
+  /** Applies serially: a second apply waits for the first (no interleaving). */
+  apply(input: unknown): Promise<ApplyResult> {
+    const next = this.chain.then(() => this.applyNow(input));
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async applyNow(input: unknown): Promise<ApplyResult> {
+    const v = validateSpec(input);
+    if (!v.ok) return { ok: false, code: 'invalid_spec', errors: v.errors };
+    const spec = v.spec;
+    if (this.applied && spec.generation === this.applied.generation) return { ok: true, generation: spec.generation, changed: [] };
+    if (this.applied && spec.generation < this.applied.generation) {
+      return { ok: false, code: 'stale_generation', generation: spec.generation, errors: [`generation ${spec.generation} is older than applied ${this.applied.generation}`] };
+    }
+    const changed = diffServices(this.applied, spec);
+    const errors: string[] = [];
+    const step = async (name: ServiceName, fn: () => Promise<void>) => {
+      if (!changed.includes(name)) return;
+      try { await fn(); this.health[name] = { ok: true }; } catch (e) {
+        this.health[name] = { ok: false, detail: (e as Error).message };
+        errors.push(`${name}: ${(e as Error).message}`);
+      }
+    };
+    await step('links', async () => { if (this.opts.manageLinks !== false) await applyLinks(spec, this.applied); });
+    await step('firewall', async () => {
+      // TODO(firewall): call the applier from '@flotilla/firewall' with spec.firewall once that
+      // package exports it; until then a spec with rules is reported, never silently accepted.
+      if (spec.firewall !== undefined && spec.firewall !== null) throw new Error('firewall engine not integrated yet');
+    });
+    await step('dhcp', async () => {
+      if (!this.leases) { this.leases = await LeaseStore.open(join(this.opts.stateDir, 'dhcp-leases.jsonl')); this.dhcp = new DhcpServer(this.leases, this.opts.ports?.dhcp ? { port: this.opts.ports.dhcp } : {}); }
+      await this.dhcp!.apply(spec.guestNetworks.map(compileDhcpNetwork));
+    });
+    await step('dns', async () => {
+      await this.dns.apply(spec.guestNetworks.map((g) => ({ address: g.gateway, zone: compileZone(g, spec.generation) })));
+    });
+    const table = compileVmData(spec.guestNetworks);
+    await step('metadata', () => this.metadata.apply(table));
+    await step('password', async () => {
+      if (!this.applied) await this.password.load();
+      await this.password.apply(table);
+    });
+    if (errors.length) return { ok: false, code: 'apply_failed', generation: spec.generation, errors };
+    this.applied = spec;
+    return { ok: true, generation: spec.generation, changed };
+  }
+
+  report(): { appliedGeneration: number | null; health: Record<string, ServiceHealth>; counters: RouterCounters } {
+    const health: Record<string, ServiceHealth> = { ...this.health };
+    if (this.dhcp) health.dhcp = this.health.dhcp?.ok === false ? this.health.dhcp : this.dhcp.health();
+    if (this.applied) {
+      for (const [k, s] of [['dns', this.dns], ['metadata', this.metadata], ['password', this.password]] as const) {
+        health[k] = this.health[k]?.ok === false ? this.health[k]! : s.health();
+      }
+    }
+    return {
+      appliedGeneration: this.appliedGeneration,
+      health,
+      counters: { dhcp: { ...(this.dhcp?.counters ?? {}), leases: this.leases?.size ?? 0 }, dns: { ...this.dns.counters }, metadata: { ...this.metadata.counters }, password: { ...this.password.counters } },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await Promise.all([this.dhcp?.close(), this.dns.close(), this.metadata.close(), this.password.close()]);
+    await this.leases?.close();
+  }
+}
