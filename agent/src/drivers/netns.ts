@@ -330,6 +330,28 @@ export class NetnsDriver implements Driver {
     if (spec.console?.serial !== false) pids.console = this.startConsole(name);
     Object.assign(pids, this.startTemplate(spec, spec.nics, appliance));
     await this.writePids(name, pids);
+    await this.awaitInNamespace(name, pids);
+  }
+
+  /** Waits until each new process has entered the VM's namespace (`ip netns exec` starts in the
+   *  agent's and then switches), so a started VM is really running; one that died instead fails
+   *  the start with its log's last line. */
+  private async awaitInNamespace(vm: string, pids: Pids, timeoutMs = 5000): Promise<void> {
+    const want = `net:[${statSync(`/run/netns/${this.names.vmNamespace(vm)}`).ino}]`;
+    const deadline = Date.now() + timeoutMs;
+    for (const [label, pid] of Object.entries(pids)) {
+      for (;;) {
+        const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
+        if (ns === want) break;
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+        if (ns === undefined || / Z /.test(stat.slice(stat.lastIndexOf(')')))) {
+          const log = (await readFile(join(this.vmDir(vm), `${label}.log`), 'utf8').catch(() => '')).trim().split('\n').pop();
+          throw new AgentError('DRIVER_FAILURE', `process ${label} of VM ${vm} exited at start${log ? `: ${log}` : ''}`);
+        }
+        if (Date.now() > deadline) throw new AgentError('TIMEOUT', `process ${label} of VM ${vm} did not enter the VM's namespace within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
   }
 
   private defaultNic(spec: VmSpec): number | undefined {
@@ -420,7 +442,13 @@ export class NetnsDriver implements Driver {
       await this.killAll(ns, force ? 0 : (this.config.stopGraceMs ?? 2000));
       // Deleting the host ends first is synchronous; a namespace's own cleanup is deferred.
       const stem = this.names.vethStem(name);
-      for (const l of await this.hostLinks()) if (l.ifname.startsWith(stem) && l.ifname.length === stem.length + 1) await tryRun(['ip', '-n', this.host, 'link', 'del', l.ifname]);
+      // Only links that carry this VM's alias are ours (a squatter with a colliding name is not;
+      // an end that never got its alias dies with the namespace below).
+      for (const l of await this.hostLinks()) {
+        if (l.ifname.startsWith(stem) && l.ifname.length === stem.length + 1 && l.ifalias?.startsWith(`${name}/`)) {
+          await tryRun(['ip', '-n', this.host, 'link', 'del', l.ifname]);
+        }
+      }
       await run(['ip', 'netns', 'del', ns]);
     }
     await rm(`/etc/netns/${ns}`, { recursive: true, force: true });
@@ -466,6 +494,7 @@ export class NetnsDriver implements Driver {
       if (pids.console) next.console = pids.console;
       Object.assign(next, this.startTemplate(spec, spec.nics, this.applianceArgv(spec)));
       await this.writePids(name, next);
+      await this.awaitInNamespace(name, next);
       return this.vmState(name);
     });
   }
@@ -490,7 +519,9 @@ export class NetnsDriver implements Driver {
       // A guest's DHCP client comes up on the new NIC; an appliance is already running and
       // notices the new link itself.
       if (next.template.kind === 'guest' && !nic.ipv4) {
-        await this.writePids(name, { ...(await this.readPids(name)), [`udhcpc-eth${nic.deviceId}`]: this.startDhcp(next, nic) });
+        const started = { [`udhcpc-eth${nic.deviceId}`]: this.startDhcp(next, nic) };
+        await this.writePids(name, { ...(await this.readPids(name)), ...started });
+        await this.awaitInNamespace(name, started);
       }
       return this.vmState(name);
     });
