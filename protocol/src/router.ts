@@ -4,6 +4,7 @@
 // CloudStack's (the names cloud-init and CloudStack's own guests request), so no mapping exists
 // anywhere between the API and the guest.
 import { Type, type Static } from '@sinclair/typebox';
+import { FirewallSpec, RuleCounters } from './firewall.ts';
 
 /** Protocol version of RouterSpec and its control messages (minor: additive, major: breaking). */
 export const ROUTER_SPEC_VERSION = '1.0' as const;
@@ -92,9 +93,8 @@ export const RouterSpec = Type.Object({
   interfaces: Type.Array(RouterInterface),
   routes: Type.Array(RouterRoute),
   guestNetworks: Type.Array(GuestNetwork),
-  // TODO(firewall): becomes `Type.Optional(FirewallSpec)` from '@flotilla/protocol/firewall' when
-  // that module lands; until then the router carries it opaquely and hands it to the applier.
-  firewall: Type.Optional(Type.Unknown()),
+  /** Filtering and NAT of this router (firewall/ compiles and applies it); absent = no table. */
+  firewall: Type.Optional(FirewallSpec),
 }, { additionalProperties: false });
 
 export type RouterSpec = Static<typeof RouterSpec>;
@@ -151,6 +151,8 @@ export const ReportMessage = Type.Object({
   appliedGeneration: Type.Union([Type.Integer(), Type.Null()]),
   health: Type.Record(Type.String(), ServiceHealth),
   counters: RouterCounters,
+  /** Per-rule hit counters of the applied firewall (rule id → packets/bytes). */
+  firewallCounters: Type.Optional(RuleCounters),
 });
 export const RouterReply = Type.Union([AppliedMessage, ErrorMessage, ReportMessage]);
 export type RouterReply = Static<typeof RouterReply>;

@@ -51,7 +51,8 @@ export async function handle(router: Router, line: string): Promise<RouterReply>
   if (!Value.Check(RouterRequest, msg)) {
     return withId({ type: 'error', code: 'invalid_message', errors: [...Value.Errors(RouterRequest, msg)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`) });
   }
-  return withId({ type: 'report', ...router.report() });
+  const firewallCounters = await router.firewallCounters();
+  return withId({ type: 'report', ...router.report(), ...(firewallCounters ? { firewallCounters } : {}) });
 }
 
 async function main(): Promise<void> {

@@ -3,6 +3,8 @@
 // the generation. Same generation twice: no-op. Older generation: refused. Services are
 // long-lived objects whose apply() swaps tables on open sockets, so a reload drops nothing.
 import { join } from 'node:path';
+import { compile as compileFirewall, NftApplier, type NftDocument } from '@flotilla/firewall';
+import { FirewallSpecError, type RuleCounters } from '@flotilla/protocol/firewall';
 import type { RouterCounters, RouterSpec, ServiceHealth, ServiceName } from '@flotilla/protocol/router';
 import { compileDhcpNetwork } from './dhcp/engine.ts';
 import { LeaseStore } from './dhcp/leases.ts';
@@ -55,6 +57,7 @@ export class Router {
   readonly password: PasswordService;
   private readonly health: Partial<Record<ServiceName, ServiceHealth>> = {};
   private chain: Promise<unknown> = Promise.resolve();
+  private firewall: NftApplier | undefined;
 
   constructor(private readonly opts: RouterOptions) {
     this.dns = new DnsServer({ port: opts.ports?.dns ?? 53 });
@@ -75,6 +78,15 @@ export class Router {
     const v = validateSpec(input);
     if (!v.ok) return { ok: false, code: 'invalid_spec', errors: v.errors };
     const spec = v.spec;
+    // The firewall compiler is pure and validates its spec fully: run it before anything is
+    // applied so an invalid rule refuses the whole generation (nothing half-applied).
+    let fwDoc: NftDocument | undefined;
+    if (spec.firewall) {
+      try { fwDoc = compileFirewall(spec.firewall); } catch (e) {
+        if (e instanceof FirewallSpecError) return { ok: false, code: 'invalid_spec', errors: e.diagnostics.map((d) => `/firewall${d.path}: ${d.message}`) };
+        throw e;
+      }
+    }
     if (this.applied && spec.generation === this.applied.generation) return { ok: true, generation: spec.generation, changed: [] };
     if (this.applied && spec.generation < this.applied.generation) {
       return { ok: false, code: 'stale_generation', generation: spec.generation, errors: [`generation ${spec.generation} is older than applied ${this.applied.generation}`] };
@@ -90,9 +102,9 @@ export class Router {
     };
     await step('links', async () => { if (this.opts.manageLinks !== false) await applyLinks(spec, this.applied); });
     await step('firewall', async () => {
-      // TODO(firewall): call the applier from '@flotilla/firewall' with spec.firewall once that
-      // package exports it; until then a spec with rules is reported, never silently accepted.
-      if (spec.firewall !== undefined && spec.firewall !== null) throw new Error('firewall engine not integrated yet');
+      if (fwDoc) { this.firewall ??= new NftApplier(); await this.firewall.apply(fwDoc); return; }
+      // Firewall removed from the spec: an empty spec keeps the table but filters and NATs nothing.
+      if (this.firewall) { await this.firewall.apply(compileFirewall({ version: 1, publicInterfaces: [], guestNetworks: [], publicIps: [], aclLists: [], securityGroups: [], securityGroupMembers: [] })); }
     });
     await step('dhcp', async () => {
       if (!this.leases) { this.leases = await LeaseStore.open(join(this.opts.stateDir, 'dhcp-leases.jsonl')); this.dhcp = new DhcpServer(this.leases, this.opts.ports?.dhcp ? { port: this.opts.ports.dhcp } : {}); }
@@ -110,6 +122,12 @@ export class Router {
     if (errors.length) return { ok: false, code: 'apply_failed', generation: spec.generation, errors };
     this.applied = spec;
     return { ok: true, generation: spec.generation, changed };
+  }
+
+  /** Per-rule firewall counters, read back from the kernel (undefined: no firewall applied). */
+  async firewallCounters(): Promise<RuleCounters | undefined> {
+    if (!this.firewall || !this.applied?.firewall) return undefined;
+    try { return await this.firewall.counters(); } catch (e) { this.health.firewall = { ok: false, detail: `counters: ${(e as Error).message}` }; return undefined; }
   }
 
   report(): { appliedGeneration: number | null; health: Record<string, ServiceHealth>; counters: RouterCounters } {
