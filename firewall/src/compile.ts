@@ -109,7 +109,8 @@ class Builder {
  * within one verdict does not matter, so this keeps the semantics exactly.
  */
 function layers(entries: Entry[], parts: Part[]): Entry[][] {
-  const dims = (e: Entry): Array<readonly [bigint | string, bigint | string]> => parts.flatMap((p) => {
+  type Dim = readonly [bigint | string, bigint | string];
+  const dims = (e: Entry): Dim[] => parts.flatMap((p): Dim[] => {
     switch (p) {
       case 'iif': return [[e.iif!, e.iif!] as const];
       case 'saddr': return [[e.saddr!.lo, e.saddr!.hi] as const];
