@@ -463,7 +463,9 @@ export class NetnsDriver implements Driver {
 
   /** SIGTERM, wait up to graceMs, SIGKILL — every pid whose network namespace is the VM's (the
    *  agent created that namespace, so they are all the VM's). `except` survives (the console). */
-  private async killAll(ns: string, graceMs: number, except: number[] = []): Promise<void> {
+  private async killAll(ns: string, graceMs: number, keep: number[] = []): Promise<void> {
+    // A kept process keeps its descendants (the console's shell).
+    const except = keep.length ? await withDescendants(keep, await this.nsPids(ns)) : [];
     const signalAll = async (sig: NodeJS.Signals) => {
       const pids = (await this.nsPids(ns)).filter((p) => !except.includes(p));
       for (const p of pids) { try { process.kill(p, sig); } catch { /* already gone */ } }
@@ -659,6 +661,20 @@ export class NetnsDriver implements Driver {
       else await tryRun(['ip', '-n', this.host, 'link', 'del', l.ifname]);
     }
   }
+}
+
+async function withDescendants(roots: number[], candidates: number[]): Promise<number[]> {
+  const parent = new Map<number, number>();
+  for (const pid of candidates) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    parent.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+  }
+  const out = new Set(roots);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid] of parent) if (!out.has(pid) && out.has(ppid)) { out.add(pid); grew = true; }
+  }
+  return [...out];
 }
 
 async function atomicWrite(path: string, text: string): Promise<void> {
