@@ -626,7 +626,10 @@ export class NetnsDriver implements Driver {
     const ns = this.names.vmNamespace(name);
     if (!existsSync(`/run/netns/${ns}`)) throw new AgentError('NOT_FOUND', `VM ${name} is not on this host`);
     const spec = await this.readSpec(name);
-    const links = await runJson<IpLink[]>(['ip', '-n', ns, '-j', 'addr', 'show']);
+    // A broken namespace entry must not make the whole listState fail: report it as an Error.
+    let links: IpLink[] = [];
+    let broken: string | undefined;
+    try { links = await runJson<IpLink[]>(['ip', '-n', ns, '-j', 'addr', 'show']); } catch (e) { broken = (e as Error).message; }
     const nics: NicState[] = links.filter((l) => /^eth[0-9]+$/.test(l.ifname)).map((l) => {
       const deviceId = Number(l.ifname.slice(3));
       const n: NicState = {
@@ -642,6 +645,7 @@ export class NetnsDriver implements Driver {
     else { state.state = 'Error'; state.detail = 'no spec on this host (stray)'; }
     if (existsSync(this.consolePath(name))) state.consoles.serial = this.consolePath(name);
     if (spec?.template.kind === 'system') state.controlSocket = this.controlSocket(name);
+    if (broken) return { ...state, state: 'Error', detail: `namespace unusable: ${broken}` };
     const live = await this.nsPids(ns);
     const dead = Object.entries(await this.readPids(name)).filter(([, pid]) => !live.includes(pid));
     if (spec && dead.length) {
