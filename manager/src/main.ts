@@ -7,8 +7,9 @@ if (m.generatedAdminPassword) {
   // Printed once, on the first start only; set FLOTILLA_ADMIN_PASSWORD to choose it instead.
   process.stdout.write(`\n  First start: user "admin" (domain ROOT) has password: ${m.generatedAdminPassword}\n\n`);
 }
-await m.app.listen({ port: settings.port, host: settings.host });
-process.stdout.write(`Flotilla manager listening on http://localhost:${settings.port}/client/api (database: ${m.services.db.dialect})\n`);
+const address = await m.app.listen({ port: settings.port, host: settings.host });
+const port = new URL(address).port;
+process.stdout.write(`Flotilla manager listening on http://localhost:${port}/client/api (database: ${m.services.db.dialect})\n`);
 const stop = async () => { await m.close(); process.exit(0); };
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);

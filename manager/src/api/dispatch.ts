@@ -10,23 +10,35 @@ import { collectMaps, parseParam, type MapValue } from './params.ts';
 import type { AnyCommand } from './registry.ts';
 import type { Sql } from '../db/sql.ts';
 
-/** Parses the request's raw values for `cmd`, collecting maps and ignoring unknown names. */
+/**
+ * Parses the request's raw values for `cmd`, collecting maps and ignoring unknown names.
+ * Every parameter is checked before anything is reported, so one answer names every bad or
+ * missing parameter (malformed ones first, then missing ones), joined by "; ".
+ */
 export function parseArgs(cmd: AnyCommand, raw: Record<string, string>, caller: Caller | undefined): Record<string, unknown> {
   const lower: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) lower[k.toLowerCase()] = v;
   const { plain, maps } = collectMaps(lower);
   const args: Record<string, unknown> = {};
+  const bad: string[] = [];
+  const missing: string[] = [];
   for (const [name, def] of Object.entries(cmd.params)) {
     if (def.adminOnly && caller?.role !== 'Admin') continue;
     const value: string | MapValue | undefined = def.type === 'map' ? maps[name] : plain[name];
     const absent = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
     if (absent) {
-      if (def.required) throw new ApiError('PARAM_ERROR', `Unable to execute API command ${cmd.name.toLowerCase()} due to missing parameter ${name}`);
+      if (def.required) missing.push(`Unable to execute API command ${cmd.name.toLowerCase()} due to missing parameter ${name}`);
       args[name] = undefined;
       continue;
     }
-    args[name] = parseParam(cmd.name, name, def, value);
+    try {
+      args[name] = parseParam(cmd.name, name, def, value);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      bad.push(e.message);
+    }
   }
+  if (bad.length || missing.length) throw new ApiError('PARAM_ERROR', [...bad, ...missing].join('; '));
   return args;
 }
 
