@@ -8,7 +8,7 @@
 // Rule ids are UUIDs: nft set elements carry them as comments so per-rule hit counters can be
 // read back and reported by id. The generation number lives in the enclosing RouterSpec.
 import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import ipaddr from 'ipaddr.js';
 
 export const FIREWALL_SPEC_VERSION = 1 as const;
@@ -357,14 +357,18 @@ function normAddr(d: Diagnostics, path: string, text: string, ruleId?: string): 
   return a;
 }
 
+// Compiled once, lazily: a 10k-rule spec checks several times faster than with Value.Check.
+let compiled: ReturnType<typeof TypeCompiler.Compile<typeof FirewallSpec>> | undefined;
+const checker = () => (compiled ??= TypeCompiler.Compile(FirewallSpec));
+
 /**
  * Validates and normalises a spec. Every problem is collected (schema first: when the shape is
  * wrong, semantic checks are skipped since they would only add noise).
  */
 export function normalizeFirewallSpec(raw: unknown): { spec?: NFirewallSpec; diagnostics: FirewallDiagnostic[] } {
   const d = new Diagnostics();
-  if (!Value.Check(FirewallSpec, raw)) {
-    for (const e of Value.Errors(FirewallSpec, raw)) d.invalid(e.path || '/', e.message);
+  if (!checker().Check(raw)) {
+    for (const e of checker().Errors(raw)) d.invalid(e.path || '/', e.message);
     return { diagnostics: d.list };
   }
   const s = raw as FirewallSpec;
