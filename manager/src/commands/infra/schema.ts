@@ -16,6 +16,9 @@ CREATE TABLE zones (
   allocation_state text NOT NULL DEFAULT 'Disabled',
   security_groups_enabled boolean NOT NULL DEFAULT false,
   local_storage_enabled boolean NOT NULL DEFAULT false,
+  dhcp_provider text NOT NULL DEFAULT 'VirtualRouter',
+  zone_token uuid NOT NULL,
+  sort_key integer NOT NULL DEFAULT 0,
   created timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX zones_name ON zones (lower(name));
@@ -37,6 +40,7 @@ CREATE TABLE clusters (
   cluster_type text NOT NULL DEFAULT 'CloudManaged',
   allocation_state text NOT NULL DEFAULT 'Enabled',
   managed_state text NOT NULL DEFAULT 'Managed',
+  arch text NOT NULL DEFAULT 'x86_64',
   created timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX clusters_name ON clusters (pod_id, lower(name));
@@ -55,6 +59,7 @@ CREATE TABLE hosts (
   cpu_number integer NOT NULL DEFAULT 0,
   cpu_speed integer NOT NULL DEFAULT 0,
   memory bigint NOT NULL DEFAULT 0,
+  arch text NOT NULL DEFAULT 'x86_64',
   token_hash text,
   last_ping timestamptz,
   created timestamptz NOT NULL DEFAULT now()
@@ -70,13 +75,15 @@ CREATE TABLE physical_networks (
   tags text,
   domain_id uuid REFERENCES domains(id),
   state text NOT NULL DEFAULT 'Disabled',
+  seq bigserial,
   created timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE traffic_types (
   id uuid PRIMARY KEY,
   physical_network_id uuid NOT NULL REFERENCES physical_networks(id) ON DELETE CASCADE,
   traffic_type text NOT NULL,           -- Guest | Public | Management | Storage | Control
-  kvm_label text, xen_label text, vmware_label text, hyperv_label text, isolation_method text, vlan text
+  kvm_label text, xen_label text, vmware_label text, hyperv_label text, ovm3_label text, isolation_method text, vlan text,
+  seq bigserial
 );
 CREATE UNIQUE INDEX traffic_types_unique ON traffic_types (physical_network_id, traffic_type);
 CREATE TABLE network_service_providers (
@@ -86,6 +93,8 @@ CREATE TABLE network_service_providers (
   state text NOT NULL DEFAULT 'Disabled',
   services text NOT NULL,               -- comma-separated service names
   can_enable_individual_service boolean NOT NULL DEFAULT false,
+  dest_physical_network_id uuid,
+  seq bigserial,
   created timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX nsp_unique ON network_service_providers (physical_network_id, name);
@@ -93,7 +102,8 @@ CREATE TABLE virtual_router_elements (
   id uuid PRIMARY KEY,
   nsp_id uuid NOT NULL REFERENCES network_service_providers(id) ON DELETE CASCADE,
   type text NOT NULL,                   -- VirtualRouter | VPCVirtualRouter
-  enabled boolean NOT NULL DEFAULT false
+  enabled boolean NOT NULL DEFAULT false,
+  seq bigserial
 );
 CREATE TABLE vlan_ip_ranges (
   id uuid PRIMARY KEY,
@@ -105,8 +115,10 @@ CREATE TABLE vlan_ip_ranges (
   for_virtual_network boolean NOT NULL,
   gateway text, netmask text, start_ip text, end_ip text,
   ip6_gateway text, ip6_cidr text, start_ipv6 text, end_ipv6 text,
+  for_system_vms boolean NOT NULL DEFAULT false,
   domain_id uuid REFERENCES domains(id),
   account_id uuid REFERENCES accounts(id),
+  seq bigserial,
   created timestamptz NOT NULL DEFAULT now()
 );
 `,

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { ADMIN, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
+import { apiError, paramError } from '../../api/errors.ts';
+import { Where } from '../../db/sql.ts';
+import { CLUSTER, CLUSTER_SELECT, HOST, HOST_SELECT, clusterView, hostView, type ClusterRow, type HostRow } from './views.ts';
+import { clusterById, podById, zoneById } from './lookup.ts';
+import { checkName } from './validate.ts';
+
+/** CloudStack's Hypervisor.HypervisorType names (the ones a cluster can have). */
+export const HYPERVISORS = ['KVM', 'XenServer', 'VMware', 'Hyperv', 'BareMetal', 'Simulator', 'Ovm', 'Ovm3', 'LXC', 'External'] as const;
+const ARCHS = ['x86_64', 'aarch64'] as const;
+
+export const addCluster = command({
+  name: 'addCluster', description: 'Adds a new cluster', since: '1.0', roles: ADMIN, response: CLUSTER, shape: 'raw', event: 'CLUSTER.CREATE',
+  params: {
+    clustername: { type: 'string', required: true, description: 'the cluster name', check: checkName },
+    clustertype: { type: 'string', required: true, description: 'type of the cluster: CloudManaged, ExternalManaged', values: ['CloudManaged', 'ExternalManaged'] },
+    hypervisor: { type: 'string', required: true, description: 'hypervisor type of the cluster: XenServer,KVM,VMware,Hyperv,BareMetal,Simulator,Ovm3', values: HYPERVISORS },
+    podid: { type: 'uuid', required: true, description: 'the Pod ID for the host' },
+    zoneid: { type: 'uuid', required: true, description: 'the Zone ID for the cluster' },
+    allocationstate: { type: 'string', description: 'Allocation state of this cluster for allocation of new resources', values: ['Enabled', 'Disabled'] },
+    arch: { type: 'string', description: 'the CPU arch of the cluster. Valid options are: x86_64, aarch64', since: '4.20', values: ARCHS },
+    url: { type: 'string', description: 'the URL' },
+    username: { type: 'string', description: 'the username for the cluster' },
+    password: { type: 'string', description: 'the password for the host' },
+  },
+  async handler(ctx, a) {
+    const zone = await zoneById(ctx, a.zoneid, 'zoneid');
+    const pod = await podById(ctx, a.podid, 'podid');
+    if (pod.zone_id !== zone.id) throw paramError(`Pod ${pod.name} (podid ${pod.id}) does not belong to zone ${zone.name} (zoneid ${zone.id})`);
+    const clash = await ctx.sql.query<{ id: string }>('SELECT id FROM clusters WHERE pod_id = $1 AND lower(name) = lower($2)', [pod.id, a.clustername]);
+    if (clash.length) throw paramError(`A cluster with name ${a.clustername} already exists in pod ${pod.name} (cluster id ${clash[0]!.id})`);
+    // External hypervisor managers (vCenter URLs and their credentials) are not supported:
+    // Flotilla's hosts are KVM agents that register themselves.
+    if (a.url !== undefined || a.username !== undefined || a.password !== undefined) {
+      throw paramError('url, username and password are for externally managed hypervisor clusters, which this cloud does not support');
+    }
+    const id = randomUUID();
+    await ctx.sql.query(
+      `INSERT INTO clusters (id, zone_id, pod_id, name, hypervisor, cluster_type, allocation_state, arch) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+      [id, zone.id, pod.id, a.clustername, a.hypervisor, a.clustertype, a.allocationstate ?? 'Enabled', a.arch ?? 'x86_64']);
+    ctx.setResource('Cluster', id);
+    // addCluster answers a list, as CloudStack's AddClusterCmd does.
+    return { count: 1, cluster: [clusterView((await ctx.sql.query<ClusterRow>(`${CLUSTER_SELECT} WHERE c.id = $1`, [id]))[0]!)] };
+  },
+});
+
+export const listClusters = command({
+  name: 'listClusters', description: 'Lists clusters.', since: '1.0', roles: ADMIN, response: CLUSTER, shape: 'list',
+  params: {
+    ...LIST_PARAMS,
+    id: { type: 'uuid', description: 'lists clusters by the cluster ID' },
+    name: { type: 'string', description: 'lists clusters by the cluster name' },
+    podid: { type: 'uuid', description: 'lists clusters by Pod ID' },
+    zoneid: { type: 'uuid', description: 'lists clusters by Zone ID' },
+    hypervisor: { type: 'string', description: 'lists clusters by hypervisor type' },
+    clustertype: { type: 'string', description: 'lists clusters by cluster type' },
+    allocationstate: { type: 'string', description: 'lists clusters by allocation state' },
+    managedstate: { type: 'string', description: 'whether this cluster is managed by cloudstack' },
+    showcapacities: { type: 'boolean', description: 'flag to display the capacity of the clusters' },
+    arch: { type: 'string', description: 'CPU arch of the clusters', since: '4.20.1' },
+  },
+  async handler(ctx, a) {
+    const w = new Where().add('c.id = ?', a.id).add('lower(c.name) = lower(?)', a.name).add('c.pod_id = ?', a.podid).add('c.zone_id = ?', a.zoneid)
+      .add('lower(c.hypervisor) = lower(?)', a.hypervisor).add('lower(c.cluster_type) = lower(?)', a.clustertype)
+      .add('lower(c.allocation_state) = lower(?)', a.allocationstate).add('lower(c.managed_state) = lower(?)', a.managedstate)
+      .add('c.arch = ?', a.arch).keyword(a.keyword, 'c.name');
+    return (await ctx.sql.query<ClusterRow>(`${CLUSTER_SELECT} ${w} ORDER BY c.created, c.name`, w.params)).map(clusterView);
+  },
+});
+
+export const deleteCluster = command({
+  name: 'deleteCluster', description: 'Deletes a cluster.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'CLUSTER.DELETE',
+  params: { id: { type: 'uuid', required: true, description: 'the cluster ID' } },
+  async handler(ctx, a) {
+    const c = await clusterById(ctx, a.id);
+    const hosts = await ctx.sql.query<{ name: string }>('SELECT name FROM hosts WHERE cluster_id = $1 ORDER BY created', [c.id]);
+    if (hosts.length) throw apiError('RESOURCE_IN_USE', `The cluster ${c.name} (id ${c.id}) cannot be deleted because it still has ${hosts.length} host(s) (${hosts.map((h) => h.name).join(', ')})`, [c.id]);
+    await ctx.sql.query('DELETE FROM clusters WHERE id = $1', [c.id]);
+    ctx.setResource('Cluster', c.id);
+  },
+});
+
+export const listHosts = command({
+  name: 'listHosts', description: 'Lists hosts.', since: '1.0', roles: ADMIN, response: HOST, shape: 'list',
+  params: {
+    ...LIST_PARAMS,
+    id: { type: 'uuid', description: 'the id of the host' },
+    name: { type: 'string', description: 'the name of the host' },
+    type: { type: 'string', description: 'the host type' },
+    state: { type: 'string', description: 'the state of the host' },
+    zoneid: { type: 'uuid', description: 'the Zone ID for the host' },
+    podid: { type: 'uuid', description: 'the Pod ID for the host' },
+    clusterid: { type: 'uuid', description: 'lists hosts existing in particular cluster' },
+    resourcestate: { type: 'string', description: 'list hosts by resource state. Resource state represents current state determined by admin of host, value can be one of [Enabled, Disabled, Unmanaged, PrepareForMaintenance, ErrorInMaintenance, Maintenance, Error]' },
+    hypervisor: { type: 'string', description: 'hypervisor type of host: XenServer,KVM,VMware,Hyperv,BareMetal,Simulator' },
+    details: { type: 'list', of: 'string', description: 'comma separated list of host details requested, value can be a list of [ min, all, capacity, events, stats]' },
+    outofbandmanagementenabled: { type: 'boolean', description: 'list hosts for which out-of-band management is enabled' },
+    arch: { type: 'string', description: 'CPU Arch of the host', since: '4.20.1' },
+  },
+  async handler(ctx, a) {
+    const w = new Where().add('h.id = ?', a.id).add('lower(h.name) = lower(?)', a.name).add('lower(h.type) = lower(?)', a.type)
+      .add('lower(h.state) = lower(?)', a.state).add('h.zone_id = ?', a.zoneid).add('h.pod_id = ?', a.podid).add('h.cluster_id = ?', a.clusterid)
+      .add('lower(h.resource_state) = lower(?)', a.resourcestate).add('lower(h.hypervisor) = lower(?)', a.hypervisor).add('h.arch = ?', a.arch)
+      .keyword(a.keyword, 'h.name', 'h.ip_address');
+    // No out-of-band management exists here, so asking for hosts that have it finds none.
+    if (a.outofbandmanagementenabled === true) return [];
+    return (await ctx.sql.query<HostRow>(`${HOST_SELECT} ${w} ORDER BY h.created, h.name`, w.params)).map(hostView);
+  },
+});

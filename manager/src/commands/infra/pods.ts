@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import { ADMIN, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
+import { apiError, paramError } from '../../api/errors.ts';
+import { Where } from '../../db/sql.ts';
+import { checkPodConflicts, validateV4Range } from '../../orchestrator/ipam.ts';
+import { POD, POD_SELECT, podView, type PodRow } from './views.ts';
+import { podById, zoneById, zoneFacts } from './lookup.ts';
+import { checkIPv4, checkName, checkNetmask, ipam } from './validate.ts';
+
+export const createPod = command({
+  name: 'createPod', description: 'Creates a new Pod.', since: '1.0', roles: ADMIN, response: POD, shape: 'object', event: 'POD.CREATE',
+  params: {
+    name: { type: 'string', required: true, description: 'the name of the Pod', check: checkName },
+    zoneid: { type: 'uuid', required: true, description: 'the Zone ID in which the Pod will be created' },
+    startip: { type: 'string', required: true, description: 'the starting IP address for the Pod', check: checkIPv4 },
+    endip: { type: 'string', description: 'the ending IP address for the Pod', check: checkIPv4 },
+    netmask: { type: 'string', required: true, description: 'the netmask for the Pod', check: checkNetmask },
+    gateway: { type: 'string', required: true, description: 'the gateway for the Pod', check: checkIPv4 },
+    allocationstate: { type: 'string', description: 'Allocation state of this Pod for allocation of new resources', values: ['Enabled', 'Disabled'] },
+  },
+  async handler(ctx, a) {
+    const zone = await zoneById(ctx, a.zoneid, 'zoneid');
+    const clash = await ctx.sql.query<{ id: string }>('SELECT id FROM pods WHERE zone_id = $1 AND lower(name) = lower($2)', [zone.id, a.name]);
+    if (clash.length) throw paramError(`A pod with name ${a.name} already exists in zone ${zone.name} (pod id ${clash[0]!.id}). Please specify a different pod name.`);
+    const range = ipam(() => validateV4Range(a));
+    const facts = await zoneFacts(ctx.sql, zone);
+    ipam(() => checkPodConflicts(range, facts));
+    const id = randomUUID();
+    await ctx.sql.query(
+      `INSERT INTO pods (id, zone_id, name, gateway, netmask, start_ip, end_ip, allocation_state) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+      [id, zone.id, a.name, range.gateway.text, range.netmask, range.start.text, range.end.text, a.allocationstate ?? 'Enabled']);
+    ctx.setResource('Pod', id);
+    return podView((await ctx.sql.query<PodRow>(`${POD_SELECT} WHERE p.id = $1`, [id]))[0]!);
+  },
+});
+
+export const listPods = command({
+  name: 'listPods', description: 'Lists all Pods.', since: '1.0', roles: ADMIN, response: POD, shape: 'list',
+  params: {
+    ...LIST_PARAMS,
+    id: { type: 'uuid', description: 'list Pods by ID' },
+    name: { type: 'string', description: 'list Pods by name' },
+    zoneid: { type: 'uuid', description: 'list Pods by Zone ID' },
+    allocationstate: { type: 'string', description: 'list pods by allocation state' },
+    showcapacities: { type: 'boolean', description: 'flag to display the capacity of the pods' },
+  },
+  async handler(ctx, a) {
+    const w = new Where().add('p.id = ?', a.id).add('lower(p.name) = lower(?)', a.name).add('p.zone_id = ?', a.zoneid)
+      .add('lower(p.allocation_state) = lower(?)', a.allocationstate).keyword(a.keyword, 'p.name');
+    return (await ctx.sql.query<PodRow>(`${POD_SELECT} ${w} ORDER BY p.created, p.name`, w.params)).map(podView);
+  },
+});
+
+export const deletePod = command({
+  name: 'deletePod', description: 'Deletes a Pod.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'POD.DELETE',
+  params: { id: { type: 'uuid', required: true, description: 'the ID of the Pod' } },
+  async handler(ctx, a) {
+    const p = await podById(ctx, a.id);
+    const blockers: string[] = [];
+    for (const [what, sql] of [
+      ['host(s)', 'SELECT name AS label FROM hosts WHERE pod_id = $1'],
+      ['cluster(s)', 'SELECT name AS label FROM clusters WHERE pod_id = $1'],
+      ['VLAN IP range(s)', `SELECT coalesce(start_ip || '-' || end_ip, id::text) AS label FROM vlan_ip_ranges WHERE pod_id = $1`],
+    ] as const) {
+      const rows = await ctx.sql.query<{ label: string }>(sql, [p.id]);
+      if (rows.length) blockers.push(`${rows.length} ${what} (${rows.map((r) => r.label).join(', ')})`);
+    }
+    if (blockers.length) throw apiError('RESOURCE_IN_USE', `The pod ${p.name} (id ${p.id}) cannot be deleted because it still has ${blockers.join(', ')}`, [p.id]);
+    await ctx.sql.query('DELETE FROM pods WHERE id = $1', [p.id]);
+    ctx.setResource('Pod', p.id);
+  },
+});
