@@ -3,6 +3,7 @@
 // the batch with `ip -batch -` in the appliance's own namespace. Why iproute2 and not the
 // `netlink` package: see docs/decisions/0502.
 import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { RouterSpec } from '@flotilla/protocol/router';
 
@@ -66,7 +67,16 @@ export async function readLinks(): Promise<KernelLink[]> {
 }
 
 /** Applies the spec's links/addresses/routes; returns the batch it ran (empty: nothing to do). */
+/** A router forwards: IPv4 and IPv6 forwarding on in the appliance's own namespace (these
+ *  /proc/sys/net files are per network namespace; the appliance never runs in the host's). */
+async function enableForwarding(): Promise<void> {
+  for (const f of ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding']) {
+    if ((await readFile(f, 'utf8')).trim() !== '1') await writeFile(f, '1');
+  }
+}
+
 export async function applyLinks(spec: RouterSpec, prev: RouterSpec | undefined): Promise<string[]> {
+  await enableForwarding();
   const { removals, batch } = compileLinks(spec, prev, await readLinks());
   if (removals.length) await ipBatch(removals, true).catch(() => undefined);
   if (batch.length) await ipBatch(batch, false);

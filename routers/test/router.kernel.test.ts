@@ -97,8 +97,8 @@ kt('user data and metadata per VM over HTTP; password fetched once then acknowle
   t.is(await curl(vm2, 'http://10.1.0.1/latest/local-hostname'), 'db1 200');
   t.regex(await curl(vm1, 'http://10.1.0.1/latest/meta-data/'), /^service-offering\navailability-zone\n.*public-keys\ncloud-identifier\n 200$/s);
   t.is(await curl(vm1, 'http://10.1.0.1/latest/meta-data/public-keys'), 'ssh-ed25519 AAAA web1@test 200');
-  // Password service, CloudStack's DomU_Request protocol (wget as cloud-init uses it).
-  const wget = async (ns: string, hdr: string) => (await lab.tryExec(ns, ['wget', '-q', '-T', '5', '-O', '-', '--header', `DomU_Request: ${hdr}`, 'http://10.1.0.1:8080/'])).stdout;
+  // Password service, CloudStack's DomU_Request protocol (wget, as cloud-init fetches it).
+  const wget = async (ns: string, hdr: string) => (await lab.tryExec(ns, ['busybox', 'wget', '-q', '-O', '-', '--header', `DomU_Request: ${hdr}`, 'http://10.1.0.1:8080/'], { timeoutMs: 10_000 })).stdout;
   t.is(await wget(vm1, 'send_my_password'), 'S3cret-web1');
   t.is(await wget(vm1, 'send_my_password'), 'S3cret-web1'); // not yet acknowledged: served again
   t.is(await wget(vm2, 'send_my_password'), 'saved_password'); // no password for this VM
@@ -267,4 +267,39 @@ kt('a reload drops nothing: an HTTP request in flight across an apply completes 
   await closed;
   t.regex(out, /^HTTP\/1\.1 200 OK/);
   t.true(out.endsWith('\r\n\r\ni-web1-v2'), out);
+});
+
+kt('firewall through the router: source NAT out, port forwarding in, per-rule counters in the report', async (t) => {
+  const { lab, dir, r, vm1, up } = await world(t, 'rfw');
+  const PF = '6f1c1a52-0000-4000-8000-000000000010';
+  const s = spec(1);
+  s.interfaces[1]!.addresses = ['192.0.2.1/24', '192.0.2.10/24'];
+  s.firewall = {
+    version: 1, publicInterfaces: ['pub0'], aclLists: [], securityGroups: [], securityGroupMembers: [],
+    guestNetworks: [{ id: 'net-1', interface: 'gst0', cidrs: ['10.1.0.0/24'], sourceNatIp: '192.0.2.10', egress: { defaultPolicy: 'allow', rules: [] } }],
+    publicIps: [{ address: '192.0.2.10', filter: 'rules', rules: [], portForwards: [
+      { id: PF, protocol: 'tcp', publicPorts: { start: 8080, end: 8080 }, privateIp: '10.1.0.10', privatePorts: { start: 80, end: 80 }, sourceCidrs: [] },
+    ] }],
+  };
+  const router = await startRouter(lab, r, join(dir, 'state'), dir);
+  t.teardown(() => router.stop());
+  t.like(await router.ctl.apply(s), { type: 'applied', changed: ['links', 'firewall', 'dhcp', 'dns', 'metadata', 'password'] });
+  t.is((await lab.exec(r, ['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout.trim(), '1');
+  await lab.exec(vm1, ['ip', 'addr', 'add', '10.1.0.10/24', 'dev', 'eth0']);
+  await lab.exec(vm1, ['ip', 'route', 'add', 'default', 'via', '10.1.0.1']);
+  // Servers that answer with the peer address they see.
+  lab.spawn(vm1, ['socat', 'TCP-LISTEN:80,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
+  lab.spawn(up, ['socat', 'TCP-LISTEN:9000,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
+  const ask = (ns: string, host: string, port: number) => until(async () => (await lab.tryExec(ns, ['socat', '-T', '2', '-', `TCP:${host}:${port},connect-timeout=2`])).stdout.trim() || undefined, `${host}:${port}`);
+  t.is(await ask(vm1, '192.0.2.53', 9000), '192.0.2.10', 'the outside sees the source NAT address');
+  t.is(await ask(up, '192.0.2.10', 8080), '192.0.2.53', 'port forwarding reaches the VM');
+  const rep = await router.ctl.report();
+  t.true((rep.firewallCounters?.[PF]?.packets ?? 0) >= 1, JSON.stringify(rep.firewallCounters));
+  t.true(rep.health.firewall?.ok);
+  // An invalid firewall refuses the whole generation, with the firewall compiler's diagnostics.
+  const bad = structuredClone(s); bad.generation = 2;
+  bad.firewall!.publicIps[0]!.portForwards[0]!.privatePorts = { start: 80, end: 90 };
+  const refused = await router.ctl.apply(bad);
+  t.like(refused, { type: 'error', code: 'invalid_spec' });
+  t.regex((refused as { errors: string[] }).errors.join('\n'), /^\/firewall\/publicIps\/0\/portForwards\/0/m);
 });
