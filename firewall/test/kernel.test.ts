@@ -79,10 +79,9 @@ ktest('ingress firewall on IPv6', async (t) => {
 
 ktest('port forwarding reaches the guest (TCP with port translation, UDP with source CIDR)', async (t) => {
   t.is(await tcpProbe(lab, topo.outside, '203.0.113.10', 8080, '203.0.113.2'), '203.0.113.2');
-  t.is(await udpProbe(lab, topo.outside, '203.0.113.10', 6005), '203.0.113.1');
+  t.is(await udpProbe(lab, topo.outside, '203.0.113.10', 6005, '203.0.113.1'), '203.0.113.1');
   // The UDP forward only admits 203.0.113.1: from .2 nothing comes back.
-  const r = await lab.tryExec(topo.outside, ['sh', '-c', 'echo x | socat -T1 - UDP:203.0.113.10:6005,bind=203.0.113.2'], { timeoutMs: 5000 });
-  t.is(r.stdout.trim(), '');
+  t.is(await udpProbe(lab, topo.outside, '203.0.113.10', 6005, '203.0.113.2'), null);
   t.is(await tcpProbe(lab, topo.outside, '10.1.1.5', 80), null, 'guest not reachable without NAT');
 });
 

@@ -12,17 +12,18 @@ export async function buildTopology(lab: Lab): Promise<Topology> {
   await lab.veth(outside, 'ext0', router, 'pub0');
   await lab.veth(router, 'gst0', guest, 'vm0');
   const ip = (ns: string, ...args: string[]) => lab.exec(ns, ['ip', ...args]);
+  // Sequential where order matters: the first address of a subnet is the primary (source) one.
+  await ip(outside, 'addr', 'add', '203.0.113.1/24', 'dev', 'ext0');
+  await ip(outside, 'addr', 'add', '203.0.113.2/24', 'dev', 'ext0');
+  await ip(router, 'addr', 'add', '203.0.113.10/24', 'dev', 'pub0');
+  await ip(router, 'addr', 'add', '203.0.113.11/24', 'dev', 'pub0');
+  await ip(guest, 'addr', 'add', '10.1.1.5/24', 'dev', 'vm0');
+  await ip(guest, 'addr', 'add', '10.1.1.7/24', 'dev', 'vm0');
   await Promise.all([
-    ip(outside, 'addr', 'add', '203.0.113.1/24', 'dev', 'ext0'),
-    ip(outside, 'addr', 'add', '203.0.113.2/24', 'dev', 'ext0'),
     ip(outside, '-6', 'addr', 'add', '2001:db8:ff::1/64', 'dev', 'ext0', 'nodad'),
-    ip(router, 'addr', 'add', '203.0.113.10/24', 'dev', 'pub0'),
-    ip(router, 'addr', 'add', '203.0.113.11/24', 'dev', 'pub0'),
     ip(router, '-6', 'addr', 'add', '2001:db8:ff::10/64', 'dev', 'pub0', 'nodad'),
     ip(router, 'addr', 'add', '10.1.1.1/24', 'dev', 'gst0'),
     ip(router, '-6', 'addr', 'add', 'fd00:1::1/64', 'dev', 'gst0', 'nodad'),
-    ip(guest, 'addr', 'add', '10.1.1.5/24', 'dev', 'vm0'),
-    ip(guest, 'addr', 'add', '10.1.1.7/24', 'dev', 'vm0'),
     ip(guest, '-6', 'addr', 'add', 'fd00:1::5/64', 'dev', 'vm0', 'nodad'),
   ]);
   await ip(guest, 'route', 'add', 'default', 'via', '10.1.1.1');
@@ -59,8 +60,8 @@ export async function tcpProbe(lab: Lab, ns: string, host: string, port: number,
   return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : null;
 }
 
-export async function udpProbe(lab: Lab, ns: string, host: string, port: number): Promise<string | null> {
-  const r = await lab.tryExec(ns, ['sh', '-c', `echo x | socat -T1 - UDP:${host}:${port}`], { timeoutMs: 5000 });
+export async function udpProbe(lab: Lab, ns: string, host: string, port: number, bind?: string): Promise<string | null> {
+  const r = await lab.tryExec(ns, ['sh', '-c', `echo x | socat -T3 - UDP:${host}:${port}${bind ? `,bind=${bind}` : ''}`], { timeoutMs: 5000 });
   return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : null;
 }
 
