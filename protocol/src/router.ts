@@ -42,6 +42,8 @@ export const DhcpReservation = Type.Object({
   mac: Mac,
   ip: IpAddress,
   hostname: Type.Optional(HostName),
+  /** The VM's IPv6 address, if any: published as AAAA and ip6.arpa PTR (assigned by SLAAC). */
+  ip6: Type.Optional(IpAddress),
 }, { additionalProperties: false });
 
 /** CloudStack's metadata fields, by their exact names under /latest/meta-data/. */

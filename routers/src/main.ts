@@ -31,7 +31,10 @@ export function serveControl(router: Router, path: string): net.Server {
       }
     });
   });
-  server.listen(path);
+  // Only root may talk to the appliance: the socket is created 0600 (umask around the bind,
+  // which happens synchronously for a path, so there is no window with wider permissions).
+  const oldMask = process.umask(0o177);
+  try { server.listen(path); } finally { process.umask(oldMask); }
   return server;
 }
 

@@ -65,6 +65,7 @@ export function validateSpec(input: unknown): { ok: true; spec: Spec } | { ok: f
       seenMac.add(r.mac.toLowerCase());
       if (inside(`${rp}/ip`, r.ip) && seenIp.has(r.ip)) err(`${rp}/ip`, `address ${r.ip} used twice`);
       seenIp.add(r.ip);
+      if (r.ip6 !== undefined) { const a = ip(`${rp}/ip6`, r.ip6); if (a && a.kind() !== 'ipv6') err(`${rp}/ip6`, `${r.ip6} is not an IPv6 address`); }
       if (r.hostname) {
         if (seenHost.has(r.hostname.toLowerCase())) err(`${rp}/hostname`, `duplicate host name ${r.hostname}`);
         seenHost.add(r.hostname.toLowerCase());

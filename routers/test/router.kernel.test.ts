@@ -71,11 +71,16 @@ kt('guests get their reserved IPs with router/DNS/domain options; DNS answers na
   t.regex(nx, /flags: qr aa/);
   // Outside the domain: forwarded to the zone DNS (the stub upstream) and relayed back.
   t.is(await until(async () => (await dig(vm1, 'www.upstream.test')) || undefined, 'forwarded answer'), '198.51.100.7');
+  // The same over TCP (clients retry there after a truncated UDP answer).
+  t.is(await dig(vm2, '+tcp', 'db1.tenant.internal'), '10.1.0.11');
+  t.is(await dig(vm2, '+tcp', 'api.upstream.test'), '198.51.100.7');
   const rep = await router.ctl.report();
   t.is(rep.appliedGeneration, 1);
   t.true((rep.counters.dhcp.ack ?? 0) >= 2);
   t.true((rep.counters.dns.forwarded ?? 0) >= 1);
   t.true((rep.counters.dns.answered ?? 0) >= 4);
+  t.is(rep.counters.dns.tcp_answered, 1);
+  t.is(rep.counters.dns.tcp_forwarded, 1);
   t.true(rep.health.dhcp?.ok && rep.health.dns?.ok);
   // The public side has no DNS service: no open resolver.
   const pub = await lab.tryExec(up, ['dig', '+time=1', '+tries=1', '@192.0.2.1', 'web1.tenant.internal']);
@@ -241,6 +246,9 @@ kt('apply is idempotent per generation; stale and invalid specs are refused and 
   t.like(await router.ctl.request('{"type":"apply","spec":'), { type: 'error', code: 'invalid_message' });
   t.like(await router.ctl.request('{"type":"frobnicate"}'), { type: 'error', code: 'invalid_message' });
   t.is((await router.ctl.report()).appliedGeneration, 3);
+  const { statSync, readdirSync } = await import('node:fs');
+  const sockFile = readdirSync(dir).find((f) => f.endsWith('.sock'))!;
+  t.is(statSync(join(dir, sockFile)).mode & 0o777, 0o600, 'control socket is root-only');
   // The next generation applies only what changed.
   const next = spec(4); next.guestNetworks[0]!.reservations.push({ mac: '02:00:00:00:01:0c', ip: '10.1.0.12', hostname: 'app1' });
   t.deepEqual(await router.ctl.apply(next), { type: 'applied', generation: 4, changed: ['dhcp', 'dns'] });

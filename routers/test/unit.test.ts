@@ -173,6 +173,14 @@ test('DNS: A, PTR, NXDOMAIN with SOA, NODATA, case-insensitive, forward outside 
   t.is((respond(z, q(reverseName('10.1.0.200'), 12)) as { buf: Buffer }).buf[3]! & 0x0f, 3);
   t.is(respond(z, q(reverseName('8.8.8.8'), 12)).kind, 'forward');
   t.is(respond(z, q('data-server.tenant.internal', 1)).kind, 'answer');
+  // AAAA and ip6.arpa PTR from a reservation's IPv6 address.
+  const z6 = compileZone(guestNet({ reservations: [{ mac: '02:00:00:00:01:0a', ip: '10.1.0.10', hostname: 'web1', ip6: 'fd00:1::10' }] }), 1);
+  const aaaa = respond(z6, q('web1.tenant.internal', 28)) as { buf: Buffer };
+  t.is(aaaa.buf.readUInt16BE(6), 1);
+  t.deepEqual([...aaaa.buf.subarray(aaaa.buf.length - 16)], [0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10]);
+  const ptr6 = respond(z6, q(reverseName('fd00:1::10'), 12)) as { buf: Buffer };
+  t.true(ptr6.buf.includes(encodeName('web1.tenant.internal')));
+  t.is(reverseName('fd00:1::10'), '0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa');
 });
 
 test('DNS: malformed queries get FORMERR or are dropped, responses are never answered', (t) => {

@@ -5,7 +5,7 @@
 // the public interface (no open resolver). apply() swaps zones on live sockets: a reload drops
 // nothing, not even queries waiting on a forwarder.
 import dgram from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import net, { isIPv6 } from 'node:net';
 import { inDomain, T, type Answer, type Zone } from './zone.ts';
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -64,17 +64,18 @@ export function respond(zone: Zone, q: Buffer): Verdict {
   const qq = parseQuery(q);
   if (!qq) return { kind: 'answer', buf: errorResponse(q, undefined, RCODE.FORMERR), event: 'formerr' };
   if (qq.opcode !== 0) return { kind: 'answer', buf: errorResponse(q, qq, RCODE.NOTIMP), event: 'notimp' };
+  const type = qq.type === T.ANY ? T.A : qq.type; // RFC 8482: a minimal answer to ANY
+  // A record we hold is answered even outside the domain's zones (ip6.arpa PTRs of VMs).
+  const an = qq.cls === 1 ? zone.answers.get(`${type}/${qq.name}`) : undefined;
+  if (an) return { kind: 'answer', buf: buildResponse(q, qq, RCODE.NOERROR, an, undefined), event: 'answered' };
   const local = inDomain(zone, qq.name) || zone.reverse.some((m) => m(qq.name));
   if (!local) return { kind: 'forward', event: 'forwarded' };
   if (qq.cls !== 1) return { kind: 'answer', buf: errorResponse(q, qq, RCODE.REFUSED), event: 'refused' };
-  const type = qq.type === T.ANY ? T.A : qq.type; // RFC 8482: a minimal answer to ANY
-  const an = zone.answers.get(`${type}/${qq.name}`);
-  if (an) return { kind: 'answer', buf: buildResponse(q, qq, RCODE.NOERROR, an, undefined), event: 'answered' };
   if (zone.names.has(qq.name)) return { kind: 'answer', buf: buildResponse(q, qq, RCODE.NOERROR, undefined, zone.soa), event: 'nodata' };
   return { kind: 'answer', buf: buildResponse(q, qq, RCODE.NXDOMAIN, undefined, zone.soa), event: 'nxdomain' };
 }
 
-interface Listener { sock: dgram.Socket; zone: Zone }
+interface Listener { sock: dgram.Socket; tcp: net.Server; zone: Zone }
 interface Pending { l: Listener; address: string; port: number; id: number; query: Buffer; tried: number; sentAt: number; upstream: string }
 
 const FORWARD_TIMEOUT_MS = 1500;
@@ -96,7 +97,7 @@ export class DnsServer {
   async apply(entries: Array<{ address: string; zone: Zone }>): Promise<void> {
     const wanted = new Map(entries.map((e) => [e.address, e.zone]));
     for (const [addr, l] of this.listeners) {
-      if (!wanted.has(addr)) { this.listeners.delete(addr); await new Promise<void>((r) => l.sock.close(() => r())); }
+      if (!wanted.has(addr)) { this.listeners.delete(addr); await closeListener(l); }
     }
     for (const [addr, zone] of wanted) {
       const l = this.listeners.get(addr);
@@ -108,11 +109,17 @@ export class DnsServer {
 
   private async listen(address: string, zone: Zone): Promise<Listener> {
     const sock = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-    const l: Listener = { sock, zone };
+    const tcp = net.createServer((c) => this.tcpConnection(l, c));
+    const l: Listener = { sock, tcp, zone };
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
       sock.bind(this.opts.port ?? 53, address, () => { sock.off('error', reject); resolve(); });
     });
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen({ port: this.opts.port ?? 53, host: address, exclusive: true }, () => { tcp.off('error', reject); resolve(); });
+    });
+    tcp.on('error', (e) => { this.lastError = `${address} tcp: ${e.message}`; this.count('socket_error'); });
     sock.on('error', (e) => { this.lastError = `${address}: ${e.message}`; this.count('socket_error'); });
     sock.on('message', (msg, rinfo) => {
       const v = respond(l.zone, msg);
@@ -121,6 +128,50 @@ export class DnsServer {
       else if (v.kind === 'forward') this.forward(l, msg, rinfo.address, rinfo.port);
     });
     return l;
+  }
+
+  /**
+   * DNS over TCP (RFC 7766): needed when a forwarded UDP answer comes back truncated and the
+   * client retries over TCP. Length-prefixed messages, answered as they complete (pipelined
+   * queries may be answered out of order, which RFC 7766 allows). Forwarded queries go to the
+   * forwarder over TCP too, one short connection each.
+   */
+  private tcpConnection(l: Listener, c: net.Socket): void {
+    let buf = Buffer.alloc(0);
+    c.setTimeout(10_000, () => c.destroy());
+    c.on('error', () => undefined);
+    const write = (m: Buffer) => { if (!c.destroyed) { const h = Buffer.alloc(2); h.writeUInt16BE(m.length); c.write(Buffer.concat([h, m])); } };
+    c.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+        buf = buf.subarray(2 + msg.length);
+        const v = respond(l.zone, msg);
+        this.count(`tcp_${v.event}`);
+        if (v.kind === 'answer') write(v.buf);
+        else if (v.kind === 'forward') void this.forwardTcp(l.zone, Buffer.from(msg)).then(write);
+      }
+    });
+  }
+
+  private async forwardTcp(zone: Zone, query: Buffer): Promise<Buffer> {
+    for (const fw of zone.forwarders) {
+      const r = await new Promise<Buffer | undefined>((resolve) => {
+        const u = net.connect({ host: fw, port: 53 });
+        let got = Buffer.alloc(0);
+        u.setTimeout(FORWARD_TIMEOUT_MS * 2, () => { u.destroy(); resolve(undefined); });
+        u.on('error', () => resolve(undefined));
+        u.on('connect', () => { const h = Buffer.alloc(2); h.writeUInt16BE(query.length); u.write(Buffer.concat([h, query])); });
+        u.on('data', (d) => {
+          got = Buffer.concat([got, d]);
+          if (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) { u.end(); resolve(got.subarray(2, 2 + got.readUInt16BE(0))); }
+        });
+        u.on('close', () => resolve(undefined));
+      });
+      if (r && r.length >= 12 && r.readUInt16BE(0) === query.readUInt16BE(0)) return r;
+    }
+    this.count('servfail');
+    return errorResponse(query, parseQuery(query), RCODE.SERVFAIL);
   }
 
   private upstream(ip: string): dgram.Socket {
@@ -183,8 +234,14 @@ export class DnsServer {
 
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
-    for (const l of this.listeners.values()) await new Promise<void>((r) => l.sock.close(() => r()));
+    for (const l of this.listeners.values()) await closeListener(l);
     this.listeners.clear();
     for (const s of [this.up4, this.up6]) if (s) s.close();
   }
+}
+
+async function closeListener(l: Listener): Promise<void> {
+  await new Promise<void>((r) => l.sock.close(() => r()));
+  // Stop accepting without waiting: open TCP queries finish on their own (or time out).
+  l.tcp.close();
 }

@@ -88,7 +88,11 @@ export function compileZone(g: GuestNetwork, serial: number): Zone {
     add(T.PTR, reverseName(ip), encodeName(fqdn));
   };
   host('data-server', g.gateway);
-  for (const r of g.reservations) if (r.hostname) host(r.hostname, r.ip);
+  for (const r of g.reservations) {
+    if (!r.hostname) continue;
+    host(r.hostname, r.ip);
+    if (r.ip6) host(r.hostname, r.ip6);
+  }
   const soaRdata = Buffer.concat([
     encodeName(domain), encodeName(`hostmaster.${domain}`),
     (() => { const b = Buffer.alloc(20); b.writeUInt32BE(serial >>> 0, 0); b.writeUInt32BE(3600, 4); b.writeUInt32BE(600, 8); b.writeUInt32BE(86400, 12); b.writeUInt32BE(NEG_TTL, 16); return b; })(),
