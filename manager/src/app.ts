@@ -10,6 +10,8 @@ import { SecretBox } from './api/crypto.ts';
 import { buildRegistry } from './commands/index.ts';
 import { JobRunner } from './jobs/runner.ts';
 import { buildServer } from './server.ts';
+import { AgentGateway } from './agents/gateway.ts';
+import { reconcileHost } from './orchestrator/compute.ts';
 import { bootstrap } from './bootstrap.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Services, Settings } from './services.ts';
@@ -63,13 +65,17 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   const db = o.db ?? await openDatabase({ ...(o.settings.databaseUrl ? { url: o.settings.databaseUrl } : {}), dataDir: o.settings.dataDir, memory: o.memory ?? false });
   const boot = await bootstrap(db, o.adminPassword ?? env.FLOTILLA_ADMIN_PASSWORD);
   const jobs = new JobRunner();
+  const log = o.log ?? createLogger();
+  const agents = new AgentGateway(db, log);
   const services: Services = {
-    db, registry: buildRegistry(), jobs, log: o.log ?? createLogger(),
+    db, registry: buildRegistry(), jobs, log, agents,
     secrets: new SecretBox(masterKey(o.memory ? undefined : o.settings.dataDir, env)),
     runId: randomUUID(), settings: o.settings,
   };
   jobs.bind(services);
   const app = await buildServer(services);
+  agents.hooks = { onConnect: (hostId) => reconcileHost(services, hostId) };
+  await agents.register(app);
   await jobs.recover();
   return {
     services, app, ...(boot.generatedAdminPassword ? { generatedAdminPassword: boot.generatedAdminPassword } : {}),

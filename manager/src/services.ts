@@ -3,6 +3,7 @@ import type { Registry } from './api/registry.ts';
 import type { SecretBox } from './api/crypto.ts';
 import type { JobRunner } from './jobs/runner.ts';
 import type { Logger } from './log.ts';
+import type { AgentGateway } from './agents/gateway.ts';
 
 /** Process-wide services handed to every command through its Context. */
 export interface Services {
@@ -11,6 +12,8 @@ export interface Services {
   readonly secrets: SecretBox;
   readonly jobs: JobRunner;
   readonly log: Logger;
+  /** the channel to host agents */
+  readonly agents: AgentGateway;
   /** identifies this manager process; async jobs record it as their owner */
   readonly runId: string;
   readonly settings: Settings;

@@ -67,7 +67,7 @@ export async function execute(services: Services, caller: Caller, cmd: AnyComman
   let resource: { type: string; id: string } | undefined;
   const mutating = Boolean(cmd.event);
   try {
-    const inner = await services.db.tx(async (sql: Sql) => {
+    const body = async (sql: Sql) => {
       const ctx: Context = {
         caller, sql, services, command: cmd.name, ...(opts.jobId ? { jobId: opts.jobId } : {}),
         setResource: (type, id) => { resource = { type, id }; },
@@ -78,7 +78,8 @@ export async function execute(services: Services, caller: Caller, cmd: AnyComman
         await audit(sql, caller, { type: cmd.event!, command: cmd.name, params: args, result: 'SUCCESS', ...(resource ? { resourceType: resource.type, resourceId: resource.id } : {}) });
       }
       return shaped;
-    });
+    };
+    const inner = cmd.transactional === false ? await body(services.db) : await services.db.tx(body);
     return { inner, ...(resource ? { resource } : {}) };
   } catch (e) {
     const err = toApiError(e);

@@ -52,6 +52,13 @@ export interface CommandDef<P extends Record<string, ParamDef> = Record<string, 
   readonly related?: readonly string[];
   /** Audit event type (CloudStack's EventTypes, e.g. ZONE.CREATE); set for every mutating command. */
   readonly event?: string;
+  /**
+   * false: the handler is not wrapped in one transaction, because it talks to hosts between
+   * its database steps (a transaction held across a VM start would block every other request
+   * on PGlite). It then makes each step atomic itself (ctx.services.db.tx) and must be
+   * resumable: re-run after a crash, it continues from what the database says.
+   */
+  readonly transactional?: false;
   /** For async jobs: jobinstancetype, and the parameter naming the instance (jobinstanceid). */
   readonly instance?: { type: string; param?: string };
   readonly handler: (ctx: Context, args: Args<P>) => Promise<unknown>;

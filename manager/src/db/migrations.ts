@@ -3,6 +3,7 @@
 import type { Database } from './sql.ts';
 import { INFRA_MIGRATION } from '../commands/infra/schema.ts';
 import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
+import { COMPUTE_MIGRATION } from '../commands/compute/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -100,6 +101,7 @@ CREATE TABLE secrets (
   },
   INFRA_MIGRATION,
   OFFERINGS_MIGRATION,
+  COMPUTE_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

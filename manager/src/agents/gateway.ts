@@ -1,0 +1,187 @@
+// The manager's end of the host-agent channel (protocol/src/agent.ts): agents dial
+// `/agent` over WebSocket and say hello with their token; the gateway checks it against the
+// host's stored token hash, marks the host Up, exchanges heartbeats, and correlates requests
+// with responses. A host that is silent for HEARTBEAT_TIMEOUT_MS is marked Disconnected (and
+// Alert after a further grace period). After every hello the manager reconciles the host
+// (the `onConnect` hook), since the agent keeps no desired state of its own.
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import websocket from '@fastify/websocket';
+import type WebSocket from 'ws';
+import { Value } from '@sinclair/typebox/value';
+import {
+  AGENT_PROTOCOL_VERSION, AgentCommands, AgentToManager, REFUSED_CLOSE_CODE,
+  type AgentArgs, type AgentErrorBody, type AgentOp, type AgentResult, type Hello, type ManagerToAgent, type RefusalCode,
+} from '@flotilla/protocol/agent';
+import type { Database } from '../db/sql.ts';
+import type { Logger } from '../log.ts';
+
+export const HEARTBEAT_INTERVAL_MS = 2000;
+export const HEARTBEAT_TIMEOUT_MS = 10_000;
+
+export function hashToken(token: string): string { return createHash('sha256').update(token).digest('hex'); }
+
+/** An agent request that failed: the agent's code and message, or TIMEOUT / DISCONNECTED. */
+export class AgentRequestError extends Error {
+  constructor(readonly code: AgentErrorBody['code'] | 'DISCONNECTED', message: string, readonly hostId: string) {
+    super(message);
+    this.name = 'AgentRequestError';
+  }
+}
+
+interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; op: AgentOp }
+
+class Connection {
+  readonly pending = new Map<string, Pending>();
+  lastHeard = Date.now();
+  seq = 0;
+  constructor(readonly hostId: string, readonly ws: WebSocket, readonly hello: Hello) {}
+  send(m: ManagerToAgent): void { this.ws.send(JSON.stringify(m)); }
+  failAll(why: string): void {
+    for (const [id, p] of this.pending) { clearTimeout(p.timer); p.reject(new AgentRequestError('DISCONNECTED', `host ${this.hostId} disconnected during ${p.op}: ${why}`, this.hostId)); this.pending.delete(id); }
+  }
+}
+
+export interface GatewayHooks {
+  /** After a host's hello was accepted and it is marked Up. */
+  onConnect?(hostId: string, hello: Hello): Promise<void>;
+  onDisconnect?(hostId: string): Promise<void>;
+}
+
+export class AgentGateway {
+  private readonly conns = new Map<string, Connection>();
+  private monitor?: NodeJS.Timeout;
+  hooks: GatewayHooks = {};
+
+  constructor(private readonly db: Database, private readonly log: Logger) {}
+
+  isConnected(hostId: string): boolean { return this.conns.has(hostId); }
+
+  /** Drops a host's channel (its token was revoked); its agent is refused on redial. */
+  disconnect(hostId: string): void {
+    const c = this.conns.get(hostId);
+    if (!c) return;
+    this.conns.delete(hostId);
+    c.failAll('host removed');
+    c.ws.close(REFUSED_CLOSE_CODE, 'REVOKED');
+  }
+  connectedHosts(): string[] { return [...this.conns.keys()]; }
+
+  async register(app: FastifyInstance): Promise<void> {
+    await app.register(websocket, { options: { maxPayload: 16 * 1024 * 1024 } });
+    app.get('/agent', { websocket: true }, (socket) => this.accept(socket as unknown as WebSocket));
+    this.monitor = setInterval(() => void this.checkHeartbeats(), HEARTBEAT_INTERVAL_MS);
+    this.monitor.unref();
+    app.addHook('onClose', async () => this.close());
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.monitor);
+    for (const c of this.conns.values()) { c.failAll('manager stopping'); c.ws.terminate(); }
+    this.conns.clear();
+  }
+
+  /** Sends one request to a host's agent and waits for its response (validated by schema). */
+  async request<O extends AgentOp>(hostId: string, op: O, args: AgentArgs<O>, timeoutMs = 60_000): Promise<AgentResult<O>> {
+    const c = this.conns.get(hostId);
+    if (!c) throw new AgentRequestError('DISCONNECTED', `host ${hostId} is not connected`, hostId);
+    const id = randomUUID();
+    const result = await new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => { c.pending.delete(id); reject(new AgentRequestError('TIMEOUT', `host ${hostId} did not answer ${op} within ${timeoutMs} ms`, hostId)); }, timeoutMs);
+      c.pending.set(id, { resolve, reject, timer, op });
+      c.send({ type: 'request', id, op, args } as ManagerToAgent);
+    });
+    const schema = AgentCommands[op].result;
+    if (!Value.Check(schema, result)) throw new AgentRequestError('BAD_MESSAGE', `host ${hostId} answered ${op} with a malformed result`, hostId);
+    return result as AgentResult<O>;
+  }
+
+  private accept(ws: WebSocket): void {
+    let conn: Connection | undefined;
+    const helloTimer = setTimeout(() => ws.terminate(), 10_000);
+    ws.on('message', (data) => {
+      let msg: unknown;
+      try { msg = JSON.parse(data.toString()); } catch { ws.terminate(); return; }
+      if (!conn) {
+        clearTimeout(helloTimer);
+        void this.hello(ws, msg).then((c) => { conn = c; }, (e) => { this.log.error({ err: e }, 'agent hello failed'); ws.terminate(); });
+        return;
+      }
+      conn.lastHeard = Date.now();
+      if (!Value.Check(AgentToManager, msg)) { this.log.warn({ hostId: conn.hostId }, 'agent sent a malformed message; ignored'); return; }
+      const m = msg as AgentToManager;
+      if (m.type === 'response') {
+        const p = conn.pending.get(m.id);
+        if (!p) return;
+        conn.pending.delete(m.id);
+        clearTimeout(p.timer);
+        if (m.ok) p.resolve(m.result);
+        else p.reject(new AgentRequestError(m.error.code, m.error.message, conn.hostId));
+      }
+      // heartbeats only refresh lastHeard
+    });
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      if (!conn || this.conns.get(conn.hostId) !== conn) return;
+      this.conns.delete(conn.hostId);
+      conn.failAll('channel closed');
+      void this.markDisconnected(conn.hostId);
+    });
+    ws.on('error', () => undefined);
+  }
+
+  private refuse(ws: WebSocket, code: RefusalCode, message: string): undefined {
+    ws.send(JSON.stringify({ type: 'refused', code, message }));
+    ws.close(REFUSED_CLOSE_CODE, code);
+    return undefined;
+  }
+
+  private async hello(ws: WebSocket, msg: unknown): Promise<Connection | undefined> {
+    const m = msg as { type?: string };
+    if (m?.type !== 'hello' || !Value.Check(AgentToManager, msg)) return this.refuse(ws, 'BAD_HELLO', 'the first message must be a valid hello');
+    const hello = msg as Hello;
+    if (hello.v.split('.')[0] !== AGENT_PROTOCOL_VERSION.split('.')[0]) return this.refuse(ws, 'UNSUPPORTED_VERSION', `manager speaks ${AGENT_PROTOCOL_VERSION}`);
+    const hash = hashToken(hello.token);
+    const host = (await this.db.query<{ id: string; token_hash: string; resource_state: string }>('SELECT id, token_hash, resource_state FROM hosts WHERE token_hash = $1', [hash]))[0];
+    if (!host || !timingSafeEqual(Buffer.from(host.token_hash), Buffer.from(hash))) return this.refuse(ws, 'UNKNOWN_TOKEN', 'unknown or revoked agent token');
+    const old = this.conns.get(host.id);
+    if (old) { old.failAll('replaced by a new connection'); old.ws.terminate(); }
+    const conn = new Connection(host.id, ws, hello);
+    this.conns.set(host.id, conn);
+    await this.db.query(
+      `UPDATE hosts SET state = 'Up', last_ping = now(), version = $2, hypervisor = $3, cpu_number = $4, cpu_speed = $5,
+         memory = $6, ip_address = coalesce($7, ip_address), agent_name = $8 WHERE id = $1`,
+      [host.id, hello.agentVersion, hello.hypervisor, hello.capacity.cpus, hello.capacity.cpuMhz, hello.capacity.memoryMb * 1024 * 1024,
+        hello.fabricIp ?? null, hello.hostName]);
+    conn.send({ type: 'welcome', v: AGENT_PROTOCOL_VERSION, hostId: host.id, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
+    this.log.info({ hostId: host.id, name: hello.hostName }, 'host agent connected');
+    if (this.hooks.onConnect) void this.hooks.onConnect(host.id, hello).catch((e) => this.log.error({ err: e, hostId: host.id }, 'reconciliation after connect failed'));
+    return conn;
+  }
+
+  private async checkHeartbeats(): Promise<void> {
+    const now = Date.now();
+    const alive: string[] = [];
+    for (const c of [...this.conns.values()]) {
+      if (now - c.lastHeard > HEARTBEAT_TIMEOUT_MS) {
+        this.log.warn({ hostId: c.hostId }, 'host agent silent past the heartbeat timeout; marking it Disconnected');
+        this.conns.delete(c.hostId);
+        c.failAll('heartbeat timeout');
+        c.ws.terminate();
+        await this.markDisconnected(c.hostId);
+        continue;
+      }
+      c.send({ type: 'heartbeat', seq: c.seq++, at: now });
+      alive.push(c.hostId);
+    }
+    // One statement for all live hosts: a thousand hosts must not mean a thousand writes.
+    if (alive.length) await this.db.query(`UPDATE hosts SET last_ping = now() WHERE id = ANY($1::uuid[]) AND state = 'Up'`, [alive]).catch(() => undefined);
+    // A host Disconnected for over a minute is in Alert, as CloudStack shows it.
+    await this.db.query(`UPDATE hosts SET state = 'Alert' WHERE state = 'Disconnected' AND token_hash IS NOT NULL AND last_ping < now() - interval '60 seconds'`).catch(() => undefined);
+  }
+
+  private async markDisconnected(hostId: string): Promise<void> {
+    await this.db.query(`UPDATE hosts SET state = 'Disconnected' WHERE id = $1 AND state = 'Up'`, [hostId]).catch(() => undefined);
+    await this.hooks.onDisconnect?.(hostId).catch(() => undefined);
+  }
+}

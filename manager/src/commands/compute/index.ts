@@ -1,0 +1,10 @@
+// The compute area: hosts, templates, guest networks, VMs, system VMs.
+import type { Seeder } from '../../seed.ts';
+import { seedTemplates } from './templates.ts';
+
+export { addHost, updateHost, deleteHost, prepareHostForMaintenance, cancelHostMaintenance } from './hosts.ts';
+export { listTemplates, registerTemplate } from './templates.ts';
+export { createNetwork, listNetworks, deleteNetwork } from './networks.ts';
+export { deployVirtualMachine, listVirtualMachines, startVirtualMachine, stopVirtualMachine, rebootVirtualMachine, destroyVirtualMachine, listNics } from './vms.ts';
+
+export const seed: Seeder = async (sql) => { await seedTemplates(sql); };

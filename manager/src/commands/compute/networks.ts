@@ -1,0 +1,137 @@
+// Guest networks. Shared networks (admin-made, a VNI and an IP range given by the admin; the
+// manager assigns VM addresses) work now; isolated networks come with the virtual router.
+// Netns hosts have no 802.1Q, so a network's VLAN id is carried as its VXLAN VNI.
+import { randomUUID } from 'node:crypto';
+import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
+import { apiError, paramError } from '../../api/errors.ts';
+import { Where } from '../../db/sql.ts';
+import type { Context } from '../../api/context.ts';
+import { inTree } from '../../api/scope.ts';
+import { ipam, checkIPv4, checkNetmask } from '../infra/validate.ts';
+import { zoneById, physicalNetworkById } from '../infra/lookup.ts';
+import { domainById, accountByName } from '../accounts/lookup.ts';
+import { checkNetworkDomain } from '../accounts/validate.ts';
+import { parseVlanTag, validateV4Range } from '../../orchestrator/ipam.ts';
+import { NETWORK, NETWORK_SELECT, networkView, type NetworkRow } from './views.ts';
+import { canUseNetwork, networkById } from './lookup.ts';
+
+async function view(ctx: Context, id: string): Promise<Record<string, unknown>> {
+  return networkView((await ctx.sql.query<NetworkRow>(`${NETWORK_SELECT} WHERE n.id = $1`, [id]))[0]!, ctx.caller.role === 'Admin');
+}
+
+export const createNetwork = command({
+  name: 'createNetwork', description: 'Creates a network', since: '1.0', roles: ALL_ROLES, response: NETWORK, shape: 'object', event: 'NETWORK.CREATE',
+  params: {
+    name: { type: 'string', required: true, description: 'the name of the network' },
+    displaytext: { type: 'string', description: 'the display text of the network' },
+    networkofferingid: { type: 'uuid', required: true, description: 'the network offering ID' },
+    zoneid: { type: 'uuid', required: true, description: 'the zone ID for the network' },
+    physicalnetworkid: { type: 'uuid', description: 'the physical network ID the network belongs to' },
+    gateway: { type: 'string', description: 'the gateway of the network. Required for shared networks and isolated networks when it belongs to VPC', check: checkIPv4 },
+    netmask: { type: 'string', description: 'the netmask of the network. Required for shared networks and isolated networks when it belongs to VPC', check: checkNetmask },
+    startip: { type: 'string', description: 'the beginning IP address in the network IP range', check: checkIPv4 },
+    endip: { type: 'string', description: 'the ending IP address in the network IP range. If not specified, will be defaulted to startIP', check: checkIPv4 },
+    vlan: { type: 'string', description: 'the ID or VID of the network (Flotilla carries it as the VXLAN VNI)' },
+    networkdomain: { type: 'string', description: 'network domain', check: checkNetworkDomain },
+    acltype: { type: 'string', description: 'Access control type; supported values are account and domain. In 3.0 all shared networks should have aclType=Domain, and all isolated networks - Account. Account means that only the account owner can use the network, domain - all accounts in the domain can use the network', values: ['Account', 'Domain'] },
+    account: { type: 'string', description: 'account that will own the network. Account should be under the selected domain' },
+    domainid: { type: 'uuid', description: 'domain ID of the account owning a network. If the account is not specified, but the acltype is Domain, the network will be created for the specified domain.' },
+    subdomainaccess: { type: 'boolean', description: 'Defines whether to allow subdomains to use networks dedicated to their parent domain(s). Should be used with aclType=Domain, defaulted to allow.subdomain.network.access global config if not specified' },
+    dns1: { type: 'string', description: 'the first IPv4 DNS for the network. Empty string will update the first IPv4 DNS with the value from the zone', check: checkIPv4 },
+    dns2: { type: 'string', description: 'the second IPv4 DNS for the network. Empty string will update the second IPv4 DNS with the value from the zone', check: checkIPv4 },
+  },
+  async handler(ctx, a) {
+    const zone = await zoneById(ctx, a.zoneid, 'zoneid');
+    const off = (await ctx.sql.query<{ id: string; name: string; guest_ip_type: string; state: string; specify_vlan: boolean }>(
+      'SELECT id, name, guest_ip_type, state, specify_vlan FROM network_offerings WHERE id = $1', [a.networkofferingid]))[0];
+    if (!off) throw paramError(`Unable to find network offering by networkofferingid=${a.networkofferingid}`);
+    if (off.state !== 'Enabled') throw paramError(`Network offering ${off.name} is not enabled`);
+    if (off.guest_ip_type !== 'Shared') {
+      throw paramError(`Network offering ${off.name} is for ${off.guest_ip_type} networks; this release creates Shared networks only (isolated networks come with the virtual router)`);
+    }
+    if (ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can create shared networks');
+    for (const p of ['gateway', 'netmask', 'startip', 'vlan'] as const) if (!a[p]) throw paramError(`Unable to execute API command createnetwork due to missing parameter ${p}: shared networks need gateway, netmask, startip and vlan`);
+    const range = ipam(() => validateV4Range({ gateway: a.gateway!, netmask: a.netmask!, startip: a.startip!, endip: a.endip }));
+    const tag = ipam(() => parseVlanTag('vlan', a.vlan!));
+    if (tag.id === undefined) throw paramError('Invalid parameter vlan value=untagged: a shared network needs a VLAN id or VXLAN VNI');
+    const clash = (await ctx.sql.query<{ id: string; name: string }>('SELECT id, name FROM networks WHERE zone_id = $1 AND vni = $2', [zone.id, tag.id]))[0];
+    if (clash) throw paramError(`The vlan ${tag.id} is already used by network ${clash.name} (id ${clash.id}) in zone ${zone.name}`);
+    const pn = a.physicalnetworkid ? await physicalNetworkById(ctx, a.physicalnetworkid, 'physicalnetworkid')
+      : (await ctx.sql.query<{ id: string }>(
+        `SELECT p.id FROM physical_networks p JOIN traffic_types t ON t.physical_network_id = p.id AND t.traffic_type = 'Guest' WHERE p.zone_id = $1 ORDER BY p.created LIMIT 1`, [zone.id]))[0];
+    if (pn && 'zone_id' in pn && pn.zone_id !== zone.id) throw paramError(`Physical network id=${pn.id} is not in zone ${zone.name}`);
+    const acl = a.acltype ?? 'Domain';
+    let domainId = ctx.caller.domainId;
+    let accountId: string | null = null;
+    if (a.domainid) domainId = (await domainById(ctx, a.domainid, 'domainid')).id;
+    if (acl === 'Account') {
+      if (!a.account || !a.domainid) throw paramError('acltype=Account needs account and domainid');
+      accountId = (await accountByName(ctx, a.account, a.domainid)).id;
+    }
+    const id = randomUUID();
+    await ctx.sql.query(
+      `INSERT INTO networks (id, name, display_text, zone_id, physical_network_id, network_offering_id, guest_type, acl_type, account_id, domain_id, state,
+         vni, cidr, gateway, start_ip, end_ip, network_domain, dns1, dns2, subdomain_access)
+       VALUES ($1,$2,$3,$4,$5,$6,'Shared',$7,$8,$9,'Setup',$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
+      [id, a.name, a.displaytext ?? a.name, zone.id, pn?.id ?? null, off.id, acl, accountId, domainId, tag.id, range.subnet.text, range.gateway.text,
+        range.start.text, range.end.text, a.networkdomain ?? null, a.dns1 ?? null, a.dns2 ?? null, a.subdomainaccess ?? true]);
+    ctx.setResource('Network', id);
+    return view(ctx, id);
+  },
+});
+
+export const listNetworks = command({
+  name: 'listNetworks', description: 'Lists all available networks.', since: '1.0', roles: ALL_ROLES, response: NETWORK, shape: 'list',
+  params: {
+    ...LIST_OWNED_PARAMS,
+    id: { type: 'uuid', description: 'list networks by ID' },
+    name: { type: 'string', description: 'list networks by name' },
+    zoneid: { type: 'uuid', description: 'the zone ID of the network' },
+    type: { type: 'string', description: 'the type of the network. Supported values are: isolated, l2, shared and all' },
+    traffictype: { type: 'string', description: 'type of the traffic' },
+    physicalnetworkid: { type: 'uuid', description: 'list networks by physical network id' },
+    networkofferingid: { type: 'uuid', description: 'list networks by network offering ID' },
+    canusefordeploy: { type: 'boolean', description: 'list networks available for VM deployment' },
+    issystem: { type: 'boolean', description: 'true if network is system, false otherwise' },
+  },
+  async handler(ctx, a) {
+    const w = new Where();
+    w.add('n.id = ?', a.id).add('lower(n.name) = lower(?)', a.name).add('n.zone_id = ?', a.zoneid).add('n.physical_network_id = ?', a.physicalnetworkid)
+      .add('n.network_offering_id = ?', a.networkofferingid).keyword(a.keyword, 'n.name', 'n.display_text');
+    if (a.type && a.type.toLowerCase() !== 'all') w.add('lower(n.guest_type) = lower(?)', a.type);
+    if (a.traffictype && a.traffictype.toLowerCase() !== 'guest') w.add('false');
+    if (a.issystem) w.add('false');
+    if (a.canusefordeploy) w.add(`n.state <> 'Destroy'`);
+    let rows = (await ctx.sql.query<NetworkRow>(`${NETWORK_SELECT} ${w} ORDER BY n.created`, w.params)).filter((n) => canUseNetwork(ctx, n));
+    // Account networks follow CloudStack's listall/account/domainid rules; domain networks are
+    // listed to everyone who may use them.
+    const c = ctx.caller;
+    if (a.domainid) {
+      const d = await domainById(ctx, a.domainid, 'domainid');
+      rows = rows.filter((n) => (a.isrecursive ? inTree(n.domain_path, d.path) : n.domain_id === d.id));
+      if (a.account) { const acc = await accountByName(ctx, a.account, d.id); rows = rows.filter((n) => n.account_id === acc.id); }
+    } else if (!a.listall && !a.id) {
+      rows = rows.filter((n) => n.acl_type === 'Domain' || n.account_id === c.accountId);
+    }
+    return rows.map((n) => networkView(n, c.role === 'Admin'));
+  },
+});
+
+export const deleteNetwork = command({
+  name: 'deleteNetwork', description: 'Deletes a network', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true,
+  event: 'NETWORK.DELETE', instance: { type: 'Network', param: 'id' },
+  params: {
+    id: { type: 'uuid', required: true, description: 'the ID of the network' },
+    forced: { type: 'boolean', description: 'Force delete a network. Network will be marked as \'Destroy\' even when commands to shutdown and cleanup to the backend fails.' },
+  },
+  async handler(ctx, a) {
+    const n = await networkById(ctx, a.id);
+    if (n.guest_type === 'Shared' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can delete shared networks');
+    const vms = await ctx.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM nics c JOIN vm_instances v ON v.id = c.vm_id WHERE c.network_id = $1 AND v.state <> 'Destroyed'`, [n.id]);
+    if (vms[0]!.n > 0) throw apiError('RESOURCE_IN_USE', `Network ${n.name} has ${vms[0]!.n} VM NIC(s); destroy those VMs first`, [n.id]);
+    await ctx.sql.query(`DELETE FROM nics WHERE network_id = $1`, [n.id]);
+    await ctx.sql.query('DELETE FROM networks WHERE id = $1', [n.id]);
+    ctx.setResource('Network', n.id);
+  },
+});
+

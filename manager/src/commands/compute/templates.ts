@@ -1,0 +1,98 @@
+// Templates. Two are built in: the netns guest template (a VM that asks DHCP at boot and serves
+// its hostname on port 80) and the system-VM template (runs an appliance role). Registered
+// templates are records until the secondary storage VM downloads them (a later issue): they
+// show isready=false and deploying from them is refused.
+import { randomUUID } from 'node:crypto';
+import { ALL_ROLES, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
+import { paramError } from '../../api/errors.ts';
+import { Where } from '../../db/sql.ts';
+import type { Sql } from '../../db/sql.ts';
+import { zoneById } from '../infra/lookup.ts';
+import { TEMPLATE, TEMPLATE_SELECT, templateView, type TemplateRow } from './views.ts';
+
+export const BUILTIN_TEMPLATES = [
+  { id: '3b1b2a6e-0000-4000-8000-00000000a001', name: 'Flotilla netns guest', display: 'Flotilla netns guest: DHCP client at boot, HTTP on port 80 answering its hostname', kind: 'guest', type: 'BUILTIN', featured: true, password: true },
+  { id: '3b1b2a6e-0000-4000-8000-00000000a002', name: 'SystemVM Template (LXC)', display: 'SystemVM Template (LXC): runs Flotilla appliance roles', kind: 'system', type: 'SYSTEM', featured: false, password: false },
+] as const;
+
+export async function seedTemplates(sql: Sql): Promise<void> {
+  for (const t of BUILTIN_TEMPLATES) {
+    await sql.query(
+      `INSERT INTO templates (id, name, display_text, kind, template_type, hypervisor, format, url, is_public, is_featured, is_ready, status, password_enabled)
+       VALUES ($1,$2,$3,$4,$5,'LXC','TAR',$6,true,$7,true,'Download Complete',$8) ON CONFLICT (id) DO NOTHING`,
+      [t.id, t.name, t.display, t.kind, t.type, `flotilla://${t.kind}`, t.featured, t.password]);
+  }
+}
+
+const FILTERS = ['featured', 'self', 'selfexecutable', 'sharedexecutable', 'executable', 'community', 'all'] as const;
+
+export const listTemplates = command({
+  name: 'listTemplates', description: 'List all public, private, and privileged templates.', since: '1.0', roles: ALL_ROLES, response: TEMPLATE, shape: 'list',
+  params: {
+    ...LIST_OWNED_PARAMS,
+    templatefilter: { type: 'string', required: true, values: FILTERS, description: 'possible values are "featured", "self", "selfexecutable","sharedexecutable","executable", and "community". * featured : templates that have been marked as featured and public. * self : templates that have been registered or created by the calling user. * selfexecutable : same as self, but only returns templates that can be used to deploy a new VM. * sharedexecutable : templates ready to be deployed that have been granted to the calling user by another user. * executable : templates that are owned by the calling user, or public templates, that can be used to deploy a VM. * community : templates that have been marked as public but not featured. * all : all templates (only usable by admins).' },
+    id: { type: 'uuid', description: 'the template ID' },
+    name: { type: 'string', description: 'the template name' },
+    zoneid: { type: 'uuid', description: 'list templates by zoneId' },
+    hypervisor: { type: 'string', description: 'the hypervisor for which to restrict the search' },
+  },
+  async handler(ctx, a) {
+    const c = ctx.caller;
+    const w = new Where();
+    const mine = 't.account_id = ?';
+    switch (a.templatefilter) {
+      case 'featured': w.add('t.is_featured AND t.is_public'); break;
+      case 'self': case 'selfexecutable': w.add(mine, c.accountId); break;
+      case 'sharedexecutable': w.add('false'); break;
+      case 'executable': w.add(`(t.is_public OR ${mine})`, c.accountId); break;
+      case 'community': w.add('t.is_public AND NOT t.is_featured'); break;
+      case 'all': if (c.role !== 'Admin') w.add(`(t.is_public OR ${mine})`, c.accountId); break;
+    }
+    if (a.templatefilter === 'selfexecutable' || a.templatefilter === 'executable') w.add('t.is_ready');
+    if (c.role !== 'Admin') w.add(`t.template_type <> 'SYSTEM'`);
+    w.add('t.id = ?', a.id).add('lower(t.name) = lower(?)', a.name).add('(t.zone_id IS NULL OR t.zone_id = ?)', a.zoneid).add('lower(t.hypervisor) = lower(?)', a.hypervisor)
+      .keyword(a.keyword, 't.name', 't.display_text');
+    return (await ctx.sql.query<TemplateRow>(`${TEMPLATE_SELECT} ${w} ORDER BY t.created, t.name`, w.params)).map(templateView);
+  },
+});
+
+export const registerTemplate = command({
+  name: 'registerTemplate', description: 'Registers an existing template into the CloudStack cloud. Flotilla records it; it becomes ready once the storage VM has downloaded it.', since: '1.0',
+  roles: ALL_ROLES, response: TEMPLATE, shape: 'raw', event: 'TEMPLATE.CREATE',
+  params: {
+    name: { type: 'string', required: true, description: 'the name of the template' },
+    displaytext: { type: 'string', description: 'The display text of the template, defaults to \'name\'.', length: 4096 },
+    format: { type: 'string', required: true, description: 'the format for the template. Possible values include QCOW2, RAW, VHD and OVA.', values: ['QCOW2', 'RAW', 'VHD', 'OVA', 'TAR'] },
+    hypervisor: { type: 'string', required: true, description: 'the target hypervisor for the template', values: ['LXC', 'KVM', 'Simulator'] },
+    url: { type: 'string', required: true, length: 2048, description: 'the URL of where the template is hosted. Possible URL include http:// and https://',
+      check: (v: string) => (/^https?:\/\/[^\s]+$/.test(v) ? undefined : 'not an http(s) URL') },
+    zoneid: { type: 'uuid', description: 'the ID of the zone the template is to be hosted on' },
+    zoneids: { type: 'list', of: 'uuid', description: 'A list of zone ids where the template will be hosted. Use this parameter if the template needs to be registered to multiple zones in one go. Use zoneid if the template needs to be registered to only one zone.Passing only -1 to this will cause the template to be registered as a cross zone template and will be copied to all zones. ' },
+    ostypeid: { type: 'uuid', description: 'the ID of the OS Type that best represents the OS of this template.' },
+    ispublic: { type: 'boolean', description: 'true if the template is available to all accounts; default is true' },
+    isfeatured: { type: 'boolean', description: 'true if this template is a featured template, false otherwise' },
+    passwordenabled: { type: 'boolean', description: 'true if the template supports the password reset feature; default is false' },
+    checksum: { type: 'string', description: 'the checksum value of this template. The parameter containing the checksum will be considered a MD5sum if it is not prefixed and just a plain ascii/utf8 representation of a hexadecimal string. If it is required to use another algorithm the hexadecimal string is to be prefixed with a string of the form, "{<algorithm>}", not including the double quotes. In this <algorithm> is the exact string representing the java supported algorithm, i.e. MD5 or SHA-256. Note that java does not contain an algorithm called SHA256 or one called sha-256, only SHA-256.',
+      check: (v: string) => (/^(\{[A-Za-z0-9-]{2,16}\})?[0-9a-fA-F]{32,128}$/.test(v) ? undefined : 'not a hexadecimal checksum, optionally prefixed with {algorithm}') },
+  },
+  async handler(ctx, a) {
+    const zoneIds = a.zoneids ?? (a.zoneid ? [a.zoneid] : []);
+    if (!zoneIds.length) throw paramError('Please specify a valid zone id with zoneid or zoneids');
+    const c = ctx.caller;
+    if (c.role !== 'Admin' && a.isfeatured) throw paramError('Only root admins can register featured templates');
+    const out: Record<string, unknown>[] = [];
+    for (const z of zoneIds) {
+      await zoneById(ctx, z, 'zoneid');
+      const id = randomUUID();
+      await ctx.sql.query(
+        `INSERT INTO templates (id, name, display_text, kind, template_type, hypervisor, format, url, checksum, is_public, is_featured, is_ready, status,
+           password_enabled, account_id, domain_id, zone_id) VALUES ($1,$2,$3,'guest','USER',$4,$5,$6,$7,$8,$9,false,'Not downloaded: the storage VM is not available yet',$10,$11,$12,$13)`,
+        [id, a.name, a.displaytext ?? a.name, a.hypervisor, a.format, a.url, a.checksum ?? null, a.ispublic ?? c.role === 'Admin', a.isfeatured ?? false,
+          a.passwordenabled ?? false, c.accountId, c.domainId, z]);
+      ctx.setResource('Template', id);
+      out.push(templateView((await ctx.sql.query<TemplateRow>(`${TEMPLATE_SELECT} WHERE t.id = $1`, [id]))[0]!));
+    }
+    return { count: out.length, template: out };
+  },
+});
+

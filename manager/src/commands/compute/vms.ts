@@ -1,0 +1,287 @@
+// Guest VMs. deployVirtualMachine is async and not one transaction: it records the VM, its NICs
+// (addresses, MACs) and its host in one transaction, starts it through the host agent, then
+// marks it Running. Refusals (bad input, no capacity) happen before anything is written; a
+// failed start destroys whatever the host made and removes the records, so nothing is left
+// half-created. Re-run after a crash, it finds its VM by job id and continues.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { ALL_ROLES, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
+import { apiError, paramError } from '../../api/errors.ts';
+import { applyScope, resolveScope } from '../../api/scope.ts';
+import { Where, type Sql } from '../../db/sql.ts';
+import type { Context } from '../../api/context.ts';
+import { zoneById } from '../infra/lookup.ts';
+import { agentFailure, planHost, releaseUnusedNetworks, startOnHost } from '../../orchestrator/compute.ts';
+import { NIC, NIC_SELECT, VM, VM_SELECT, nicView, vmView, type NicRow, type VmRow } from './views.ts';
+import { networkById, serviceOfferingById, templateById, vmById } from './lookup.ts';
+import { accountByName } from '../accounts/lookup.ts';
+import { ipam } from '../infra/validate.ts';
+import { parseIPv4, parseCidr, contains } from '../../orchestrator/ipam.ts';
+
+async function views(sql: Sql, rows: VmRow[], admin: boolean, withUserData = false): Promise<Record<string, unknown>[]> {
+  if (!rows.length) return [];
+  const nics = await sql.query<NicRow>(`${NIC_SELECT} WHERE c.vm_id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
+  return rows.map((r) => vmView(r, nics, admin, withUserData));
+}
+async function viewOf(ctx: Context, id: string, withUserData = false): Promise<Record<string, unknown>> {
+  return (await views(ctx.services.db, await ctx.services.db.query<VmRow>(`${VM_SELECT} WHERE v.id = $1`, [id]), ctx.caller.role === 'Admin', withUserData))[0]!;
+}
+
+/** A locally administered unicast MAC (02:…), as CloudStack gives guest NICs. */
+function newMac(): string { return ['02', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':'); }
+
+const ipToNum = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+const numToIp = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+
+/** The requested address if free and in range, else the lowest free one of the network's range. */
+async function allocateIp(sql: Sql, net: { id: string; name: string; cidr: string; gateway: string; start_ip: string | null; end_ip: string | null }, wanted?: string): Promise<string> {
+  const used = new Set((await sql.query<{ ip4: string }>('SELECT ip4 FROM nics WHERE network_id = $1 AND ip4 IS NOT NULL', [net.id])).map((r) => r.ip4));
+  const subnet = parseCidr('cidr', net.cidr, 4, false);
+  const first = net.start_ip ? ipToNum(net.start_ip) : ipToNum(net.gateway.replace(/\d+$/, '0')) + 2;
+  const last = net.end_ip ? ipToNum(net.end_ip) : first + 2 ** (32 - subnet.prefix) - 4;
+  if (wanted) {
+    const a = ipam(() => parseIPv4('ipaddress', wanted));
+    if (!contains(subnet, a) || ipToNum(a.text) < first || ipToNum(a.text) > last) throw paramError(`The ipaddress ${wanted} is not in the IP range ${numToIp(first)}-${numToIp(last)} of network ${net.name}`);
+    if (a.text === net.gateway) throw paramError(`The ipaddress ${wanted} is the gateway of network ${net.name}`);
+    if (used.has(a.text)) throw apiError('INSUFFICIENT_CAPACITY', `The ipaddress ${wanted} is already in use in network ${net.name}`);
+    return a.text;
+  }
+  for (let n = first; n <= last; n++) {
+    const ip = numToIp(n);
+    if (!used.has(ip) && ip !== net.gateway) return ip;
+  }
+  throw apiError('INSUFFICIENT_CAPACITY', `Network ${net.name} has no free IP address left in ${numToIp(first)}-${numToIp(last)}`);
+}
+
+const HOSTNAME_RE = /^[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const checkHostname = (v: string) => (HOSTNAME_RE.test(v) ? undefined : 'a VM name must be a host name: letters, digits and hyphens, starting with a letter, at most 63 characters');
+const checkUserData = (v: string) => {
+  if (!/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(v)) return 'user data must be base64';
+  return Buffer.from(v, 'base64').length > 1048576 ? 'user data is larger than 1 MiB once decoded' : undefined;
+};
+
+export const deployVirtualMachine = command({
+  name: 'deployVirtualMachine', description: 'Creates and automatically starts a virtual machine based on a service offering, disk offering, and template.', since: '1.0',
+  roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false, event: 'VM.CREATE', instance: { type: 'VirtualMachine' },
+  params: {
+    serviceofferingid: { type: 'uuid', required: true, description: 'the ID of the service offering for the virtual machine' },
+    templateid: { type: 'uuid', required: true, description: 'the ID of the template for the virtual machine' },
+    zoneid: { type: 'uuid', required: true, description: 'availability zone for the virtual machine' },
+    networkids: { type: 'list', of: 'uuid', description: 'list of network ids used by virtual machine. Can\'t be specified with ipToNetworkList parameter' },
+    ipaddress: { type: 'string', description: 'the ip address for default vm\'s network' },
+    name: { type: 'string', description: 'host name for the virtual machine', check: checkHostname, length: 63 },
+    displayname: { type: 'string', description: 'an optional user generated name for the virtual machine' },
+    userdata: { type: 'string', length: 1400000, description: 'an optional binary data that can be sent to the virtual machine upon a successful deployment. This binary data must be base64 encoded before adding it to the request.', check: checkUserData },
+    keypair: { type: 'string', description: 'name of the ssh key pair used to login to the virtual machine' },
+    hostid: { type: 'uuid', description: 'destination Host ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
+    podid: { type: 'uuid', description: 'destination Pod ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
+    clusterid: { type: 'uuid', description: 'destination Cluster ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
+    startvm: { type: 'boolean', description: 'true if start vm after creating; defaulted to true if not specified' },
+    account: { type: 'string', description: 'an optional account for the virtual machine. Must be used with domainId.' },
+    domainid: { type: 'uuid', description: 'an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used.' },
+  },
+  async handler(ctx, a) {
+    const s = ctx.services;
+    let vmId = ctx.jobId ? (await s.db.query<{ id: string }>('SELECT id FROM vm_instances WHERE job_id = $1', [ctx.jobId]))[0]?.id : undefined;
+    let hostId: string | undefined;
+    if (!vmId) {
+      // Step 1, one transaction: validate everything, place, record. Any refusal writes nothing.
+      const placed = await s.db.tx(async (sql) => {
+        const tctx: Context = { ...ctx, sql };
+        const zone = await zoneById(tctx, a.zoneid, 'zoneid');
+        if (zone.allocation_state !== 'Enabled' && ctx.caller.role !== 'Admin') throw paramError(`Zone ${zone.name} is disabled`);
+        const off = await serviceOfferingById(tctx, a.serviceofferingid);
+        if (off.is_system) throw paramError(`Service offering ${off.name} is for system VMs`);
+        const tpl = await templateById(tctx, a.templateid);
+        if (!tpl.is_ready) throw paramError(`Template ${tpl.name} is not ready: ${tpl.status}`);
+        if (tpl.kind !== 'guest') throw paramError(`Template ${tpl.name} is a system VM template`);
+        if (tpl.zone_id && tpl.zone_id !== zone.id) throw paramError(`Template ${tpl.name} is not available in zone ${zone.name}`);
+        if (a.keypair) throw paramError(`Unable to find SSH key pair ${a.keypair}: SSH key pairs are not supported yet`);
+        let owner = { accountId: ctx.caller.accountId, domainId: ctx.caller.domainId };
+        if (a.account || a.domainid) {
+          if (!a.account || !a.domainid) throw paramError('account and domainid must be given together');
+          const acc = await accountByName(tctx, a.account, a.domainid);
+          owner = { accountId: acc.id, domainId: acc.domain_id };
+        }
+        if (!a.networkids?.length) throw paramError('Unable to execute API command deployvirtualmachine due to missing parameter networkids: a VM needs at least one network');
+        const nets = [];
+        for (const id of a.networkids) {
+          const n = await networkById(tctx, id, 'networkids');
+          if (n.zone_id !== zone.id) throw paramError(`Network ${n.name} is not in zone ${zone.name}`);
+          if (n.acl_type === 'Account' && n.account_id !== owner.accountId) throw apiError('ACCOUNT_ERROR', `Network ${n.name} belongs to another account`);
+          nets.push(n);
+        }
+        if (new Set(a.networkids).size !== a.networkids.length) throw paramError('networkids lists a network twice');
+        const seq = (await sql.query<{ n: number }>(`SELECT nextval('vm_instance_seq')::int AS n`))[0]!.n;
+        const name = a.name ?? `VM-${randomUUID().slice(0, 8)}`;
+        const host = await planHost(sql, {
+          zoneId: zone.id, ...(a.podid ? { podId: a.podid } : {}), ...(a.clusterid ? { clusterId: a.clusterid } : {}), ...(a.hostid ? { hostId: a.hostid } : {}),
+          cpus: off.cpu_number, mhz: off.cpu_speed, memoryMb: off.memory, hypervisor: tpl.hypervisor, what: `VM ${name}`,
+        });
+        const id = randomUUID();
+        const start = a.startvm !== false;
+        await sql.query(
+          `INSERT INTO vm_instances (id, name, display_name, instance_name, type, state, zone_id, pod_id, host_id, template_id, service_offering_id,
+             account_id, domain_id, user_data, job_id) VALUES ($1,$2,$3,$4,'User',$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+          [id, name, a.displayname ?? name, `i-${seq}-VM`, start ? 'Starting' : 'Stopped', zone.id, start ? host.pod_id : null, start ? host.id : null,
+            tpl.id, off.id, owner.accountId, owner.domainId, a.userdata?.replace(/\s/g, '') ?? null, ctx.jobId ?? null]);
+        for (const [i, n] of nets.entries()) {
+          const ip = await allocateIp(sql, n, i === 0 ? a.ipaddress : undefined);
+          await sql.query('INSERT INTO nics (id, vm_id, network_id, device_id, mac, ip4, is_default) VALUES ($1,$2,$3,$4,$5,$6,$7)',
+            [randomUUID(), id, n.id, i, newMac(), ip, i === 0]);
+        }
+        return { id, hostId: start ? host.id : undefined };
+      });
+      vmId = placed.id;
+      hostId = placed.hostId;
+    } else {
+      hostId = (await s.db.query<{ host_id: string | null }>('SELECT host_id FROM vm_instances WHERE id = $1', [vmId]))[0]?.host_id ?? undefined;
+    }
+    ctx.setResource('VirtualMachine', vmId);
+    if (hostId) {
+      try {
+        await startOnHost(s, vmId, hostId);
+      } catch (e) {
+        // Leave nothing half-made: the host's objects, then the records.
+        const inst = (await s.db.query<{ instance_name: string }>('SELECT instance_name FROM vm_instances WHERE id = $1', [vmId]))[0];
+        if (inst && s.agents.isConnected(hostId)) await s.agents.request(hostId, 'destroyVm', { name: inst.instance_name }).catch(() => undefined);
+        await s.db.query('DELETE FROM vm_instances WHERE id = $1', [vmId]);
+        await releaseUnusedNetworks(s, hostId).catch(() => undefined);
+        throw agentFailure(e, 'Starting the VM');
+      }
+      await s.db.query(`UPDATE vm_instances SET state = 'Running' WHERE id = $1`, [vmId]);
+    }
+    return viewOf(ctx, vmId);
+  },
+});
+
+export const listVirtualMachines = command({
+  name: 'listVirtualMachines', description: 'List the virtual machines owned by the account.', since: '1.0', roles: ALL_ROLES, response: VM, shape: 'list',
+  params: {
+    ...LIST_OWNED_PARAMS,
+    id: { type: 'uuid', description: 'the ID of the virtual machine' },
+    ids: { type: 'list', of: 'uuid', description: 'the IDs of the virtual machines, mutually exclusive with id' },
+    name: { type: 'string', description: 'name of the virtual machine (a substring match is made against the parameter value, data for all matching VMs will be returned)' },
+    state: { type: 'string', description: 'state of the virtual machine. Possible values are: Running, Stopped, Present, Destroyed, Expunged. Present is used for the state equal not destroyed.' },
+    zoneid: { type: 'uuid', description: 'the availability zone ID' },
+    hostid: { type: 'uuid', description: 'the host ID', adminOnly: true },
+    networkid: { type: 'uuid', description: 'list by network id' },
+    templateid: { type: 'uuid', description: 'list vms by template' },
+    serviceofferingid: { type: 'uuid', description: 'list by the service offering' },
+    userdata: { type: 'boolean', description: 'Whether to return the VMs\' user data or not. By default, user data will not be returned.' },
+  },
+  async handler(ctx, a) {
+    const scope = await resolveScope(ctx.sql, ctx.caller, a);
+    const w = applyScope(new Where([]), scope, { account: 'v.account_id', domain: 'v.domain_id' });
+    w.add(`v.type = 'User'`).add('v.id = ?', a.id).add('v.id = ANY(?::uuid[])', a.ids).add('strpos(lower(v.name), lower(?)) > 0', a.name)
+      .add('v.zone_id = ?', a.zoneid).add('v.host_id = ?', a.hostid).add('v.template_id = ?', a.templateid).add('v.service_offering_id = ?', a.serviceofferingid)
+      .add('v.id IN (SELECT vm_id FROM nics WHERE network_id = ?)', a.networkid).keyword(a.keyword, 'v.name', 'v.display_name');
+    if (a.state && a.state.toLowerCase() === 'present') w.add(`v.state <> 'Destroyed'`);
+    else if (a.state) w.add('lower(v.state) = lower(?)', a.state);
+    else if (ctx.caller.role !== 'Admin') w.add(`v.state <> 'Destroyed'`);
+    return views(ctx.sql, await ctx.sql.query<VmRow>(`${VM_SELECT} ${w} ORDER BY v.created`, w.params), ctx.caller.role === 'Admin', Boolean(a.userdata));
+  },
+});
+
+const VM_ID = { id: { type: 'uuid', required: true, description: 'The ID of the virtual machine' } } as const;
+
+export const startVirtualMachine = command({
+  name: 'startVirtualMachine', description: 'Starts a virtual machine.', since: '1.0', roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false,
+  event: 'VM.START', instance: { type: 'VirtualMachine', param: 'id' },
+  params: { ...VM_ID, hostid: { type: 'uuid', description: 'destination Host ID to deploy the VM to - parameter available for root admin only', adminOnly: true } },
+  async handler(ctx, a) {
+    const s = ctx.services;
+    const v = await vmById(ctx, a.id);
+    if (v.state === 'Running') return viewOf(ctx, v.id);
+    if (v.state !== 'Stopped' && v.state !== 'Starting') throw paramError(`Virtual machine ${v.name} is ${v.state}; only a Stopped VM can be started`);
+    const host = await s.db.tx(async (sql) => {
+      const tpl = (await sql.query<{ hypervisor: string }>('SELECT hypervisor FROM templates WHERE id = $1', [v.template_id]))[0]!;
+      const h = await planHost(sql, { zoneId: v.zone_id, ...(a.hostid ? { hostId: a.hostid } : {}), cpus: v.cpu_number, mhz: v.cpu_speed, memoryMb: v.memory, hypervisor: tpl.hypervisor, what: `VM ${v.name}` });
+      await sql.query(`UPDATE vm_instances SET state = 'Starting', host_id = $2, pod_id = $3 WHERE id = $1`, [v.id, h.id, h.pod_id]);
+      return h;
+    });
+    try {
+      await startOnHost(s, v.id, host.id);
+    } catch (e) {
+      await s.db.query(`UPDATE vm_instances SET state = 'Stopped', host_id = NULL WHERE id = $1`, [v.id]);
+      if (s.agents.isConnected(host.id)) await s.agents.request(host.id, 'destroyVm', { name: v.instance_name }).catch(() => undefined);
+      throw agentFailure(e, `Starting VM ${v.name}`);
+    }
+    await s.db.query(`UPDATE vm_instances SET state = 'Running' WHERE id = $1`, [v.id]);
+    ctx.setResource('VirtualMachine', v.id);
+    return viewOf(ctx, v.id);
+  },
+});
+
+/** Takes a VM off its host (stop or destroy there) and records it as `state`. */
+async function takeDown(ctx: Context, v: VmRow, destroy: boolean, state: 'Stopped' | 'Destroyed'): Promise<void> {
+  const s = ctx.services;
+  if (v.host_id && s.agents.isConnected(v.host_id)) {
+    await s.agents.request(v.host_id, destroy ? 'destroyVm' : 'stopVm', { name: v.instance_name }).catch((e) => { throw agentFailure(e, `${destroy ? 'Destroying' : 'Stopping'} VM ${v.name}`); });
+  }
+  // A disconnected host's copy is removed by reconciliation when it comes back.
+  await s.db.query(`UPDATE vm_instances SET state = $2, last_host_id = coalesce(host_id, last_host_id), host_id = NULL, pod_id = NULL WHERE id = $1`, [v.id, state]);
+  if (v.host_id) await releaseUnusedNetworks(s, v.host_id).catch(() => undefined);
+}
+
+export const stopVirtualMachine = command({
+  name: 'stopVirtualMachine', description: 'Stops a virtual machine.', since: '1.0', roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false,
+  event: 'VM.STOP', instance: { type: 'VirtualMachine', param: 'id' },
+  params: { ...VM_ID, forced: { type: 'boolean', description: 'Force stop the VM (vm is marked as Stopped even when command fails to be send to the backend, otherwise a force poweroff is attempted).' } },
+  async handler(ctx, a) {
+    const v = await vmById(ctx, a.id);
+    if (v.state === 'Stopped') return viewOf(ctx, v.id);
+    if (!['Running', 'Starting', 'Error'].includes(v.state)) throw paramError(`Virtual machine ${v.name} is ${v.state} and cannot be stopped`);
+    await takeDown(ctx, v, false, 'Stopped');
+    ctx.setResource('VirtualMachine', v.id);
+    return viewOf(ctx, v.id);
+  },
+});
+
+export const rebootVirtualMachine = command({
+  name: 'rebootVirtualMachine', description: 'Reboots a virtual machine.', since: '1.0', roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false,
+  event: 'VM.REBOOT', instance: { type: 'VirtualMachine', param: 'id' },
+  params: { ...VM_ID },
+  async handler(ctx, a) {
+    const s = ctx.services;
+    const v = await vmById(ctx, a.id);
+    if (v.state !== 'Running' || !v.host_id) throw paramError(`Virtual machine ${v.name} is ${v.state}; only a Running VM can be rebooted`);
+    await s.agents.request(v.host_id, 'rebootVm', { name: v.instance_name }, 120_000).catch((e) => { throw agentFailure(e, `Rebooting VM ${v.name}`); });
+    ctx.setResource('VirtualMachine', v.id);
+    return viewOf(ctx, v.id);
+  },
+});
+
+export const destroyVirtualMachine = command({
+  name: 'destroyVirtualMachine', description: 'Destroys a virtual machine. With expunge=true its records are removed at once; otherwise it stays listed as Destroyed and its addresses are released.', since: '1.0',
+  roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false, event: 'VM.DESTROY', instance: { type: 'VirtualMachine', param: 'id' },
+  params: { ...VM_ID, expunge: { type: 'boolean', description: 'If true is passed, the vm is expunged immediately. False by default.' } },
+  async handler(ctx, a) {
+    const v = await vmById(ctx, a.id);
+    if (v.state === 'Destroyed' && !a.expunge) throw paramError(`Virtual machine ${v.name} is already destroyed`);
+    await takeDown(ctx, v, true, 'Destroyed');
+    const out = await viewOf(ctx, v.id);
+    // Its addresses go back to the networks now; expunge removes the VM record too.
+    await ctx.services.db.query('DELETE FROM nics WHERE vm_id = $1', [v.id]);
+    if (a.expunge) await ctx.services.db.query('DELETE FROM vm_instances WHERE id = $1', [v.id]);
+    ctx.setResource('VirtualMachine', v.id);
+    return { ...out, state: a.expunge ? 'Expunging' : 'Destroyed' };
+  },
+});
+
+export const listNics = command({
+  name: 'listNics', description: 'list the vm nics  IP to NIC', since: '4.2.0', roles: ALL_ROLES, response: NIC, shape: 'list',
+  params: {
+    virtualmachineid: { type: 'uuid', required: true, description: 'the ID of the vm' },
+    nicid: { type: 'uuid', description: 'the ID of the nic to to list IPs' },
+    networkid: { type: 'uuid', description: 'list nic of the specific vm\'s network' },
+    keyword: { type: 'string', description: 'List by keyword' },
+    page: { type: 'integer', description: 'the page number of the result set (from 1)', min: 1 },
+    pagesize: { type: 'integer', description: 'the number of items per page', min: -1 },
+  },
+  async handler(ctx, a) {
+    const v = await vmById(ctx, a.virtualmachineid, 'virtualmachineid');
+    const w = new Where().add('c.vm_id = ?', v.id).add('c.id = ?', a.nicid).add('c.network_id = ?', a.networkid);
+    return (await ctx.sql.query<NicRow>(`${NIC_SELECT} ${w} ORDER BY c.device_id`, w.params)).map(nicView);
+  },
+});
+
