@@ -98,7 +98,13 @@ export class DhcpServer {
       this.count('lease_write_failed');
       return;
     }
-    if (d.reply) p.sock.send(d.reply.buf, d.reply.port, d.reply.address, (err) => { if (err) { this.count('send_failed'); this.lastError = err.message; } });
+    if (!d.reply) return;
+    try {
+      p.sock.send(d.reply.buf, d.reply.port, d.reply.address, (err) => { if (err) { this.count('send_failed'); this.lastError = err.message; } });
+    } catch {
+      // The interface left the spec while this lease was being written: its socket is closed.
+      this.count('dropped_socket_closed');
+    }
   }
 
   health(): { ok: boolean; detail?: string } {

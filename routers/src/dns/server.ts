@@ -214,7 +214,7 @@ export class DnsServer {
     if (!p || p.upstream !== from) { this.count('upstream_unexpected'); return; } // spoof guard
     this.pending.delete(id);
     msg.writeUInt16BE(p.id, 0);
-    p.l.sock.send(msg, p.port, p.address);
+    safeSend(p.l.sock, msg, p.port, p.address);
   }
 
   /** Retries a slow forwarder on the next one, once per forwarder, then SERVFAIL. */
@@ -226,7 +226,7 @@ export class DnsServer {
       this.pending.delete(id);
       this.count('servfail');
       p.query.writeUInt16BE(p.id, 0);
-      p.l.sock.send(errorResponse(p.query, parseQuery(p.query), RCODE.SERVFAIL), p.port, p.address);
+      safeSend(p.l.sock, errorResponse(p.query, parseQuery(p.query), RCODE.SERVFAIL), p.port, p.address);
     }
   }
 
@@ -244,4 +244,9 @@ async function closeListener(l: Listener): Promise<void> {
   await new Promise<void>((r) => l.sock.close(() => r()));
   // Stop accepting without waiting: open TCP queries finish on their own (or time out).
   l.tcp.close();
+}
+
+/** Sends on a listener that may have been closed by an apply while a forward was pending. */
+function safeSend(sock: dgram.Socket, buf: Buffer, port: number, address: string): void {
+  try { sock.send(buf, port, address); } catch { /* listener gone with its address */ }
 }
