@@ -1,32 +1,32 @@
 // Firewall benchmark (`npm run bench` in firewall/, `npm run bench:firewall` at the root).
 //  1. For 100 / 1,000 / 10,000 / 50,000 rules: compile time, full apply time (one nft
 //     transaction into a router namespace) and one-rule change time (element fast path).
-//  2. Through outside → router → guest namespaces with 10,000 rules installed: new-connection
+//  2. Through outside → router → guest namespaces (three routers: no rules, 10,000 rules, linear) — new-connection
 //     rate (TCP, closed with RST) as a ratio to the same path with no rules, the same ratio for
 //     an iptables-style linear chain of the same 10,000 rules behind `ct state
 //     established,related accept`, and one iperf3 flow's throughput ratio. Configurations
 //     alternate within each round (order rotated) and medians of the rounds are reported.
 // Ends with: firewall: apply_10k_ms=… change_ms=… connrate_ratio_10k=… linear_connrate_ratio_10k=… throughput_ratio_10k=…
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '@flotilla/tests/lab';
 import { emptyFirewallSpec, type FirewallSpec, type FirewallRule } from '@flotilla/protocol/firewall';
 import { compile } from '../src/compile.ts';
 import { NftApplier } from '../src/apply.ts';
 import * as n from '../src/nft/build.ts';
 import type { Command, NftDocument, Stmt } from '../src/nft/types.ts';
-import { buildTopology, waitListening } from '../test/helpers/topology.ts';
+import { waitListening } from '../test/helpers/topology.ts';
 
 const SIZES = [100, 1_000, 10_000, 50_000];
-const ROUNDS = Number(process.env.FW_BENCH_ROUNDS ?? 5);
-const CONN_MS = Number(process.env.FW_BENCH_CONN_MS ?? 1500);
+const ROUNDS = Number(process.env.FW_BENCH_ROUNDS ?? 31);
+const IPERF_ROUNDS = Number(process.env.FW_BENCH_IPERF_ROUNDS ?? 9);
+const CONN_MS = Number(process.env.FW_BENCH_CONN_MS ?? 300);
 const CONC = 8;
-const IPERF_SECONDS = 2;
+const IPERF_SECONDS = 1;
 
 const uuid = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
-const r2 = (x: number) => Math.round(x * 100) / 100;
+const r2 = (x: number) => x.toFixed(2);
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 /** Rule j of bench IP k: 100 rules per IP, alternating tcp/udp, single ports and ranges. */
@@ -41,9 +41,9 @@ function benchRule(k: number, j: number, shift = 0): FirewallRule {
 
 /** `rules` firewall rules on bench IPs 198.18.x.y, plus the measured path: port forwards on
  *  203.0.113.10 to the guest (8080 connection rate, 5201 iperf3). */
-function benchSpec(rules: number, change = false): FirewallSpec {
+function benchSpec(rules: number, change = false, pub = '203.0.113.10'): FirewallSpec {
   const publicIps: FirewallSpec['publicIps'] = [{
-    address: '203.0.113.10', filter: 'rules', rules: [], portForwards: [
+    address: pub, filter: 'rules', rules: [], portForwards: [
       { id: uuid(0xf0000001), protocol: 'tcp', publicPorts: { start: 8080, end: 8080 }, privateIp: '10.1.1.5', privatePorts: { start: 8080, end: 8080 }, sourceCidrs: [] },
       { id: uuid(0xf0000002), protocol: 'tcp', publicPorts: { start: 5201, end: 5201 }, privateIp: '10.1.1.5', privatePorts: { start: 5201, end: 5201 }, sourceCidrs: [] },
     ],
@@ -57,12 +57,12 @@ function benchSpec(rules: number, change = false): FirewallSpec {
   }
   return {
     ...emptyFirewallSpec(), publicInterfaces: ['pub0'], publicIps,
-    guestNetworks: [{ id: 'net', interface: 'gst0', cidrs: ['10.1.1.0/24'], sourceNatIp: '203.0.113.10', egress: { defaultPolicy: 'allow', rules: [] } }],
+    guestNetworks: [{ id: 'net', interface: 'gst0', cidrs: ['10.1.1.0/24'], sourceNatIp: pub, egress: { defaultPolicy: 'allow', rules: [] } }],
   };
 }
 
 /** The same rules as an iptables-style linear chain (what CloudStack's router loads). */
-function linearDoc(rules: number): NftDocument {
+function linearDoc(rules: number, pub: string): NftDocument {
   const t = n.table('inet', 'flt_linear');
   const cmds: Command[] = [];
   const add = (c: Command) => cmds.push(c);
@@ -70,41 +70,65 @@ function linearDoc(rules: number): NftDocument {
   add({ add: { chain: n.baseChain(t, 'pre_nat', 'nat', 'prerouting', -100) } });
   add({ add: { chain: n.baseChain(t, 'post_nat', 'nat', 'postrouting', 100) } });
   const rule = (chain: string, ...e: Stmt[]) => add({ add: { rule: n.rule(t, chain, ...e) } });
-  const pub = n.match(n.meta('iifname'), 'pub0');
+  const onPub = n.match(n.meta('iifname'), 'pub0');
   rule('pre_filter', n.match(n.ct('state'), ['established', 'related'], 'in'), n.accept());
   for (let k = 0; k * 100 < rules; k++) {
     for (let j = 0; j < Math.min(100, rules - k * 100); j++) {
       const r = benchRule(k, j);
       const [addr, len] = r.sourceCidrs[0]!.split('/');
-      rule('pre_filter', pub, n.match(n.payload('ip', 'daddr'), `198.18.${k >> 8}.${k & 255}`),
+      rule('pre_filter', onPub, n.match(n.payload('ip', 'daddr'), `198.18.${k >> 8}.${k & 255}`),
         n.match(n.payload(r.protocol, 'dport'), n.span(r.ports!.start, r.ports!.end)),
         n.match(n.payload('ip', 'saddr'), n.prefix(addr!, Number(len))), n.accept());
     }
   }
   for (const port of [8080, 5201]) {
-    rule('pre_filter', pub, n.match(n.payload('ip', 'daddr'), '203.0.113.10'), n.match(n.payload('tcp', 'dport'), port), n.accept());
-    rule('pre_nat', pub, n.match(n.payload('ip', 'daddr'), '203.0.113.10'), n.match(n.payload('tcp', 'dport'), port), n.dnat({ family: 'ip', addr: '10.1.1.5', port }));
+    rule('pre_filter', onPub, n.match(n.payload('ip', 'daddr'), pub), n.match(n.payload('tcp', 'dport'), port), n.accept());
+    rule('pre_nat', onPub, n.match(n.payload('ip', 'daddr'), pub), n.match(n.payload('tcp', 'dport'), port), n.dnat({ family: 'ip', addr: '10.1.1.5', port }));
   }
-  rule('pre_filter', pub, n.match(n.payload('ip', 'daddr'), '203.0.113.10'), n.drop());
-  rule('post_nat', n.match(n.meta('oifname'), 'pub0'), n.match(n.payload('ip', 'saddr'), n.prefix('10.1.1.0', 24)), n.snat({ family: 'ip', addr: '203.0.113.10' }));
+  rule('pre_filter', onPub, n.match(n.payload('ip', 'daddr'), pub), n.drop());
+  rule('post_nat', n.match(n.meta('oifname'), 'pub0'), n.match(n.payload('ip', 'saddr'), n.prefix('10.1.1.0', 24)), n.snat({ family: 'ip', addr: pub }));
   return n.replaceTableDocument(t, cmds);
 }
-const dropLinear: NftDocument = { nftables: [{ add: { table: n.table('inet', 'flt_linear') } }, { delete: { table: n.table('inet', 'flt_linear') } }] };
+
+type Cfg = 'none' | 'sets' | 'linear';
+interface Path { cfg: Cfg; router: string; guest: string; pub: string }
+
+/** One outside namespace and three independent router → guest paths, one per configuration,
+ *  all loaded at once: samples can then alternate every second with no reconfiguration, so
+ *  load from other work on the machine hits all configurations alike. */
+async function buildPaths(lab: Lab): Promise<{ outside: string; paths: Path[] }> {
+  const outside = await lab.netns('out');
+  const nets = ['203.0.113', '198.51.100', '192.0.2'];
+  const cfgs: Cfg[] = ['none', 'sets', 'linear'];
+  const paths: Path[] = [];
+  for (let i = 0; i < 3; i++) {
+    const router = await lab.netns(`r${i}`);
+    const guest = await lab.netns(`g${i}`);
+    await lab.veth(outside, `ext${i}`, router, 'pub0');
+    await lab.veth(router, 'gst0', guest, 'vm0');
+    await lab.exec(outside, ['ip', 'addr', 'add', `${nets[i]}.1/24`, 'dev', `ext${i}`]);
+    await lab.exec(router, ['ip', 'addr', 'add', `${nets[i]}.10/24`, 'dev', 'pub0']);
+    await lab.exec(router, ['ip', 'addr', 'add', '10.1.1.1/24', 'dev', 'gst0']);
+    await lab.exec(guest, ['ip', 'addr', 'add', '10.1.1.5/24', 'dev', 'vm0']);
+    await lab.exec(guest, ['ip', 'route', 'add', 'default', 'via', '10.1.1.1']);
+    await lab.exec(router, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    paths.push({ cfg: cfgs[i]!, router, guest, pub: `${nets[i]}.10` });
+  }
+  return { outside, paths };
+}
 
 async function main(): Promise<void> {
   const lab = Lab.create(undefined, 'fwb');
   try {
-    const topo = await buildTopology(lab);
-    const fw = new NftApplier({ netns: topo.router });
-    const raw = new NftApplier({ netns: topo.router });
-    // Short conntrack CLOSE timeout: RST-closed connections leave the table quickly.
-    await lab.exec(topo.router, ['sysctl', '-qw', 'net.netfilter.nf_conntrack_tcp_timeout_close=1']).catch(() => undefined);
+    // Part 1 needs only a namespace to load tables into.
+    const fw = new NftApplier({ netns: await lab.netns('apply') });
 
     // ---- 1. compile / apply / one-rule change ----
+    process.stdout.write(`load average at start: ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')} (2 cores; other work on the machine adds noise)\n`);
     process.stdout.write('rules   compile_ms  apply_ms  change_ms  (apply = one nft -j transaction incl. process start; change = element fast path)\n');
     const results = new Map<number, { compile: number; apply: number; change: number }>();
     for (const size of SIZES) {
-      const reps = size >= 50_000 ? 2 : 3;
+      const reps = size >= 50_000 ? 3 : 5;
       const spec = benchSpec(size);
       const changed = benchSpec(size, true);
       const compiles: number[] = [];
@@ -120,7 +144,7 @@ async function main(): Promise<void> {
         if (r.mode !== 'full') throw new Error('expected a full apply');
       }
       const changes: number[] = [];
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 7; i++) {
         const t0 = process.hrtime.bigint();
         const r = await fw.apply(i % 2 ? doc : doc2);
         changes.push(ms(t0));
@@ -139,46 +163,48 @@ async function main(): Promise<void> {
       await fw.remove();
     }
 
-    // ---- 2. traffic through the router ----
+    // ---- 2. traffic through three routers (no rules / 10k in sets / 10k linear) ----
+    await fw.remove();
+    const { outside, paths } = await buildPaths(lab);
     const here = fileURLToPath(new URL('.', import.meta.url));
-    lab.spawn(topo.guest, ['node', `${here}sink-server.mjs`, '8080']);
-    lab.spawn(topo.guest, ['iperf3', '-s', '-p', '5201']);
-    await waitListening(lab, topo.guest, 8080);
-    await waitListening(lab, topo.guest, 5201);
-    const docs = { none: compile(benchSpec(0)), sets: compile(benchSpec(10_000)), linear: linearDoc(10_000) };
-    type Cfg = keyof typeof docs;
-    async function use(cfg: Cfg): Promise<void> {
-      if (cfg === 'linear') { await fw.remove(); await raw.apply(docs.linear); }
-      else { await raw.apply(dropLinear); fw.reset(); await fw.apply(docs[cfg]); }
-      await lab.tryExec(topo.router, ['conntrack', '-F']);
-      await sleep(200);
+    for (const p of paths) {
+      // Short conntrack CLOSE timeout: RST-closed connections leave the table quickly.
+      await lab.exec(p.router, ['sysctl', '-qw', 'net.netfilter.nf_conntrack_tcp_timeout_close=1']).catch(() => undefined);
+      const doc = p.cfg === 'none' ? compile(benchSpec(0, false, p.pub)) : p.cfg === 'sets' ? compile(benchSpec(10_000, false, p.pub)) : linearDoc(10_000, p.pub);
+      await new NftApplier({ netns: p.router }).apply(doc);
+      lab.spawn(p.guest, ['node', `${here}sink-server.mjs`, '8080']);
+      lab.spawn(p.guest, ['iperf3', '-s', '-p', '5201']);
+      await waitListening(lab, p.guest, 8080);
+      await waitListening(lab, p.guest, 5201);
     }
-    async function connrate(): Promise<number> {
-      const r = await lab.exec(topo.outside, ['node', `${here}connrate-client.mjs`, '203.0.113.10', '8080', String(CONN_MS), String(CONC), '1000000'], { timeoutMs: CONN_MS + 20_000 });
-      const j = JSON.parse(r.stdout) as { ok: number; failed: number; rate: number };
-      if (j.ok === 0) throw new Error(`no connection succeeded: ${r.stdout}`);
-      return j.rate;
+    const byCfg = (c: Cfg) => paths.find((p) => p.cfg === c)!;
+    async function connrates(): Promise<Record<Cfg, number[]>> {
+      for (const p of paths) await lab.tryExec(p.router, ['conntrack', '-F']);
+      const targets = paths.map((p) => `${p.pub}:8080`).join(',');
+      const r = await lab.exec(outside, ['node', `${here}connrate-client.mjs`, targets, String(CONN_MS), String(ROUNDS), String(CONC)], { timeoutMs: ROUNDS * 3 * (CONN_MS + 2000) + 20_000 });
+      const { rates } = JSON.parse(r.stdout) as { rates: number[][] };
+      return Object.fromEntries(paths.map((p, i) => [p.cfg, rates.map((row) => row[i]!)])) as Record<Cfg, number[]>;
     }
-    async function iperf(): Promise<number> {
-      const r = await lab.exec(topo.outside, ['iperf3', '-c', '203.0.113.10', '-p', '5201', '-t', String(IPERF_SECONDS), '-J', '--connect-timeout', '2000'], { timeoutMs: 30_000 });
+    async function iperf(p: Path): Promise<number> {
+      const r = await lab.exec(outside, ['iperf3', '-c', p.pub, '-p', '5201', '-t', String(IPERF_SECONDS), '-J', '--connect-timeout', '2000'], { timeoutMs: 30_000 });
       return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
     }
-    const rates: Record<Cfg, number[]> = { none: [], sets: [], linear: [] };
-    const tput: Record<'none' | 'sets', number[]> = { none: [], sets: [] };
-    const order: Cfg[] = ['none', 'sets', 'linear'];
+    const rates = await connrates();
     for (let round = 0; round < ROUNDS; round++) {
-      const rot = [...order.slice(round % 3), ...order.slice(0, round % 3)];
-      for (const cfg of rot) { await use(cfg); rates[cfg].push(await connrate()); }
-      if (round < 3) for (const cfg of (round % 2 ? ['sets', 'none'] : ['none', 'sets']) as Array<'none' | 'sets'>) { await use(cfg); tput[cfg].push(await iperf()); }
-      process.stdout.write(`round ${round + 1}: conn/s none=${Math.round(rates.none.at(-1)!)} sets=${Math.round(rates.sets.at(-1)!)} linear=${Math.round(rates.linear.at(-1)!)}\n`);
+      process.stdout.write(`round ${round + 1}: conn/s none=${Math.round(rates.none[round]!)} sets=${Math.round(rates.sets[round]!)} linear=${Math.round(rates.linear[round]!)}\n`);
     }
-    await fw.remove();
-    await raw.apply(dropLinear);
-    const connRatio = median(rates.sets) / median(rates.none);
-    const linRatio = median(rates.linear) / median(rates.none);
-    const tputRatio = median(tput.sets) / median(tput.none);
+    const tput: Record<'none' | 'sets', number[]> = { none: [], sets: [] };
+    for (let round = 0; round < IPERF_ROUNDS; round++) {
+      for (const cfg of (round % 2 ? ['sets', 'none'] : ['none', 'sets']) as Array<'none' | 'sets'>) tput[cfg].push(await iperf(byCfg(cfg)));
+    }
+    // Ratios: median over rounds of the paired ratio (samples of one round are back to back, so
+    // slow drifts in machine load cancel); the medians of the raw rates are printed too.
+    const paired = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
+    const connRatio = paired(rates.sets, rates.none);
+    const linRatio = paired(rates.linear, rates.none);
+    const tputRatio = paired(tput.sets, tput.none);
     process.stdout.write(`connections/s (median of ${ROUNDS}): none=${Math.round(median(rates.none))} sets_10k=${Math.round(median(rates.sets))} linear_10k=${Math.round(median(rates.linear))}\n`);
-    process.stdout.write(`iperf3 Gbit/s (median of 3): none=${r2(median(tput.none) / 1e9)} sets_10k=${r2(median(tput.sets) / 1e9)}\n`);
+    process.stdout.write(`iperf3 Gbit/s (median of ${IPERF_ROUNDS}): none=${r2(median(tput.none) / 1e9)} sets_10k=${r2(median(tput.sets) / 1e9)}\n`);
     const ten = results.get(10_000)!;
     process.stdout.write(`firewall: apply_10k_ms=${Math.round(ten.apply)} change_ms=${Math.round(ten.change)} connrate_ratio_10k=${r2(connRatio)} linear_connrate_ratio_10k=${r2(linRatio)} throughput_ratio_10k=${r2(tputRatio)}\n`);
   } finally {

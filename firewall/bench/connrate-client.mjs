@@ -1,28 +1,47 @@
-// New-connection rate client (plain JS so it starts fast inside `ip netns exec`): `conc` loops
-// each connect, and on connect close with RST (resetAndDestroy) so neither side keeps
-// TIME_WAIT and ports never run out. Bounded by time and by count. Prints one JSON line.
-// Usage: node connrate-client.mjs <host> <port> <ms> <concurrency> [maxCount]
+// New-connection rate client (plain JS so it starts fast inside `ip netns exec`). One process
+// measures all targets, alternating every sample (rotating the order each round), so load from
+// elsewhere on the machine hits every target alike. Each sample: `conc` loops connect, and on
+// connect close with RST (resetAndDestroy), so neither side keeps TIME_WAIT and ports never run
+// out. Bounded by time per sample and by a total count. Prints one JSON line:
+//   {"rates": [[round0 target0, target1, …], …]}   (connections per second)
+// Usage: node connrate-client.mjs <host:port,host:port,…> <sampleMs> <rounds> <concurrency>
 import net from 'node:net';
 
-const [host, portText, msText, concText, maxText] = process.argv.slice(2);
-const port = Number(portText), ms = Number(msText), conc = Number(concText), max = Number(maxText ?? 1e6);
-let ok = 0, failed = 0, running = conc;
-const start = process.hrtime.bigint();
-const end = Date.now() + ms;
+const [targetsText, sampleText, roundsText, concText] = process.argv.slice(2);
+const targets = targetsText.split(',').map((t) => { const i = t.lastIndexOf(':'); return { host: t.slice(0, i), port: Number(t.slice(i + 1)) }; });
+const sampleMs = Number(sampleText), rounds = Number(roundsText), conc = Number(concText);
+const MAX_PER_SAMPLE = 200_000;
 
-function one() {
-  if (Date.now() >= end || ok + failed >= max) {
-    if (--running === 0) {
-      const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-      process.stdout.write(JSON.stringify({ ok, failed, seconds: elapsed, rate: ok / elapsed }) + '\n');
-    }
-    return;
-  }
-  let settled = false;
-  const s = net.connect({ host, port });
-  const next = (good) => { if (settled) return; settled = true; if (good) ok++; else failed++; s.setTimeout(0); setImmediate(one); };
-  s.once('connect', () => { s.resetAndDestroy(); next(true); });
-  s.once('error', () => { s.destroy(); next(false); });
-  s.setTimeout(1000, () => { s.destroy(); next(false); });
+function sample({ host, port }) {
+  return new Promise((resolve) => {
+    let ok = 0, failed = 0, running = conc;
+    const start = process.hrtime.bigint();
+    const end = Date.now() + sampleMs;
+    const one = () => {
+      if (Date.now() >= end || ok + failed >= MAX_PER_SAMPLE) {
+        if (--running === 0) resolve({ ok, failed, rate: ok / (Number(process.hrtime.bigint() - start) / 1e9) });
+        return;
+      }
+      let settled = false;
+      const s = net.connect({ host, port });
+      const next = (good) => { if (settled) return; settled = true; if (good) ok++; else failed++; s.setTimeout(0); setImmediate(one); };
+      s.once('connect', () => { s.resetAndDestroy(); next(true); });
+      s.once('error', () => { s.destroy(); next(false); });
+      s.setTimeout(1000, () => { s.destroy(); next(false); });
+    };
+    for (let i = 0; i < conc; i++) one();
+  });
 }
-for (let i = 0; i < conc; i++) one();
+
+const rates = [];
+for (let r = 0; r < rounds; r++) {
+  const row = new Array(targets.length);
+  for (let k = 0; k < targets.length; k++) {
+    const i = (k + r) % targets.length;
+    const s = await sample(targets[i]);
+    if (s.ok === 0) { process.stderr.write(`no connection to ${targets[i].host}:${targets[i].port}\n`); process.exit(1); }
+    row[i] = s.rate;
+  }
+  rates.push(row);
+}
+process.stdout.write(JSON.stringify({ rates }) + '\n');
