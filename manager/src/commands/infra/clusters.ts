@@ -5,6 +5,7 @@ import { Where } from '../../db/sql.ts';
 import { CLUSTER, CLUSTER_SELECT, HOST, HOST_SELECT, clusterView, hostView, type ClusterRow, type HostRow } from './views.ts';
 import { clusterById, podById, zoneById } from './lookup.ts';
 import { checkName } from './validate.ts';
+import { deleting } from './usage.ts';
 
 /** CloudStack's Hypervisor.HypervisorType names (the ones a cluster can have). */
 export const HYPERVISORS = ['KVM', 'XenServer', 'VMware', 'Hyperv', 'BareMetal', 'Simulator', 'Ovm', 'Ovm3', 'LXC', 'External'] as const;
@@ -76,7 +77,7 @@ export const deleteCluster = command({
     const c = await clusterById(ctx, a.id);
     const hosts = await ctx.sql.query<{ name: string }>('SELECT name FROM hosts WHERE cluster_id = $1 ORDER BY created', [c.id]);
     if (hosts.length) throw apiError('RESOURCE_IN_USE', `The cluster ${c.name} (id ${c.id}) cannot be deleted because it still has ${hosts.length} host(s) (${hosts.map((h) => h.name).join(', ')})`, [c.id]);
-    await ctx.sql.query('DELETE FROM clusters WHERE id = $1', [c.id]);
+    await deleting(`The cluster ${c.name} (id ${c.id})`, c.id, () => ctx.sql.query('DELETE FROM clusters WHERE id = $1', [c.id]));
     ctx.setResource('Cluster', c.id);
   },
 });

@@ -16,7 +16,7 @@ import {
   type NspRow, type PhysicalNetworkRow, type TrafficTypeRow, type VrElementRow, type ZoneRow,
 } from './views.ts';
 import { nspById, physicalNetworkById, vrElementById, zoneById } from './lookup.ts';
-import { USAGE_CHECKS, firstUse } from './usage.ts';
+import { USAGE_CHECKS, deleting, uses } from './usage.ts';
 import { checkKvmLabel, checkLabel, checkName, checkNetworkSpeed, checkTag, checkVnetSyntax, ipam } from './validate.ts';
 
 /** Isolation methods with a guest id space; L3 has none. */
@@ -181,12 +181,14 @@ export const deletePhysicalNetwork = command({
   params: { id: { type: 'uuid', required: true, description: 'the ID of the Physical network' } },
   async handler(ctx, a) {
     const n = await physicalNetworkById(ctx, a.id);
-    const why = await firstUse(USAGE_CHECKS.physicalNetwork, ctx.sql, n.id);
-    if (why) throw apiError('RESOURCE_IN_USE', `The Physical Network ${n.name} (id ${n.id}) is not deletable because ${why}`, [n.id]);
+    const why = await uses(USAGE_CHECKS.physicalNetwork, ctx.sql, n.id);
+    if (why.length) throw apiError('RESOURCE_IN_USE', `The Physical Network ${n.name} (id ${n.id}) is not deletable because it still has ${why.join(', ')}`, [n.id]);
     // CloudStack removes the physical network's public ranges, providers (and their elements)
     // and traffic types with it.
-    await ctx.sql.query('DELETE FROM vlan_ip_ranges WHERE physical_network_id = $1', [n.id]);
-    await ctx.sql.query('DELETE FROM physical_networks WHERE id = $1', [n.id]);
+    await deleting(`The Physical Network ${n.name} (id ${n.id})`, n.id, async () => {
+      await ctx.sql.query('DELETE FROM vlan_ip_ranges WHERE physical_network_id = $1', [n.id]);
+      await ctx.sql.query('DELETE FROM physical_networks WHERE id = $1', [n.id]);
+    });
     ctx.setResource('PhysicalNetwork', n.id);
   },
 });

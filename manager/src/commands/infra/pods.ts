@@ -5,6 +5,7 @@ import { Where } from '../../db/sql.ts';
 import { checkPodConflicts, validateV4Range } from '../../orchestrator/ipam.ts';
 import { POD, POD_SELECT, podView, type PodRow } from './views.ts';
 import { podById, zoneById, zoneFacts } from './lookup.ts';
+import { USAGE_CHECKS, deleting, uses } from './usage.ts';
 import { checkIPv4, checkName, checkNetmask, ipam } from './validate.ts';
 
 export const createPod = command({
@@ -65,8 +66,9 @@ export const deletePod = command({
       const rows = await ctx.sql.query<{ label: string }>(sql, [p.id]);
       if (rows.length) blockers.push(`${rows.length} ${what} (${rows.map((r) => r.label).join(', ')})`);
     }
+    blockers.push(...await uses(USAGE_CHECKS.pod, ctx.sql, p.id));
     if (blockers.length) throw apiError('RESOURCE_IN_USE', `The pod ${p.name} (id ${p.id}) cannot be deleted because it still has ${blockers.join(', ')}`, [p.id]);
-    await ctx.sql.query('DELETE FROM pods WHERE id = $1', [p.id]);
+    await deleting(`The pod ${p.name} (id ${p.id})`, p.id, () => ctx.sql.query('DELETE FROM pods WHERE id = $1', [p.id]));
     ctx.setResource('Pod', p.id);
   },
 });

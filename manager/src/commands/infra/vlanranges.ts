@@ -12,7 +12,7 @@ import {
 import { accountByName, domainById } from '../accounts/lookup.ts';
 import { VLAN_IP_RANGE, VLAN_RANGE_SELECT, vlanRangeView, type PhysicalNetworkRow, type PodRow, type VlanRangeRow, type ZoneRow } from './views.ts';
 import { physicalNetworkById, podById, vlanRangeById, zoneById, zoneFacts } from './lookup.ts';
-import { USAGE_CHECKS, firstUse } from './usage.ts';
+import { USAGE_CHECKS, deleting, uses } from './usage.ts';
 import { checkIp6Cidr, checkIPv4, checkIPv6, checkNetmask, ipam } from './validate.ts';
 
 async function trafficCarrier(ctx: Context, zone: ZoneRow, traffic: string): Promise<PhysicalNetworkRow | undefined> {
@@ -173,9 +173,10 @@ export const deleteVlanIpRange = command({
   params: { id: { type: 'uuid', required: true, description: 'the id of the VLAN IP range' } },
   async handler(ctx, a) {
     const r = await vlanRangeById(ctx, a.id);
-    const why = await firstUse(USAGE_CHECKS.vlanIpRange, ctx.sql, r.id);
-    if (why) throw apiError('RESOURCE_IN_USE', `The VLAN IP range ${r.start_ip ? `${r.start_ip}-${r.end_ip}` : r.ip6_cidr} (id ${r.id}) cannot be deleted because ${why}`, [r.id]);
-    await ctx.sql.query('DELETE FROM vlan_ip_ranges WHERE id = $1', [r.id]);
+    const label = `The VLAN IP range ${r.start_ip ? `${r.start_ip}-${r.end_ip}` : r.ip6_cidr} (id ${r.id})`;
+    const why = await uses(USAGE_CHECKS.vlanIpRange, ctx.sql, r.id);
+    if (why.length) throw apiError('RESOURCE_IN_USE', `${label} cannot be deleted because it still has ${why.join(', ')}`, [r.id]);
+    await deleting(label, r.id, () => ctx.sql.query('DELETE FROM vlan_ip_ranges WHERE id = $1', [r.id]));
     ctx.setResource('VlanIpRange', r.id);
   },
 });

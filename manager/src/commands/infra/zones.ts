@@ -8,7 +8,7 @@ import { domainById } from '../accounts/lookup.ts';
 import { checkNetworkDomain } from '../accounts/validate.ts';
 import { ZONE, ZONE_SELECT, zoneView, type ZoneRow } from './views.ts';
 import { zoneById, zoneFacts } from './lookup.ts';
-import { USAGE_CHECKS, firstUse } from './usage.ts';
+import { USAGE_CHECKS, deleting, uses } from './usage.ts';
 import { checkGuestCidr, checkIPv4, checkIPv6, checkName, ipam } from './validate.ts';
 
 const ALLOCATION_STATES = ['Enabled', 'Disabled'] as const;
@@ -121,8 +121,7 @@ async function zoneDependents(ctx: Context, zoneId: string): Promise<string[]> {
   await named('pod(s)', `SELECT name || ' id ' || id AS label FROM pods WHERE zone_id = $1 ORDER BY created`);
   await named('physical network(s)', `SELECT name || ' id ' || id AS label FROM physical_networks WHERE zone_id = $1 ORDER BY seq`);
   await named('VLAN IP range(s)', `SELECT coalesce(start_ip || '-' || end_ip, start_ipv6 || '-' || end_ipv6, ip6_cidr) || ' id ' || id AS label FROM vlan_ip_ranges WHERE zone_id = $1 ORDER BY seq`);
-  const other = await firstUse(USAGE_CHECKS.zone, ctx.sql, zoneId);
-  if (other) found.push(other);
+  found.push(...await uses(USAGE_CHECKS.zone, ctx.sql, zoneId));
   return found;
 }
 
@@ -135,7 +134,7 @@ export const deleteZone = command({
     if (deps.length) {
       throw apiError('RESOURCE_IN_USE', `The zone ${z.name} (id ${z.id}) is not deletable because it still has ${deps.join(', ')}; delete them first`, [z.id]);
     }
-    await ctx.sql.query('DELETE FROM zones WHERE id = $1', [z.id]);
+    await deleting(`The zone ${z.name} (id ${z.id})`, z.id, () => ctx.sql.query('DELETE FROM zones WHERE id = $1', [z.id]));
     ctx.setResource('Zone', z.id);
   },
 });
