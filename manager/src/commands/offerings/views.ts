@@ -4,7 +4,7 @@ import type { ResponseDef } from '../../api/registry.ts';
 import type { Sql } from '../../db/sql.ts';
 import { compact, csDate } from '../../api/serialize.ts';
 import { CAPABILITIES, SHOWN_CAPABILITIES } from './features.ts';
-import { configNumber, configValue } from './config.ts';
+import { configDef } from './config.ts';
 import { ROUTER_OFFERING_UNIQUE_NAME } from './defaults.ts';
 
 // ---- network offerings ----
@@ -61,17 +61,23 @@ async function namesOf(sql: Sql, table: 'domains' | 'zones', ids: string[]): Pro
   return new Map(rows.map((r) => [r.id, r.name]));
 }
 
-/** The router offering used when a network offering names none: router.service.offering, else the stock one. */
-async function defaultRouterOfferingId(sql: Sql): Promise<string | undefined> {
-  const configured = await configValue(sql, 'router.service.offering');
-  if (configured) return configured.toLowerCase();
-  return (await sql.query<{ id: string }>('SELECT id FROM service_offerings WHERE unique_name = $1', [ROUTER_OFFERING_UNIQUE_NAME]))[0]?.id;
+/**
+ * What every network offering answer needs besides the rows, in one query (on embedded PGlite
+ * each round trip costs a sizeable share of a list request): network.throttling.rate, and the
+ * router offering used when an offering names none (router.service.offering, else the stock one).
+ */
+async function offeringContext(sql: Sql): Promise<{ throttling: number; routerOffering: string | undefined }> {
+  const r = (await sql.query<{ rate: string | null; router: string | null; stock: string | null }>(
+    `SELECT (SELECT coalesce(value, default_value) FROM configurations WHERE name = 'network.throttling.rate') AS rate,
+            (SELECT nullif(coalesce(value, default_value), '') FROM configurations WHERE name = 'router.service.offering') AS router,
+            (SELECT id::text FROM service_offerings WHERE unique_name = $1) AS stock`, [ROUTER_OFFERING_UNIQUE_NAME]))[0]!;
+  const throttling = Number(r.rate ?? configDef('network.throttling.rate')!.defaultValue);
+  return { throttling, routerOffering: r.router?.toLowerCase() ?? r.stock ?? undefined };
 }
 
 export async function networkOfferingViews(sql: Sql, rows: NetworkOfferingRow[]): Promise<Record<string, unknown>[]> {
   if (!rows.length) return [];
-  const throttling = await configNumber(sql, 'network.throttling.rate');
-  const routerOffering = await defaultRouterOfferingId(sql);
+  const { throttling, routerOffering } = await offeringContext(sql);
   const domains = await namesOf(sql, 'domains', rows.flatMap((r) => r.domain_ids ?? []));
   const zones = await namesOf(sql, 'zones', rows.flatMap((r) => r.zone_ids ?? []));
   return rows.map((r) => {
