@@ -66,7 +66,7 @@ export async function planHost(sql: Sql, r: PlanRequest): Promise<HostCandidate>
   return fits[0]!;
 }
 
-interface NetRow { id: string; vni: number | null; cidr: string; gateway: string; dns1: string | null; dns2: string | null; network_domain: string | null; zone_dns1: string | null; zone_dns2: string | null; guest_type: string }
+interface NetRow { id: string; vni: number | null; physical_network_id: string | null; cidr: string; gateway: string; dns1: string | null; dns2: string | null; network_domain: string | null; zone_dns1: string | null; zone_dns2: string | null; guest_type: string }
 
 /** Hosts that must carry a network's L2 segment: those with active VMs on it, plus `also`. */
 async function networkPeers(sql: Sql, networkId: string, also: string[]): Promise<{ hostIds: string[]; ips: string[] }> {
@@ -80,8 +80,14 @@ async function networkPeers(sql: Sql, networkId: string, also: string[]): Promis
 export async function networkSpec(sql: Sql, networkId: string, hostId: string): Promise<NetworkSpec> {
   const n = (await sql.query<NetRow>('SELECT * FROM networks WHERE id = $1', [networkId]))[0];
   if (!n) throw new Error(`network ${networkId} vanished`);
+  if (!n.vni) {
+    // Untagged: bridged onto the host's guest uplink, named by the Guest traffic label.
+    const label = (await sql.query<{ kvm_label: string | null }>(
+      `SELECT t.kvm_label FROM traffic_types t WHERE t.physical_network_id = $1 AND t.traffic_type = 'Guest'`, [n.physical_network_id]))[0]?.kvm_label;
+    return { id: n.id, kind: 'guest', ...(label ? { uplinkInterface: label } : {}) };
+  }
   const peers = await networkPeers(sql, networkId, [hostId]);
-  return { id: n.id, kind: 'guest', ...(n.vni ? { vni: n.vni } : {}), peers: peers.ips };
+  return { id: n.id, kind: 'guest', vni: n.vni, peers: peers.ips };
 }
 
 interface VmRowLite { id: string; instance_name: string; name: string; type: string; user_data: string | null; kind: string; cpu_number: number; cpu_speed: number; memory: number; role: string | null }

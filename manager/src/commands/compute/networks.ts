@@ -53,13 +53,21 @@ export const createNetwork = command({
     for (const p of ['gateway', 'netmask', 'startip', 'vlan'] as const) if (!a[p]) throw paramError(`Unable to execute API command createnetwork due to missing parameter ${p}: shared networks need gateway, netmask, startip and vlan`);
     const range = ipam(() => validateV4Range({ gateway: a.gateway!, netmask: a.netmask!, startip: a.startip!, endip: a.endip }));
     const tag = ipam(() => parseVlanTag('vlan', a.vlan!));
-    if (tag.id === undefined) throw paramError('Invalid parameter vlan value=untagged: a shared network needs a VLAN id or VXLAN VNI');
-    const clash = (await ctx.sql.query<{ id: string; name: string }>('SELECT id, name FROM networks WHERE zone_id = $1 AND vni = $2', [zone.id, tag.id]))[0];
-    if (clash) throw paramError(`The vlan ${tag.id} is already used by network ${clash.name} (id ${clash.id}) in zone ${zone.name}`);
-    const pn = a.physicalnetworkid ? await physicalNetworkById(ctx, a.physicalnetworkid, 'physicalnetworkid')
-      : (await ctx.sql.query<{ id: string }>(
-        `SELECT p.id FROM physical_networks p JOIN traffic_types t ON t.physical_network_id = p.id AND t.traffic_type = 'Guest' WHERE p.zone_id = $1 ORDER BY p.created LIMIT 1`, [zone.id]))[0];
-    if (pn && 'zone_id' in pn && pn.zone_id !== zone.id) throw paramError(`Physical network id=${pn.id} is not in zone ${zone.name}`);
+    const pnId = a.physicalnetworkid ?? (await ctx.sql.query<{ id: string }>(
+      `SELECT p.id FROM physical_networks p JOIN traffic_types t ON t.physical_network_id = p.id AND t.traffic_type = 'Guest' WHERE p.zone_id = $1 ORDER BY p.created LIMIT 1`, [zone.id]))[0]?.id;
+    const pn = pnId ? await physicalNetworkById(ctx, pnId, 'physicalnetworkid') : undefined;
+    if (pn && pn.zone_id !== zone.id) throw paramError(`Physical network ${pn.name} is not in zone ${zone.name}`);
+    if (tag.id !== undefined) {
+      const clash = (await ctx.sql.query<{ id: string; name: string }>('SELECT id, name FROM networks WHERE zone_id = $1 AND vni = $2', [zone.id, tag.id]))[0];
+      if (clash) throw paramError(`The vlan ${tag.id} is already used by network ${clash.name} (id ${clash.id}) in zone ${zone.name}`);
+    } else {
+      // Untagged: the network is the hosts' own guest uplink (the guest traffic label names the
+      // host interface), a flat provider network as CloudStack's untagged shared networks are.
+      const label = pn ? (await ctx.sql.query<{ kvm_label: string | null }>(`SELECT kvm_label FROM traffic_types WHERE physical_network_id = $1 AND traffic_type = 'Guest'`, [pn.id]))[0]?.kvm_label : undefined;
+      if (!pn || !label) throw paramError('Invalid parameter vlan value=untagged: an untagged network needs a physical network whose Guest traffic type has a kvmnetworklabel naming the hosts\' uplink interface');
+      const other = (await ctx.sql.query<{ name: string }>('SELECT name FROM networks WHERE physical_network_id = $1 AND vni IS NULL', [pn.id]))[0];
+      if (other) throw paramError(`Physical network ${pn.name} already has the untagged network ${other.name}`);
+    }
     const acl = a.acltype ?? 'Domain';
     let domainId = ctx.caller.domainId;
     let accountId: string | null = null;
@@ -73,7 +81,7 @@ export const createNetwork = command({
       `INSERT INTO networks (id, name, display_text, zone_id, physical_network_id, network_offering_id, guest_type, acl_type, account_id, domain_id, state,
          vni, cidr, gateway, start_ip, end_ip, network_domain, dns1, dns2, subdomain_access)
        VALUES ($1,$2,$3,$4,$5,$6,'Shared',$7,$8,$9,'Setup',$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
-      [id, a.name, a.displaytext ?? a.name, zone.id, pn?.id ?? null, off.id, acl, accountId, domainId, tag.id, range.subnet.text, range.gateway.text,
+      [id, a.name, a.displaytext ?? a.name, zone.id, pn?.id ?? null, off.id, acl, accountId, domainId, tag.id ?? null, range.subnet.text, range.gateway.text,
         range.start.text, range.end.text, a.networkdomain ?? null, a.dns1 ?? null, a.dns2 ?? null, a.subdomainaccess ?? true]);
     ctx.setResource('Network', id);
     return view(ctx, id);
