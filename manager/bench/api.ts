@@ -57,9 +57,12 @@ if (m.services.registry.get('createZone')) {
 }
 const offerings = (await signed('listNetworkOfferings')).count as number;
 
-interface Result { n: number; rps: number; p50: number; p99: number; errors: number }
+interface Result { all: number; n: number; rps: number; p50: number; p99: number; errors: number; cpuUs: number }
 function run(job: Record<string, unknown>): Promise<Result> {
   const loadgen = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
+  // The manager's own CPU time per request: unlike req/s, it does not depend on what else the
+  // machine is running, so it is the figure to compare between runs.
+  const cpu0 = process.cpuUsage();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', loadgen, JSON.stringify({
       url: address, connections, durationMs: seconds * 1000, warmupMs: warmup * 1000, ...job,
@@ -67,7 +70,12 @@ function run(job: Record<string, unknown>): Promise<Result> {
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Result) : reject(new Error(`loadgen exited ${code}`))));
+    child.on('exit', (code) => {
+      if (code !== 0) { reject(new Error(`loadgen exited ${code}`)); return; }
+      const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpuUs'>;
+      const used = process.cpuUsage(cpu0);
+      resolve({ ...r, cpuUs: (used.user + used.system) / Math.max(1, r.all) });
+    });
   });
 }
 
@@ -79,11 +87,11 @@ await m.close();
 
 const f = (x: number, d = 1) => x.toFixed(d);
 const line = (name: string, r: Result) => process.stdout.write(
-  `${name.padEnd(22)} ${f(r.rps, 0).padStart(7)} req/s  p50 ${f(r.p50, 2).padStart(7)} ms  p99 ${f(r.p99, 2).padStart(7)} ms  ratio ${f(r.rps / trivial.rps, 3)}  (n=${r.n}, errors=${r.errors})\n`);
+  `${name.padEnd(22)} ${f(r.rps, 0).padStart(7)} req/s  p50 ${f(r.p50, 2).padStart(7)} ms  p99 ${f(r.p99, 2).padStart(7)} ms  ratio ${f(r.rps / trivial.rps, 3)}  cpu ${f(r.cpuUs, 0).padStart(5)} µs/req  (n=${r.n}, errors=${r.errors})\n`);
 process.stdout.write(`\n${connections} keep-alive connections, ${seconds}s per target after ${warmup}s warm-up, signed GET requests; ${offerings} network offerings listed\n`);
 line('trivial Fastify route', trivial);
 line(second, zones);
 line('listNetworkOfferings', nos);
 if (trivial.errors || zones.errors || nos.errors) { process.stdout.write('errors during the run\n'); process.exitCode = 1; }
 const s = second === 'listZones' ? 'listZones' : 'listDomains';
-process.stdout.write(`api: ${s}_rps=${f(zones.rps, 0)} ${s}_p99_ms=${f(zones.p99, 2)} listNetworkOfferings_rps=${f(nos.rps, 0)} listNetworkOfferings_p99_ms=${f(nos.p99, 2)} trivial_rps=${f(trivial.rps, 0)} ratio_${s}=${f(zones.rps / trivial.rps, 3)} ratio_listNetworkOfferings=${f(nos.rps / trivial.rps, 3)}\n`);
+process.stdout.write(`api: ${s}_rps=${f(zones.rps, 0)} ${s}_p99_ms=${f(zones.p99, 2)} listNetworkOfferings_rps=${f(nos.rps, 0)} listNetworkOfferings_p99_ms=${f(nos.p99, 2)} trivial_rps=${f(trivial.rps, 0)} ratio_${s}=${f(zones.rps / trivial.rps, 3)} ratio_listNetworkOfferings=${f(nos.rps / trivial.rps, 3)} cpu_us_per_req_${s}=${f(zones.cpuUs, 0)} cpu_us_per_req_listNetworkOfferings=${f(nos.cpuUs, 0)} cpu_us_per_req_trivial=${f(trivial.cpuUs, 0)}\n`);

@@ -1,7 +1,8 @@
 // The load generator of bench/api.ts, run in its own process so that its CPU does not count
 // against the manager's: N keep-alive connections, each sending its next request as soon as the
 // previous answer arrived (closed loop), for a bounded time, loopback only. Every API request is
-// signed afresh, as a CloudStack client does. Prints one JSON line: rps, p50/p99 ms, errors.
+// signed afresh, as a CloudStack client does. Prints one JSON line: rps, p50/p99 ms, errors, and
+// `all` (requests including warm-up, so the manager's CPU time per request can be computed).
 import http from 'node:http';
 import { createHmac } from 'node:crypto';
 import { javaUrlEncode } from '../src/api/signing.ts';
@@ -39,12 +40,14 @@ const measureFrom = start + job.warmupMs;
 const end = measureFrom + job.durationMs;
 const lat: number[] = [];
 let errors = 0;
+let all = 0;
 async function loop(): Promise<void> {
   for (;;) {
     const t0 = performance.now();
     if (t0 >= end) return;
     const status = await once();
     const t1 = performance.now();
+    all++;
     if (t0 >= measureFrom) { lat.push(t1 - t0); if (status !== 200) errors++; }
   }
 }
@@ -52,4 +55,4 @@ await Promise.all(Array.from({ length: job.connections }, loop));
 agent.destroy();
 lat.sort((a, b) => a - b);
 const pct = (p: number) => lat.length ? lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))]! : NaN;
-process.stdout.write(`${JSON.stringify({ n: lat.length, rps: lat.length / (job.durationMs / 1000), p50: pct(50), p99: pct(99), errors })}\n`);
+process.stdout.write(`${JSON.stringify({ all, n: lat.length, rps: lat.length / (job.durationMs / 1000), p50: pct(50), p99: pct(99), errors })}\n`);
