@@ -13,8 +13,9 @@ export interface KernelLink { ifname: string; address?: string; mtu?: number; op
 export interface KernelRoute { dst: string; gateway?: string; dev?: string; protocol?: string }
 
 const routeKey = (r: { destination: string; gateway?: string | undefined; interface?: string | undefined }) => `${r.destination}|${r.gateway ?? ''}|${r.interface ?? ''}`;
-const dst = (d: string) => (d === 'default6' ? 'default' : d);
-const fam = (r: { destination: string; gateway?: string | undefined }) => (r.destination === 'default6' || r.destination.includes(':') || (r.gateway ?? '').includes(':') ? '-6' : '-4');
+// Batch lines take no global options (no -4/-6): the family is carried by the prefix itself,
+// so the defaults are written as explicit prefixes.
+const dst = (d: string) => (d === 'default6' ? '::/0' : d === 'default' ? '0.0.0.0/0' : d);
 
 /**
  * The batch lines (pure). Links are never created or deleted here: the host's driver plugs the
@@ -41,10 +42,10 @@ export function compileLinks(spec: RouterSpec, prev: RouterSpec | undefined, lin
   }
   const wanted = new Set(spec.routes.map(routeKey));
   for (const r of prev?.routes ?? []) {
-    if (!wanted.has(routeKey(r))) removals.push(`${fam(r)} route del ${dst(r.destination)}${r.gateway ? ` via ${r.gateway}` : ''}${r.interface ? ` dev ${r.interface}` : ''}`);
+    if (!wanted.has(routeKey(r))) removals.push(`route del ${dst(r.destination)}${r.gateway ? ` via ${r.gateway}` : ''}${r.interface ? ` dev ${r.interface}` : ''}`);
   }
   for (const r of spec.routes) {
-    out.push(`${fam(r)} route replace ${dst(r.destination)}${r.gateway ? ` via ${r.gateway}` : ''}${r.interface ? ` dev ${r.interface}` : ''}`);
+    out.push(`route replace ${dst(r.destination)}${r.gateway ? ` via ${r.gateway}` : ''}${r.interface ? ` dev ${r.interface}` : ''}`);
   }
   return { removals, batch: out };
 }

@@ -7,6 +7,7 @@ import { Lab, kernelTestsUnavailable } from '@flotilla/tests/lab';
 import type { RouterSpec } from '@flotilla/protocol/router';
 import { eventFields, makeSwitch, plug, setMac, sleep, startRouter, tempDir, udhcpcScript, until } from './kernel-helpers.ts';
 import { guestNet } from './fixtures.ts';
+import { compileLinks, type KernelLink } from '../src/links.ts';
 
 const skip = kernelTestsUnavailable();
 const kt = skip ? test.skip : test.serial;
@@ -226,11 +227,22 @@ kt('apply is idempotent per generation; stale and invalid specs are refused and 
   const { lab, dir, r } = await world(t, 'ridem');
   const router = await startRouter(lab, r, join(dir, 'state'), dir);
   t.teardown(() => router.stop());
-  const first = await router.ctl.apply(spec(3));
+  const s3 = spec(3);
+  s3.interfaces[0]!.addresses.push('fd00:0001:0000::0001/64'); // non-canonical on purpose
+  s3.routes = [{ destination: '198.51.100.0/24', gateway: '192.0.2.53' }, { destination: 'fd00:99::/64', interface: 'gst0' }];
+  const first = await router.ctl.apply(s3);
   t.deepEqual(first, { type: 'applied', generation: 3, changed: ['links', 'firewall', 'dhcp', 'dns', 'metadata', 'password'] });
   const addrs = JSON.parse((await lab.exec(r, ['ip', '-j', 'addr', 'show', 'gst0'])).stdout) as Array<{ address: string; addr_info: Array<{ local: string }> }>;
   t.is(addrs[0]!.address, '02:00:00:aa:00:01');
   t.true(addrs[0]!.addr_info.some((x) => x.local === '10.1.0.1'));
+  t.true(addrs[0]!.addr_info.some((x) => x.local === 'fd00:1::1'));
+  t.regex((await lab.exec(r, ['ip', 'route', 'show', '198.51.100.0/24'])).stdout, /via 192\.0\.2\.53 dev pub0/);
+  t.regex((await lab.exec(r, ['ip', '-6', 'route', 'show', 'fd00:99::/64'])).stdout, /dev gst0/);
+  // The compiler reads the kernel's own JSON back as "nothing to do" (address forms normalised).
+  const kernel = JSON.parse((await lab.exec(r, ['ip', '-j', 'addr', 'show'])).stdout) as KernelLink[];
+  t.deepEqual(compileLinks(s3, s3, kernel), { removals: [], batch: [
+    'route replace 198.51.100.0/24 via 192.0.2.53', 'route replace fd00:99::/64 dev gst0',
+  ] });
   t.deepEqual(await router.ctl.apply(spec(3)), { type: 'applied', generation: 3, changed: [] });
   // Same generation with different content is still a no-op: the generation names the state.
   const sneaky = spec(3); sneaky.guestNetworks[0]!.domain = 'other.internal';
@@ -251,7 +263,14 @@ kt('apply is idempotent per generation; stale and invalid specs are refused and 
   t.is(statSync(join(dir, sockFile)).mode & 0o777, 0o600, 'control socket is root-only');
   // The next generation applies only what changed.
   const next = spec(4); next.guestNetworks[0]!.reservations.push({ mac: '02:00:00:00:01:0c', ip: '10.1.0.12', hostname: 'app1' });
+  next.interfaces = s3.interfaces;
+  next.routes = s3.routes;
   t.deepEqual(await router.ctl.apply(next), { type: 'applied', generation: 4, changed: ['dhcp', 'dns'] });
+  // Dropping a route and an address from the spec removes them from the kernel.
+  const n5 = spec(5); n5.guestNetworks = next.guestNetworks;
+  t.deepEqual(await router.ctl.apply(n5), { type: 'applied', generation: 5, changed: ['links'] });
+  t.is((await lab.exec(r, ['ip', 'route', 'show', '198.51.100.0/24'])).stdout.trim(), '');
+  t.notRegex((await lab.exec(r, ['ip', 'addr', 'show', 'gst0'])).stdout, /fd00:1::1/);
 });
 
 kt('a reload drops nothing: an HTTP request in flight across an apply completes on its connection', async (t) => {

@@ -245,13 +245,13 @@ test('links compiler: sets MAC/up, adds and removes addresses, diffs routes agai
   const spec = routerSpec(2, { routes: [{ destination: 'default', gateway: '10.1.0.254' }] });
   const prev = routerSpec(1, { routes: [{ destination: '192.168.0.0/16', gateway: '10.1.0.254' }] });
   const { removals, batch } = compileLinks(spec, prev, [{ ifname: 'gst0', address: '02:00:00:00:00:99', flags: ['BROADCAST'], addr_info: [{ family: 'inet', local: '10.9.9.9', prefixlen: 24 }, { family: 'inet6', local: 'fe80::1', prefixlen: 64, scope: 'link' }] }]);
-  t.deepEqual(removals, ['-4 route del 192.168.0.0/16 via 10.1.0.254']);
+  t.deepEqual(removals, ['route del 192.168.0.0/16 via 10.1.0.254']);
   t.deepEqual(batch, [
     'link set dev gst0 address 02:00:00:aa:00:01',
     'link set dev gst0 up',
     'address del 10.9.9.9/24 dev gst0',
     'address add 10.1.0.1/24 dev gst0',
-    '-4 route replace default via 10.1.0.254',
+    'route replace 0.0.0.0/0 via 10.1.0.254',
   ]);
   t.throws(() => compileLinks(spec, undefined, []), { message: /gst0 is not present/ });
 });

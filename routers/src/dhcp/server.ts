@@ -46,7 +46,9 @@ export class DhcpServer {
   }
 
   private async open(net: DhcpNetwork): Promise<Port> {
-    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    // Large receive buffer: a burst of DISCOVERs (a whole tier booting) waits in the kernel
+    // while a lease batch is being fsync'd instead of being dropped.
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: 4 << 20 });
     const port: Port = { sock, net, cursor: { next: 0 } };
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
