@@ -229,11 +229,13 @@ kt('apply is idempotent per generation; stale and invalid specs are refused and 
   t.teardown(() => router.stop());
   const s3 = spec(3);
   s3.interfaces[0]!.addresses.push('fd00:0001:0000::0001/64'); // non-canonical on purpose
+  s3.interfaces[0]!.mtu = 1450;
   s3.routes = [{ destination: '198.51.100.0/24', gateway: '192.0.2.53' }, { destination: 'fd00:99::/64', interface: 'gst0' }];
   const first = await router.ctl.apply(s3);
   t.deepEqual(first, { type: 'applied', generation: 3, changed: ['links', 'firewall', 'dhcp', 'dns', 'metadata', 'password'] });
   const addrs = JSON.parse((await lab.exec(r, ['ip', '-j', 'addr', 'show', 'gst0'])).stdout) as Array<{ address: string; addr_info: Array<{ local: string }> }>;
   t.is(addrs[0]!.address, '02:00:00:aa:00:01');
+  t.is((addrs[0] as unknown as { mtu: number }).mtu, 1450);
   t.true(addrs[0]!.addr_info.some((x) => x.local === '10.1.0.1'));
   t.true(addrs[0]!.addr_info.some((x) => x.local === 'fd00:1::1'));
   t.regex((await lab.exec(r, ['ip', 'route', 'show', '198.51.100.0/24'])).stdout, /via 192\.0\.2\.53 dev pub0/);
@@ -329,4 +331,8 @@ kt('firewall through the router: source NAT out, port forwarding in, per-rule co
   const refused = await router.ctl.apply(bad);
   t.like(refused, { type: 'error', code: 'invalid_spec' });
   t.regex((refused as { errors: string[] }).errors.join('\n'), /^\/firewall\/publicIps\/0\/portForwards\/0/m);
+  // Firewall removed from the spec: the port forward stops working.
+  const none = structuredClone(s); none.generation = 3; delete none.firewall;
+  t.like(await router.ctl.apply(none), { type: 'applied', changed: ['firewall'] });
+  t.is((await lab.tryExec(up, ['socat', '-T', '2', '-', 'TCP:192.0.2.10:8080,connect-timeout=2'])).stdout.trim(), '');
 });
