@@ -7,7 +7,7 @@ import {
   type FirewallSpec, type NAddress, type NCidr, type NFirewallSpec, type NMatch, type Range, type Family as IpFamily,
 } from '@flotilla/protocol/firewall';
 import {
-  accept, anonSet, baseChain, chain, concat, ct, dnat, drop, elem, jump, key, map, match, meta, namedMap, payload, prefix, ref,
+  accept, anonSet, baseChain, chain, concat, ct, dnat, drop, elem, goto, jump, key, map, match, meta, namedMap, payload, prefix, ref,
   replaceTableDocument, ret, rule, set, snat, span, vmap,
 } from './nft/build.ts';
 import type { Chain, Command, Expr, NftDocument, NftMap, NftSet, Rule, Stmt, Table, Verdict } from './nft/types.ts';
@@ -132,6 +132,15 @@ function layers(entries: Entry[], parts: Part[]): Entry[][] {
   return out.map((l) => l.entries);
 }
 
+/** Shards of the public-IP firewall sets (see public_in). */
+export const SHARDS = 8;
+/** FNV-1a of the canonical address text: stable across runs and versions. */
+export function shardOf(addr: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < addr.length; i++) { h ^= addr.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+  return h % SHARDS;
+}
+
 const ESTABLISHED = match(ct('state'), ['established', 'related'], 'in');
 const INVALID = match(ct('state'), 'invalid', 'in');
 const FAMILIES: IpFamily[] = [4, 6];
@@ -168,22 +177,36 @@ export function compileNormalized(s: NFirewallSpec, opts: CompileOptions = {}): 
     const ips = s.publicIps.filter((p) => p.address.family === f);
     const open = b.lookup(`pub_open${f}`, ['daddr'], f, ips.filter((p) => p.filter === 'open').map((p) => ({ daddr: hostCidr(p.address) })), false);
     b.rule('public_in', match(payload(F.ip, 'daddr'), ref(open)), accept());
-    for (const cls of CLASSES) {
-      const parts = partsFor(cls, ['daddr'], ['saddr']);
-      const entries = ips.filter((p) => p.filter === 'rules').flatMap((p) => p.rules.filter((r) => r.match.protocol === cls)
-        .flatMap((r) => r.sources.map((src) => withMatch({ id: r.id, daddr: hostCidr(p.address), saddr: src }, r.match))));
-      const name = b.lookup(`fw${f}_${cls}`, parts, f, entries, true);
-      b.rule('public_in', match(key(keyExprs(parts, f, cls)), ref(name)), accept());
+    // Filtered IPs are spread over SHARDS chains by a hash of the address (a vmap on the
+    // destination, one hash lookup): each shard's sets hold ~1/SHARDS of the elements, which
+    // makes both loading (the kernel's pipapo set grows its tables per inserted element) and
+    // per-packet lookups (bitmaps sized by element count) cheaper. The shard of an address
+    // never changes, so adding an IP is an element change, not a shape change.
+    const filtered = ips.filter((p) => p.filter === 'rules');
+    const shardElems: Array<[Expr, Verdict]> = [];
+    for (let sh = 0; sh < SHARDS; sh++) {
+      const chainName = b.chain(chain(t, `public_in${f}_s${sh}`));
+      const mine = filtered.filter((p) => shardOf(p.address.addr) === sh);
+      for (const p of mine) shardElems.push([p.address.addr, goto(chainName)]);
+      for (const cls of CLASSES) {
+        const parts = partsFor(cls, ['daddr'], ['saddr']);
+        const entries = mine.flatMap((p) => p.rules.filter((r) => r.match.protocol === cls)
+          .flatMap((r) => r.sources.map((src) => withMatch({ id: r.id, daddr: hostCidr(p.address), saddr: src }, r.match))));
+        const name = b.lookup(`fw${f}_s${sh}_${cls}`, parts, f, entries, true);
+        b.rule(chainName, match(key(keyExprs(parts, f, cls)), ref(name)), accept());
+      }
+      for (const cls of ['tcp', 'udp'] as const) {
+        const parts = partsFor(cls, ['daddr'], ['saddr']);
+        const entries = mine.flatMap((p) => p.portForwards.filter((r) => r.protocol === cls)
+          .flatMap((r) => r.sources.map((src): Entry => ({ id: r.id, daddr: hostCidr(p.address), saddr: src, port: r.publicPorts }))));
+        const name = b.lookup(`pf${f}_s${sh}_${cls}`, parts, f, entries, true);
+        b.rule(chainName, match(key(keyExprs(parts, f, cls)), ref(name)), accept());
+      }
+      // Default deny on a filtered public IP.
+      b.rule(chainName, drop());
     }
-    for (const cls of ['tcp', 'udp'] as const) {
-      const parts = partsFor(cls, ['daddr'], ['saddr']);
-      const entries = ips.filter((p) => p.filter === 'rules').flatMap((p) => p.portForwards.filter((r) => r.protocol === cls)
-        .flatMap((r) => r.sources.map((src): Entry => ({ id: r.id, daddr: hostCidr(p.address), saddr: src, port: r.publicPorts }))));
-      const name = b.lookup(`pf${f}_${cls}`, parts, f, entries, true);
-      b.rule('public_in', match(key(keyExprs(parts, f, cls)), ref(name)), accept());
-    }
-    const filtered = b.lookup(`pub_filtered${f}`, ['daddr'], f, ips.filter((p) => p.filter === 'rules').map((p) => ({ daddr: hostCidr(p.address) })), false);
-    b.rule('public_in', match(payload(F.ip, 'daddr'), ref(filtered)), drop());
+    b.maps.push(namedMap(t, `pub_filtered${f}`, F.addr, 'verdict', { elem: shardElems }));
+    b.rule('public_in', vmap(payload(F.ip, 'daddr'), ref(`pub_filtered${f}`)));
   }
 
   // ---- DNAT: port forwarding (1:1 ranges) and static NAT ----

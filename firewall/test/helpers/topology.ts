@@ -49,11 +49,12 @@ export async function tcpPeerServer(lab: Lab, ns: string, port: number, family: 
 }
 
 export async function udpPeerServer(lab: Lab, ns: string, port: number): Promise<void> {
-  lab.spawn(ns, ['socat', `UDP-RECVFROM:${port},fork,reuseaddr`, 'SYSTEM:echo $SOCAT_PEERADDR']);
+  lab.spawn(ns, ['node', new URL('./udp-peer-server.mjs', import.meta.url).pathname, String(port)]);
   await waitListening(lab, ns, port, 'udp');
 }
 
-/** Connects and returns what the server said (its view of our address), or null on failure. */
+/** (UDP: -t1, since socat waits only 0.5 s for the answer after its stdin ends by default.)
+ *  Connects and returns what the server said (its view of our address), or null on failure. */
 export async function tcpProbe(lab: Lab, ns: string, host: string, port: number, bind?: string): Promise<string | null> {
   const target = host.includes(':') ? `TCP6:[${host}]:${port}` : `TCP:${host}:${port}`;
   const r = await lab.tryExec(ns, ['socat', '-u', `${target},connect-timeout=1${bind ? `,bind=${bind}` : ''}`, '-'], { timeoutMs: 5000 });
@@ -61,7 +62,7 @@ export async function tcpProbe(lab: Lab, ns: string, host: string, port: number,
 }
 
 export async function udpProbe(lab: Lab, ns: string, host: string, port: number, bind?: string): Promise<string | null> {
-  const r = await lab.tryExec(ns, ['sh', '-c', `echo x | socat -T3 - UDP:${host}:${port}${bind ? `,bind=${bind}` : ''}`], { timeoutMs: 5000 });
+  const r = await lab.tryExec(ns, ['sh', '-c', `echo x | socat -t1 -T2 - UDP:${host}:${port}${bind ? `,bind=${bind}` : ''}`], { timeoutMs: 5000 });
   return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : null;
 }
 
