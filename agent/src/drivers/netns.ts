@@ -274,7 +274,7 @@ export class NetnsDriver implements Driver {
       const ns = this.names.vmNamespace(spec.name);
       if (existsSync(`/run/netns/${ns}`)) {
         const current = await this.readSpec(spec.name);
-        if (current && JSON.stringify(current) === JSON.stringify(spec)) return this.vmState(spec.name);
+        if (current && JSON.stringify(current) === JSON.stringify(spec)) return this.readVmState(spec.name);
         throw new AgentError('CONFLICT', `VM ${spec.name} already exists on this host${current ? ' with a different spec' : ' without a spec (a stray)'}; destroy it first`);
       }
       // Everything that can be refused is refused before the first object exists.
@@ -288,7 +288,7 @@ export class NetnsDriver implements Driver {
         await this.teardownVm(spec.name, true).catch(() => undefined);
         throw e;
       }
-      return this.vmState(spec.name);
+      return this.readVmState(spec.name);
     });
   }
 
@@ -339,10 +339,11 @@ export class NetnsDriver implements Driver {
   private async awaitInNamespace(vm: string, pids: Pids, timeoutMs = 5000): Promise<void> {
     const want = `net:[${statSync(`/run/netns/${this.names.vmNamespace(vm)}`).ino}]`;
     const deadline = Date.now() + timeoutMs;
+    // A guest counts as started when its HTTP server listens, so "Running" means it answers.
     for (const [label, pid] of Object.entries(pids)) {
       for (;;) {
         const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
-        if (ns === want) break;
+        if (ns === want && (label !== 'httpd' || await listens(pid, 80))) break;
         const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
         if (ns === undefined || / Z /.test(stat.slice(stat.lastIndexOf(')')))) {
           const log = (await readFile(join(this.vmDir(vm), `${label}.log`), 'utf8').catch(() => '')).trim().split('\n').pop();
@@ -497,7 +498,7 @@ export class NetnsDriver implements Driver {
       Object.assign(next, this.startTemplate(spec, spec.nics, this.applianceArgv(spec)));
       await this.writePids(name, next);
       await this.awaitInNamespace(name, next);
-      return this.vmState(name);
+      return this.readVmState(name);
     });
   }
 
@@ -507,7 +508,7 @@ export class NetnsDriver implements Driver {
     return this.mutex.run(`vm:${name}`, async () => {
       const spec = await this.requireSpec(name);
       const same = spec.nics.find((n) => n.deviceId === nic.deviceId || n.mac === nic.mac);
-      if (same && JSON.stringify(same) === JSON.stringify(nic)) return this.vmState(name);
+      if (same && JSON.stringify(same) === JSON.stringify(nic)) return this.readVmState(name);
       if (same) throw new AgentError('CONFLICT', `VM ${name} already has NIC ${same.deviceId} (${same.mac})`);
       const bridges = await this.resolveBridges([nic], await this.hostLinks());
       const next: VmSpec = { ...spec, nics: [...spec.nics, nic].sort((a, b) => a.deviceId - b.deviceId) };
@@ -525,7 +526,7 @@ export class NetnsDriver implements Driver {
         await this.writePids(name, { ...(await this.readPids(name)), ...started });
         await this.awaitInNamespace(name, started);
       }
-      return this.vmState(name);
+      return this.readVmState(name);
     });
   }
 
@@ -544,7 +545,7 @@ export class NetnsDriver implements Driver {
       await tryRun(['ip', '-n', this.host, 'link', 'del', this.names.hostVeth(name, nic.deviceId)]);
       await this.writeSpec({ ...spec, nics: spec.nics.filter((n) => n !== nic) });
       await this.writePids(name, pids);
-      return this.vmState(name);
+      return this.readVmState(name);
     });
   }
 
@@ -622,7 +623,11 @@ export class NetnsDriver implements Driver {
   }
   private async writePids(name: string, pids: Pids): Promise<void> { await atomicWrite(join(this.vmDir(name), 'pids.json'), JSON.stringify(pids)); }
 
-  async vmState(name: string): Promise<VmState> {
+  /** A VM's state once any command in progress on it has finished (so a VM being started is
+   *  never reported half-made). */
+  vmState(name: string): Promise<VmState> { return this.mutex.run(`vm:${name}`, () => this.readVmState(name)); }
+
+  private async readVmState(name: string): Promise<VmState> {
     const ns = this.names.vmNamespace(name);
     if (!existsSync(`/run/netns/${ns}`)) throw new AgentError('NOT_FOUND', `VM ${name} is not on this host`);
     const spec = await this.readSpec(name);
@@ -665,6 +670,18 @@ export class NetnsDriver implements Driver {
       else await tryRun(['ip', '-n', this.host, 'link', 'del', l.ifname]);
     }
   }
+}
+
+/** Whether a process's network namespace has a TCP listener on `port` (/proc/<pid>/net is the
+ *  view of that process's namespace, so no exec is needed). */
+async function listens(pid: number, port: number): Promise<boolean> {
+  const suffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const f of ['tcp', 'tcp6']) {
+    const text = await readFile(`/proc/${pid}/net/${f}`, 'utf8').catch(() => '');
+    // "sl local_address rem_address st …"; st 0A = LISTEN
+    if (text.split('\n').some((l) => { const c = l.trim().split(/\s+/); return c[1]?.endsWith(suffix) === true && c[3] === '0A'; })) return true;
+  }
+  return false;
 }
 
 async function withDescendants(roots: number[], candidates: number[]): Promise<number[]> {
