@@ -1,5 +1,6 @@
 // `npm start`: the manager on an embedded PGlite in ./data (or DATABASE_URL), on PORT.
 import { createManager, settingsFromEnv } from './app.ts';
+import { localCloudHelp, startLocalCloud, type LocalCloud } from './local/cloud.ts';
 
 const settings = settingsFromEnv();
 const m = await createManager({ settings });
@@ -10,6 +11,12 @@ if (m.generatedAdminPassword) {
 const address = await m.app.listen({ port: settings.port, host: settings.host });
 const port = new URL(address).port;
 process.stdout.write(`Flotilla manager listening on http://localhost:${port}/client/api (database: ${m.services.db.dialect})\n`);
-const stop = async () => { await m.close(); process.exit(0); };
+// The single-machine cloud (zone, host agent) unless FLOTILLA_LOCAL_CLOUD=off.
+let local: LocalCloud | undefined;
+if ((process.env.FLOTILLA_LOCAL_CLOUD ?? 'on') !== 'off') {
+  local = await startLocalCloud(m, `http://127.0.0.1:${port}`, settings.dataDir);
+  process.stdout.write(`${localCloudHelp(local.driver)}\n`);
+}
+const stop = async () => { await local?.stop(); await m.close(); process.exit(0); };
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);

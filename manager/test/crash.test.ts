@@ -10,7 +10,7 @@ const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 
 function startMain(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { ...process.env, PORT: '0', FLOTILLA_LISTEN: '127.0.0.1', FLOTILLA_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORT: '0', FLOTILLA_LISTEN: '127.0.0.1', FLOTILLA_LOG_LEVEL: 'warn', FLOTILLA_LOCAL_CLOUD: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@ import { seedTemplates } from './templates.ts';
 
 export { addHost, updateHost, deleteHost, prepareHostForMaintenance, cancelHostMaintenance } from './hosts.ts';
 export { listTemplates, registerTemplate } from './templates.ts';
+export { listSystemVms } from './systemvms.ts';
 export { createNetwork, listNetworks, deleteNetwork } from './networks.ts';
 export { deployVirtualMachine, listVirtualMachines, startVirtualMachine, stopVirtualMachine, rebootVirtualMachine, destroyVirtualMachine, listNics } from './vms.ts';
 
