@@ -154,3 +154,18 @@ async function readPids(stateDir: string, vm: string): Promise<Record<string, nu
   const { readFile } = await import('node:fs/promises');
   return JSON.parse(await readFile(`${stateDir}/vms/${vm}/pids.json`, 'utf8'));
 }
+
+kernel('the default allow-list starts the real router appliance, reached only through the relay', async (t) => {
+  const { hosts: [h] } = await makeHosts(t, 1, { fabric: false });
+  // Same host, but the driver's default allow-list (router → routers/src/main.ts --control … --state-dir …).
+  const { NetnsDriver } = await import('../src/drivers/netns.ts');
+  const d = new NetnsDriver({ hostNamespace: h!.ns, hostTag: h!.driver.names.tag, stateDir: h!.stateDir });
+  await d.prepareNetwork({ id: 'ctl', kind: 'control' });
+  const s = await d.startVm({ spec: { name: 'r-7-VM', cpus: 1, memoryMb: 256, template: { kind: 'system', role: 'router' }, nics: [{ deviceId: 0, mac: '02:00:00:00:07:01', networkId: 'ctl' }] } });
+  t.is(s.state, 'Running');
+  const reply = (await d.relay({ name: 'r-7-VM', payload: { type: 'report', id: 'rep-1' }, timeoutMs: 30_000 })).payload;
+  t.like(reply, { type: 'report', id: 'rep-1', appliedGeneration: null });
+  // The appliance's process lives in the VM's namespace, and goes with it.
+  t.deepEqual(await d.destroyVm({ name: 'r-7-VM' }), { name: 'r-7-VM', existed: true });
+  t.false(existsSync(`/run/netns/${d.names.vmNamespace('r-7-VM')}`));
+});

@@ -21,13 +21,17 @@ import { relayUnix } from '../relay.ts';
 import { checkArgs, parseIp } from '../validate.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+/** tsx's loader by absolute URL: appliances start with cwd "/", where a bare `tsx` would not
+ *  resolve. */
+const TSX = import.meta.resolve('tsx');
 
-/** Appliance roles the agent will start, as argv with `{control}` (the control socket path) and
- *  `{name}` (the VM name) substituted. The manager only names a role. */
+/** Appliance roles the agent will start, as argv with `{control}` (the control socket path),
+ *  `{state}` (a directory of the VM's own, removed with it) and `{name}` (the VM name)
+ *  substituted. The manager only names a role. */
 export const DEFAULT_APPLIANCES: Record<string, string[]> = {
-  router: [process.execPath, '--import', 'tsx', join(repoRoot, 'routers/src/main.ts'), '--control', '{control}'],
-  proxy: [process.execPath, '--import', 'tsx', join(repoRoot, 'proxy/src/main.ts'), '--control', '{control}'],
-  storage: [process.execPath, '--import', 'tsx', join(repoRoot, 'storage/src/main.ts'), '--control', '{control}'],
+  router: [process.execPath, '--import', TSX, join(repoRoot, 'routers/src/main.ts'), '--control', '{control}', '--state-dir', '{state}'],
+  proxy: [process.execPath, '--import', TSX, join(repoRoot, 'proxy/src/main.ts'), '--control', '{control}'],
+  storage: [process.execPath, '--import', TSX, join(repoRoot, 'storage/src/main.ts'), '--control', '{control}'],
 };
 
 export interface NetnsDriverConfig {
@@ -308,7 +312,8 @@ export class NetnsDriver implements Driver {
     if (spec.template.kind !== 'system') return undefined;
     const argv = this.appliances[spec.template.role];
     if (!argv) throw new AgentError('UNSUPPORTED', `appliance role ${spec.template.role} is not on this host's allow-list (${Object.keys(this.appliances).join(', ') || 'empty'})`);
-    return argv.map((a) => a.replaceAll('{control}', this.controlSocket(spec.name)).replaceAll('{name}', spec.name));
+    return argv.map((a) => a.replaceAll('{control}', this.controlSocket(spec.name)).replaceAll('{state}', join(this.vmDir(spec.name), 'state'))
+      .replaceAll('{name}', spec.name));
   }
 
   private async createVm(spec: VmSpec, bridges: Map<number, IpLink>, appliance: string[] | undefined): Promise<void> {
@@ -317,6 +322,7 @@ export class NetnsDriver implements Driver {
     const dir = this.vmDir(name);
     await rm(dir, { recursive: true, force: true });
     await mkdir(join(dir, 'www'), { recursive: true });
+    await mkdir(join(dir, 'state'), { recursive: true });
     await this.writeSpec(spec);
     await writeFile(join(dir, 'www', 'index.html'), `${spec.hostname ?? name}\n`);
     if (spec.userData) await writeFile(join(dir, 'user-data'), Buffer.from(spec.userData, 'base64'));
