@@ -106,3 +106,12 @@ test('port forward to an address outside every guest network is refused', (t) =>
   s.publicIps[0]!.portForwards[0]!.privateIp = '10.9.9.9';
   t.like(validateFirewallSpec(s)[0], { kind: 'invalid', path: '/publicIps/0/portForwards/0/privateIp' });
 });
+
+test('overlapping guest network prefixes are refused', (t) => {
+  const s = vpc();
+  s.guestNetworks[1]!.cidrs = ['10.2.0.0/16'];
+  const d = validateFirewallSpec(s);
+  t.is(d.length, 1, JSON.stringify(d));
+  t.like(d[0], { kind: 'invalid', path: '/guestNetworks/1/cidrs' });
+  t.regex(d[0]!.message, /10\.2\.0\.0\/16 overlaps 10\.2\.1\.0\/24 of guest network tier-web/);
+});

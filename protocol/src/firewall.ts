@@ -498,7 +498,12 @@ export function normalizeFirewallSpec(raw: unknown): { spec?: NFirewallSpec; dia
     }
     guestNetworks.push({ id: g.id, interface: g.interface, cidrs, ...(sourceNatIp ? { sourceNatIp } : {}), ...(egress ? { egress } : {}), ...(g.aclListId ? { aclListId: g.aclListId } : {}) });
   });
-  for (const p of publicIps) if (p.staticNat && sourceNatIps.has(p.address.addr)) { /* reported above */ }
+  // Guest prefixes must be disjoint: source NAT is an interval map keyed by them.
+  const allCidrs = guestNetworks.flatMap((g, i) => g.cidrs.map((c) => ({ c, i })));
+  for (let a = 0; a < allCidrs.length; a++) for (let b = 0; b < a; b++) {
+    const x = allCidrs[a]!, y = allCidrs[b]!;
+    if (x.i !== y.i && cidrOverlaps(x.c, y.c)) d.invalid(`/guestNetworks/${x.i}/cidrs`, `${x.c.addr}/${x.c.len} overlaps ${y.c.addr}/${y.c.len} of guest network ${guestNetworks[y.i]!.id}`);
+  }
   // Port forwards and static NAT must lead into a guest network of this appliance.
   const inGuest = (a: NAddress) => guestNetworks.some((g) => g.cidrs.some((c) => c.family === a.family && c.lo <= a.value && a.value <= c.hi));
   publicIps.forEach((p) => {
