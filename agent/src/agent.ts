@@ -105,8 +105,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.ws = ws;
     let welcomed = false;
     ws.on('open', () => {
-      void this.sendHello(ws);
       this.armWatchdog(ws);
+      this.sendHello(ws).catch((e: unknown) => {
+        // The host cannot describe itself (e.g. its namespace is gone): retry later.
+        this.log('error', `cannot say hello: ${e instanceof Error ? e.message : String(e)}`);
+        ws.close(4003, 'host facts unavailable');
+      });
     });
     ws.on('message', (data, isBinary) => {
       if (ws !== this.ws) return;

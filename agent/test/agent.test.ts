@@ -199,3 +199,17 @@ test('relay through the agent reaches the (simulated) appliance and comes back',
   const guest = await mgr.request(s, 'startVm', { spec: vm('i-9-VM', '02:00:00:00:00:09') }).then(() => mgr.request(s, 'relay', { name: 'i-9-VM', payload: {} }));
   t.like(guest, { ok: false, error: { code: 'UNSUPPORTED' } });
 });
+
+test('a host that cannot describe itself does not crash the agent; it retries and connects once it can', async (t) => {
+  const driver = new SimulatorDriver();
+  let failures = 2;
+  const facts = driver.hostFacts.bind(driver);
+  driver.hostFacts = async () => { if (failures-- > 0) throw new Error('host namespace flt-x does not exist'); return facts(); };
+  const { mgr, agent } = await setup(t, { driver });
+  const logs: string[] = [];
+  (agent as unknown as { opts: { log: (l: string, m: string) => void } }).opts.log = (_l, m) => logs.push(m);
+  agent.start();
+  await once(agent, 'connected');
+  t.is(mgr.sessions.length, 1);
+  t.is(logs.filter((l) => l === 'cannot say hello: host namespace flt-x does not exist').length, 2);
+});

@@ -169,3 +169,21 @@ kernel('the default allow-list starts the real router appliance, reached only th
   t.deepEqual(await d.destroyVm({ name: 'r-7-VM' }), { name: 'r-7-VM', existed: true });
   t.false(existsSync(`/run/netns/${d.names.vmNamespace('r-7-VM')}`));
 });
+
+kernel('a public network enslaves the operator uplink, carries traffic, and on release leaves the uplink in place', async (t) => {
+  const { lab, hosts: [h] } = await makeHosts(t, 1, { fabric: false });
+  const d = h!.driver;
+  const uplink = await lab.netns('upl');
+  await lab.veth(uplink, 'eth0', h!.ns, 'upl0');
+  await lab.exec(uplink, ['ip', 'addr', 'add', '203.0.113.1/24', 'dev', 'eth0']);
+  const pub = await d.prepareNetwork({ id: 'public-1', kind: 'public', uplinkInterface: 'upl0' });
+  t.like(pub, { kind: 'public', bridge: d.names.bridge('public'), mtu: 1500 });
+  await d.startVm({ spec: { name: 'r-9-VM', cpus: 1, memoryMb: 64, template: { kind: 'guest' }, nics: [{ deviceId: 0, mac: '02:00:00:00:09:01', networkId: 'public-1', ipv4: { address: '203.0.113.10/24', gateway: '203.0.113.1' } }] } });
+  t.is((await lab.exec(uplink, ['curl', '-sS', '--max-time', '5', 'http://203.0.113.10/'])).stdout, 'r-9-VM\n');
+  await d.destroyVm({ name: 'r-9-VM' });
+  t.deepEqual(await d.releaseNetwork({ id: 'public-1' }), { id: 'public-1', existed: true });
+  const upl = JSON.parse((await execIn(h!.ns, ['ip', '-j', 'link', 'show', 'upl0'])).stdout)[0];
+  t.is(upl.ifname, 'upl0');
+  t.is(upl.master, undefined);
+  t.deepEqual(await d.releaseNetwork({ id: 'public-1' }), { id: 'public-1', existed: false });
+});
