@@ -69,9 +69,10 @@ test('heartbeats flow both ways at the interval the welcome sets', async (t) => 
 
 test('a manager that goes silent is dropped after heartbeatTimeoutMs and redialled', async (t) => {
   const { mgr, agent } = await setup(t, { interval: 50, timeout: 300, silent: true });
+  const dropped = once<{ code: number }>(agent, 'disconnected');
   agent.start();
   await mgr.waitForSessions(1);
-  const disconnected = await once<{ code: number }>(agent, 'disconnected');
+  const disconnected = await dropped;
   t.is(disconnected.code, 1006); // terminated by the agent's watchdog, not closed by the server
   await mgr.waitForSessions(2);
   t.is(agent.reconnects >= 1, true);
@@ -94,8 +95,9 @@ test('after the manager restarts the agent reconnects with backoff and listState
   const delays: Array<{ attempt: number; delayMs: number }> = [];
   agent.on('reconnecting', (r) => delays.push(r));
   const port = mgr.port;
+  const disconnected = once(agent, 'disconnected'); // before close: the event may beat close()'s promise
   await mgr.close();
-  await once(agent, 'disconnected');
+  await disconnected;
   while (delays.length < 4) await new Promise((r) => setTimeout(r, 10)); // ≥ 4 refused dials
   const mgr2 = new FakeManager({ tokens: new Set(['good']) });
   await mgr2.listen(port);
