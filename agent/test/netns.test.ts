@@ -39,6 +39,7 @@ async function leaseOf(h: TestHost, vm: string): Promise<string> {
 }
 
 kernel('VMs of one network reach each other across hosts over VXLAN; another network cannot; destroy removes everything', async (t) => {
+  const rootBefore = await rootNamespace();
   const { lab, hosts: [h1, h2] } = await makeHosts(t, 2);
   const peers = [h1!.fabricIp, h2!.fabricIp];
   for (const h of [h1!, h2!]) {
@@ -127,4 +128,15 @@ kernel('VMs of one network reach each other across hosts over VXLAN; another net
   t.false(left.includes(h2!.driver.names.bridge('guest', 4098)));
   t.false(left.includes(h2!.driver.names.vxlan(4098)));
   t.true(left.includes(h2!.driver.names.bridge('guest', 4097)));
+  // Nothing of this happened in the root namespace.
+  t.deepEqual(await rootNamespace(), rootBefore);
 });
+
+/** The root namespace's links and routes, as a fingerprint. */
+async function rootNamespace(): Promise<{ links: string[]; routes: string }> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const run = promisify(execFile);
+  const links = (JSON.parse((await run('ip', ['-j', 'link', 'show'])).stdout) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
+  return { links, routes: (await run('ip', ['route', 'show', 'table', 'all'])).stdout };
+}
