@@ -12,6 +12,7 @@ import { JobRunner } from './jobs/runner.ts';
 import { buildServer } from './server.ts';
 import { AgentGateway } from './agents/gateway.ts';
 import { reconcileHost } from './orchestrator/compute.ts';
+import { startRouterMonitor } from './orchestrator/router.ts';
 import { bootstrap } from './bootstrap.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Services, Settings } from './services.ts';
@@ -77,9 +78,12 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   agents.hooks = { onConnect: (hostId) => reconcileHost(services, hostId) };
   await agents.register(app);
   await jobs.recover();
+  // Routers report their applied generation, health and counters; a dead one is re-created.
+  const stopRouterMonitor = startRouterMonitor(services, Number(env.FLOTILLA_ROUTER_CHECK_MS ?? 10_000));
   return {
     services, app, ...(boot.generatedAdminPassword ? { generatedAdminPassword: boot.generatedAdminPassword } : {}),
     async close() {
+      await stopRouterMonitor();
       await app.close();
       await jobs.idle();
       if (!o.db) await db.close();

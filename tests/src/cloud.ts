@@ -4,7 +4,8 @@
 import { createManager, type Manager } from '@flotilla/manager/app';
 import { keysFor, type Api } from '@flotilla/manager/client';
 import { createLogger } from '@flotilla/manager/log';
-import { Agent, NetnsDriver, SimulatorDriver, type Driver } from '@flotilla/agent';
+import { Agent, DEFAULT_APPLIANCES, NetnsDriver, SimulatorDriver, type Driver } from '@flotilla/agent';
+import { rm } from 'node:fs/promises';
 import type { Lab, Teardownable } from './lab.ts';
 
 export interface Cloud { m: Manager; url: string; admin: Api; wsUrl: string }
@@ -59,8 +60,13 @@ export async function netnsHosts(lab: Lab, count: number): Promise<Array<{ hostN
     const fabricIp = `192.168.255.${i}`;
     await lab.exec(hostNs, ['ip', 'addr', 'add', `${fabricIp}/24`, 'dev', 'fab0']);
     const tag = `${lab.id.slice(-3)}${i}`.slice(-4).replace(/[^a-z0-9]/g, '0');
-    const driver = new NetnsDriver({ hostNamespace: hostNs, hostTag: tag, fabric: { interface: 'fab0', localIp: fabricIp }, stateDir: `/run/flotilla/test-${lab.id}-${i}`, capacity: { cpus: 4, cpuMhz: 2000, memoryMb: 8192 } });
-    lab.onCleanup(async () => { await destroyAll(driver); await driver.close(); });
+    // Each router keeps its DHCP leases and acknowledged passwords in a directory of its own
+    // that outlives the router VM (the agent's VM directory does not), so a re-created router
+    // of the same name comes back with its leases.
+    const routerState = `/run/flotilla/test-${lab.id}-${i}-routers`;
+    const appliances = { ...DEFAULT_APPLIANCES, router: [...DEFAULT_APPLIANCES.router!, '--state-dir', `${routerState}/{name}`] };
+    const driver = new NetnsDriver({ hostNamespace: hostNs, hostTag: tag, fabric: { interface: 'fab0', localIp: fabricIp }, stateDir: `/run/flotilla/test-${lab.id}-${i}`, capacity: { cpus: 4, cpuMhz: 2000, memoryMb: 8192 }, appliances });
+    lab.onCleanup(async () => { await destroyAll(driver); await driver.close(); await rm(routerState, { recursive: true, force: true }); });
     out.push({ hostNs, fabricIp, driver, tag });
   }
   return out;
@@ -71,6 +77,28 @@ export async function destroyAll(driver: Driver): Promise<void> {
   const st = await driver.listState({}).catch(() => ({ vms: [], networks: [] }));
   for (const vm of st.vms) await driver.destroyVm({ name: vm.name }).catch(() => undefined);
   for (const n of st.networks) await driver.releaseNetwork({ id: n.id }).catch(() => undefined);
+}
+
+export interface Uplink { ns: string; gateway: string; prefix: string; label: string }
+
+/**
+ * The outside world of a zone: namespace `uplink` on a bridge that every host's uplink
+ * interface (`up0` in the host namespace, the Public traffic label) plugs into, holding the
+ * public range's gateway `<prefix>.1/24`. Then the zone's Public traffic type and public IP
+ * range (`<prefix>.10`–`<prefix>.50`) through the API.
+ */
+export async function addUplink(lab: Lab, cloud: Cloud, z: Zone, hosts: Array<{ hostNs: string }>, prefix = '203.0.113'): Promise<Uplink> {
+  const ns = await lab.netns('uplink');
+  await lab.exec(ns, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+  await lab.exec(ns, ['ip', 'link', 'set', 'br0', 'up']);
+  await lab.exec(ns, ['ip', 'addr', 'add', `${prefix}.1/24`, 'dev', 'br0']);
+  for (const [i, h] of hosts.entries()) {
+    await lab.veth(h.hostNs, 'up0', ns, `u${i + 1}`);
+    await lab.exec(ns, ['ip', 'link', 'set', `u${i + 1}`, 'master', 'br0']);
+  }
+  await cloud.admin.jobOk('addTrafficType', { physicalnetworkid: z.physicalNetworkId, traffictype: 'Public', kvmnetworklabel: 'up0' });
+  await cloud.admin.ok('createVlanIpRange', { zoneid: z.zoneId, physicalnetworkid: z.physicalNetworkId, forvirtualnetwork: true, vlan: 'untagged', gateway: `${prefix}.1`, netmask: '255.255.255.0', startip: `${prefix}.10`, endip: `${prefix}.50` });
+  return { ns, gateway: `${prefix}.1`, prefix, label: 'up0' };
 }
 
 export function simulatorDriver(): SimulatorDriver { return new SimulatorDriver({ capacity: { cpus: 16, cpuMhz: 2000, memoryMb: 65536 } }); }

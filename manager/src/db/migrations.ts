@@ -4,6 +4,7 @@ import type { Database } from './sql.ts';
 import { INFRA_MIGRATION } from '../commands/infra/schema.ts';
 import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
 import { COMPUTE_MIGRATION } from '../commands/compute/schema.ts';
+import { NETWORK_MIGRATION } from '../commands/network/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -102,6 +103,7 @@ CREATE TABLE secrets (
   INFRA_MIGRATION,
   OFFERINGS_MIGRATION,
   COMPUTE_MIGRATION,
+  NETWORK_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

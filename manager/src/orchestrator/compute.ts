@@ -7,6 +7,7 @@ import type { Services } from '../services.ts';
 import type { Sql } from '../db/sql.ts';
 import { apiError } from '../api/errors.ts';
 import { AgentRequestError } from '../agents/gateway.ts';
+import { reconcileRouters } from './router.ts';
 
 export interface HostCandidate { id: string; name: string; hypervisor: string; pod_id: string | null; cluster_id: string | null; ip_address: string | null }
 
@@ -109,7 +110,8 @@ export async function vmSpec(sql: Sql, vmId: string): Promise<VmSpec> {
     ...(c.guest_type === 'Shared' && c.ip4 ? { ipv4: { address: `${c.ip4}/${c.cidr.split('/')[1]}`, gateway: c.gateway } } : {}),
   }));
   const def = nics.find((c) => c.is_default) ?? nics[0];
-  const dns = def ? [def.dns1 ?? def.zone_dns1, def.dns2 ?? def.zone_dns2].filter((x): x is string => Boolean(x)) : [];
+  // An isolated network's guests resolve through their router (it forwards to the zone's DNS).
+  const dns = !def ? [] : def.guest_type === 'Isolated' ? [def.gateway] : [def.dns1 ?? def.zone_dns1, def.dns2 ?? def.zone_dns2].filter((x): x is string => Boolean(x));
   return {
     name: v.instance_name, hostname: v.name, cpus: v.cpu_number, cpuMhz: v.cpu_speed, memoryMb: Math.max(16, v.memory),
     template: v.kind === 'system' ? { kind: 'system', role: v.role ?? 'router' } : { kind: 'guest' },
@@ -169,9 +171,12 @@ export async function releaseUnusedNetworks(s: Services, hostId: string): Promis
  */
 export async function reconcileHost(s: Services, hostId: string): Promise<void> {
   const state = await s.agents.request(hostId, 'listState', {});
-  const desired = await s.db.query<{ id: string; instance_name: string }>(
-    `SELECT id, instance_name FROM vm_instances WHERE host_id = $1 AND state = ANY($2::text[])`, [hostId, ['Starting', 'Running']]);
+  const desired = await s.db.query<{ id: string; instance_name: string; type: string }>(
+    `SELECT id, instance_name, type FROM vm_instances WHERE host_id = $1 AND state = ANY($2::text[])`, [hostId, ['Starting', 'Running']]);
   const want = new Map(desired.map((v) => [v.instance_name, v.id]));
+  // Routers are brought back by reconcileRouters (their spec is built differently and they
+  // must be sent their RouterSpec once started).
+  const routers = new Set(desired.filter((v) => v.type === 'DomainRouter').map((v) => v.instance_name));
   for (const vm of state.vms) {
     if (!want.has(vm.name)) {
       s.log.info({ hostId, vm: vm.name }, 'destroying a VM the database does not place on this host');
@@ -180,7 +185,7 @@ export async function reconcileHost(s: Services, hostId: string): Promise<void> 
   }
   const running = new Map(state.vms.map((v) => [v.name, v.state]));
   for (const [name, id] of want) {
-    if (running.get(name) === 'Running') continue;
+    if (running.get(name) === 'Running' || routers.has(name)) continue;
     s.log.info({ hostId, vm: name }, 'starting a VM that should run on this host');
     try {
       await startOnHost(s, id, hostId);
@@ -190,5 +195,6 @@ export async function reconcileHost(s: Services, hostId: string): Promise<void> 
       await s.db.query(`UPDATE vm_instances SET state = 'Error' WHERE id = $1`, [id]);
     }
   }
+  await reconcileRouters(s, hostId, new Map([...running].filter(([name]) => want.has(name))));
   await releaseUnusedNetworks(s, hostId);
 }

@@ -5,7 +5,7 @@ import { seedTemplates } from './templates.ts';
 export { addHost, updateHost, deleteHost, prepareHostForMaintenance, cancelHostMaintenance } from './hosts.ts';
 export { listTemplates, registerTemplate } from './templates.ts';
 export { listSystemVms } from './systemvms.ts';
-export { createNetwork, listNetworks, deleteNetwork } from './networks.ts';
-export { deployVirtualMachine, listVirtualMachines, startVirtualMachine, stopVirtualMachine, rebootVirtualMachine, destroyVirtualMachine, listNics } from './vms.ts';
+export { createNetwork, listNetworks, deleteNetwork, updateNetwork, restartNetwork } from './networks.ts';
+export { deployVirtualMachine, listVirtualMachines, startVirtualMachine, stopVirtualMachine, rebootVirtualMachine, destroyVirtualMachine, listNics, updateVirtualMachine, resetPasswordForVirtualMachine, getVMPassword } from './vms.ts';
 
 export const seed: Seeder = async (sql) => { await seedTemplates(sql); };

@@ -14,6 +14,62 @@ import { checkNetworkDomain } from '../accounts/validate.ts';
 import { parseVlanTag, validateV4Range } from '../../orchestrator/ipam.ts';
 import { NETWORK, NETWORK_SELECT, networkView, type NetworkRow } from './views.ts';
 import { canUseNetwork, networkById } from './lookup.ts';
+import type { ZoneRow } from '../infra/views.ts';
+import { parseCidr, parseIPv4, parseNetmask, subnetOf, contains, addrText } from '../../orchestrator/ipam.ts';
+import { defaultNetworkDomain, ensureRouter, routerOf, syncRouter, takeDownRouter } from '../../orchestrator/router.ts';
+import { agentFailure } from '../../orchestrator/compute.ts';
+
+/**
+ * An isolated network (CloudStack's GuestNetworkGuru): owned by one account, Allocated until
+ * its first VM deploys (then implemented: VNI, source NAT IP, router). Its CIDR is the given
+ * gateway/netmask or the zone's guest CIDR; overlapping CIDRs of different networks are fine,
+ * since each lives on its own VNI behind its own router.
+ */
+async function createIsolated(ctx: Context, a: { name: string; displaytext?: string | undefined; gateway?: string | undefined; netmask?: string | undefined; networkdomain?: string | undefined; account?: string | undefined; domainid?: string | undefined; vlan?: string | undefined; startip?: string | undefined; dns1?: string | undefined; dns2?: string | undefined; acltype?: string | undefined; physicalnetworkid?: string | undefined },
+  zone: ZoneRow, off: { id: string; name: string }): Promise<Record<string, unknown>> {
+  const o = (await ctx.sql.query<{ for_vpc: boolean; services: Record<string, string[]> }>('SELECT for_vpc, services FROM network_offerings WHERE id = $1', [off.id]))[0]!;
+  if (o.for_vpc) throw paramError(`Network offering ${off.name} is for VPC tiers; VPCs are not supported yet`);
+  if (a.vlan) throw paramError('vlan can only be given for Shared networks: an isolated network gets a VNI from its physical network when it is implemented');
+  if (a.startip) throw paramError(`Network offering ${off.name} does not support specifying IP ranges (startip)`);
+  if (a.acltype === 'Domain') throw paramError('Isolated networks have acltype Account');
+  if (Boolean(a.gateway) !== Boolean(a.netmask)) throw paramError('gateway and netmask must be given together');
+  let cidr: string; let gateway: string;
+  if (a.gateway) {
+    const gw = ipam(() => parseIPv4('gateway', a.gateway!));
+    const subnet = subnetOf(gw, ipam(() => parseNetmask('netmask', a.netmask!)));
+    if (subnet.prefix > 29) throw paramError(`The netmask ${a.netmask} leaves no room for VMs: an isolated network needs at least a /29`);
+    if (gw.value === subnet.network || gw.value === subnet.network + (1n << BigInt(32 - subnet.prefix)) - 1n) throw paramError(`The gateway ${a.gateway} is the network or broadcast address of ${subnet.text}`);
+    cidr = subnet.text; gateway = gw.text;
+  } else {
+    if (!zone.guest_cidr) throw paramError(`Zone ${zone.name} has no guest CIDR: give gateway and netmask`);
+    const subnet = parseCidr('cidr', zone.guest_cidr, 4, false);
+    cidr = subnet.text; gateway = addrText(4, subnet.network + 1n);
+  }
+  const subnet = parseCidr('cidr', cidr, 4, false);
+  if (!contains(subnet, ipam(() => parseIPv4('gateway', gateway)))) throw paramError(`The gateway ${gateway} is not in ${cidr}`);
+  let owner = { accountId: ctx.caller.accountId, domainId: ctx.caller.domainId };
+  if (a.account || a.domainid) {
+    if (!a.account || !a.domainid) throw paramError('account and domainid must be given together');
+    const acc = await accountByName(ctx, a.account, a.domainid);
+    owner = { accountId: acc.id, domainId: acc.domain_id };
+  }
+  const pnId = a.physicalnetworkid ?? (await ctx.sql.query<{ id: string }>(
+    `SELECT p.id FROM physical_networks p JOIN traffic_types t ON t.physical_network_id = p.id AND t.traffic_type = 'Guest' WHERE p.zone_id = $1 ORDER BY p.created LIMIT 1`, [zone.id]))[0]?.id;
+  if (!pnId) throw paramError(`Zone ${zone.name} has no physical network carrying Guest traffic`);
+  const pn = await physicalNetworkById(ctx, pnId, 'physicalnetworkid');
+  if (pn.zone_id !== zone.id) throw paramError(`Physical network ${pn.name} is not in zone ${zone.name}`);
+  const first = addrText(4, subnet.network + 1n);
+  const last = addrText(4, subnet.network + (1n << BigInt(32 - subnet.prefix)) - 2n);
+  const id = randomUUID();
+  await ctx.sql.query(
+    `INSERT INTO networks (id, name, display_text, zone_id, physical_network_id, network_offering_id, guest_type, acl_type, account_id, domain_id, state,
+       vni, cidr, gateway, start_ip, end_ip, network_domain, dns1, dns2)
+     VALUES ($1,$2,$3,$4,$5,$6,'Isolated','Account',$7,$8,'Allocated',NULL,$9,$10,$11,$12,$13,$14,$15)`,
+    [id, a.name, a.displaytext ?? a.name, zone.id, pn.id, off.id, owner.accountId, owner.domainId, cidr, gateway, first, last,
+      a.networkdomain ?? defaultNetworkDomain(owner.accountId), a.dns1 ?? null, a.dns2 ?? null]);
+  ctx.setResource('Network', id);
+  return view(ctx, id);
+}
 
 async function view(ctx: Context, id: string): Promise<Record<string, unknown>> {
   return networkView((await ctx.sql.query<NetworkRow>(`${NETWORK_SELECT} WHERE n.id = $1`, [id]))[0]!, ctx.caller.role === 'Admin');
@@ -46,9 +102,7 @@ export const createNetwork = command({
       'SELECT id, name, guest_ip_type, state, specify_vlan FROM network_offerings WHERE id = $1', [a.networkofferingid]))[0];
     if (!off) throw paramError(`Unable to find network offering by networkofferingid=${a.networkofferingid}`);
     if (off.state !== 'Enabled') throw paramError(`Network offering ${off.name} is not enabled`);
-    if (off.guest_ip_type !== 'Shared') {
-      throw paramError(`Network offering ${off.name} is for ${off.guest_ip_type} networks; this release creates Shared networks only (isolated networks come with the virtual router)`);
-    }
+    if (off.guest_ip_type === 'Isolated') return createIsolated(ctx, a, zone, off);
     if (ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can create shared networks');
     for (const p of ['gateway', 'netmask', 'startip', 'vlan'] as const) if (!a[p]) throw paramError(`Unable to execute API command createnetwork due to missing parameter ${p}: shared networks need gateway, netmask, startip and vlan`);
     const range = ipam(() => validateV4Range({ gateway: a.gateway!, netmask: a.netmask!, startip: a.startip!, endip: a.endip }));
@@ -126,20 +180,82 @@ export const listNetworks = command({
 });
 
 export const deleteNetwork = command({
-  name: 'deleteNetwork', description: 'Deletes a network', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true,
+  name: 'deleteNetwork', description: 'Deletes a network', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true, transactional: false,
   event: 'NETWORK.DELETE', instance: { type: 'Network', param: 'id' },
   params: {
     id: { type: 'uuid', required: true, description: 'the ID of the network' },
     forced: { type: 'boolean', description: 'Force delete a network. Network will be marked as \'Destroy\' even when commands to shutdown and cleanup to the backend fails.' },
   },
   async handler(ctx, a) {
+    const s = ctx.services;
     const n = await networkById(ctx, a.id);
     if (n.guest_type === 'Shared' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can delete shared networks');
-    const vms = await ctx.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM nics c JOIN vm_instances v ON v.id = c.vm_id WHERE c.network_id = $1 AND v.state <> 'Destroyed'`, [n.id]);
+    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && n.account_id !== ctx.caller.accountId) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
+    const vms = await s.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM nics c JOIN vm_instances v ON v.id = c.vm_id WHERE c.network_id = $1 AND v.type = 'User' AND v.state <> 'Destroyed'`, [n.id]);
     if (vms[0]!.n > 0) throw apiError('RESOURCE_IN_USE', `Network ${n.name} has ${vms[0]!.n} VM NIC(s); destroy those VMs first`, [n.id]);
-    await ctx.sql.query(`DELETE FROM nics WHERE network_id = $1`, [n.id]);
-    await ctx.sql.query('DELETE FROM networks WHERE id = $1', [n.id]);
+    // The router goes first (its host objects, then its records); then rules and addresses.
+    const r = await routerOf(s.db, n.id);
+    if (r) {
+      try { await takeDownRouter(s, r, true); } catch (e) { if (!a.forced) throw e; s.log.warn({ err: e, network: n.id }, 'forced delete: router teardown failed'); }
+    }
+    await s.db.tx(async (sql) => {
+      await sql.query('DELETE FROM network_rules WHERE network_id = $1', [n.id]);
+      await sql.query('DELETE FROM public_ip_addresses WHERE network_id = $1', [n.id]);
+      await sql.query(`DELETE FROM routers WHERE network_id = $1`, [n.id]);
+      await sql.query('DELETE FROM nics WHERE network_id = $1', [n.id]);
+      await sql.query('DELETE FROM networks WHERE id = $1', [n.id]);
+    });
     ctx.setResource('Network', n.id);
   },
 });
 
+export const updateNetwork = command({
+  name: 'updateNetwork', description: 'Updates a network', since: '1.0', roles: ALL_ROLES, response: NETWORK, shape: 'object', isAsync: true, transactional: false,
+  event: 'NETWORK.UPDATE', instance: { type: 'Network', param: 'id' },
+  params: {
+    id: { type: 'uuid', required: true, description: 'the ID of the network' },
+    name: { type: 'string', description: 'the new name for the network' },
+    displaytext: { type: 'string', description: 'the new display text for the network' },
+    networkdomain: { type: 'string', description: 'network domain', check: checkNetworkDomain },
+    dns1: { type: 'string', description: 'the first IPv4 DNS for the network. Empty string will update the first IPv4 DNS with the value from the zone', check: checkIPv4 },
+    dns2: { type: 'string', description: 'the second IPv4 DNS for the network. Empty string will update the second IPv4 DNS with the value from the zone', check: checkIPv4 },
+  },
+  async handler(ctx, a) {
+    const s = ctx.services;
+    const n = await networkById(ctx, a.id);
+    if (n.guest_type === 'Shared' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can update shared networks');
+    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && n.account_id !== ctx.caller.accountId) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
+    await s.db.query(`UPDATE networks SET name = coalesce($2, name), display_text = coalesce($3, display_text), network_domain = coalesce($4, network_domain),
+      dns1 = coalesce($5, dns1), dns2 = coalesce($6, dns2) WHERE id = $1`, [n.id, a.name ?? null, a.displaytext ?? null, a.networkdomain ?? null, a.dns1 ?? null, a.dns2 ?? null]);
+    // The router serves the domain and forwards to the DNS servers: it gets the new spec now.
+    if (n.guest_type === 'Isolated') await syncRouter(s, n.id).catch((e) => { throw agentFailure(e, `Updating the router of network ${n.name}`); });
+    ctx.setResource('Network', n.id);
+    return view({ ...ctx, sql: s.db }, n.id);
+  },
+});
+
+export const restartNetwork = command({
+  name: 'restartNetwork', description: 'Restarts the network; includes 1) restarting network elements - virtual routers, DHCP servers 2) reapplying all ip addresses 3) reapplying all firewall rules', since: '1.0',
+  roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true, transactional: false, event: 'NETWORK.RESTART', instance: { type: 'Network', param: 'id' },
+  params: {
+    id: { type: 'uuid', required: true, description: 'The ID of the network to restart.' },
+    cleanup: { type: 'boolean', description: 'If cleanup old network elements' },
+    makeredundant: { type: 'boolean', description: 'Turn the network into a network with redundant routers.' },
+  },
+  async handler(ctx, a) {
+    const s = ctx.services;
+    const n = await networkById(ctx, a.id);
+    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && n.account_id !== ctx.caller.accountId) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
+    if (n.guest_type !== 'Isolated') throw paramError(`Network ${n.name} is a ${n.guest_type} network: it has no router to restart`);
+    if (a.makeredundant) throw paramError('Redundant routers are not supported yet');
+    if (n.state === 'Allocated') throw paramError(`Network ${n.name} is not implemented yet (no VM was deployed in it): nothing to restart`);
+    // cleanup: the router is destroyed on its host and started afresh from the same records
+    // (name, MACs, addresses) and the same spec; without it the spec is re-applied.
+    const r = await routerOf(s.db, n.id);
+    try {
+      if (r && a.cleanup && r.host_id && s.agents.isConnected(r.host_id)) await takeDownRouter(s, r, false);
+      await ensureRouter(s, n.id);
+    } catch (e) { throw agentFailure(e, `Restarting network ${n.name}`); }
+    ctx.setResource('Network', n.id);
+  },
+});

@@ -118,6 +118,7 @@ export const VM: ResponseDef = {
     nic: f('set', 'the list of nics associated with vm'), passwordenabled: f('boolean', 'true if the password rest feature is enabled, false otherwise'),
     haenable: f('boolean', 'true if high-availability is enabled, false otherwise'), created: f('date', 'the date when this virtual machine was created'),
     keypair: f('string', 'ssh key-pair'), userdata: f('string', 'Base64 string containing the user data'),
+    password: f('string', 'the password (if exists) of the virtual machine'),
   },
 };
 export interface VmRow { id: string; name: string; display_name: string | null; instance_name: string; type: string; state: string; zone_id: string; zone_name: string; host_id: string | null; host_name: string | null; host_hypervisor: string | null; template_id: string; template_name: string; template_hypervisor: string; password_enabled: boolean; service_offering_id: string; offering_name: string; cpu_number: number; cpu_speed: number; memory: number; account_id: string; account_name: string; domain_id: string; domain_name: string; domain_path: string; account_type: number; user_data: string | null; keypair: string | null; created: Date; pod_id: string | null }

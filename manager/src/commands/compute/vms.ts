@@ -16,6 +16,25 @@ import { networkById, serviceOfferingById, templateById, vmById } from './lookup
 import { accountByName } from '../accounts/lookup.ts';
 import { ipam } from '../infra/validate.ts';
 import { parseIPv4, parseCidr, contains } from '../../orchestrator/ipam.ts';
+import { prepareVmNetworks, syncVmNetworks } from '../../orchestrator/router.ts';
+
+/** A VM password as CloudStack generates them (vm.password.length): letters and digits, no look-alikes. */
+function newPassword(): string {
+  const alphabet = 'abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+  return [...randomBytes(10)].map((b) => alphabet[b % alphabet.length]).join('');
+}
+
+/** The VM's current password (set at deploy or reset), for the answer that reveals it once. */
+async function passwordOf(ctx: Context, vmId: string): Promise<string | undefined> {
+  const r = (await ctx.services.db.query<{ password_enc: string | null }>('SELECT password_enc FROM vm_instances WHERE id = $1', [vmId]))[0];
+  if (!r?.password_enc) return undefined;
+  try { return ctx.services.secrets.open(r.password_enc); } catch { return undefined; }
+}
+
+/** The networks a VM has NICs on (their routers serve its reservation and data). */
+async function networksOf(sql: Sql, vmId: string): Promise<string[]> {
+  return (await sql.query<{ network_id: string }>('SELECT network_id FROM nics WHERE vm_id = $1', [vmId])).map((r) => r.network_id);
+}
 
 async function views(sql: Sql, rows: VmRow[], admin: boolean, withUserData = false): Promise<Record<string, unknown>[]> {
   if (!rows.length) return [];
@@ -113,6 +132,13 @@ export const deployVirtualMachine = command({
         if (new Set(a.networkids).size !== a.networkids.length) throw paramError('networkids lists a network twice');
         const seq = (await sql.query<{ n: number }>(`SELECT nextval('vm_instance_seq')::int AS n`))[0]!.n;
         const name = a.name ?? `VM-${randomUUID().slice(0, 8)}`;
+        // The router's DNS answers each VM name of an isolated network: names are unique there.
+        for (const n of nets) {
+          if (n.guest_type !== 'Isolated') continue;
+          const dup = await sql.query(`SELECT 1 FROM nics c JOIN vm_instances v ON v.id = c.vm_id WHERE c.network_id = $1 AND v.type = 'User' AND v.state <> 'Destroyed' AND lower(v.name) = lower($2)`, [n.id, name]);
+          if (dup.length) throw paramError(`The vm with hostName ${name} already exists in the network domain: ${n.network_domain}; network=${n.name}`);
+        }
+        const password = tpl.password_enabled ? ctx.services.secrets.seal(newPassword()) : null;
         const host = await planHost(sql, {
           zoneId: zone.id, ...(a.podid ? { podId: a.podid } : {}), ...(a.clusterid ? { clusterId: a.clusterid } : {}), ...(a.hostid ? { hostId: a.hostid } : {}),
           cpus: off.cpu_number, mhz: off.cpu_speed, memoryMb: off.memory, hypervisor: tpl.hypervisor, what: `VM ${name}`,
@@ -121,9 +147,9 @@ export const deployVirtualMachine = command({
         const start = a.startvm !== false;
         await sql.query(
           `INSERT INTO vm_instances (id, name, display_name, instance_name, type, state, zone_id, pod_id, host_id, template_id, service_offering_id,
-             account_id, domain_id, user_data, job_id) VALUES ($1,$2,$3,$4,'User',$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+             account_id, domain_id, user_data, job_id, password_enc) VALUES ($1,$2,$3,$4,'User',$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
           [id, name, a.displayname ?? name, `i-${seq}-VM`, start ? 'Starting' : 'Stopped', zone.id, start ? host.pod_id : null, start ? host.id : null,
-            tpl.id, off.id, owner.accountId, owner.domainId, a.userdata?.replace(/\s/g, '') ?? null, ctx.jobId ?? null]);
+            tpl.id, off.id, owner.accountId, owner.domainId, a.userdata?.replace(/\s/g, '') ?? null, ctx.jobId ?? null, password]);
         for (const [i, n] of nets.entries()) {
           const ip = await allocateIp(sql, n, i === 0 ? a.ipaddress : undefined);
           await sql.query('INSERT INTO nics (id, vm_id, network_id, device_id, mac, ip4, is_default) VALUES ($1,$2,$3,$4,$5,$6,$7)',
@@ -138,19 +164,25 @@ export const deployVirtualMachine = command({
     }
     ctx.setResource('VirtualMachine', vmId);
     if (hostId) {
+      const nets = await networksOf(s.db, vmId);
       try {
+        // An isolated network is implemented now (router up) and its router holds the VM's
+        // reservation before the guest asks DHCP.
+        await prepareVmNetworks(s, vmId);
         await startOnHost(s, vmId, hostId);
       } catch (e) {
         // Leave nothing half-made: the host's objects, then the records.
         const inst = (await s.db.query<{ instance_name: string }>('SELECT instance_name FROM vm_instances WHERE id = $1', [vmId]))[0];
         if (inst && s.agents.isConnected(hostId)) await s.agents.request(hostId, 'destroyVm', { name: inst.instance_name }).catch(() => undefined);
         await s.db.query('DELETE FROM vm_instances WHERE id = $1', [vmId]);
+        await syncVmNetworks(s, nets).catch(() => undefined);
         await releaseUnusedNetworks(s, hostId).catch(() => undefined);
         throw agentFailure(e, 'Starting the VM');
       }
       await s.db.query(`UPDATE vm_instances SET state = 'Running' WHERE id = $1`, [vmId]);
     }
-    return viewOf(ctx, vmId);
+    const password = await passwordOf(ctx, vmId);
+    return { ...(await viewOf(ctx, vmId)), ...(password ? { password } : {}) };
   },
 });
 
@@ -200,6 +232,7 @@ export const startVirtualMachine = command({
       return h;
     });
     try {
+      await prepareVmNetworks(s, v.id);
       await startOnHost(s, v.id, host.id);
     } catch (e) {
       await s.db.query(`UPDATE vm_instances SET state = 'Stopped', host_id = NULL WHERE id = $1`, [v.id]);
@@ -260,9 +293,16 @@ export const destroyVirtualMachine = command({
     if (v.state === 'Destroyed' && !a.expunge) throw paramError(`Virtual machine ${v.name} is already destroyed`);
     await takeDown(ctx, v, true, 'Destroyed');
     const out = await viewOf(ctx, v.id);
-    // Its addresses go back to the networks now; expunge removes the VM record too.
-    await ctx.services.db.query('DELETE FROM nics WHERE vm_id = $1', [v.id]);
-    if (a.expunge) await ctx.services.db.query('DELETE FROM vm_instances WHERE id = $1', [v.id]);
+    // Its addresses go back to the networks now, with the rules and static NAT that led to it
+    // (as CloudStack's expunge does); expunge removes the VM record too.
+    const nets = await networksOf(ctx.services.db, v.id);
+    await ctx.services.db.tx(async (sql) => {
+      await sql.query('DELETE FROM network_rules WHERE vm_id = $1', [v.id]);
+      await sql.query('UPDATE public_ip_addresses SET static_nat_vm_id = NULL, static_nat_ip = NULL WHERE static_nat_vm_id = $1', [v.id]);
+      await sql.query('DELETE FROM nics WHERE vm_id = $1', [v.id]);
+      if (a.expunge) await sql.query('DELETE FROM vm_instances WHERE id = $1', [v.id]);
+    });
+    await syncVmNetworks(ctx.services, nets).catch((e) => ctx.services.log.warn({ err: e, vm: v.id }, 'router update after VM destroy failed'));
     ctx.setResource('VirtualMachine', v.id);
     return { ...out, state: a.expunge ? 'Expunging' : 'Destroyed' };
   },
@@ -285,3 +325,60 @@ export const listNics = command({
   },
 });
 
+
+export const updateVirtualMachine = command({
+  name: 'updateVirtualMachine', description: 'Updates properties of a virtual machine. The VM has to be stopped and restarted for the new properties to take effect. UpdateVirtualMachine does not first check whether the VM is stopped. Therefore, stop the VM manually before issuing this call.', since: '1.0',
+  roles: ALL_ROLES, response: VM, shape: 'object', transactional: false, event: 'VM.UPGRADE',
+  params: {
+    ...VM_ID,
+    displayname: { type: 'string', description: 'user generated name' },
+    userdata: { type: 'string', length: 1400000, description: 'an optional binary data that can be sent to the virtual machine upon a successful deployment. This binary data must be base64 encoded before adding it to the request.', check: checkUserData },
+    name: { type: 'string', description: 'new host name of the vm. The VM has to be stopped/started for this update to take affect', check: checkHostname, length: 63 },
+  },
+  async handler(ctx, a) {
+    const s = ctx.services;
+    const v = await vmById(ctx, a.id);
+    if (v.state === 'Destroyed') throw paramError(`Virtual machine ${v.name} is destroyed`);
+    if (a.name && a.name.toLowerCase() !== v.name.toLowerCase()) {
+      const dup = await s.db.query(`SELECT 1 FROM nics c JOIN networks n ON n.id = c.network_id JOIN nics o ON o.network_id = c.network_id JOIN vm_instances w ON w.id = o.vm_id
+        WHERE c.vm_id = $1 AND n.guest_type = 'Isolated' AND w.id <> $1 AND w.type = 'User' AND w.state <> 'Destroyed' AND lower(w.name) = lower($2)`, [v.id, a.name]);
+      if (dup.length) throw paramError(`The vm with hostName ${a.name} already exists in one of the networks of VM ${v.name}`);
+    }
+    await s.db.query(`UPDATE vm_instances SET display_name = coalesce($2, display_name), user_data = coalesce($3, user_data), name = coalesce($4, name) WHERE id = $1`,
+      [v.id, a.displayname ?? null, a.userdata?.replace(/\s/g, '') ?? null, a.name ?? null]);
+    // The router serves user data (and the name in DNS): it gets the new spec now.
+    await syncVmNetworks(s, await networksOf(s.db, v.id)).catch((e) => { throw agentFailure(e, `Updating the router of VM ${v.name}`); });
+    ctx.setResource('VirtualMachine', v.id);
+    return viewOf(ctx, v.id);
+  },
+});
+
+export const resetPasswordForVirtualMachine = command({
+  name: 'resetPasswordForVirtualMachine', description: 'Resets the password for virtual machine. The virtual machine must be in a "Stopped" state and the template must already support this feature for this command to take effect.', since: '1.0',
+  roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false, event: 'VM.RESETPASSWORD', instance: { type: 'VirtualMachine', param: 'id' },
+  params: { ...VM_ID },
+  async handler(ctx, a) {
+    const s = ctx.services;
+    const v = await vmById(ctx, a.id);
+    if (!v.password_enabled) throw paramError(`Fail to reset password for the virtual machine ${v.name}: the template is not password enabled`);
+    if (v.state !== 'Stopped') throw paramError(`Vm ${v.name} should be stopped to do password reset`);
+    const password = newPassword();
+    await s.db.query('UPDATE vm_instances SET password_enc = $2 WHERE id = $1', [v.id, s.secrets.seal(password)]);
+    // The router's password service hands it to the guest at its next boot (DomU_Request).
+    await syncVmNetworks(s, await networksOf(s.db, v.id)).catch((e) => { throw agentFailure(e, `Updating the router of VM ${v.name}`); });
+    ctx.setResource('VirtualMachine', v.id);
+    return { ...(await viewOf(ctx, v.id)), password };
+  },
+});
+
+export const getVMPassword = command({
+  name: 'getVMPassword', description: 'Returns an encrypted password for the VM', since: '3.0.0', roles: ALL_ROLES,
+  response: { name: 'password', fields: { encryptedpassword: { type: 'string', description: 'The base64 encoded encrypted password of the VM' } } }, shape: 'object',
+  params: { ...VM_ID },
+  async handler(ctx, a) {
+    const v = await vmById(ctx, a.id);
+    // CloudStack keeps only the password encrypted with the VM's SSH public key and answers
+    // this error when there is none; Flotilla has no SSH key pairs yet, so there never is one.
+    throw paramError(`No password for VM with id '${v.id}' found. getVMPassword needs a VM deployed with an SSH key pair; the password is shown once, in the answer of deployVirtualMachine or resetPasswordForVirtualMachine`);
+  },
+});

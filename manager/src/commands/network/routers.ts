@@ -1,0 +1,114 @@
+// Virtual routers (CloudStack's DomainRouter system VMs of isolated networks): list, start,
+// stop, reboot, destroy. Root and domain admins only, as in CloudStack. A destroyed router is
+// not re-created by itself: restartNetwork (or the next VM deploy) brings a new one with the
+// same spec; a router that dies on its own IS re-created (orchestrator/router.ts).
+import { ADMINS, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
+import { apiError, paramError } from '../../api/errors.ts';
+import { applyScope, canAccessDomain, resolveScope } from '../../api/scope.ts';
+import { Where } from '../../db/sql.ts';
+import type { Context } from '../../api/context.ts';
+import { agentFailure } from '../../orchestrator/compute.ts';
+import { ROUTER_ROW_SELECT, refreshRouter, startRouter, takeDownRouter, type RouterRow } from '../../orchestrator/router.ts';
+import { ROUTER, ROUTER_SELECT, routerView, type RouterViewRow } from './views.ts';
+
+async function routerById(ctx: Context, id: string): Promise<RouterViewRow> {
+  const r = (await ctx.services.db.query<RouterViewRow>(`${ROUTER_SELECT} WHERE v.id = $1 AND v.state <> 'Destroyed'`, [id]))[0];
+  if (!r) throw paramError(`Unable to find router by id=${id}`);
+  if (!canAccessDomain(ctx.caller, r.domain_path)) throw apiError('ACCOUNT_ERROR', `Caller ${ctx.caller.accountName} does not have permission to operate with router id=${id}`, [id]);
+  return r;
+}
+async function rowOf(ctx: Context, id: string): Promise<RouterRow> {
+  return (await ctx.services.db.query<RouterRow>(`${ROUTER_ROW_SELECT} WHERE r.vm_id = $1`, [id]))[0]!;
+}
+async function viewOf(ctx: Context, id: string): Promise<Record<string, unknown>> {
+  const r = (await ctx.services.db.query<RouterViewRow>(`${ROUTER_SELECT} WHERE v.id = $1`, [id]))[0];
+  return r ? routerView(r) : { id, state: 'Destroyed' };
+}
+
+export const listRouters = command({
+  name: 'listRouters', description: 'List routers.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'list', transactional: false,
+  params: {
+    ...LIST_OWNED_PARAMS,
+    id: { type: 'uuid', description: 'the ID of the disk router' },
+    name: { type: 'string', description: 'the name of the router' },
+    state: { type: 'string', description: 'the state of the router' },
+    zoneid: { type: 'uuid', description: 'the Zone ID of the router' },
+    podid: { type: 'uuid', description: 'the Pod ID of the router' },
+    hostid: { type: 'uuid', description: 'the host ID of the router' },
+    networkid: { type: 'uuid', description: 'list by network id' },
+    version: { type: 'string', description: 'list virtual router elements by version' },
+    healthchecksfailed: { type: 'boolean', description: 'if this parameter is passed, list only routers by health check results' },
+    fetchhealthcheckresults: { type: 'boolean', description: 'if true is passed for this parameter, also fetch last executed health check results for the router. Default is false' },
+  },
+  async handler(ctx, a) {
+    // Router rows belong to the network's account; an admin's default view (no listall) is
+    // every router it may see, as CloudStack's listRouters does for system VMs.
+    const scope = await resolveScope(ctx.sql, ctx.caller, { ...a, listall: a.listall ?? true });
+    const w = applyScope(new Where([]), scope, { account: 'v.account_id', domain: 'v.domain_id' });
+    w.add(`v.state <> 'Destroyed'`).add('v.id = ?', a.id).add('lower(v.name) = lower(?)', a.name).add('lower(v.state) = lower(?)', a.state).add('v.zone_id = ?', a.zoneid)
+      .add('v.pod_id = ?', a.podid).add('v.host_id = ?', a.hostid).add('r.network_id = ?', a.networkid).keyword(a.keyword, 'v.name');
+    let rows = await ctx.sql.query<RouterViewRow>(`${ROUTER_SELECT} ${w} ORDER BY v.created`, w.params);
+    if (a.fetchhealthcheckresults) {
+      for (const r of rows) await refreshRouter(ctx.services, await rowOf(ctx, r.id)).catch(() => undefined);
+      rows = await ctx.sql.query<RouterViewRow>(`${ROUTER_SELECT} ${w} ORDER BY v.created`, w.params);
+    }
+    const out = rows.map(routerView);
+    return a.healthchecksfailed === undefined ? out : out.filter((r) => r.healthchecksfailed === a.healthchecksfailed);
+  },
+});
+
+const ID = { id: { type: 'uuid', required: true, description: 'the ID of the router' } } as const;
+
+export const startRouterCmd = command({
+  name: 'startRouter', description: 'Starts a router.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'object', isAsync: true, transactional: false,
+  event: 'ROUTER.START', instance: { type: 'DomainRouter', param: 'id' }, params: { ...ID },
+  async handler(ctx, a) {
+    const r = await routerById(ctx, a.id);
+    if (r.state !== 'Running') {
+      if (r.state !== 'Stopped' && r.state !== 'Error') throw paramError(`Router ${r.name} is ${r.state}; only a Stopped router can be started`);
+      await startRouter(ctx.services, await rowOf(ctx, r.id)).catch((e) => { throw agentFailure(e, `Starting router ${r.name}`); });
+    }
+    ctx.setResource('DomainRouter', r.id);
+    return viewOf(ctx, r.id);
+  },
+});
+
+export const stopRouter = command({
+  name: 'stopRouter', description: 'Stops a router.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'object', isAsync: true, transactional: false,
+  event: 'ROUTER.STOP', instance: { type: 'DomainRouter', param: 'id' },
+  params: { ...ID, forced: { type: 'boolean', description: 'Force stop the VM. The caller knows the VM is stopped.' } },
+  async handler(ctx, a) {
+    const r = await routerById(ctx, a.id);
+    if (r.state !== 'Stopped') await takeDownRouter(ctx.services, await rowOf(ctx, r.id), false);
+    ctx.setResource('DomainRouter', r.id);
+    return viewOf(ctx, r.id);
+  },
+});
+
+export const rebootRouter = command({
+  name: 'rebootRouter', description: 'Starts a router.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'object', isAsync: true, transactional: false,
+  event: 'ROUTER.REBOOT', instance: { type: 'DomainRouter', param: 'id' },
+  params: { ...ID, forced: { type: 'boolean', description: 'Force reboot the router (Router will be force stopped and then started)' } },
+  async handler(ctx, a) {
+    const r = await routerById(ctx, a.id);
+    if (r.state !== 'Running') throw paramError(`Router ${r.name} is ${r.state}; only a Running router can be rebooted`);
+    // A reboot is a stop and a start of the same router: it comes back with the same spec.
+    const row = await rowOf(ctx, r.id);
+    await takeDownRouter(ctx.services, row, false);
+    await startRouter(ctx.services, await rowOf(ctx, r.id)).catch((e) => { throw agentFailure(e, `Rebooting router ${r.name}`); });
+    ctx.setResource('DomainRouter', r.id);
+    return viewOf(ctx, r.id);
+  },
+});
+
+export const destroyRouter = command({
+  name: 'destroyRouter', description: 'Destroys a router.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'object', isAsync: true, transactional: false,
+  event: 'ROUTER.DESTROY', instance: { type: 'DomainRouter', param: 'id' }, params: { ...ID },
+  async handler(ctx, a) {
+    const r = await routerById(ctx, a.id);
+    const out = routerView(r);
+    await takeDownRouter(ctx.services, await rowOf(ctx, r.id), true);
+    ctx.setResource('DomainRouter', r.id);
+    return { ...out, state: 'Destroyed' };
+  },
+});

@@ -1,0 +1,268 @@
+// Firewall (ingress on a public IP), egress and port-forwarding rules of isolated networks.
+// Each create/delete is validated against the network's whole firewall and applied on its
+// router before the job succeeds (apply.ts); each list shows the rules' hit counters read back
+// from the router (fields `packets` and `bytes`).
+import { randomUUID } from 'node:crypto';
+import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
+import { apiError, paramError } from '../../api/errors.ts';
+import { applyScope, resolveScope } from '../../api/scope.ts';
+import { Where, type Sql } from '../../db/sql.ts';
+import type { Context } from '../../api/context.ts';
+import { ruleCounters } from '../../orchestrator/router.ts';
+import { networkById, vmById } from '../compute/lookup.ts';
+import { checkIPv4 } from '../infra/validate.ts';
+import { FIREWALL_RULE, PORT_FORWARDING_RULE, RULE_SELECT, firewallRuleView, portForwardingView, type RuleViewRow } from './views.ts';
+import { assertOwner, changeNetwork } from './apply.ts';
+import { ipById } from './addresses.ts';
+
+const PROTOCOLS = ['tcp', 'udp', 'icmp', 'all'] as const;
+const port = (d: string) => ({ type: 'integer', description: d, min: 1, max: 65535 } as const);
+const checkCidrs = (v: string[]) => {
+  for (const c of v) {
+    const [ip, len] = c.split('/');
+    if (!ip || checkIPv4(ip) || len === undefined || !/^\d{1,2}$/.test(len) || Number(len) > 32) return `${c} is not an IPv4 CIDR`;
+  }
+  return undefined;
+};
+
+interface Match { protocol: string; startport?: number | undefined; endport?: number | undefined; icmptype?: number | undefined; icmpcode?: number | undefined }
+/** CloudStack's checks of a rule's protocol fields (FirewallManagerImpl.validateFirewallRule). */
+function matchOf(a: Match): { protocol: string; start: number | null; end: number | null; icmpType: number | null; icmpCode: number | null } {
+  const protocol = a.protocol.toLowerCase();
+  if (protocol === 'tcp' || protocol === 'udp') {
+    if (a.icmptype !== undefined || a.icmpcode !== undefined) throw paramError(`Can specify icmpCode and icmpType for ICMP protocol only`);
+    const start = a.startport ?? null;
+    const end = a.endport ?? start;
+    if (start === null && end !== null) throw paramError('startport is required when endport is given');
+    if (start !== null && end !== null && start > end) throw paramError(`Start port can't be bigger than end port: ${start} > ${end}`);
+    return { protocol, start, end, icmpType: null, icmpCode: null };
+  }
+  if (a.startport !== undefined || a.endport !== undefined) throw paramError(`Cannot specify startport or endport without specifying protocol tcp or udp (protocol ${protocol})`);
+  if (protocol === 'icmp') {
+    if (a.icmpcode !== undefined && a.icmpcode !== -1 && (a.icmptype === undefined || a.icmptype === -1)) throw paramError('Cannot specify icmpCode without icmpType');
+    return { protocol, start: null, end: null, icmpType: a.icmptype ?? null, icmpCode: a.icmpcode ?? null };
+  }
+  if (a.icmptype !== undefined || a.icmpcode !== undefined) throw paramError(`Can specify icmpCode and icmpType for ICMP protocol only`);
+  return { protocol, start: null, end: null, icmpType: null, icmpCode: null };
+}
+
+const MATCH_PARAMS = {
+  protocol: { type: 'string', required: true, description: 'the protocol for the firewall rule. Valid values are TCP/UDP/ICMP/ALL or valid protocol number', values: PROTOCOLS },
+  startport: port('the starting port of firewall rule'),
+  endport: port('the ending port of firewall rule'),
+  icmptype: { type: 'integer', description: 'type of the ICMP message being sent', min: -1, max: 255 },
+  icmpcode: { type: 'integer', description: 'error code for this ICMP message', min: -1, max: 255 },
+} as const;
+
+async function ruleById(ctx: Context, id: string, purpose: string, what: string): Promise<RuleViewRow & { domain_path: string }> {
+  const r = (await ctx.services.db.query<RuleViewRow & { domain_path: string }>(
+    `${RULE_SELECT.replace('FROM network_rules r', ', dm.path AS domain_path FROM network_rules r JOIN domains dm ON dm.id = r.domain_id')} WHERE r.id = $1 AND r.purpose = $2`, [id, purpose]))[0];
+  if (!r) throw paramError(`Unable to find ${what} by id=${id}`);
+  assertOwner(ctx, r, what, id);
+  return r;
+}
+async function ruleRow(sql: Sql, id: string): Promise<Record<string, unknown>> {
+  return (await sql.query<Record<string, unknown>>('SELECT * FROM network_rules WHERE id = $1', [id]))[0]!;
+}
+async function oneView(ctx: Context, id: string, view: (r: RuleViewRow) => Record<string, unknown>): Promise<Record<string, unknown>> {
+  return view((await ctx.services.db.query<RuleViewRow>(`${RULE_SELECT} WHERE r.id = $1`, [id]))[0]!);
+}
+
+/** Deletes a rule (applied on the router), restoring it if the router refuses. */
+async function deleteRule(ctx: Context, r: RuleViewRow): Promise<void> {
+  const row = await ruleRow(ctx.services.db, r.id);
+  await changeNetwork(ctx, r.network_id, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [r.id]); },
+    async (sql) => { await sql.query(`INSERT INTO network_rules SELECT * FROM json_populate_record(NULL::network_rules, $1::json)`, [JSON.stringify(row)]); });
+}
+
+/** Lists rules of a purpose in the caller's scope, with their counters from the routers. */
+async function listRules(ctx: Context, purpose: string, a: Record<string, unknown>, filters: (w: Where) => void): Promise<Array<{ row: RuleViewRow; counters: Map<string, { packets: number; bytes: number }> }>> {
+  const scope = await resolveScope(ctx.sql, ctx.caller, a as never);
+  const w = applyScope(new Where([]), scope, { account: 'r.account_id', domain: 'r.domain_id' });
+  w.add('r.purpose = ?', purpose);
+  filters(w);
+  const rows = await ctx.services.db.query<RuleViewRow>(`${RULE_SELECT} ${w} ORDER BY r.created, r.id`, w.params);
+  const counters = await ruleCounters(ctx.services, rows.map((r) => r.network_id));
+  return rows.map((row) => ({ row, counters }));
+}
+
+// ---- ingress firewall rules ----
+
+export const createFirewallRule = command({
+  name: 'createFirewallRule', description: 'Creates a firewall rule for a given IP address', since: '1.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'object',
+  isAsync: true, transactional: false, event: 'FIREWALL.OPEN', instance: { type: 'FirewallRule' },
+  params: {
+    ipaddressid: { type: 'uuid', required: true, description: 'the IP address id of the port forwarding rule' },
+    ...MATCH_PARAMS,
+    cidrlist: { type: 'list', description: 'the CIDR list to forward traffic from. Multiple entries must be separated by a single comma character (,).', check: checkCidrs },
+    type: { type: 'string', description: 'type of firewallrule: system/user', values: ['user', 'system'] },
+    fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the rule to the end user or not' },
+  },
+  async handler(ctx, a) {
+    const ip = await ipById(ctx, a.ipaddressid, 'ipaddressid');
+    const m = matchOf(a);
+    const id = randomUUID();
+    await changeNetwork(ctx, ip.network_id!, async (sql) => {
+      await sql.query(
+        `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, icmp_type, icmp_code, source_cidrs)
+         VALUES ($1,'Firewall',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+        [id, ip.network_id, ip.id, ip.account_id, ip.domain_id, m.protocol, m.start, m.end, m.icmpType, m.icmpCode, a.cidrlist ?? []]);
+    }, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [id]); });
+    ctx.setResource('FirewallRule', id);
+    return oneView(ctx, id, (r) => firewallRuleView(r));
+  },
+});
+
+export const deleteFirewallRule = command({
+  name: 'deleteFirewallRule', description: 'Deletes a firewall rule', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
+  isAsync: true, transactional: false, event: 'FIREWALL.CLOSE', instance: { type: 'FirewallRule', param: 'id' },
+  params: { id: { type: 'uuid', required: true, description: 'the ID of the firewall rule' } },
+  async handler(ctx, a) {
+    await deleteRule(ctx, await ruleById(ctx, a.id, 'Firewall', 'firewall rule'));
+    ctx.setResource('FirewallRule', a.id);
+  },
+});
+
+export const listFirewallRules = command({
+  name: 'listFirewallRules', description: 'Lists all firewall rules for an IP address.', since: '1.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'list', transactional: false,
+  params: {
+    ...LIST_OWNED_PARAMS,
+    id: { type: 'uuid', description: 'Lists rule with the specified ID.' },
+    ipaddressid: { type: 'uuid', description: 'the ID of IP address of the firewall services' },
+    networkid: { type: 'uuid', description: 'list firewall rules for certain network' },
+  },
+  async handler(ctx, a) {
+    if (a.ipaddressid) await ipById(ctx, a.ipaddressid, 'ipaddressid');
+    if (a.networkid) await networkById(ctx, a.networkid, 'networkid');
+    return (await listRules(ctx, 'Firewall', a, (w) => w.add('r.id = ?', a.id).add('r.ip_address_id = ?', a.ipaddressid).add('r.network_id = ?', a.networkid)))
+      .map(({ row, counters }) => firewallRuleView(row, counters));
+  },
+});
+
+// ---- egress rules ----
+
+export const createEgressFirewallRule = command({
+  name: 'createEgressFirewallRule', description: 'Creates a egress firewall rule for a given network ', since: '4.2.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'object',
+  isAsync: true, transactional: false, event: 'FIREWALL.EGRESS.OPEN', instance: { type: 'FirewallRule' },
+  params: {
+    networkid: { type: 'uuid', required: true, description: 'the network id of the port forwarding rule' },
+    ...MATCH_PARAMS,
+    cidrlist: { type: 'list', description: 'the cidr list to forward traffic from. Multiple entries must be separated by a single comma character (,).', check: checkCidrs },
+    destcidrlist: { type: 'list', description: 'the cidr list to forward traffic to. Multiple entries must be separated by a single comma character (,).', check: checkCidrs },
+    type: { type: 'string', description: 'type of firewallrule: system/user', values: ['user', 'system'] },
+    fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the rule to the end user or not' },
+  },
+  async handler(ctx, a) {
+    const n = await networkById(ctx, a.networkid, 'networkid');
+    if (n.guest_type !== 'Isolated') throw paramError(`Egress firewall rules are supported on isolated networks only; network ${n.name} is ${n.guest_type}`);
+    assertOwner(ctx, { account_id: n.account_id, domain_path: n.domain_path }, 'network', n.id);
+    const m = matchOf(a);
+    const id = randomUUID();
+    await changeNetwork(ctx, n.id, async (sql) => {
+      await sql.query(
+        `INSERT INTO network_rules (id, purpose, network_id, account_id, domain_id, protocol, start_port, end_port, icmp_type, icmp_code, source_cidrs, dest_cidrs)
+         VALUES ($1,'Egress',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+        [id, n.id, n.account_id, n.domain_id, m.protocol, m.start, m.end, m.icmpType, m.icmpCode, a.cidrlist ?? [], a.destcidrlist ?? []]);
+    }, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [id]); });
+    ctx.setResource('FirewallRule', id);
+    return oneView(ctx, id, (r) => firewallRuleView(r));
+  },
+});
+
+export const deleteEgressFirewallRule = command({
+  name: 'deleteEgressFirewallRule', description: 'Deletes an egress firewall rule', since: '4.2.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
+  isAsync: true, transactional: false, event: 'FIREWALL.EGRESS.CLOSE', instance: { type: 'FirewallRule', param: 'id' },
+  params: { id: { type: 'uuid', required: true, description: 'the ID of the firewall rule' } },
+  async handler(ctx, a) {
+    await deleteRule(ctx, await ruleById(ctx, a.id, 'Egress', 'egress firewall rule'));
+    ctx.setResource('FirewallRule', a.id);
+  },
+});
+
+export const listEgressFirewallRules = command({
+  name: 'listEgressFirewallRules', description: 'Lists all egress firewall rules for network ID.', since: '4.2.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'list', transactional: false,
+  params: {
+    ...LIST_OWNED_PARAMS,
+    id: { type: 'uuid', description: 'Lists rule with the specified ID.' },
+    networkid: { type: 'uuid', description: 'the network ID for the egress firewall services' },
+  },
+  async handler(ctx, a) {
+    if (a.networkid) await networkById(ctx, a.networkid, 'networkid');
+    return (await listRules(ctx, 'Egress', a, (w) => w.add('r.id = ?', a.id).add('r.network_id = ?', a.networkid)))
+      .map(({ row, counters }) => firewallRuleView(row, counters));
+  },
+});
+
+// ---- port forwarding ----
+
+export const createPortForwardingRule = command({
+  name: 'createPortForwardingRule', description: 'Creates a port forwarding rule', since: '1.0', roles: ALL_ROLES, response: PORT_FORWARDING_RULE, shape: 'object',
+  isAsync: true, transactional: false, event: 'NET.RULEADD', instance: { type: 'FirewallRule' },
+  params: {
+    ipaddressid: { type: 'uuid', required: true, description: 'the IP address id of the port forwarding rule' },
+    privateport: port('the starting port of port forwarding rule\'s private port range'),
+    privateendport: port('the ending port of port forwarding rule\'s private port range'),
+    protocol: { type: 'string', required: true, description: 'the protocol for the port forwarding rule. Valid values are TCP or UDP.', values: ['tcp', 'udp'] },
+    publicport: port('the starting port of port forwarding rule\'s public port range'),
+    publicendport: port('the ending port of port forwarding rule\'s private port range'),
+    virtualmachineid: { type: 'uuid', required: true, description: 'the ID of the virtual machine for the port forwarding rule' },
+    cidrlist: { type: 'list', description: 'the cidr list to forward traffic from. Multiple entries must be separated by a single comma character (,). This parameter is deprecated. Do not use.', check: checkCidrs },
+    openfirewall: { type: 'boolean', description: 'if true, firewall rule for source/end public port is automatically created; if false - firewall rule has to be created explicitly. If not specified 1) defaulted to false when PF rule is being created for VPC guest network 2) in all other cases defaulted to true' },
+    vmguestip: { type: 'string', description: 'VM guest nic secondary IP address for the port forwarding rule', check: checkIPv4 },
+    networkid: { type: 'uuid', description: 'the network of the virtual machine the port forwarding rule will be created for. Required when public IP address is not associated with any guest network yet (VPC case).' },
+    fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the rule to the end user or not' },
+  },
+  async handler(ctx, a) {
+    for (const p of ['privateport', 'publicport'] as const) if (a[p] === undefined) throw paramError(`Unable to execute API command createportforwardingrule due to missing parameter ${p}`);
+    // The router's firewall opens a port forward for its sources by itself (openfirewall=true);
+    // a forward that stays closed until a separate firewall rule opens it is not expressible yet.
+    if (a.openfirewall === false) throw paramError('openfirewall=false is not supported: a port forwarding rule always opens the firewall for its cidrlist');
+    const ip = await ipById(ctx, a.ipaddressid, 'ipaddressid');
+    const vm = await vmById(ctx, a.virtualmachineid, 'virtualmachineid');
+    if (vm.account_id !== ip.account_id) throw apiError('ACCOUNT_ERROR', `Virtual machine ${vm.name} and IP address ${ip.address} belong to different accounts`);
+    if (a.networkid && a.networkid !== ip.network_id) throw paramError(`IP address ${ip.address} is associated to network ${ip.network_name}, not ${a.networkid}`);
+    const nic = (await ctx.services.db.query<{ ip4: string }>('SELECT ip4 FROM nics WHERE vm_id = $1 AND network_id = $2', [vm.id, ip.network_id]))[0];
+    if (!nic?.ip4) throw paramError(`Unable to create port forwarding rule: virtual machine ${vm.name} has no NIC in network ${ip.network_name}`);
+    if (a.vmguestip && a.vmguestip !== nic.ip4) throw paramError(`vmguestip ${a.vmguestip} is not an address of virtual machine ${vm.name} (secondary IPs are not supported yet)`);
+    const pub = { start: a.publicport!, end: a.publicendport ?? a.publicport! };
+    const priv = { start: a.privateport!, end: a.privateendport ?? a.privateport! };
+    if (pub.start > pub.end) throw paramError(`Start public port ${pub.start} is bigger than end public port ${pub.end}`);
+    if (priv.start > priv.end) throw paramError(`Start private port ${priv.start} is bigger than end private port ${priv.end}`);
+    if (pub.end - pub.start !== priv.end - priv.start) throw paramError('Private port range and public port range must have the same length');
+    const id = randomUUID();
+    await changeNetwork(ctx, ip.network_id!, async (sql) => {
+      await sql.query(
+        `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, vm_id, private_ip, private_start_port, private_end_port)
+         VALUES ($1,'PortForwarding',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+        [id, ip.network_id, ip.id, ip.account_id, ip.domain_id, a.protocol, pub.start, pub.end, a.cidrlist ?? [], vm.id, nic.ip4, priv.start, priv.end]);
+    }, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [id]); });
+    ctx.setResource('FirewallRule', id);
+    return oneView(ctx, id, (r) => portForwardingView(r));
+  },
+});
+
+export const deletePortForwardingRule = command({
+  name: 'deletePortForwardingRule', description: 'Deletes a port forwarding rule', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
+  isAsync: true, transactional: false, event: 'NET.RULEDELETE', instance: { type: 'FirewallRule', param: 'id' },
+  params: { id: { type: 'uuid', required: true, description: 'the ID of the port forwarding rule' } },
+  async handler(ctx, a) {
+    await deleteRule(ctx, await ruleById(ctx, a.id, 'PortForwarding', 'port forwarding rule'));
+    ctx.setResource('FirewallRule', a.id);
+  },
+});
+
+export const listPortForwardingRules = command({
+  name: 'listPortForwardingRules', description: 'Lists all port forwarding rules for an IP address.', since: '1.0', roles: ALL_ROLES, response: PORT_FORWARDING_RULE, shape: 'list', transactional: false,
+  params: {
+    ...LIST_OWNED_PARAMS,
+    id: { type: 'uuid', description: 'Lists rule with the specified ID.' },
+    ipaddressid: { type: 'uuid', description: 'the ID of IP address of the port forwarding services' },
+    networkid: { type: 'uuid', description: 'list port forwarding rules for certain network' },
+  },
+  async handler(ctx, a) {
+    if (a.ipaddressid) await ipById(ctx, a.ipaddressid, 'ipaddressid');
+    if (a.networkid) await networkById(ctx, a.networkid, 'networkid');
+    return (await listRules(ctx, 'PortForwarding', a, (w) => w.add('r.id = ?', a.id).add('r.ip_address_id = ?', a.ipaddressid).add('r.network_id = ?', a.networkid)))
+      .map(({ row, counters }) => portForwardingView(row, counters));
+  },
+});
