@@ -342,3 +342,21 @@ eachDialect('guest networks and any other reference keep infra alive: 536, never
   await db.query('DELETE FROM templates');
   t.deepEqual(await admin.ok('deleteZone', { id: env.zoneId }), { success: true });
 });
+
+eachDialect('racing conflicting mutations: exactly one wins, the others get the precise 431', async (t, dialect) => {
+  const { admin, db } = await startManager(t, dialect);
+  const env = await buildZone(t, admin);
+  // Ten overlapping ranges at once (on PostgreSQL these run on separate connections).
+  const tries = await Promise.all(Array.from({ length: 10 }, (_, i) => admin.call('createVlanIpRange', {
+    zoneid: env.zoneId, vlan: '60', gateway: '198.51.100.1', netmask: '255.255.255.0', startip: `198.51.100.${10 + i}`, endip: `198.51.100.${100 + i}`,
+  })));
+  t.is(tries.filter((r) => r.status === 200).length, 1, JSON.stringify(tries.map((r) => r.status)));
+  for (const r of tries.filter((x) => x.status !== 200)) {
+    t.is(r.status, 431);
+    t.regex(r.body.errortext, /The IP range 198\.51\.100\.\d+-198\.51\.100\.\d+ \(startip, endip\) overlaps with range/);
+  }
+  t.is((await db.query(`SELECT 1 FROM vlan_ip_ranges WHERE vlan = 'vlan://60'`)).length, 1);
+  const zones = await Promise.all(Array.from({ length: 6 }, () => admin.call('createZone', { name: 'twin', dns1: '192.0.2.1', networktype: 'Advanced' })));
+  t.deepEqual(zones.map((r) => r.status).sort(), [200, 431, 431, 431, 431, 431]);
+  t.regex(zones.find((r) => r.status === 431)!.body.errortext, /A zone with name twin already exists/);
+});

@@ -3,7 +3,7 @@ import { ADMIN, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registr
 import { apiError, paramError } from '../../api/errors.ts';
 import { Where } from '../../db/sql.ts';
 import { CLUSTER, CLUSTER_SELECT, HOST, HOST_SELECT, clusterView, hostView, type ClusterRow, type HostRow } from './views.ts';
-import { clusterById, podById, zoneById } from './lookup.ts';
+import { clusterById, podById, zoneById, lockInfra } from './lookup.ts';
 import { checkName } from './validate.ts';
 import { deleting } from './usage.ts';
 
@@ -26,6 +26,7 @@ export const addCluster = command({
     password: { type: 'string', description: 'the password for the host' },
   },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const zone = await zoneById(ctx, a.zoneid, 'zoneid');
     const pod = await podById(ctx, a.podid, 'podid');
     if (pod.zone_id !== zone.id) throw paramError(`Pod ${pod.name} (podid ${pod.id}) does not belong to zone ${zone.name} (zoneid ${zone.id})`);
@@ -74,6 +75,7 @@ export const deleteCluster = command({
   name: 'deleteCluster', description: 'Deletes a cluster.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'CLUSTER.DELETE',
   params: { id: { type: 'uuid', required: true, description: 'the cluster ID' } },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const c = await clusterById(ctx, a.id);
     const hosts = await ctx.sql.query<{ name: string }>('SELECT name FROM hosts WHERE cluster_id = $1 ORDER BY created', [c.id]);
     if (hosts.length) throw apiError('RESOURCE_IN_USE', `The cluster ${c.name} (id ${c.id}) cannot be deleted because it still has ${hosts.length} host(s) (${hosts.map((h) => h.name).join(', ')})`, [c.id]);

@@ -86,3 +86,12 @@ export async function zoneFacts(sql: Sql, zone: ZoneRow, opts: { exceptPod?: str
     }),
   };
 }
+
+/**
+ * Infra mutations check for conflicts (overlapping ranges, VLANs, names) and then write. Two of
+ * them racing on PostgreSQL could both pass the check; one transaction-scoped advisory lock
+ * serialises them (they are rare admin operations). Taken first, before any row is touched.
+ */
+export async function lockInfra(ctx: Context): Promise<void> {
+  await ctx.sql.query('SELECT pg_advisory_xact_lock(726355)');
+}

@@ -15,7 +15,7 @@ import {
   nspView, physicalNetworkView, trafficTypeView, vrElementView,
   type NspRow, type PhysicalNetworkRow, type TrafficTypeRow, type VrElementRow, type ZoneRow,
 } from './views.ts';
-import { nspById, physicalNetworkById, vrElementById, zoneById } from './lookup.ts';
+import { nspById, physicalNetworkById, vrElementById, zoneById, lockInfra } from './lookup.ts';
 import { USAGE_CHECKS, deleting, uses } from './usage.ts';
 import { checkKvmLabel, checkLabel, checkName, checkNetworkSpeed, checkTag, checkVnetSyntax, ipam } from './validate.ts';
 
@@ -89,6 +89,7 @@ export const createPhysicalNetwork = command({
     name: { type: 'string', required: true, description: 'the name of the physical network', check: checkName },
   },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const zone = await zoneById(ctx, a.zoneid, 'zoneid');
     if (zone.allocation_state === 'Enabled') {
       throw apiError('ACCOUNT_ERROR', `Cannot create PhysicalNetwork since the Zone is currently enabled, zone: ${zone.name} (id ${zone.id}); disable it first`, [zone.id]);
@@ -151,6 +152,7 @@ export const updatePhysicalNetwork = command({
     vlan: { type: 'string', description: 'the VLAN for the physical network', length: 4096, check: checkVnetSyntax },
   },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const n = await physicalNetworkById(ctx, a.id);
     const zone = await zoneById(ctx, n.zone_id, 'zoneid');
     const set: string[] = [];
@@ -180,6 +182,7 @@ export const deletePhysicalNetwork = command({
   isAsync: true, event: 'PHYSICAL.NETWORK.DELETE', instance: { type: 'PhysicalNetwork', param: 'id' },
   params: { id: { type: 'uuid', required: true, description: 'the ID of the Physical network' } },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const n = await physicalNetworkById(ctx, a.id);
     const why = await uses(USAGE_CHECKS.physicalNetwork, ctx.sql, n.id);
     if (why.length) throw apiError('RESOURCE_IN_USE', `The Physical Network ${n.name} (id ${n.id}) is not deletable because it still has ${why.join(', ')}`, [n.id]);
@@ -214,6 +217,7 @@ export const addTrafficType = command({
     vlan: { type: 'string', description: 'The VLAN id to be used for Management traffic by VMware host', check: (v: string) => (/^\d{1,4}$/.test(v) && Number(v) >= 1 && Number(v) <= 4094 ? undefined : 'a VLAN id (1-4094)') },
   },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const n = await physicalNetworkById(ctx, a.physicalnetworkid, 'physicalnetworkid');
     const zone = await zoneById(ctx, n.zone_id, 'zoneid');
     if ((await ctx.sql.query('SELECT 1 FROM traffic_types WHERE physical_network_id = $1 AND traffic_type = $2', [n.id, a.traffictype])).length) {
@@ -290,6 +294,7 @@ export const updateNetworkServiceProvider = command({
     servicelist: { type: 'list', of: 'string', description: 'the list of services to be enabled for this physical network service provider' },
   },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const nsp = await nspById(ctx, a.id);
     if (a.state === 'Shutdown') throw paramError("Updating the provider state to 'Shutdown' is not supported");
     if (a.state === 'Enabled' && !(await providerReady(ctx.sql, nsp))) {
@@ -339,6 +344,7 @@ export const configureVirtualRouterElement = command({
     enabled: { type: 'boolean', required: true, description: 'Enabled/Disabled the service provider' },
   },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const e = await vrElementById(ctx, a.id);
     await ctx.sql.query('UPDATE virtual_router_elements SET enabled = $2 WHERE id = $1', [e.id, a.enabled]);
     ctx.setResource('VirtualRouterElement', e.id);

@@ -4,7 +4,7 @@ import { apiError, paramError } from '../../api/errors.ts';
 import { Where } from '../../db/sql.ts';
 import { checkPodConflicts, validateV4Range } from '../../orchestrator/ipam.ts';
 import { POD, POD_SELECT, podView, type PodRow } from './views.ts';
-import { podById, zoneById, zoneFacts } from './lookup.ts';
+import { podById, zoneById, zoneFacts, lockInfra } from './lookup.ts';
 import { USAGE_CHECKS, deleting, uses } from './usage.ts';
 import { checkIPv4, checkName, checkNetmask, ipam } from './validate.ts';
 
@@ -20,6 +20,7 @@ export const createPod = command({
     allocationstate: { type: 'string', description: 'Allocation state of this Pod for allocation of new resources', values: ['Enabled', 'Disabled'] },
   },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const zone = await zoneById(ctx, a.zoneid, 'zoneid');
     const clash = await ctx.sql.query<{ id: string }>('SELECT id FROM pods WHERE zone_id = $1 AND lower(name) = lower($2)', [zone.id, a.name]);
     if (clash.length) throw paramError(`A pod with name ${a.name} already exists in zone ${zone.name} (pod id ${clash[0]!.id}). Please specify a different pod name.`);
@@ -56,6 +57,7 @@ export const deletePod = command({
   name: 'deletePod', description: 'Deletes a Pod.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'POD.DELETE',
   params: { id: { type: 'uuid', required: true, description: 'the ID of the Pod' } },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const p = await podById(ctx, a.id);
     const blockers: string[] = [];
     for (const [what, sql] of [

@@ -11,7 +11,7 @@ import {
 } from '../../orchestrator/ipam.ts';
 import { accountByName, domainById } from '../accounts/lookup.ts';
 import { VLAN_IP_RANGE, VLAN_RANGE_SELECT, vlanRangeView, type PhysicalNetworkRow, type PodRow, type VlanRangeRow, type ZoneRow } from './views.ts';
-import { physicalNetworkById, podById, vlanRangeById, zoneById, zoneFacts } from './lookup.ts';
+import { physicalNetworkById, podById, vlanRangeById, zoneById, zoneFacts, lockInfra } from './lookup.ts';
 import { USAGE_CHECKS, deleting, uses } from './usage.ts';
 import { checkIp6Cidr, checkIPv4, checkIPv6, checkNetmask, ipam } from './validate.ts';
 
@@ -57,6 +57,7 @@ export const createVlanIpRange = command({
     forsystemvms: { type: 'boolean', description: 'true if IP range is set to system vms, false if not' },
   },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     // Guest networks and projects arrive with later areas; until then none can be named.
     if (a.networkid) throw paramError(`Unable to find network by networkid=${a.networkid}`);
     if (a.projectid) throw paramError(`Unable to find project by projectid=${a.projectid}`);
@@ -172,6 +173,7 @@ export const deleteVlanIpRange = command({
   name: 'deleteVlanIpRange', description: 'Deletes a VLAN IP range.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'VLAN.IP.RANGE.DELETE',
   params: { id: { type: 'uuid', required: true, description: 'the id of the VLAN IP range' } },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const r = await vlanRangeById(ctx, a.id);
     const label = `The VLAN IP range ${r.start_ip ? `${r.start_ip}-${r.end_ip}` : r.ip6_cidr} (id ${r.id})`;
     const why = await uses(USAGE_CHECKS.vlanIpRange, ctx.sql, r.id);

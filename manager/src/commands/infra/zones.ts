@@ -7,7 +7,7 @@ import { checkGuestCidr as checkGuestCidrConflicts, parseGuestCidr } from '../..
 import { domainById } from '../accounts/lookup.ts';
 import { checkNetworkDomain } from '../accounts/validate.ts';
 import { ZONE, ZONE_SELECT, zoneView, type ZoneRow } from './views.ts';
-import { zoneById, zoneFacts } from './lookup.ts';
+import { zoneById, zoneFacts, lockInfra } from './lookup.ts';
 import { USAGE_CHECKS, deleting, uses } from './usage.ts';
 import { checkGuestCidr, checkIPv4, checkIPv6, checkName, ipam } from './validate.ts';
 
@@ -46,6 +46,7 @@ export const createZone = command({
     localstorageenabled: { type: 'boolean', description: 'true if local storage offering enabled, false otherwise' },
   },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     await assertNameFree(ctx, a.name);
     if (a.domainid) await domainById(ctx, a.domainid, 'domainid');
     if (a.guestcidraddress !== undefined && a.networktype === 'Basic') throw paramError('guestcidraddress can only be set on an Advanced zone');
@@ -81,6 +82,7 @@ export const updateZone = command({
     sortkey: { type: 'integer', description: 'sort key of the zone, integer' },
   },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const z = await zoneById(ctx, a.id);
     const set: string[] = [];
     const vals: unknown[] = [z.id];
@@ -129,6 +131,7 @@ export const deleteZone = command({
   name: 'deleteZone', description: 'Deletes a Zone.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'ZONE.DELETE',
   params: { id: { type: 'uuid', required: true, description: 'the ID of the Zone' } },
   async handler(ctx, a) {
+    await lockInfra(ctx);
     const z = await zoneById(ctx, a.id);
     const deps = await zoneDependents(ctx, z.id);
     if (deps.length) {
