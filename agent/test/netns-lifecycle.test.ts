@@ -187,3 +187,18 @@ kernel('a public network enslaves the operator uplink, carries traffic, and on r
   t.is(upl.master, undefined);
   t.deepEqual(await d.releaseNetwork({ id: 'public-1' }), { id: 'public-1', existed: false });
 });
+
+kernel('a stray namespace entry that cannot be entered is listed as Error and destroyed', async (t) => {
+  const { hosts: [h] } = await makeHosts(t, 1, { fabric: false });
+  const d = h!.driver;
+  const ns = d.names.vmNamespace('broken-1');
+  // Made inside another mount namespace, the entry outlives its mount: a file that is no namespace.
+  await execIn(h!.ns, ['ip', 'netns', 'add', ns]);
+  t.teardown(() => execIn(h!.ns, ['ip', 'netns', 'del', ns]).catch(() => undefined));
+  const state = await d.listState({});
+  t.is(state.vms.length, 1);
+  t.like(state.vms[0], { name: 'broken-1', state: 'Error' });
+  t.regex(state.vms[0]!.detail!, /^namespace unusable: /);
+  t.deepEqual(await d.destroyVm({ name: 'broken-1' }), { name: 'broken-1', existed: true });
+  t.false(existsSync(`/run/netns/${ns}`));
+});

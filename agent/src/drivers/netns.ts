@@ -23,7 +23,7 @@ import { checkArgs, parseIp } from '../validate.ts';
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /** tsx's loader by absolute URL: appliances start with cwd "/", where a bare `tsx` would not
  *  resolve. */
-const TSX = import.meta.resolve('tsx');
+const TSX = (() => { try { return import.meta.resolve('tsx'); } catch { return 'tsx'; } })();
 
 /** Appliance roles the agent will start, as argv with `{control}` (the control socket path),
  *  `{state}` (a directory of the VM's own, removed with it) and `{name}` (the VM name)
@@ -464,7 +464,8 @@ export class NetnsDriver implements Driver {
   }
 
   private async nsPids(ns: string): Promise<number[]> {
-    const { stdout } = await run(['ip', 'netns', 'pids', ns]);
+    // An unusable namespace entry has no processes to find; destroy must still go on.
+    const { stdout } = await run(['ip', 'netns', 'pids', ns]).catch(() => ({ stdout: '' }));
     return stdout.split('\n').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 1);
   }
 
