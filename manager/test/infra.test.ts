@@ -360,3 +360,25 @@ eachDialect('racing conflicting mutations: exactly one wins, the others get the 
   t.deepEqual(zones.map((r) => r.status).sort(), [200, 431, 431, 431, 431, 431]);
   t.regex(zones.find((r) => r.status === 431)!.body.errortext, /A zone with name twin already exists/);
 });
+
+eachDialect('a Basic zone: one POD-wide physical network, direct untagged ranges per pod', async (t, dialect) => {
+  const { admin } = await startManager(t, dialect);
+  const z = (await admin.ok('createZone', { name: 'basic', dns1: '192.0.2.53', networktype: 'Basic', securitygroupenabled: true })).zone;
+  t.like(z, { networktype: 'Basic', securitygroupsenabled: true });
+  t.false('guestcidraddress' in z);
+  await jobRefused(t, admin, 'createPhysicalNetwork', { name: 'pn', zoneid: z.id, vlan: '100-200' }, 431, /Can't add vnet range to the physical network in the Basic zone/);
+  await jobRefused(t, admin, 'createPhysicalNetwork', { name: 'pn', zoneid: z.id, broadcastdomainrange: 'ZONE' }, 431, /Basic zone can have broadcast domain type of value POD only/);
+  const pn = (await jobOk(t, admin, 'createPhysicalNetwork', { name: 'pn', zoneid: z.id })).physicalnetwork;
+  t.is(pn.broadcastdomainrange, 'POD');
+  await jobRefused(t, admin, 'createPhysicalNetwork', { name: 'pn2', zoneid: z.id }, 431, /there is a physical network already existing in this basic zone/);
+  await jobOk(t, admin, 'addTrafficType', { physicalnetworkid: pn.id, traffictype: 'Guest' });
+  await jobOk(t, admin, 'addTrafficType', { physicalnetworkid: pn.id, traffictype: 'Management' });
+  const pod = (await admin.ok('createPod', { name: 'p1', zoneid: z.id, gateway: '192.168.10.1', netmask: '255.255.255.0', startip: '192.168.10.10', endip: '192.168.10.20' })).pod;
+  await refused(t, admin, 'createVlanIpRange', { zoneid: z.id, gateway: '192.168.10.1', netmask: '255.255.255.0', startip: '192.168.10.100' }, 431, /Public \(forvirtualnetwork=true\) IP ranges cannot be added to zone basic: it is a Basic zone/);
+  await refused(t, admin, 'createVlanIpRange', { zoneid: z.id, forvirtualnetwork: false, gateway: '192.168.10.1', netmask: '255.255.255.0', startip: '192.168.10.100' }, 431, /Pod id is required for Basic zone direct untagged ranges/);
+  await refused(t, admin, 'createVlanIpRange', { podid: pod.id, forvirtualnetwork: false, vlan: '10', gateway: '192.168.10.1', netmask: '255.255.255.0', startip: '192.168.10.100' }, 431, /Basic zone direct ranges are untagged/);
+  const r = (await admin.ok('createVlanIpRange', { podid: pod.id, forvirtualnetwork: false, gateway: '192.168.10.1', netmask: '255.255.255.0', startip: '192.168.10.100', endip: '192.168.10.200' })).vlan;
+  t.like(r, { zoneid: z.id, podid: pod.id, podname: 'p1', forvirtualnetwork: false, vlan: 'vlan://untagged', physicalnetworkid: pn.id });
+  await refused(t, admin, 'deletePod', { id: pod.id }, 536, /still has 1 VLAN IP range\(s\) \(192\.168\.10\.100-192\.168\.10\.200\)/);
+  await refused(t, admin, 'updateZone', { id: z.id, guestcidraddress: '10.1.1.0/24' }, 431, /guestcidraddress can only be set on an Advanced zone/);
+});
