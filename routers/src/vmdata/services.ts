@@ -86,7 +86,16 @@ export class PasswordService extends MultiListener {
     try { this.acked = new Set(JSON.parse(await readFile(this.ackFile, 'utf8')) as string[]); } catch { this.acked = new Set(); }
   }
 
-  private async persist(): Promise<void> {
+  private persisting: Promise<void> = Promise.resolve();
+
+  /** Serialised: two acknowledgements at once must not race on the temporary file. */
+  private persist(): Promise<void> {
+    const next = this.persisting.then(() => this.writeAcks());
+    this.persisting = next.catch(() => undefined);
+    return next;
+  }
+
+  private async writeAcks(): Promise<void> {
     // Only fingerprints of passwords still in the spec are kept: the file cannot grow forever.
     const live = new Set([...this.table.passwords].map(([ip, pw]) => PasswordService.fingerprint(ip, pw)));
     this.acked = new Set([...this.acked].filter((f) => live.has(f)));
