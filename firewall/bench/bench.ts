@@ -11,11 +11,17 @@ import { fileURLToPath } from 'node:url';
 import { Lab } from '@flotilla/tests/lab';
 import { emptyFirewallSpec, type FirewallSpec, type FirewallRule } from '@flotilla/protocol/firewall';
 import { compile } from '../src/compile.ts';
-import { NftApplier } from '../src/apply.ts';
+import { NFT_BIN, NftApplier, elementUpdate } from '../src/apply.ts';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import * as n from '../src/nft/build.ts';
 import type { Command, NftDocument, Stmt } from '../src/nft/types.ts';
 import { waitListening } from '../test/helpers/topology.ts';
 
+const execFileP = promisify(execFile);
 const SIZES = [100, 1_000, 10_000, 50_000];
 const ROUNDS = Number(process.env.FW_BENCH_ROUNDS ?? 31);
 const IPERF_ROUNDS = Number(process.env.FW_BENCH_IPERF_ROUNDS ?? 9);
@@ -121,12 +127,16 @@ async function main(): Promise<void> {
   const lab = Lab.create(undefined, 'fwb');
   try {
     // Part 1 needs only a namespace to load tables into.
-    const fw = new NftApplier({ netns: await lab.netns('apply') });
+    const applyNs = await lab.netns('apply');
+    const fw = new NftApplier({ netns: applyNs });
 
     // ---- 1. compile / apply / one-rule change ----
     process.stdout.write(`load average at start: ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')} (2 cores; other work on the machine adds noise)\n`);
     process.stdout.write('rules   compile_ms  apply_ms  change_ms  (apply = one nft -j transaction incl. process start; change = element fast path)\n');
     const results = new Map<number, { compile: number; apply: number; change: number }>();
+    const tmp = mkdtempSync(join(tmpdir(), 'flt-fwbench-'));
+    lab.onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
+    let cpuLine = '';
     for (const size of SIZES) {
       const reps = size >= 50_000 ? 3 : 5;
       const spec = benchSpec(size);
@@ -151,9 +161,30 @@ async function main(): Promise<void> {
         if (r.mode !== 'elements') throw new Error(`expected the element fast path, got ${r.mode}`);
       }
       const row = { compile: median(compiles), apply: median(applies), change: median(changes) };
+      if (size === 10_000) {
+        // CPU time of nft itself (user + sys, from the shell's `times`): unlike wall time it
+        // hardly moves with other load on this 2-core machine.
+        // Clock-tick resolution (10 ms), so each measurement runs the batches `times` times.
+        const cpu = async (docs: NftDocument[], times: number) => {
+          const files = docs.map((d, i) => { const f = join(tmp, `batch${i}.json`); writeFileSync(f, JSON.stringify(d)); return f; });
+          const script = 'ns=$1; nft=$2; n=$3; shift 3; i=0; while [ $i -lt $n ]; do for f in "$@"; do nsenter --net="/run/netns/$ns" "$nft" -j -f "$f" || exit 1; done; i=$((i+1)); done; times';
+          const r = await execFileP('sh', ['-c', script, 'sh', applyNs, NFT_BIN, String(times), ...files]);
+          const [u, sy] = (r.stdout.trim().split('\n')[1] ?? '').split(/\s+/).map((x) => { const m = /^(\d+)m([\d.]+)s$/.exec(x); return m ? Number(m[1]) * 60_000 + Number(m[2]) * 1000 : NaN; });
+          return (u! + sy!) / (times * docs.length);
+        };
+        fw.reset();
+        await fw.apply(doc);
+        // A full replace of the installed 10k table by itself (the old table's removal included).
+        const fullCpu = await cpu([doc], 3);
+        const changeCpu = await cpu([elementUpdate(doc, doc2)!, elementUpdate(doc2, doc)!], 10);
+        cpuLine = `nft CPU time at 10000 rules (user+sys, load-independent): replace_cpu_ms=${Math.round(fullCpu)} change_cpu_ms=${changeCpu.toFixed(1)}`;
+        await fw.remove();
+        fw.reset();
+      }
       results.set(size, row);
       process.stdout.write(`${String(size).padEnd(7)} ${r1(row.compile).toString().padStart(10)} ${r1(row.apply).toString().padStart(9)} ${r1(row.change).toString().padStart(10)}\n`);
     }
+    process.stdout.write(cpuLine + '\n');
     {
       // For reference: the same 10k apply without per-rule counters (their cost is per element).
       const doc = compile(benchSpec(10_000), { counters: false });

@@ -116,7 +116,7 @@ export class NftApplier {
     const next: Applied = { shape, sets: indexElements(doc) };
     const prev = this.applied;
     if (prev && prev.shape === shape) {
-      const batch = this.elementBatch(prev, next);
+      const batch = elementBatch(prev, next);
       if (batch.length === 0) return { mode: 'noop', changes: 0 };
       try {
         await this.run({ nftables: batch }, 'elements');
@@ -132,20 +132,6 @@ export class NftApplier {
     return { mode: 'full', changes: doc.nftables.length };
   }
 
-  private elementBatch(prev: Applied, next: Applied): Command[] {
-    const dels: Command[] = [];
-    const adds: Command[] = [];
-    for (const [name, n] of next.sets) {
-      const p = prev.sets.get(name)!;
-      const gone = [...p.elems].filter(([k]) => !n.elems.has(k)).map(([, e]) => deleteKey(e, p.kind));
-      const fresh = [...n.elems].filter(([k]) => !p.elems.has(k)).map(([, e]) => e);
-      const el = (elem: Element['elem']): Element => ({ family: TABLE.family, table: TABLE.name, name, elem });
-      if (gone.length) dels.push({ delete: { element: el(gone as Expr[]) } });
-      if (fresh.length) adds.push({ add: { element: el(fresh as Element['elem']) } });
-    }
-    // Deletes first: an element that moves between rules must be gone before it is re-added.
-    return [...dels, ...adds];
-  }
 
   /** Per-rule counters (packets, bytes), summed over the set elements carrying each rule id. */
   async counters(): Promise<RuleCounters> {
@@ -218,4 +204,28 @@ export class NftApplier {
 function firstError(stderr: string): string {
   const line = stderr.split('\n').find((l) => l.includes('Error:')) ?? stderr.split('\n')[0] ?? '';
   return line.replace(/^internal:0:0-0:\s*/, '').trim();
+}
+
+/**
+ * The element-only batch turning `prev` into `next` (pure), or null when their shapes differ
+ * and only a full replace will do. An empty batch means nothing changed.
+ */
+export function elementUpdate(prev: NftDocument, next: NftDocument): NftDocument | null {
+  if (shapeOf(prev) !== shapeOf(next)) return null;
+  return { nftables: elementBatch({ shape: '', sets: indexElements(prev) }, { shape: '', sets: indexElements(next) }) };
+}
+
+function elementBatch(prev: Applied, next: Applied): Command[] {
+  const dels: Command[] = [];
+  const adds: Command[] = [];
+  for (const [name, n] of next.sets) {
+    const p = prev.sets.get(name)!;
+    const gone = [...p.elems].filter(([k]) => !n.elems.has(k)).map(([, e]) => deleteKey(e, p.kind));
+    const fresh = [...n.elems].filter(([k]) => !p.elems.has(k)).map(([, e]) => e);
+    const el = (elem: Element['elem']): Element => ({ family: TABLE.family, table: TABLE.name, name, elem });
+    if (gone.length) dels.push({ delete: { element: el(gone as Expr[]) } });
+    if (fresh.length) adds.push({ add: { element: el(fresh as Element['elem']) } });
+  }
+  // Deletes first: an element that moves between rules must be gone before it is re-added.
+  return [...dels, ...adds];
 }
