@@ -50,7 +50,7 @@ eachDialect('updateConfiguration: values take effect where they are read; bad va
   t.regex(del.body.errortext, /router\.service\.offering/);
   const inactive = await admin.call('updateServiceOffering', { id: bigRouter.id, state: 'Inactive' });
   t.is(inactive.status, 536);
-  await admin.ok('updateConfiguration', { name: 'router.service.offering', value: '' });
+  await admin.ok('updateConfiguration', { name: 'router.service.offering', value: 'NULL' });
   t.is((await rateOf()).serviceofferingid, stockRouter);
 
   const snapshot = async () => JSON.stringify((await admin.ok('listConfigurations')).configuration);
@@ -60,6 +60,7 @@ eachDialect('updateConfiguration: values take effect where they are read; bad va
     [{ name: 'network.throttling.rate', value: '-1' }, /less than 0/],
     [{ name: 'network.throttling.rate', value: '99999999999' }, /not a whole number|greater than/],
     [{ name: 'network.throttling.rate' }, /empty value is not allowed/],
+    [{ name: 'network.throttling.rate', value: 'NULL' }, /not a whole number/],
     [{ name: 'network.loadbalancer.haproxy.max.conn', value: '0' }, /less than 1/],
     [{ name: 'router.service.offering', value: small.id }, /not a system offering for virtual routers/],
     [{ name: 'router.service.offering', value: 'Big router' }, /not the id of a service offering/],

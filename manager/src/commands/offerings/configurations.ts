@@ -56,7 +56,8 @@ export const updateConfiguration = command({
     // A key config.ts defines is checked by its definition; a key another area seeded, by its stored type.
     const known = configDef(row.name);
     const def = known ?? { type: row.type as ConfigType, emptyAllowed: row.type === 'String' };
-    const value = a.value ?? '';
+    // CloudStack clients reset a string setting with value=NULL (marvin does); that is the empty value here.
+    const value = a.value === undefined || (def.emptyAllowed && a.value.toLowerCase() === 'null') ? '' : a.value;
     const why = checkConfigValue(def, value) ?? (value !== '' && known?.check ? await known.check(ctx.sql, value) : undefined);
     if (why) throw paramError(`Invalid value for configuration ${row.name}: ${value === '' ? '(empty)' : value}: ${why}`);
     const stored = value !== '' && known?.normalize ? known.normalize(value) : value;
