@@ -113,9 +113,10 @@ export class NftApplier {
   /** Applies `doc` (from compile()); falls back to a full replace when the shape changed. */
   async apply(doc: NftDocument): Promise<ApplyResult> {
     const shape = shapeOf(doc);
-    const next: Applied = { shape, sets: indexElements(doc) };
     const prev = this.applied;
+    let next: Applied | undefined;
     if (prev && prev.shape === shape) {
+      next = { shape, sets: indexElements(doc) };
       const batch = elementBatch(prev, next);
       if (batch.length === 0) return { mode: 'noop', changes: 0 };
       try {
@@ -127,11 +128,15 @@ export class NftApplier {
         if (!(e instanceof FirewallApplyError)) throw e;
       }
     }
-    await this.run(doc);
+    // run() has written the batch and started nft when it returns its promise; the element
+    // index for the next fast path is built while nft works (the machine has more than one core).
+    // On failure the kernel keeps the previous table, so `applied` keeps describing it.
+    const running = this.run(doc);
+    next ??= { shape, sets: indexElements(doc) };
+    await running;
     this.applied = next;
     return { mode: 'full', changes: doc.nftables.length };
   }
-
 
   /** Per-rule counters (packets, bytes), summed over the set elements carrying each rule id. */
   async counters(): Promise<RuleCounters> {
