@@ -312,6 +312,9 @@ export class NetnsDriver implements Driver {
     if (spec.template.kind !== 'system') return undefined;
     const argv = this.appliances[spec.template.role];
     if (!argv) throw new AgentError('UNSUPPORTED', `appliance role ${spec.template.role} is not on this host's allow-list (${Object.keys(this.appliances).join(', ') || 'empty'})`);
+    // Refuse before creating anything when the role's program is not installed here.
+    const missing = argv.filter((a) => a.startsWith('/') && (a === argv[0] || /\.(m?[jt]s)$/.test(a)) && !existsSync(a));
+    if (missing.length) throw new AgentError('UNSUPPORTED', `appliance role ${spec.template.role} is not installed on this host (missing ${missing.join(', ')})`);
     return argv.map((a) => a.replaceAll('{control}', this.controlSocket(spec.name)).replaceAll('{state}', join(this.vmDir(spec.name), 'state'))
       .replaceAll('{name}', spec.name));
   }
