@@ -3,7 +3,7 @@
 // cost is a handful of set lookups whatever the number of rules. The contract (chains, hooks,
 // priorities, set names) is in ../README.md; the tracer (trace.ts) and the kernel tests check it.
 import {
-  FirewallSpecError, anyCidr, normalizeFirewallSpec, hostCidr,
+  FirewallSpecError, normalizeFirewallSpec, hostCidr,
   type FirewallSpec, type NAddress, type NCidr, type NFirewallSpec, type NMatch, type Range, type Family as IpFamily,
 } from '@flotilla/protocol/firewall';
 import {
@@ -350,4 +350,3 @@ export function compileNormalized(s: NFirewallSpec, opts: CompileOptions = {}): 
   return b.output();
 }
 
-export { anyCidr };
