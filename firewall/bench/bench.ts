@@ -27,7 +27,7 @@ const ROUNDS = Number(process.env.FW_BENCH_ROUNDS ?? 31);
 const IPERF_ROUNDS = Number(process.env.FW_BENCH_IPERF_ROUNDS ?? 9);
 const CONN_MS = Number(process.env.FW_BENCH_CONN_MS ?? 300);
 const CONC = 8;
-const IPERF_SECONDS = 1;
+const IPERF_SECONDS = 2;
 
 const uuid = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
