@@ -115,3 +115,13 @@ test('overlapping guest network prefixes are refused', (t) => {
   t.like(d[0], { kind: 'invalid', path: '/guestNetworks/1/cidrs' });
   t.regex(d[0]!.message, /10\.2\.0\.0\/16 overlaps 10\.2\.1\.0\/24 of guest network tier-web/);
 });
+
+test('shifted port-forward ranges are bounded (one map element per port)', (t) => {
+  const s = isolated();
+  s.publicIps[0]!.portForwards.push({ id: uid(14), protocol: 'tcp', publicPorts: { start: 10000, end: 65535 }, privateIp: '10.1.1.9', privatePorts: { start: 1, end: 55536 }, sourceCidrs: [] });
+  s.publicIps[1]!.staticNat = undefined;
+  s.publicIps[1]!.portForwards.push({ id: uid(15), protocol: 'tcp', publicPorts: { start: 1, end: 20000 }, privateIp: '10.1.1.9', privatePorts: { start: 2, end: 20001 }, sourceCidrs: [] });
+  const d = validateFirewallSpec(s);
+  t.is(d.length, 1, JSON.stringify(d));
+  t.like(d[0], { kind: 'invalid', path: '/publicIps/1/portForwards/0/privatePorts', ruleId: uid(15) });
+});

@@ -12,6 +12,8 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import ipaddr from 'ipaddr.js';
 
 export const FIREWALL_SPEC_VERSION = 1 as const;
+/** Upper bound on ports of shifted port forwards (each is one map element). */
+export const MAX_SHIFTED_PORTS = 65_536;
 
 // ---- schema -------------------------------------------------------------------------------
 
@@ -443,6 +445,15 @@ export function normalizeFirewallSpec(raw: unknown): { spec?: NFirewallSpec; dia
       }
     }
   });
+
+  // A shifted port-forward range becomes one DNAT map element per port (nft has no port offset
+  // for maps); bound the total so one spec cannot make the table explode.
+  let shifted = 0;
+  publicIps.forEach((p) => p.portForwards.forEach((f, j) => {
+    if (f.privatePorts[0] === f.publicPorts[0]) return;
+    shifted += f.publicPorts[1] - f.publicPorts[0] + 1;
+    if (shifted > MAX_SHIFTED_PORTS) d.invalid(`${byAddress.get(p.address.addr)!.path}/portForwards/${j}/privatePorts`, `port forwards whose private ports differ from their public ports may cover at most ${MAX_SHIFTED_PORTS} ports in total per appliance; use equal public and private ports for large ranges`, f.id);
+  }));
 
   // Static NAT: one guest address per public IP, never the source NAT IP.
   const staticGuests = new Map<string, string>();
