@@ -1,4 +1,4 @@
-// `npm run bench` (root: `npm run bench:hosts`). Two parts, both below the manager:
+// `npm run bench` in agent/ (also run by the root `npm run bench`). Two parts, both below the manager:
 //  - netns, at the DRIVER level (no manager, no API): time for NetnsDriver.startVm to return
 //    (namespace, veth NIC in the bridge, console + httpd started and inside the VM's namespace)
 //    for 1 VM (median of 3) and for 50 VMs started concurrently. The API-level deploy time
@@ -6,7 +6,8 @@
 //  - 1,000 simulated hosts: 1,000 Agents with the simulator driver in this process, connected
 //    over WebSocket to the stand-in gateway in a child process, heartbeating every second;
 //    RSS and CPU of the agents' process (sim1000_rss_mb) and of the server.
-// Ends with: hosts: deploy_ms=<n> deploy50_ms=<n> sim1000_rss_mb=<n>
+// Ends with: hosts-driver: deploy_ms=<n> deploy50_ms=<n> sim1000_rss_mb=<n> (driver level; the
+// API-level line `hosts: …` of the issue comes from tests/bench/hosts.ts, `npm run bench:hosts`)
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { VmSpec } from '@flotilla/protocol/agent';
@@ -76,5 +77,5 @@ let deploy = NaN; let deploy50 = NaN;
 if (isRoot()) ({ deploy, deploy50 } = await benchNetns());
 else out('netns: skipped (needs root)');
 const sim = await benchSim1000();
-out(`hosts: deploy_ms=${Math.round(deploy)} deploy50_ms=${Math.round(deploy50)} sim1000_rss_mb=${Math.round(sim)}`);
+out(`hosts-driver: deploy_ms=${Math.round(deploy)} deploy50_ms=${Math.round(deploy50)} sim1000_rss_mb=${Math.round(sim)}`);
 process.exit(0);

@@ -71,7 +71,9 @@ export function macProblem(mac: string): string | undefined {
 export function checkNetworkSpec(spec: NetworkSpec, path = ''): NetworkSpec {
   const problems: string[] = [];
   const out: NetworkSpec = { ...spec };
-  if (spec.kind === 'guest' && spec.vni === undefined) problems.push(`${path}/vni: a guest network needs a VNI`);
+  // A guest network is a VXLAN segment, or a flat (untagged) provider network bridged onto the
+  // operator's uplink interface; one of the two must say where its frames go.
+  if (spec.kind === 'guest' && spec.vni === undefined && !spec.uplinkInterface) problems.push(`${path}/vni: a guest network needs a VNI or an uplinkInterface (flat network)`);
   if (spec.peers) {
     if (spec.vni === undefined) problems.push(`${path}/peers: peers need a VNI (they are VXLAN endpoints)`);
     const peers: string[] = [];

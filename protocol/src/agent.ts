@@ -58,7 +58,8 @@ export type NetworkKind = Static<typeof NetworkKind>;
 
 /** One L2 network on a host: a bridge, and when `vni` is set a VXLAN device on the host's fabric
  *  interface with head-end replication to `peers` (the fabric IPs of the other hosts that carry
- *  this network; the host's own IP may be included, it is skipped). Guest networks need a VNI.
+ *  this network; the host's own IP may be included, it is skipped). Guest networks need a VNI,
+ *  or an `uplinkInterface` for a flat (untagged) provider network.
  *  Public and control networks are bridges that may enslave an existing host interface
  *  (`uplinkInterface`) and may carry an address of the host itself (`hostAddress`). */
 export const NetworkSpec = Type.Object({
