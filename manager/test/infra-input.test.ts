@@ -12,16 +12,18 @@ import { buildZone, jobRefused, refused, snapshot } from './infra-helpers.ts';
 const COMMANDS = Object.values(infra).filter((v): v is AnyCommand => typeof v === 'object' && v !== null && 'handler' in v && 'params' in v);
 
 /** Parse-valid required parameters of each command, given the ids of a built zone. */
-function base(env: Awaited<ReturnType<typeof buildZone>> & { nspId: string; elementId: string }): Record<string, Record<string, string>> {
+function base(env: Awaited<ReturnType<typeof buildZone>> & { nspId: string; elementId: string; trafficId: string }): Record<string, Record<string, string>> {
   return {
     createZone: { name: 'z2', dns1: '192.0.2.1', networktype: 'Advanced' },
     listZones: {},
     updateZone: { id: env.zoneId },
     deleteZone: { id: env.zoneId },
     createPod: { name: 'p2', zoneid: env.zoneId, startip: '192.168.70.10', netmask: '255.255.255.0', gateway: '192.168.70.1' },
+    updatePod: { id: env.podId },
     listPods: {},
     deletePod: { id: env.podId },
     addCluster: { clustername: 'c2', clustertype: 'CloudManaged', hypervisor: 'KVM', podid: env.podId, zoneid: env.zoneId },
+    updateCluster: { id: env.clusterId },
     listClusters: {},
     deleteCluster: { id: env.clusterId },
     listHosts: {},
@@ -30,6 +32,8 @@ function base(env: Awaited<ReturnType<typeof buildZone>> & { nspId: string; elem
     updatePhysicalNetwork: { id: env.pnetId },
     deletePhysicalNetwork: { id: env.pnetId },
     addTrafficType: { physicalnetworkid: env.pnetId, traffictype: 'Management' },
+    updateTrafficType: { id: env.trafficId },
+    deleteTrafficType: { id: env.trafficId },
     listTrafficTypes: { physicalnetworkid: env.pnetId },
     listNetworkServiceProviders: {},
     updateNetworkServiceProvider: { id: env.nspId },
@@ -75,7 +79,8 @@ eachDialect('every infra command refuses missing, wrong-typed, oversized and mal
   const env = await buildZone(t, admin);
   const nspId = (await admin.ok('listNetworkServiceProviders', { physicalnetworkid: env.pnetId, name: 'VirtualRouter' })).networkserviceprovider[0].id;
   const elementId = (await admin.ok('listVirtualRouterElements', { nspid: nspId })).virtualrouterelement[0].id;
-  const ok = base({ ...env, nspId, elementId });
+  const trafficId = (await admin.ok('listTrafficTypes', { physicalnetworkid: env.pnetId })).traffictype[0].id;
+  const ok = base({ ...env, nspId, elementId, trafficId });
   t.deepEqual(Object.keys(ok).sort(), COMMANDS.map((c) => c.name).sort(), 'a base case for every infra command');
 
   const before = await snapshot(db);

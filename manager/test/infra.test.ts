@@ -382,3 +382,34 @@ eachDialect('a Basic zone: one POD-wide physical network, direct untagged ranges
   await refused(t, admin, 'deletePod', { id: pod.id }, 536, /still has 1 VLAN IP range\(s\) \(192\.168\.10\.100-192\.168\.10\.200\)/);
   await refused(t, admin, 'updateZone', { id: z.id, guestcidraddress: '10.1.1.0/24' }, 431, /guestcidraddress can only be set on an Advanced zone/);
 });
+
+eachDialect('updates: pods (range re-checked), clusters, traffic types; deleting traffic types', async (t, dialect) => {
+  const { admin, db } = await startManager(t, dialect);
+  const env = await buildZone(t, admin);
+  const p2 = (await admin.ok('createPod', { name: 'p2', zoneid: env.zoneId, gateway: '192.168.57.1', netmask: '255.255.255.0', startip: '192.168.57.10', endip: '192.168.57.20' })).pod;
+  // Growing the first pod's range within its subnet is fine; the change is re-checked as a whole.
+  const up = (await admin.ok('updatePod', { id: env.podId, endip: '192.168.56.99', name: 'pod-one', allocationstate: 'Disabled' })).pod;
+  t.like(up, { name: 'pod-one', allocationstate: 'Disabled', gateway: '192.168.56.1' });
+  t.deepEqual(up.endip, ['192.168.56.99']);
+  const before = await snapshot(db);
+  await refused(t, admin, 'updatePod', { id: env.podId, gateway: '192.168.57.1', startip: '192.168.57.100', endip: '192.168.57.110' }, 431, /pod subnet 192\.168\.57\.0\/24 .* overlaps with the subnet 192\.168\.57\.0\/24 of pod p2/);
+  await refused(t, admin, 'updatePod', { id: env.podId, endip: '192.168.56.5' }, 431, /start IP 192\.168\.56\.10 \(startip\) is greater than the end IP 192\.168\.56\.5/);
+  await refused(t, admin, 'updatePod', { id: env.podId, name: 'P2' }, 431, /A pod with name P2 already exists in zone local/);
+  await refused(t, admin, 'updatePod', { id: p2.id, gateway: '203.0.113.1', startip: '203.0.113.2', endip: '203.0.113.20' }, 431, /public IP range 203\.0\.113\.10-203\.0\.113\.50/);
+  t.is(await snapshot(db), before, 'refused pod updates changed nothing');
+
+  const c = (await admin.ok('updateCluster', { id: env.clusterId, clustername: 'renamed', allocationstate: 'Disabled', managedstate: 'Unmanaged' })).cluster;
+  t.like(c, { name: 'renamed', allocationstate: 'Disabled', managedstate: 'Unmanaged', hypervisortype: 'KVM' });
+  await refused(t, admin, 'updateCluster', { id: env.clusterId, hypervisor: 'VMware' }, 431, /hypervisor type of cluster renamed cannot be changed \(it is KVM\)/);
+
+  const tts = (await admin.ok('listTrafficTypes', { physicalnetworkid: env.pnetId })).traffictype;
+  const pub = tts.find((x: any) => x.traffictype === 'Public');
+  const guest = tts.find((x: any) => x.traffictype === 'Guest');
+  t.is((await jobOk(t, admin, 'updateTrafficType', { id: pub.id, kvmnetworklabel: 'br-public', vmwarenetworklabel: 'vSwitch0,100,vmwaresvs' })).traffictype.kvmnetworklabel, 'br-public');
+  await refused(t, admin, 'updateTrafficType', { id: pub.id, kvmnetworklabel: 'br public' }, 431, /kvmnetworklabel value=br public due to a Linux interface name/);
+  await jobRefused(t, admin, 'deleteTrafficType', { id: pub.id }, 536, /The traffic type Public of physical network local-pn1 is not deletable because there are 1 public IP range\(s\) using it \(203\.0\.113\.10-203\.0\.113\.50\)/);
+  t.deepEqual(await jobOk(t, admin, 'deleteTrafficType', { id: guest.id }), { success: true });
+  t.deepEqual((await admin.ok('listTrafficTypes', { physicalnetworkid: env.pnetId })).traffictype.map((x: any) => x.traffictype), ['Public']);
+  const types = (await admin.ok('listEvents', { pagesize: 200 })).event.map((e: any) => e.type);
+  for (const ty of ['POD.EDIT', 'CLUSTER.UPDATE', 'TRAFFIC.TYPE.UPDATE', 'TRAFFIC.TYPE.DELETE']) t.true(types.includes(ty), ty);
+});

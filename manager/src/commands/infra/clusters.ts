@@ -47,6 +47,38 @@ export const addCluster = command({
   },
 });
 
+export const updateCluster = command({
+  name: 'updateCluster', description: 'Updates an existing cluster', since: '1.0', roles: ADMIN, response: CLUSTER, shape: 'object', event: 'CLUSTER.UPDATE',
+  params: {
+    id: { type: 'uuid', required: true, description: 'the ID of the Cluster' },
+    clustername: { type: 'string', description: 'the cluster name', check: checkName },
+    clustertype: { type: 'string', description: 'hypervisor type of the cluster', values: ['CloudManaged', 'ExternalManaged'] },
+    hypervisor: { type: 'string', description: 'hypervisor type of the cluster', values: HYPERVISORS },
+    allocationstate: { type: 'string', description: 'Allocation state of this cluster for allocation of new resources', values: ['Enabled', 'Disabled'] },
+    managedstate: { type: 'string', description: 'whether this cluster is managed by cloudstack', values: ['Managed', 'Unmanaged'] },
+    arch: { type: 'string', description: 'the CPU arch of the cluster. Valid options are: x86_64, aarch64', since: '4.20', values: ARCHS },
+  },
+  async handler(ctx, a) {
+    await lockInfra(ctx);
+    const c = await clusterById(ctx, a.id);
+    // As in CloudStack: a cluster's hypervisor and type are fixed once it exists.
+    if (a.hypervisor !== undefined && a.hypervisor !== c.hypervisor) throw paramError(`hypervisor type of cluster ${c.name} cannot be changed (it is ${c.hypervisor})`);
+    if (a.clustertype !== undefined && a.clustertype !== c.cluster_type) throw paramError(`cluster type of cluster ${c.name} cannot be changed (it is ${c.cluster_type})`);
+    if (a.clustername !== undefined && a.clustername.toLowerCase() !== c.name.toLowerCase()) {
+      const clash = await ctx.sql.query<{ id: string }>('SELECT id FROM clusters WHERE pod_id = $1 AND lower(name) = lower($2) AND id <> $3', [c.pod_id, a.clustername, c.id]);
+      if (clash.length) throw paramError(`A cluster with name ${a.clustername} already exists in pod ${c.pod_name} (cluster id ${clash[0]!.id})`);
+    }
+    if (a.arch !== undefined && a.arch !== c.arch && (await ctx.sql.query('SELECT 1 FROM hosts WHERE cluster_id = $1', [c.id])).length) {
+      throw paramError(`The CPU arch of cluster ${c.name} cannot change while it has hosts`);
+    }
+    await ctx.sql.query(
+      `UPDATE clusters SET name = coalesce($2, name), allocation_state = coalesce($3, allocation_state), managed_state = coalesce($4, managed_state), arch = coalesce($5, arch) WHERE id = $1`,
+      [c.id, a.clustername ?? null, a.allocationstate ?? null, a.managedstate ?? null, a.arch ?? null]);
+    ctx.setResource('Cluster', c.id);
+    return clusterView((await ctx.sql.query<ClusterRow>(`${CLUSTER_SELECT} WHERE c.id = $1`, [c.id]))[0]!);
+  },
+});
+
 export const listClusters = command({
   name: 'listClusters', description: 'Lists clusters.', since: '1.0', roles: ADMIN, response: CLUSTER, shape: 'list',
   params: {

@@ -2,11 +2,11 @@
 import type { Seeder } from '../../seed.ts';
 
 export { createZone, updateZone, deleteZone, listZones } from './zones.ts';
-export { createPod, listPods, deletePod } from './pods.ts';
-export { addCluster, listClusters, deleteCluster, listHosts } from './clusters.ts';
+export { createPod, updatePod, listPods, deletePod } from './pods.ts';
+export { addCluster, updateCluster, listClusters, deleteCluster, listHosts } from './clusters.ts';
 export {
   createPhysicalNetwork, listPhysicalNetworks, updatePhysicalNetwork, deletePhysicalNetwork,
-  addTrafficType, listTrafficTypes, listNetworkServiceProviders, updateNetworkServiceProvider,
+  addTrafficType, updateTrafficType, deleteTrafficType, listTrafficTypes, listNetworkServiceProviders, updateNetworkServiceProvider,
   listVirtualRouterElements, configureVirtualRouterElement,
 } from './physicalnetworks.ts';
 export { createVlanIpRange, listVlanIpRanges, deleteVlanIpRange } from './vlanranges.ts';

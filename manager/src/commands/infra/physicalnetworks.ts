@@ -246,6 +246,58 @@ export const addTrafficType = command({
   },
 });
 
+const LABEL_PARAMS = {
+  xennetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a XenServer host', check: checkLabel },
+  kvmnetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a KVM host', check: checkKvmLabel },
+  vmwarenetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a VMware host', check: checkLabel },
+  hypervnetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a Hyperv host', check: checkLabel },
+  ovm3networklabel: { type: 'string', description: 'The network name of the physical device dedicated to this traffic on an OVM3 host', check: checkLabel },
+} as const;
+
+async function trafficTypeById(ctx: { sql: Sql }, id: string): Promise<TrafficTypeRow & { pn_name: string }> {
+  const r = (await ctx.sql.query<TrafficTypeRow & { pn_name: string }>('SELECT t.*, n.name AS pn_name FROM traffic_types t JOIN physical_networks n ON n.id = t.physical_network_id WHERE t.id = $1', [id]))[0];
+  if (!r) throw paramError(`Unable to find traffic type by id=${id}`);
+  return r;
+}
+
+export const updateTrafficType = command({
+  name: 'updateTrafficType', description: 'Updates traffic type of a physical network', since: '3.0.0', roles: ADMIN, response: TRAFFIC_TYPE, shape: 'object',
+  isAsync: true, event: 'TRAFFIC.TYPE.UPDATE', instance: { type: 'TrafficType', param: 'id' },
+  params: { id: { type: 'uuid', required: true, description: 'traffic type id' }, ...LABEL_PARAMS },
+  async handler(ctx, a) {
+    await lockInfra(ctx);
+    const tt = await trafficTypeById(ctx, a.id);
+    await ctx.sql.query(
+      `UPDATE traffic_types SET xen_label = coalesce($2, xen_label), kvm_label = coalesce($3, kvm_label), vmware_label = coalesce($4, vmware_label),
+         hyperv_label = coalesce($5, hyperv_label), ovm3_label = coalesce($6, ovm3_label) WHERE id = $1`,
+      [tt.id, a.xennetworklabel ?? null, a.kvmnetworklabel ?? null, a.vmwarenetworklabel ?? null, a.hypervnetworklabel ?? null, a.ovm3networklabel ?? null]);
+    ctx.setResource('TrafficType', tt.id);
+    return trafficTypeView((await ctx.sql.query<TrafficTypeRow>('SELECT * FROM traffic_types WHERE id = $1', [tt.id]))[0]!);
+  },
+});
+
+export const deleteTrafficType = command({
+  name: 'deleteTrafficType', description: 'Deletes traffic type of a physical network', since: '3.0.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success',
+  isAsync: true, event: 'TRAFFIC.TYPE.DELETE', instance: { type: 'TrafficType', param: 'id' },
+  params: { id: { type: 'uuid', required: true, description: 'traffic type id' } },
+  async handler(ctx, a) {
+    await lockInfra(ctx);
+    const tt = await trafficTypeById(ctx, a.id);
+    // What the traffic carries must go first: guest networks for Guest, public ranges for Public.
+    const users = tt.traffic_type === 'Guest'
+      ? await ctx.sql.query<{ label: string }>(`SELECT name AS label FROM networks WHERE physical_network_id = $1 ORDER BY created`, [tt.physical_network_id])
+      : tt.traffic_type === 'Public'
+        ? await ctx.sql.query<{ label: string }>(`SELECT coalesce(start_ip || '-' || end_ip, ip6_cidr) AS label FROM vlan_ip_ranges WHERE physical_network_id = $1 AND for_virtual_network ORDER BY seq`, [tt.physical_network_id])
+        : [];
+    if (users.length) {
+      const what = tt.traffic_type === 'Guest' ? 'network(s)' : 'public IP range(s)';
+      throw apiError('RESOURCE_IN_USE', `The traffic type ${tt.traffic_type} of physical network ${tt.pn_name} is not deletable because there are ${users.length} ${what} using it (${users.map((u) => u.label).join(', ')})`, [tt.id]);
+    }
+    await ctx.sql.query('DELETE FROM traffic_types WHERE id = $1', [tt.id]);
+    ctx.setResource('TrafficType', tt.id);
+  },
+});
+
 export const listTrafficTypes = command({
   name: 'listTrafficTypes', description: 'Lists traffic types of a given physical network.', since: '3.0.0', roles: ADMIN, response: TRAFFIC_TYPE, shape: 'list',
   params: {

@@ -36,6 +36,47 @@ export const createPod = command({
   },
 });
 
+export const updatePod = command({
+  name: 'updatePod', description: 'Updates a Pod.', since: '1.0', roles: ADMIN, response: POD, shape: 'object', event: 'POD.EDIT',
+  params: {
+    id: { type: 'uuid', required: true, description: 'the ID of the Pod' },
+    name: { type: 'string', description: 'the name of the Pod', check: checkName },
+    startip: { type: 'string', description: 'the starting IP address for the Pod', check: checkIPv4 },
+    endip: { type: 'string', description: 'the ending IP address for the Pod', check: checkIPv4 },
+    netmask: { type: 'string', description: 'the netmask of the Pod', check: checkNetmask },
+    gateway: { type: 'string', description: 'the gateway for the Pod', check: checkIPv4 },
+    allocationstate: { type: 'string', description: 'Allocation state of this cluster for allocation of new resources', values: ['Enabled', 'Disabled'] },
+  },
+  async handler(ctx, a) {
+    await lockInfra(ctx);
+    const p = await podById(ctx, a.id);
+    const zone = await zoneById(ctx, p.zone_id, 'zoneid');
+    if (a.name !== undefined && a.name.toLowerCase() !== p.name.toLowerCase()) {
+      const clash = await ctx.sql.query<{ id: string }>('SELECT id FROM pods WHERE zone_id = $1 AND lower(name) = lower($2) AND id <> $3', [zone.id, a.name, p.id]);
+      if (clash.length) throw paramError(`A pod with name ${a.name} already exists in zone ${zone.name} (pod id ${clash[0]!.id}). Please specify a different pod name.`);
+    }
+    let range: { gateway: string; netmask: string; start: string; end: string } | undefined;
+    if ([a.startip, a.endip, a.netmask, a.gateway].some((x) => x !== undefined)) {
+      // The new range is the old one with the given parts replaced, checked as a whole.
+      const gateway = a.gateway ?? p.gateway;
+      const netmask = a.netmask ?? p.netmask;
+      const startip = a.startip ?? p.start_ip;
+      if (!gateway || !netmask || !startip) throw paramError('A pod range needs gateway, netmask and startip');
+      const endip = a.endip ?? p.end_ip ?? undefined;
+      const r = ipam(() => validateV4Range({ gateway, netmask, startip, endip }));
+      const facts = await zoneFacts(ctx.sql, zone, { exceptPod: p.id });
+      ipam(() => checkPodConflicts(r, facts));
+      range = { gateway: r.gateway.text, netmask: r.netmask, start: r.start.text, end: r.end.text };
+    }
+    await ctx.sql.query(
+      `UPDATE pods SET name = coalesce($2, name), gateway = coalesce($3, gateway), netmask = coalesce($4, netmask), start_ip = coalesce($5, start_ip),
+         end_ip = coalesce($6, end_ip), allocation_state = coalesce($7, allocation_state) WHERE id = $1`,
+      [p.id, a.name ?? null, range?.gateway ?? null, range?.netmask ?? null, range?.start ?? null, range?.end ?? null, a.allocationstate ?? null]);
+    ctx.setResource('Pod', p.id);
+    return podView((await ctx.sql.query<PodRow>(`${POD_SELECT} WHERE p.id = $1`, [p.id]))[0]!);
+  },
+});
+
 export const listPods = command({
   name: 'listPods', description: 'Lists all Pods.', since: '1.0', roles: ADMIN, response: POD, shape: 'list',
   params: {
