@@ -39,6 +39,8 @@ function base(env: Awaited<ReturnType<typeof buildZone>> & { nspId: string; elem
     updateNetworkServiceProvider: { id: env.nspId },
     listVirtualRouterElements: {},
     configureVirtualRouterElement: { id: env.elementId, enabled: 'true' },
+    listInternalLoadBalancerElements: {},
+    configureInternalLoadBalancerElement: { id: env.elementId, enabled: 'true' },
     createVlanIpRange: { zoneid: env.zoneId },
     listVlanIpRanges: {},
     deleteVlanIpRange: { id: env.rangeId },

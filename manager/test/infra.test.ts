@@ -161,6 +161,14 @@ eachDialect('physical networks: default providers, elements, traffic types, VLAN
   t.is(els.count, 1);
   t.like(els.virtualrouterelement[0], { nspid: vr.id, enabled: false, account: 'system' });
   t.is((await admin.ok('listVirtualRouterElements')).count, 4, 'VirtualRouter and VpcVirtualRouter on each');
+  // The InternalLbVm provider has its own element, configured by its own command.
+  const ilbNsp = nsps.networkserviceprovider.find((p: any) => p.name === 'InternalLbVm');
+  const ilb = (await admin.ok('listInternalLoadBalancerElements', { nspid: ilbNsp.id })).internalloadbalancerelement;
+  t.deepEqual(ilb.map((e: any) => e.enabled), [false]);
+  await jobRefused(t, admin, 'updateNetworkServiceProvider', { id: ilbNsp.id, state: 'Enabled' }, 431, /InternalLbVm .* not ready.*configureInternalLoadBalancerElement/);
+  await jobRefused(t, admin, 'configureVirtualRouterElement', { id: ilb[0].id, enabled: true }, 431, /Unable to find virtual router element by id=/);
+  t.deepEqual((await jobOk(t, admin, 'configureInternalLoadBalancerElement', { id: ilb[0].id, enabled: true })).internalloadbalancerelement, { id: ilb[0].id, nspid: ilbNsp.id, enabled: true });
+  t.is((await jobOk(t, admin, 'updateNetworkServiceProvider', { id: ilbNsp.id, state: 'Enabled' })).networkserviceprovider.state, 'Enabled');
 
   // Enabling the provider before its element: refused with the reason; then the right order.
   await jobRefused(t, admin, 'updateNetworkServiceProvider', { id: vr.id, state: 'Enabled' }, 431, /Provider VirtualRouter .* is not ready, cannot Enable the provider, please configure the provider first/);
@@ -175,7 +183,7 @@ eachDialect('physical networks: default providers, elements, traffic types, VLAN
   const sg = nsps.networkserviceprovider.find((p: any) => p.name === 'SecurityGroupProvider');
   await jobRefused(t, admin, 'updateNetworkServiceProvider', { id: sg.id, servicelist: 'SecurityGroup' }, 431, /Cannot update set of Services for this Service Provider 'SecurityGroupProvider'/);
   await jobRefused(t, admin, 'updateNetworkServiceProvider', { id: vr.id, state: 'Shutdown' }, 431, /'Shutdown' is not supported/);
-  t.deepEqual((await admin.ok('listNetworkServiceProviders', { state: 'Enabled' })).networkserviceprovider.map((p: any) => p.id), [vr.id]);
+  t.deepEqual((await admin.ok('listNetworkServiceProviders', { state: 'Enabled' })).networkserviceprovider.map((p: any) => p.id), [vr.id, ilbNsp.id]);
 
   // VLAN overlap between physical networks of the zone (same isolation method) is refused.
   await jobRefused(t, admin, 'createPhysicalNetwork', { name: 'pn3', zoneid: z.id, vlan: '150-160', isolationmethods: 'VLAN' }, 431,

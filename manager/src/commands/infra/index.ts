@@ -7,7 +7,7 @@ export { addCluster, updateCluster, listClusters, deleteCluster, listHosts } fro
 export {
   createPhysicalNetwork, listPhysicalNetworks, updatePhysicalNetwork, deletePhysicalNetwork,
   addTrafficType, updateTrafficType, deleteTrafficType, listTrafficTypes, listNetworkServiceProviders, updateNetworkServiceProvider,
-  listVirtualRouterElements, configureVirtualRouterElement,
+  listVirtualRouterElements, configureVirtualRouterElement, listInternalLoadBalancerElements, configureInternalLoadBalancerElement,
 } from './physicalnetworks.ts';
 export { createVlanIpRange, listVlanIpRanges, deleteVlanIpRange } from './vlanranges.ts';
 

@@ -11,8 +11,8 @@ import { Where, type Sql } from '../../db/sql.ts';
 import { formatVnetRanges, parseVnetRanges, vnetContains, vnetOverlap, type VnetInterval } from '../../orchestrator/ipam.ts';
 import { domainById } from '../accounts/lookup.ts';
 import {
-  NETWORK_SERVICE_PROVIDER, PHYSICAL_NETWORK, PHYSICAL_NETWORK_SELECT, TRAFFIC_TYPE, VIRTUAL_ROUTER_ELEMENT, VR_ELEMENT_SELECT,
-  nspView, physicalNetworkView, trafficTypeView, vrElementView,
+  INTERNAL_LB_ELEMENT, NETWORK_SERVICE_PROVIDER, PHYSICAL_NETWORK, PHYSICAL_NETWORK_SELECT, TRAFFIC_TYPE, VIRTUAL_ROUTER_ELEMENT, VR_ELEMENT_SELECT,
+  internalLbElementView, nspView, physicalNetworkView, trafficTypeView, vrElementView,
   type NspRow, type PhysicalNetworkRow, type TrafficTypeRow, type VrElementRow, type ZoneRow,
 } from './views.ts';
 import { nspById, physicalNetworkById, vrElementById, zoneById, lockInfra } from './lookup.ts';
@@ -23,11 +23,11 @@ import { checkKvmLabel, checkLabel, checkName, checkNetworkSpeed, checkTag, chec
 const ISOLATION_METHODS = ['VLAN', 'VXLAN', 'GRE', 'L3'] as const;
 
 /** The providers CloudStack puts on every new physical network (without optional plugins). */
-export const DEFAULT_PROVIDERS: readonly { name: string; services: readonly string[]; individual: boolean; element?: 'VirtualRouter' | 'VPCVirtualRouter' }[] = [
+export const DEFAULT_PROVIDERS: readonly { name: string; services: readonly string[]; individual: boolean; element?: 'VirtualRouter' | 'VPCVirtualRouter' | 'InternalLbVm' }[] = [
   { name: 'VirtualRouter', services: ['Dhcp', 'Dns', 'UserData', 'Gateway', 'Firewall', 'Lb', 'SourceNat', 'StaticNat', 'PortForwarding', 'Vpn'], individual: true, element: 'VirtualRouter' },
   { name: 'SecurityGroupProvider', services: ['SecurityGroup'], individual: false },
   { name: 'VpcVirtualRouter', services: ['Dhcp', 'Dns', 'UserData', 'Gateway', 'Lb', 'SourceNat', 'StaticNat', 'PortForwarding', 'Vpn', 'NetworkACL'], individual: true, element: 'VPCVirtualRouter' },
-  { name: 'InternalLbVm', services: ['Lb'], individual: false },
+  { name: 'InternalLbVm', services: ['Lb'], individual: false, element: 'InternalLbVm' },
   { name: 'ConfigDrive', services: ['UserData', 'Dhcp', 'Dns'], individual: false },
 ];
 
@@ -350,7 +350,8 @@ export const updateNetworkServiceProvider = command({
     const nsp = await nspById(ctx, a.id);
     if (a.state === 'Shutdown') throw paramError("Updating the provider state to 'Shutdown' is not supported");
     if (a.state === 'Enabled' && !(await providerReady(ctx.sql, nsp))) {
-      throw paramError(`Provider ${nsp.name} (id ${nsp.id}) is not ready, cannot Enable the provider, please configure the provider first: enable its element with configureVirtualRouterElement`);
+      const how = nsp.name === 'InternalLbVm' ? 'configureInternalLoadBalancerElement' : 'configureVirtualRouterElement';
+      throw paramError(`Provider ${nsp.name} (id ${nsp.id}) is not ready, cannot Enable the provider, please configure the provider first: enable its element with ${how}`);
     }
     if (a.servicelist !== undefined) {
       if (!nsp.can_enable_individual_service) throw paramError(`Cannot update set of Services for this Service Provider '${nsp.name}'`);
@@ -404,3 +405,37 @@ export const configureVirtualRouterElement = command({
   },
 });
 
+
+// ---- internal load balancer elements (the InternalLbVm provider's element) ----
+
+export const listInternalLoadBalancerElements = command({
+  name: 'listInternalLoadBalancerElements', description: 'Lists all available Internal Load Balancer elements.', since: '4.2.0', roles: ADMIN,
+  response: INTERNAL_LB_ELEMENT, shape: 'list',
+  params: {
+    ...LIST_PARAMS,
+    id: { type: 'uuid', description: 'list internal load balancer elements by id' },
+    nspid: { type: 'uuid', description: 'list internal load balancer elements by network service provider id' },
+    enabled: { type: 'boolean', description: 'list internal load balancer elements by enabled state' },
+  },
+  async handler(ctx, a) {
+    const w = new Where().add(`e.type = 'InternalLbVm'`).add('e.id = ?', a.id).add('e.nsp_id = ?', a.nspid).add('e.enabled = ?', a.enabled);
+    return (await ctx.sql.query<VrElementRow>(`${VR_ELEMENT_SELECT} ${w} ORDER BY e.seq`, w.params)).map(internalLbElementView);
+  },
+});
+
+export const configureInternalLoadBalancerElement = command({
+  name: 'configureInternalLoadBalancerElement', description: 'Configures an Internal Load Balancer element.', since: '4.2.0', roles: ADMIN,
+  response: INTERNAL_LB_ELEMENT, shape: 'object', isAsync: true, event: 'NETWORK.ELEMENT.CONFIGURE',
+  params: {
+    id: { type: 'uuid', required: true, description: 'the ID of the internal lb provider' },
+    enabled: { type: 'boolean', required: true, description: 'Enables/Disables the Internal Load Balancer element' },
+  },
+  async handler(ctx, a) {
+    await lockInfra(ctx);
+    const e = (await ctx.sql.query<VrElementRow>(`${VR_ELEMENT_SELECT} WHERE e.id = $1 AND e.type = 'InternalLbVm'`, [a.id]))[0];
+    if (!e) throw paramError(`Unable to find internal load balancer element by id=${a.id}`);
+    await ctx.sql.query('UPDATE virtual_router_elements SET enabled = $2 WHERE id = $1', [e.id, a.enabled]);
+    ctx.setResource('InternalLbElement', e.id);
+    return internalLbElementView({ ...e, enabled: a.enabled });
+  },
+});

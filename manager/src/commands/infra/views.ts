@@ -292,6 +292,19 @@ export function vrElementView(r: VrElementRow): Record<string, unknown> {
   return compact({ id: r.id, nspid: r.nsp_id, enabled: r.enabled, account: r.account, domainid: r.domain_id, domain: r.domain });
 }
 
+export const INTERNAL_LB_ELEMENT: ResponseDef = {
+  name: 'internalloadbalancerelement',
+  fields: {
+    id: f('string', 'the id of the internal load balancer element'),
+    nspid: f('string', 'the physical network service provider id of the element'),
+    enabled: f('boolean', 'Enabled/Disabled the element'),
+  },
+};
+
+export function internalLbElementView(r: VrElementRow): Record<string, unknown> {
+  return { id: r.id, nspid: r.nsp_id, enabled: r.enabled };
+}
+
 // ---- VLAN IP range ----
 
 export const VLAN_IP_RANGE: ResponseDef = {
