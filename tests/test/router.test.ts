@@ -8,6 +8,8 @@ import { Lab, kernelTestsUnavailable } from '../src/lab.ts';
 import { addHost, addUplink, createZone, netnsHosts, startCloud, waitFor, type Cloud, type Zone } from '../src/cloud.ts';
 import { signedClient, type Api } from '@flotilla/manager/client';
 import type { NetnsDriver } from '@flotilla/agent';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const skip = kernelTestsUnavailable();
 const kernelTest = skip ? test.skip : test.serial;
@@ -32,9 +34,9 @@ export async function isolatedOffering(cloud: Cloud, name: string, egressAllow: 
 
 export interface World { lab: Lab; cloud: Cloud; z: Zone; driver: NetnsDriver; uplink: string; gateway: string }
 
-export async function world(t: ExecutionContext, tag: string): Promise<World> {
+export async function world(t: ExecutionContext, tag: string, routerCheckMs?: number): Promise<World> {
   const lab = Lab.create(t, tag);
-  const cloud = await startCloud(t);
+  const cloud = await startCloud(t, routerCheckMs ? { routerCheckMs } : {});
   const z = await createZone(cloud.admin);
   const [h1] = await netnsHosts(lab, 1);
   await addHost(t, cloud, z, { name: 'host1', driver: h1!.driver, tag: h1!.tag, hostNs: h1!.hostNs });
@@ -124,4 +126,173 @@ kernelTest('isolated network: implemented at first deploy, guests lease by DHCP,
   const fw = await w.cloud.admin.ok('listRouters', { networkid: net.id, fetchhealthcheckresults: true });
   t.true(fw.router[0].healthcheckresults.length > 0);
   t.false(fw.router[0].healthchecksfailed, JSON.stringify(fw.router[0].healthcheckresults));
+});
+
+kernelTest('port forwarding from the rule\'s CIDR only, static NAT, firewall rules that open and close with counters; conflicts 537; another tenant can neither see nor change them nor reach the network', async (t) => {
+  const w = await world(t, 'rul');
+  const { api } = await tenant(w.cloud, 'alice');
+  const offering = await isolatedOffering(w.cloud, 'iso-allow', true);
+  const net = (await api.ok('createNetwork', { name: 'net1', zoneid: w.z.zoneId, networkofferingid: offering })).network;
+  const vm1 = await deploy(w, api, 'vm1', net.id);
+  const vm2 = await deploy(w, api, 'vm2', net.id);
+  const ns2 = await nsOf(w, vm2.id);
+  await leased(w, ns2, vm2.nic[0].ipaddress);
+  const snat = (await api.ok('listPublicIpAddresses', { associatednetworkid: net.id, issourcenat: true })).publicipaddress[0];
+  // A second outside address in the uplink, outside the rule's CIDR.
+  await w.lab.exec(w.uplink, ['ip', 'addr', 'add', '203.0.113.2/24', 'dev', 'br0']);
+  const http = (from: string, url: string) => w.lab.tryExec(w.uplink, ['curl', '-sS', '--max-time', '2', '--interface', from, url], { timeoutMs: 5000 });
+
+  // Port forwarding: source NAT IP :8080 → vm1:80, only from 203.0.113.1/32.
+  const pf = await api.jobOk('createPortForwardingRule', { ipaddressid: snat.id, protocol: 'tcp', publicport: 8080, privateport: 80, virtualmachineid: vm1.id, cidrlist: '203.0.113.1/32' });
+  t.like(pf.portforwardingrule, { publicport: '8080', privateport: '80', protocol: 'tcp', virtualmachineid: vm1.id, cidrlist: '203.0.113.1/32', state: 'Active' });
+  t.is((await http('203.0.113.1', `http://${snat.ipaddress}:8080/`)).stdout.trim(), 'vm1');
+  t.not((await http('203.0.113.2', `http://${snat.ipaddress}:8080/`)).stdout.trim(), 'vm1', 'outside the rule\'s CIDR nothing answers');
+  const pfList = (await api.ok('listPortForwardingRules', { ipaddressid: snat.id })).portforwardingrule;
+  t.is(pfList.length, 1);
+  t.true(pfList[0].packets >= 1, JSON.stringify(pfList[0]));
+  // An overlapping forward on the same IP and protocol is a conflict.
+  const dup = await api.job('createPortForwardingRule', { ipaddressid: snat.id, protocol: 'tcp', publicport: 8080, privateport: 81, virtualmachineid: vm2.id });
+  t.is(dup.jobresult.errorcode, 537, JSON.stringify(dup.jobresult));
+
+  // Static NAT: a new IP, one-to-one to vm2, filtered by its firewall rules.
+  const pub2 = (await api.jobOk('associateIpAddress', { networkid: net.id })).ipaddress;
+  t.false(pub2.issourcenat);
+  await api.ok('enableStaticNat', { ipaddressid: pub2.id, virtualmachineid: vm2.id });
+  const listed = (await api.ok('listPublicIpAddresses', { id: pub2.id })).publicipaddress[0];
+  t.like(listed, { isstaticnat: true, virtualmachineid: vm2.id, vmipaddress: vm2.nic[0].ipaddress });
+  t.true(await blocked(w, w.uplink, pub2.ipaddress, 80), 'closed until a firewall rule opens it');
+  const fw = (await api.jobOk('createFirewallRule', { ipaddressid: pub2.id, protocol: 'tcp', startport: 80, endport: 80, cidrlist: '0.0.0.0/0' })).firewallrule;
+  t.is((await http('203.0.113.2', `http://${pub2.ipaddress}/`)).stdout.trim(), 'vm2');
+  t.is((await http('203.0.113.1', `http://${pub2.ipaddress}/`)).stdout.trim(), 'vm2');
+  const counted = (await api.ok('listFirewallRules', { ipaddressid: pub2.id })).firewallrule[0];
+  t.is(counted.id, fw.id);
+  t.true(counted.packets >= 2, JSON.stringify(counted));
+  t.true(await blocked(w, w.uplink, pub2.ipaddress, 22), 'other ports stay closed');
+  // vm2 leaves through its static NAT address, not the source NAT one.
+  echoPeer(w, w.uplink, 9000);
+  t.is(await ask(w, ns2, w.gateway, 9000), pub2.ipaddress);
+  // Conflicts: an overlapping firewall rule; port forwarding on a static NAT IP.
+  const over = await api.job('createFirewallRule', { ipaddressid: pub2.id, protocol: 'tcp', startport: 70, endport: 90, cidrlist: '0.0.0.0/0' });
+  t.is(over.jobresult.errorcode, 537, JSON.stringify(over.jobresult));
+  const pfOnNat = await api.job('createPortForwardingRule', { ipaddressid: pub2.id, protocol: 'tcp', publicport: 2222, privateport: 22, virtualmachineid: vm2.id });
+  t.is(pfOnNat.jobresult.errorcode, 537, JSON.stringify(pfOnNat.jobresult));
+  t.is((await api.ok('listFirewallRules', { ipaddressid: pub2.id })).firewallrule.length, 1, 'refused rules left nothing behind');
+
+  // Another tenant: sees none of it, changes none of it, cannot reach the network.
+  const bob = await tenant(w.cloud, 'bob');
+  t.deepEqual(await bob.api.ok('listFirewallRules', {}), {});
+  t.deepEqual(await bob.api.ok('listPortForwardingRules', {}), {});
+  t.deepEqual(await bob.api.ok('listPublicIpAddresses', {}), {});
+  t.is((await bob.api.call('listFirewallRules', { ipaddressid: pub2.id })).status, 531);
+  t.is((await bob.api.job('deleteFirewallRule', { id: fw.id })).jobresult.errorcode, 531);
+  t.is((await bob.api.job('createFirewallRule', { ipaddressid: pub2.id, protocol: 'tcp', startport: 22, endport: 22 })).jobresult.errorcode, 531);
+  t.is((await bob.api.job('deletePortForwardingRule', { id: pf.portforwardingrule.id })).jobresult.errorcode, 531);
+  t.is((await bob.api.call('enableStaticNat', { ipaddressid: snat.id, virtualmachineid: vm1.id })).status, 531);
+  const bobOff = (await bob.api.ok('listNetworkOfferings', { name: 'iso-allow' })).networkoffering[0];
+  const bobNet = (await bob.api.ok('createNetwork', { name: 'bobnet', zoneid: w.z.zoneId, networkofferingid: bobOff.id, gateway: '10.2.0.1', netmask: '255.255.255.0' })).network;
+  const bvm = await deploy(w, bob.api, 'bvm', bobNet.id);
+  const bns = await nsOf(w, bvm.id);
+  await leased(w, bns, bvm.nic[0].ipaddress);
+  t.is(await ask(w, bns, w.gateway, 9000), (await bob.api.ok('listPublicIpAddresses', { issourcenat: true })).publicipaddress[0].ipaddress, 'bob\'s VM is up and out');
+  t.true(await blocked(w, bns, vm1.nic[0].ipaddress, 80), 'alice\'s VM is unreachable from bob\'s network');
+  const intrude = await bob.api.job('deployVirtualMachine', { zoneid: w.z.zoneId, networkids: net.id, serviceofferingid: vm1.serviceofferingid, templateid: vm1.templateid });
+  t.is(intrude.jobresult.errorcode, 531, 'bob cannot deploy into alice\'s network');
+
+  // Closing: the firewall rule goes, the port closes; disabling static NAT frees the IP's VM.
+  await api.jobOk('deleteFirewallRule', { id: fw.id });
+  t.true(await blocked(w, w.uplink, pub2.ipaddress, 80), 'closed again');
+  await api.jobOk('disableStaticNat', { ipaddressid: pub2.id });
+  t.is(await ask(w, ns2, w.gateway, 9000), snat.ipaddress, 'back to source NAT');
+  await api.jobOk('deletePortForwardingRule', { id: pf.portforwardingrule.id });
+  t.not((await http('203.0.113.1', `http://${snat.ipaddress}:8080/`)).stdout.trim(), 'vm1');
+});
+
+kernelTest('egress under the deny-by-default offering, user data, metadata and passwords from the router; destroyRouter + restartNetwork and a router dying behind the manager\'s back come back identical, renewals ACKed', async (t) => {
+  const w = await world(t, 'egr', 1000);
+  const { api } = await tenant(w.cloud, 'carol');
+  const off = (await api.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0];
+  t.false(off.egressdefaultpolicy, 'the default isolated offering denies egress by default');
+  const net = (await api.ok('createNetwork', { name: 'net1', zoneid: w.z.zoneId, networkofferingid: off.id })).network;
+  const userdata = '#cloud-config\nhostname: vm1\n';
+  const vm1 = await deploy(w, api, 'vm1', net.id, { userdata: Buffer.from(userdata).toString('base64') });
+  const ns1 = await nsOf(w, vm1.id);
+  const ip1 = vm1.nic[0].ipaddress;
+  await leased(w, ns1, ip1);
+  const snat = (await api.ok('listPublicIpAddresses', { associatednetworkid: net.id, issourcenat: true })).publicipaddress[0];
+
+  // Egress: nothing leaves until a rule names the destination; then only that destination.
+  await w.lab.exec(w.uplink, ['ip', 'addr', 'add', '203.0.113.3/24', 'dev', 'br0']);
+  echoPeer(w, w.uplink, 9000);
+  echoPeer(w, w.uplink, 9001);
+  t.true(await blocked(w, ns1, w.gateway, 9000), 'denied by default');
+  const eg = (await api.jobOk('createEgressFirewallRule', { networkid: net.id, protocol: 'tcp', startport: 9000, endport: 9000, destcidrlist: '203.0.113.1/32' })).firewallrule;
+  t.is(eg.destcidrlist, '203.0.113.1/32');
+  t.is(await ask(w, ns1, w.gateway, 9000), snat.ipaddress);
+  t.true(await blocked(w, ns1, w.gateway, 9001), 'another port of the destination stays closed');
+  t.true(await blocked(w, ns1, '203.0.113.3', 9000), 'another destination stays closed');
+  const egList = (await api.ok('listEgressFirewallRules', { networkid: net.id })).firewallrule;
+  t.is(egList.length, 1);
+  t.true(egList[0].packets >= 1, JSON.stringify(egList[0]));
+
+  // User data and metadata over HTTP from the router; the password service (DomU_Request).
+  const get = async (path: string, headers: string[] = []) => (await w.lab.exec(ns1, ['curl', '-sS', '--max-time', '5', ...headers.flatMap((h) => ['-H', h]), `http://10.1.0.1${path}`])).stdout;
+  t.is(await get('/latest/user-data'), userdata);
+  t.is((await get('/latest/meta-data/local-ipv4')).trim(), ip1);
+  t.is((await get('/latest/meta-data/local-hostname')).trim(), 'vm1');
+  t.is((await get('/latest/meta-data/public-ipv4')).trim(), snat.ipaddress);
+  t.is((await get('/latest/meta-data/vm-id')).trim(), vm1.id);
+  t.is((await get('/latest/meta-data/availability-zone')).trim(), 'e2e');
+  t.is((await get(':8080/', ['DomU_Request: send_my_password'])).trim(), vm1.password);
+  t.is((await get(':8080/', ['DomU_Request: saved_password'])).trim(), 'saved_password');
+  t.is((await get(':8080/', ['DomU_Request: send_my_password'])).trim(), 'saved_password', 'served once');
+  // updateVirtualMachine: new user data on the router at once.
+  await api.ok('updateVirtualMachine', { id: vm1.id, userdata: Buffer.from('#!/bin/sh\necho v2\n').toString('base64'), displayname: 'first' });
+  t.is(await get('/latest/user-data'), '#!/bin/sh\necho v2\n');
+  // resetPasswordForVirtualMachine: stopped VM; the guest fetches the new one at its next boot.
+  t.is((await api.job('resetPasswordForVirtualMachine', { id: vm1.id })).jobresult.errorcode, 431, 'a running VM is refused');
+  await api.jobOk('stopVirtualMachine', { id: vm1.id });
+  const reset = await api.jobOk('resetPasswordForVirtualMachine', { id: vm1.id });
+  t.truthy(reset.virtualmachine.password);
+  t.not(reset.virtualmachine.password, vm1.password);
+  await api.jobOk('startVirtualMachine', { id: vm1.id });
+  const ns1b = await nsOf(w, vm1.id);
+  await leased(w, ns1b, ip1);
+  t.is((await get(':8080/', ['DomU_Request: send_my_password'])).trim(), reset.virtualmachine.password);
+  const gp = await api.call('getVMPassword', { id: vm1.id });
+  t.is(gp.status, 431, 'no SSH key pair: nothing encrypted to return');
+
+  // destroyRouter, then restartNetwork: a new router with the same rules, addresses and data.
+  const before = (await w.cloud.admin.ok('listRouters', { networkid: net.id })).router[0];
+  await w.cloud.admin.jobOk('destroyRouter', { id: before.id });
+  t.deepEqual(await w.cloud.admin.ok('listRouters', { networkid: net.id }), {});
+  t.true(await blocked(w, ns1, w.gateway, 9000), 'no router, no way out');
+  await api.jobOk('restartNetwork', { id: net.id });
+  const after = (await w.cloud.admin.ok('listRouters', { networkid: net.id })).router[0];
+  t.not(after.id, before.id);
+  t.like(after, { state: 'Running', publicip: snat.ipaddress, guestipaddress: '10.1.0.1' });
+  t.is(await ask(w, ns1, w.gateway, 9000), snat.ipaddress, 'the egress rule is back');
+  t.true(await blocked(w, ns1, w.gateway, 9001));
+  t.is(await get('/latest/user-data'), '#!/bin/sh\necho v2\n');
+  // The guest renews its lease with the new router: ACK, not NAK.
+  const vmDir = join(w.driver.stateDir, 'vms', (await w.cloud.admin.ok('listVirtualMachines', { id: vm1.id, listall: true })).virtualmachine[0].instancename);
+  const log = join(vmDir, 'udhcpc-eth0.log');
+  const renewals = async () => ((await readFile(log, 'utf8')).match(/obtained/g) ?? []).length;
+  const n0 = await renewals();
+  // SIGUSR1 makes busybox udhcpc renew now (a unicast REQUEST to the router, as at T1).
+  const pid = (JSON.parse(await readFile(join(vmDir, 'pids.json'), 'utf8')) as Record<string, number>)['udhcpc-eth0']!;
+  process.kill(pid, 'SIGUSR1');
+  await waitFor(async () => (await renewals()) > n0, 'lease renewal', 15_000);
+  const text = await readFile(log, 'utf8');
+  t.false(/NAK/i.test(text), text);
+  const tail = text.trimEnd().split('\n').slice(-2);
+  t.regex(tail[0]!, /sending renew to server 10\.1\.0\.1/, text);
+  t.true(tail[1]!.toLowerCase().includes(`lease of ${ip1} obtained`), text);
+
+  // A router that dies behind the manager's back is re-created, same name, same state.
+  await w.driver.destroyVm({ name: after.name });
+  await waitFor(async () => (await w.driver.listState({})).vms.some((v) => v.name === after.name && v.state === 'Running'), 'router re-created', 30_000);
+  t.is(await ask(w, ns1, w.gateway, 9000), snat.ipaddress, 'rules back after re-creation');
+  const again = (await w.cloud.admin.ok('listRouters', { networkid: net.id })).router[0];
+  t.is(again.id, after.id);
+  t.is(again.appliedgeneration, again.generation);
 });

@@ -5,7 +5,7 @@
 // spec's generation is bumped only when its content changes, so re-sending is always safe
 // (the router treats the same generation as a no-op) and a re-created router receives the
 // very same spec — rules, reservations, user data — and comes back identical.
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { NetworkSpec, NicSpec, VmSpec } from '@flotilla/protocol/agent';
 import { ROUTER_SPEC_VERSION, type GuestNetwork, type ReportMessage, type RouterSpec, type VmData } from '@flotilla/protocol/router';
 import type { EgressRule, FirewallRule, FirewallSpec, PortForward, PublicIp } from '@flotilla/protocol/firewall';
@@ -183,7 +183,12 @@ async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
 
 const ipToNum = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
 const numToIp = (n: number) => [24, 16, 8, 0].map((x) => Math.floor(n / 2 ** x) % 256).join('.');
-const newMac = () => ['02', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+/**
+ * A router's MACs derive from its network: a re-created router (destroyRouter, then restart)
+ * answers with the MACs the guests and the uplink's gateway have in their ARP caches, so
+ * traffic resumes at once instead of after the neighbours' entries go stale.
+ */
+const stableMac = (networkId: string, role: string) => ['02', ...[...createHash('sha256').update(`${networkId}/${role}`).digest().subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 
 /**
  * Allocates a free public address of the zone's public ranges (not dedicated to another
@@ -241,9 +246,9 @@ async function createRouterRecord(sql: Sql, n: NetInfo): Promise<string> {
   await sql.query(
     `INSERT INTO vm_instances (id, name, display_name, instance_name, type, state, zone_id, template_id, service_offering_id, account_id, domain_id)
      VALUES ($1,$2,$2,$2,'DomainRouter','Stopped',$3,$4,$5,$6,$7)`, [id, name, n.zone_id, SYSTEM_TEMPLATE_ID, so.id, n.account_id, n.domain_id]);
-  await sql.query('INSERT INTO nics (id, vm_id, network_id, device_id, mac, ip4, is_default) VALUES ($1,$2,$3,0,$4,$5,false)', [randomUUID(), id, n.id, newMac(), n.gateway]);
+  await sql.query('INSERT INTO nics (id, vm_id, network_id, device_id, mac, ip4, is_default) VALUES ($1,$2,$3,0,$4,$5,false)', [randomUUID(), id, n.id, stableMac(n.id, 'guest'), n.gateway]);
   const ll = `169.254.${1 + (Math.floor(seq / 254) % 254)}.${1 + (seq % 254)}`;
-  await sql.query('INSERT INTO routers (vm_id, network_id, public_mac, control_mac, link_local_ip) VALUES ($1,$2,$3,$4,$5)', [id, n.id, newMac(), newMac(), ll]);
+  await sql.query('INSERT INTO routers (vm_id, network_id, public_mac, control_mac, link_local_ip) VALUES ($1,$2,$3,$4,$5)', [id, n.id, stableMac(n.id, 'public'), stableMac(n.id, 'control'), ll]);
   return id;
 }
 

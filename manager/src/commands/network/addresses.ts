@@ -23,7 +23,8 @@ async function viewOf(ctx: Context, id: string): Promise<Record<string, unknown>
 }
 
 export const associateIpAddress = command({
-  name: 'associateIpAddress', description: 'Acquires and associates a public IP to an account.', since: '1.0', roles: ALL_ROLES, response: IP_ADDRESS, shape: 'object',
+  // CloudStack names the object of this answer `ipaddress` (lists name it `publicipaddress`).
+  name: 'associateIpAddress', description: 'Acquires and associates a public IP to an account.', since: '1.0', roles: ALL_ROLES, response: { ...IP_ADDRESS, name: 'ipaddress' }, shape: 'object',
   isAsync: true, transactional: false, event: 'NET.IPASSIGN', instance: { type: 'IpAddress' },
   params: {
     networkid: { type: 'uuid', description: 'The network this IP address should be associated to.' },
