@@ -15,7 +15,7 @@ import {
 } from './features.ts';
 import { fallbackCapabilities } from './defaults.ts';
 import { configNumber } from './config.ts';
-import { NETWORK_OFFERING, networkOfferingViews, type NetworkOfferingRow } from './views.ts';
+import { NETWORK_OFFERING, OFFERING_CONTEXT_COLUMNS, networkOfferingViews, type NetworkOfferingRow } from './views.ts';
 import {
   NETWORK_OFFERING_REFERRERS, addDomainVisibility, checkDomainIds, checkZoneIds, firstUse, inUse, networkOfferingById,
 } from './lookup.ts';
@@ -278,7 +278,7 @@ export const listNetworkOfferings = command({
     // Users see what they may use: enabled offerings, public or dedicated to their domain's branch.
     if (c.role !== 'Admin') w.add(`o.state = 'Enabled'`);
     if (c.role !== 'Admin' || a.domainid) addDomainVisibility(w, 'o.domain_ids', visibleFor);
-    let rows = await sql.query<NetworkOfferingRow>(`SELECT o.* FROM network_offerings o ${w} ORDER BY o.sort_key, o.seq`, w.params);
+    let rows = await sql.query<NetworkOfferingRow>(`SELECT o.*, ${OFFERING_CONTEXT_COLUMNS} FROM network_offerings o ${w} ORDER BY o.sort_key, o.seq`, w.params);
     if (wanted.length) rows = rows.filter((r) => wanted.every((s) => s in r.services));
     if (a.sourcenatsupported !== undefined) rows = rows.filter((r) => ('SourceNat' in r.services) === a.sourcenatsupported);
     return networkOfferingViews(sql, rows);

@@ -62,22 +62,27 @@ async function namesOf(sql: Sql, table: 'domains' | 'zones', ids: string[]): Pro
 }
 
 /**
- * What every network offering answer needs besides the rows, in one query (on embedded PGlite
- * each round trip costs a sizeable share of a list request): network.throttling.rate, and the
- * router offering used when an offering names none (router.service.offering, else the stock one).
+ * What every network offering answer needs besides the rows: network.throttling.rate, and the
+ * router offering used when an offering names none (router.service.offering, else the stock
+ * one). A list selects these as extra columns of its one query (OFFERING_CONTEXT_COLUMNS): on
+ * embedded PGlite each round trip is a sizeable share of a request's cost.
  */
-async function offeringContext(sql: Sql): Promise<{ throttling: number; routerOffering: string | undefined }> {
-  const r = (await sql.query<{ rate: string | null; router: string | null; stock: string | null }>(
-    `SELECT (SELECT coalesce(value, default_value) FROM configurations WHERE name = 'network.throttling.rate') AS rate,
-            (SELECT nullif(coalesce(value, default_value), '') FROM configurations WHERE name = 'router.service.offering') AS router,
-            (SELECT id::text FROM service_offerings WHERE unique_name = $1) AS stock`, [ROUTER_OFFERING_UNIQUE_NAME]))[0]!;
-  const throttling = Number(r.rate ?? configDef('network.throttling.rate')!.defaultValue);
-  return { throttling, routerOffering: r.router?.toLowerCase() ?? r.stock ?? undefined };
+export const OFFERING_CONTEXT_COLUMNS = `
+  (SELECT coalesce(value, default_value) FROM configurations WHERE name = 'network.throttling.rate') AS ctx_rate,
+  (SELECT nullif(coalesce(value, default_value), '') FROM configurations WHERE name = 'router.service.offering') AS ctx_router,
+  (SELECT id::text FROM service_offerings WHERE unique_name = '${ROUTER_OFFERING_UNIQUE_NAME}') AS ctx_stock`;
+
+interface ContextColumns { ctx_rate?: string | null; ctx_router?: string | null; ctx_stock?: string | null }
+
+async function offeringContext(sql: Sql, first: ContextColumns): Promise<{ throttling: number; routerOffering: string | undefined }> {
+  const r = 'ctx_rate' in first ? first : (await sql.query<ContextColumns>(`SELECT ${OFFERING_CONTEXT_COLUMNS}`))[0]!;
+  const throttling = Number(r.ctx_rate ?? configDef('network.throttling.rate')!.defaultValue);
+  return { throttling, routerOffering: r.ctx_router?.toLowerCase() ?? r.ctx_stock ?? undefined };
 }
 
-export async function networkOfferingViews(sql: Sql, rows: NetworkOfferingRow[]): Promise<Record<string, unknown>[]> {
+export async function networkOfferingViews(sql: Sql, rows: Array<NetworkOfferingRow & ContextColumns>): Promise<Record<string, unknown>[]> {
   if (!rows.length) return [];
-  const { throttling, routerOffering } = await offeringContext(sql);
+  const { throttling, routerOffering } = await offeringContext(sql, rows[0]!);
   const domains = await namesOf(sql, 'domains', rows.flatMap((r) => r.domain_ids ?? []));
   const zones = await namesOf(sql, 'zones', rows.flatMap((r) => r.zone_ids ?? []));
   return rows.map((r) => {
