@@ -1,45 +1,57 @@
 // Authentication: a session (login → sessionkey, as parameter or cookie) or a signed request
-// (apiKey + signature, optionally signatureVersion=3 with expires). Both resolve to a Caller.
+// (apiKey + signature, optionally signatureVersion=3 with expires). Both resolve to a Caller in
+// one query (the user, its account's state and its domain), since every API call pays for it.
 import type { Services } from '../services.ts';
 import type { Caller } from './context.ts';
+import { roleOfType } from './context.ts';
 import { apiError } from './errors.ts';
 import { parseExpires, verifySignature } from './signing.ts';
-import { loadCaller } from '../jobs/runner.ts';
 
 const unauthorized = (why = 'unable to verify user credentials and/or request signature') => apiError('UNAUTHORIZED', why);
 
-async function activeCaller(s: Services, userId: string): Promise<Caller> {
-  const st = (await s.db.query<{ ustate: string; astate: string }>(
-    'SELECT u.state AS ustate, a.state AS astate FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1', [userId]))[0];
-  if (!st || st.ustate !== 'enabled' || st.astate !== 'enabled') throw unauthorized('user or its account is disabled or locked');
-  const c = await loadCaller(s, userId);
-  if (!c) throw unauthorized();
-  return c;
+interface CallerRow { user_id: string; username: string; account_id: string; account_name: string; type: number; domain_id: string; path: string; ustate: string; astate: string; secret_key_enc: string | null }
+
+const CALLER_SELECT = `SELECT u.id AS user_id, u.username, u.secret_key_enc, u.state AS ustate, a.id AS account_id, a.name AS account_name, a.type,
+  a.state AS astate, d.id AS domain_id, d.path
+  FROM users u JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = a.domain_id`;
+
+function toCaller(r: CallerRow): Caller {
+  if (r.ustate !== 'enabled' || r.astate !== 'enabled') throw unauthorized('user or its account is disabled or locked');
+  return {
+    userId: r.user_id, username: r.username, accountId: r.account_id, accountName: r.account_name,
+    accountType: r.type, role: roleOfType(r.type), domainId: r.domain_id, domainPath: r.path,
+  };
 }
+
+/** A session's expiry slides with use; rewriting it on every call would cost a write per call,
+ *  so it is pushed forward only once a tenth of the timeout has passed. */
+const SLIDE_FRACTION = 0.1;
 
 export async function authenticate(s: Services, params: Record<string, string>, cookies: Record<string, string | undefined>): Promise<Caller> {
   const get = (name: string) => Object.entries(params).find(([k]) => k.toLowerCase() === name)?.[1];
   const apiKey = get('apikey');
   const signature = get('signature');
   if (apiKey !== undefined && signature !== undefined) {
-    const user = (await s.db.query<{ id: string; secret_key_enc: string | null }>('SELECT id, secret_key_enc FROM users WHERE api_key = $1', [apiKey]))[0];
-    if (!user?.secret_key_enc) throw unauthorized();
-    if (!verifySignature(params, s.secrets.open(user.secret_key_enc), signature)) throw unauthorized();
+    const row = (await s.db.query<CallerRow>(`${CALLER_SELECT} WHERE u.api_key = $1`, [apiKey]))[0];
+    if (!row?.secret_key_enc) throw unauthorized();
+    if (!verifySignature(params, s.secrets.open(row.secret_key_enc), signature)) throw unauthorized();
     if (get('signatureversion') === '3') {
       const raw = get('expires');
       const expires = raw ? parseExpires(raw) : undefined;
       if (!expires) throw unauthorized('signatureVersion 3 requires a valid expires parameter (yyyy-MM-ddTHH:mm:ssZ)');
       if (expires.getTime() < Date.now()) throw unauthorized('request expired');
     }
-    return activeCaller(s, user.id);
+    return toCaller(row);
   }
   const sessionKey = get('sessionkey') ?? cookies.sessionkey;
   if (sessionKey) {
-    const sess = (await s.db.query<{ user_id: string }>(
-      `UPDATE sessions SET expires = now() + make_interval(secs => $2) WHERE key = $1 AND expires > now() RETURNING user_id`,
-      [sessionKey, s.settings.sessionTimeout]))[0];
-    if (!sess) throw unauthorized('session expired or invalid');
-    return activeCaller(s, sess.user_id);
+    const timeout = s.settings.sessionTimeout;
+    const row = (await s.db.query<CallerRow & { stale: boolean }>(
+      `${CALLER_SELECT.replace('SELECT ', 'SELECT (x.expires < now() + make_interval(secs => $2)) AS stale, ')}
+       JOIN sessions x ON x.user_id = u.id WHERE x.key = $1 AND x.expires > now()`, [sessionKey, timeout * (1 - SLIDE_FRACTION)]))[0];
+    if (!row) throw unauthorized('session expired or invalid');
+    if (row.stale) await s.db.query('UPDATE sessions SET expires = now() + make_interval(secs => $2) WHERE key = $1', [sessionKey, timeout]);
+    return toCaller(row);
   }
   throw unauthorized();
 }

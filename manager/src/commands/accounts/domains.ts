@@ -92,6 +92,12 @@ async function assertDomainUnused(ctx: Context, ids: string[]): Promise<void> {
     const n = await ctx.sql.query(`SELECT 1 FROM ${table} WHERE domain_id = ANY($1::uuid[]) LIMIT 1`, [ids]);
     if (n.length) throw apiError('RESOURCE_IN_USE', `Failed to delete domain: a ${what} is dedicated to it`);
   }
+  // Offerings restricted to domains list them in domain_ids; one left pointing at a deleted
+  // domain would vanish from every non-root view.
+  for (const [table, what] of [['network_offerings', 'network offering'], ['service_offerings', 'service offering']] as const) {
+    const n = await ctx.sql.query<{ name: string }>(`SELECT name FROM ${table} WHERE domain_ids && $1::text[] LIMIT 1`, [ids]);
+    if (n.length) throw apiError('RESOURCE_IN_USE', `Failed to delete domain: the ${what} ${n[0]!.name} is restricted to it; update the offering first`);
+  }
 }
 
 export const listDomains = command({
