@@ -1,0 +1,64 @@
+// bench router-e2e — the manager's half of `router:`: through the API, on a netns host with the
+// real router appliance, the time from createNetwork to a VM holding its DHCP lease and
+// reaching the uplink namespace through source NAT (ready_ms), and from createPortForwardingRule
+// to the forwarded port answering from the uplink (rule_live_ms). Medians of a few runs; the
+// first network of a run also pays the router appliance's cold start. Lab namespaces only.
+// Run: npm run bench -w tests -- router-e2e   Ends with: router: ready_ms=<n> rule_live_ms=<n>
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { signedClient } from '@flotilla/manager/client';
+import { Lab } from '../src/lab.ts';
+import { addHost, addUplink, createZone, netnsHosts, startCloud, waitFor } from '../src/cloud.ts';
+
+const run = promisify(execFile);
+const cleanups: Array<() => unknown> = [];
+const t = { teardown: (fn: () => unknown) => { cleanups.push(fn); } };
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
+
+async function main(): Promise<void> {
+  const lab = Lab.create(t, 'rbn');
+  const cloud = await startCloud(t);
+  const z = await createZone(cloud.admin);
+  const [h1] = await netnsHosts(lab, 1);
+  await addHost(t, cloud, z, { name: 'host1', driver: h1!.driver, tag: h1!.tag, hostNs: h1!.hostNs });
+  const up = await addUplink(lab, cloud, z, [h1!]);
+  lab.spawn(up.ns, ['socat', 'TCP-LISTEN:9000,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
+  const acc = (await cloud.admin.ok('createAccount', { username: 'bench', account: 'bench', password: 'pw-bench-1', email: 'b@example.org', firstname: 'b', lastname: 'b', accounttype: 0 })).account;
+  const keys = (await cloud.admin.ok('registerUserKeys', { id: acc.user[0].id })).userkeys;
+  const api = signedClient(cloud.url, keys.apikey, keys.secretkey);
+  const services = ['Dhcp', 'Dns', 'UserData', 'Firewall', 'SourceNat', 'StaticNat', 'PortForwarding'];
+  const op: Record<string, string | boolean> = { name: 'bench-allow', displaytext: 'bench', guestiptype: 'Isolated', traffictype: 'Guest', supportedservices: services.join(','), egressdefaultpolicy: true, enable: true };
+  services.forEach((s, i) => { op[`serviceproviderlist[${i}].service`] = s; op[`serviceproviderlist[${i}].provider`] = 'VirtualRouter'; });
+  const offering = (await cloud.admin.ok('createNetworkOffering', op)).networkoffering.id;
+  const so = (await api.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0].id;
+  const tpl = (await api.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0].id;
+
+  const ready: number[] = [];
+  const live: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const net = (await api.ok('createNetwork', { name: `n${i}`, zoneid: z.zoneId, networkofferingid: offering, gateway: `10.${20 + i}.0.1`, netmask: '255.255.255.0' })).network;
+    const vm = (await api.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so, templateid: tpl, networkids: net.id, name: `vm${i}` }, 120_000)).virtualmachine;
+    const inst = (await cloud.admin.ok('listVirtualMachines', { id: vm.id, listall: true })).virtualmachine[0].instancename;
+    const ns = h1!.driver.names.vmNamespace(inst);
+    const snat = (await api.ok('listPublicIpAddresses', { associatednetworkid: net.id, issourcenat: true })).publicipaddress[0];
+    // Lease held and SNAT through: one connection to the uplink that comes back with the source NAT address.
+    await waitFor(async () => (await lab.tryExec(ns, ['socat', '-T', '1', '-', `TCP:${up.gateway}:9000,connect-timeout=1`], { timeoutMs: 3000 })).stdout.trim() === snat.ipaddress, 'SNAT', 60_000);
+    ready.push(performance.now() - t0);
+
+    for (const port of [8000 + i * 10, 8001 + i * 10]) {
+      // A prober in the uplink, started before the API call, prints the wall clock (ns) of the first answer.
+      const probe = run('ip', ['netns', 'exec', up.ns, 'sh', '-c', `until curl -s -o /dev/null -m 0.3 http://${snat.ipaddress}:${port}/; do :; done; date +%s%N`], { timeout: 60_000 });
+      await new Promise((r) => setTimeout(r, 200));
+      const start = Date.now();
+      await api.jobOk('createPortForwardingRule', { ipaddressid: snat.id, protocol: 'tcp', publicport: port, privateport: 80, virtualmachineid: vm.id });
+      const answered = Number(BigInt((await probe).stdout.trim()) / 1_000_000n);
+      live.push(answered - start);
+    }
+  }
+  process.stdout.write(`ready runs (ms): ${ready.map((x) => x.toFixed(0)).join(' ')}; rule-live runs (ms): ${live.map((x) => x.toFixed(0)).join(' ')}\n`);
+  process.stdout.write(`router: ready_ms=${median(ready).toFixed(0)} rule_live_ms=${median(live).toFixed(0)}\n`);
+}
+
+try { await main(); } finally { for (const fn of cleanups.reverse()) { try { await fn(); } catch { /* keep cleaning */ } } }
+process.exit(0);
