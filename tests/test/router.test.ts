@@ -126,6 +126,28 @@ kernelTest('isolated network: implemented at first deploy, guests lease by DHCP,
   const fw = await w.cloud.admin.ok('listRouters', { networkid: net.id, fetchhealthcheckresults: true });
   t.true(fw.router[0].healthcheckresults.length > 0);
   t.false(fw.router[0].healthchecksfailed, JSON.stringify(fw.router[0].healthcheckresults));
+
+  // Router lifecycle: stop (no way out), start and reboot (the same router, back with its spec).
+  const r = routers[0];
+  t.is((await w.cloud.admin.jobOk('stopRouter', { id: r.id })).router.state, 'Stopped');
+  t.true(await blocked(w, ns1, w.gateway, 9000));
+  t.is((await w.cloud.admin.jobOk('startRouter', { id: r.id })).router.state, 'Running');
+  t.is(await ask(w, ns1, w.gateway, 9000), snat.ipaddress);
+  const rebooted = (await w.cloud.admin.jobOk('rebootRouter', { id: r.id })).router;
+  t.like(rebooted, { id: r.id, state: 'Running', publicip: snat.ipaddress });
+  t.is(await ask(w, ns2, w.gateway, 9000), snat.ipaddress);
+  // updateNetwork renames; restartNetwork without cleanup re-applies the same generation.
+  t.is((await api.jobOk('updateNetwork', { id: net.id, name: 'renamed' })).network.name, 'renamed');
+  await api.jobOk('restartNetwork', { id: net.id });
+  t.is(await ask(w, ns1, w.gateway, 9000), snat.ipaddress);
+
+  // deleteNetwork: refused while VMs use it; then the router and the addresses go with it.
+  t.is((await api.job('deleteNetwork', { id: net.id })).jobresult.errorcode, 536);
+  for (const v of [vm1, vm2]) await api.jobOk('destroyVirtualMachine', { id: v.id, expunge: true });
+  await api.jobOk('deleteNetwork', { id: net.id });
+  t.deepEqual(await w.cloud.admin.ok('listRouters', { listall: true }), {});
+  t.deepEqual(await api.ok('listPublicIpAddresses', {}), {});
+  t.false((await w.driver.listState({})).vms.some((v) => v.name === r.name), 'the router VM is gone from its host');
 });
 
 kernelTest('port forwarding from the rule\'s CIDR only, static NAT, firewall rules that open and close with counters; conflicts 537; another tenant can neither see nor change them nor reach the network', async (t) => {
