@@ -331,6 +331,10 @@ eachDialect('guest networks and any other reference keep infra alive: 536, never
   await db.query(`INSERT INTO networks (id, name, display_text, zone_id, physical_network_id, network_offering_id, guest_type, acl_type, domain_id, state, vni, cidr, gateway)
     VALUES ('5d2f0c55-8f0e-4c1c-9a55-3b9f6b0f0001', 'shared1', 'shared1', $1, $2, $3, 'Shared', 'Domain', $4, 'Setup', 120, '10.9.0.0/24', '10.9.0.1')`,
   [env.zoneId, env.pnetId, off.id, root.id]);
+  await refused(t, admin, 'createVlanIpRange', { zoneid: env.zoneId, vlan: '120', gateway: '198.51.100.1', netmask: '255.255.255.0', startip: '198.51.100.9' }, 431,
+    /The VLAN tag vlan:\/\/120 \(vlan\) is already (being used for dynamic vlan allocation|used by network shared1)/);
+  await refused(t, admin, 'createVlanIpRange', { zoneid: env.zoneId, vlan: 'vxlan://120', gateway: '198.51.100.1', netmask: '255.255.255.0', startip: '198.51.100.9' }, 431,
+    /The VLAN tag vxlan:\/\/120 \(vlan\) is already used by network shared1 \(id 5d2f0c55-8f0e-4c1c-9a55-3b9f6b0f0001\) of zone local/);
   const before = await snapshot(db);
   await jobRefused(t, admin, 'deletePhysicalNetwork', { id: env.pnetId }, 536,
     /The Physical Network local-pn1 \(id .*\) is not deletable because it still has 1 network\(s\) associated to this physical network \(shared1 id 5d2f0c55-8f0e-4c1c-9a55-3b9f6b0f0001\)/);

@@ -198,6 +198,14 @@ export const deletePhysicalNetwork = command({
 
 // ---- traffic types ----
 
+const LABEL_PARAMS = {
+  xennetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a XenServer host', check: checkLabel },
+  kvmnetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a KVM host', check: checkKvmLabel },
+  vmwarenetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a VMware host', check: checkLabel },
+  hypervnetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a Hyperv host', check: checkLabel },
+  ovm3networklabel: { type: 'string', description: 'The network name of the physical device dedicated to this traffic on an OVM3 host', check: checkLabel },
+} as const;
+
 const TRAFFIC_TYPES = ['Public', 'Guest', 'Management', 'Storage'] as const;
 /** System and public traffic have one physical network per zone. */
 const ONE_PER_ZONE = new Set(['Public', 'Management', 'Storage']);
@@ -208,11 +216,7 @@ export const addTrafficType = command({
   params: {
     physicalnetworkid: { type: 'uuid', required: true, description: 'the Physical Network ID' },
     traffictype: { type: 'string', required: true, description: 'the trafficType to be added to the physical network', values: TRAFFIC_TYPES },
-    xennetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a XenServer host', check: checkLabel },
-    kvmnetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a KVM host', check: checkKvmLabel },
-    vmwarenetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a VMware host', check: checkLabel },
-    hypervnetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a Hyperv host', check: checkLabel },
-    ovm3networklabel: { type: 'string', description: 'The network name of the physical device dedicated to this traffic on an OVM3 host', check: checkLabel },
+    ...LABEL_PARAMS,
     isolationmethod: { type: 'string', description: 'Used if physical network has multiple isolation types and traffic type is public. Choose which isolation method. Valid options currently \'vlan\' or \'vxlan\', defaults to \'vlan\'.', values: ['vlan', 'vxlan'] },
     vlan: { type: 'string', description: 'The VLAN id to be used for Management traffic by VMware host', check: (v: string) => (/^\d{1,4}$/.test(v) && Number(v) >= 1 && Number(v) <= 4094 ? undefined : 'a VLAN id (1-4094)') },
   },
@@ -246,13 +250,6 @@ export const addTrafficType = command({
   },
 });
 
-const LABEL_PARAMS = {
-  xennetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a XenServer host', check: checkLabel },
-  kvmnetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a KVM host', check: checkKvmLabel },
-  vmwarenetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a VMware host', check: checkLabel },
-  hypervnetworklabel: { type: 'string', description: 'The network name label of the physical device dedicated to this traffic on a Hyperv host', check: checkLabel },
-  ovm3networklabel: { type: 'string', description: 'The network name of the physical device dedicated to this traffic on an OVM3 host', check: checkLabel },
-} as const;
 
 async function trafficTypeById(ctx: { sql: Sql }, id: string): Promise<TrafficTypeRow & { pn_name: string }> {
   const r = (await ctx.sql.query<TrafficTypeRow & { pn_name: string }>('SELECT t.*, n.name AS pn_name FROM traffic_types t JOIN physical_networks n ON n.id = t.physical_network_id WHERE t.id = $1', [id]))[0];

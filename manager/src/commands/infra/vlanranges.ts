@@ -96,6 +96,12 @@ export const createVlanIpRange = command({
       }
     }
 
+    if (tag.id !== undefined) {
+      // A guest network (compute area) on the same VLAN/VNI would share the segment.
+      const net = (await ctx.sql.query<{ id: string; name: string }>('SELECT id, name FROM networks WHERE zone_id = $1 AND vni = $2 ORDER BY created LIMIT 1', [zone.id, tag.id]))[0];
+      if (net) throw paramError(`The VLAN tag ${tag.uri} (vlan) is already used by network ${net.name} (id ${net.id}) of zone ${zone.name}`);
+    }
+
     const hasV4 = [a.gateway, a.netmask, a.startip, a.endip].some((x) => x !== undefined);
     const hasV6 = [a.ip6gateway, a.ip6cidr, a.startipv6, a.endipv6].some((x) => x !== undefined);
     if (!hasV4 && !hasV6) throw paramError('Please specify IPv4 (gateway, netmask, startip) or IPv6 (ip6gateway, ip6cidr) address');
