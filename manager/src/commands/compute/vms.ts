@@ -328,7 +328,7 @@ export const listNics = command({
 
 export const updateVirtualMachine = command({
   name: 'updateVirtualMachine', description: 'Updates properties of a virtual machine. The VM has to be stopped and restarted for the new properties to take effect. UpdateVirtualMachine does not first check whether the VM is stopped. Therefore, stop the VM manually before issuing this call.', since: '1.0',
-  roles: ALL_ROLES, response: VM, shape: 'object', transactional: false, event: 'VM.UPGRADE',
+  roles: ALL_ROLES, response: VM, shape: 'object', transactional: false, event: 'VM.UPDATE',
   params: {
     ...VM_ID,
     displayname: { type: 'string', description: 'user generated name' },
