@@ -286,8 +286,9 @@ export async function startRouterOnHost(s: Services, vmId: string, hostId: strin
   const router = (await s.db.query<RouterRow>(`${ROUTER_ROW_SELECT} WHERE r.vm_id = $1`, [vmId]))[0];
   if (!router) throw new Error(`router ${vmId} vanished`);
   const { spec, networks } = await routerVmSpec(s.db, router);
-  await s.agents.request(hostId, 'prepareNetwork', await networkSpec(s.db, router.network_id, hostId));
-  for (const n of networks) await s.agents.request(hostId, 'prepareNetwork', n);
+  // Three bridges, each behind its own lock on the agent: prepared side by side.
+  const guest = await networkSpec(s.db, router.network_id, hostId);
+  await Promise.all([guest, ...networks].map((n) => s.agents.request(hostId, 'prepareNetwork', n)));
   await s.agents.request(hostId, 'startVm', { spec }, 120_000);
   await refreshPeers(s, router.network_id, [hostId]);
   await pushSpec(s, { ...router, host_id: hostId, state: 'Starting' });
