@@ -5,7 +5,8 @@
 // server in the uplink namespace through source NAT.
 import test, { type ExecutionContext } from 'ava';
 import { Lab, kernelTestsUnavailable } from '../src/lab.ts';
-import { addHost, addUplink, createZone, netnsHosts, startCloud, waitFor, type Cloud, type Zone } from '../src/cloud.ts';
+import { addHost, addUplink, createZone, netnsHosts, startCloud, waitFor, type Cloud, type Host, type Zone } from '../src/cloud.ts';
+import { Agent } from '@flotilla/agent';
 import { signedClient, type Api } from '@flotilla/manager/client';
 import type { NetnsDriver } from '@flotilla/agent';
 import { readFile } from 'node:fs/promises';
@@ -32,16 +33,16 @@ export async function isolatedOffering(cloud: Cloud, name: string, egressAllow: 
   return (await cloud.admin.ok('createNetworkOffering', params)).networkoffering.id;
 }
 
-export interface World { lab: Lab; cloud: Cloud; z: Zone; driver: NetnsDriver; uplink: string; gateway: string }
+export interface World { lab: Lab; cloud: Cloud; z: Zone; driver: NetnsDriver; uplink: string; gateway: string; host: Host }
 
 export async function world(t: ExecutionContext, tag: string, routerCheckMs?: number): Promise<World> {
   const lab = Lab.create(t, tag);
   const cloud = await startCloud(t, routerCheckMs ? { routerCheckMs } : {});
   const z = await createZone(cloud.admin);
   const [h1] = await netnsHosts(lab, 1);
-  await addHost(t, cloud, z, { name: 'host1', driver: h1!.driver, tag: h1!.tag, hostNs: h1!.hostNs });
+  const host = await addHost(t, cloud, z, { name: 'host1', driver: h1!.driver, tag: h1!.tag, hostNs: h1!.hostNs });
   const up = await addUplink(lab, cloud, z, [h1!]);
-  return { lab, cloud, z, driver: h1!.driver, uplink: up.ns, gateway: up.gateway };
+  return { lab, cloud, z, driver: h1!.driver, uplink: up.ns, gateway: up.gateway, host };
 }
 
 export async function deploy(w: World, api: Api, name: string, networkid: string, extra: Record<string, string> = {}) {
@@ -317,4 +318,32 @@ kernelTest('egress under the deny-by-default offering, user data, metadata and p
   const again = (await w.cloud.admin.ok('listRouters', { networkid: net.id })).router[0];
   t.is(again.id, after.id);
   t.is(again.appliedgeneration, again.generation);
+});
+
+kernelTest('a host that reconnects without its router gets it back from the manager, with its spec', async (t) => {
+  // The periodic check is slowed right down: only the reconnect (onConnect) path may act here.
+  const w = await world(t, 'rcn', 600_000);
+  const { api } = await tenant(w.cloud, 'dave');
+  const offering = await isolatedOffering(w.cloud, 'iso-allow', true);
+  const net = (await api.ok('createNetwork', { name: 'net1', zoneid: w.z.zoneId, networkofferingid: offering })).network;
+  const vm = await deploy(w, api, 'vm1', net.id);
+  const ns = await nsOf(w, vm.id);
+  await leased(w, ns, vm.nic[0].ipaddress);
+  const snat = (await api.ok('listPublicIpAddresses', { associatednetworkid: net.id, issourcenat: true })).publicipaddress[0];
+  await api.jobOk('createPortForwardingRule', { ipaddressid: snat.id, protocol: 'tcp', publicport: 8080, privateport: 80, virtualmachineid: vm.id });
+  const r = (await w.cloud.admin.ok('listRouters', { networkid: net.id })).router[0];
+
+  await w.host.agent.stop();
+  await waitFor(async () => (await w.cloud.admin.ok('listHosts', { id: w.host.hostId })).host[0].state === 'Disconnected', 'host Disconnected', 15_000);
+  await w.driver.destroyVm({ name: r.name });
+  const again = new Agent({ url: w.cloud.wsUrl, token: w.host.token, driver: w.driver, hostName: 'host1', backoff: { initialMs: 100, maxMs: 1000 } });
+  t.teardown(() => again.stop());
+  again.start();
+  await waitFor(async () => (await w.driver.listState({})).vms.some((v) => v.name === r.name && v.state === 'Running'), 'router re-created on reconnect', 30_000);
+  const http = async () => (await w.lab.tryExec(w.uplink, ['curl', '-sS', '--max-time', '2', `http://${snat.ipaddress}:8080/`], { timeoutMs: 5000 })).stdout.trim();
+  await waitFor(async () => (await http()) === 'vm1', 'port forward back', 15_000);
+  const after = (await w.cloud.admin.ok('listRouters', { networkid: net.id })).router[0];
+  t.like(after, { id: r.id, state: 'Running', appliedgeneration: after.generation });
+  echoPeer(w, w.uplink, 9000);
+  t.is(await ask(w, ns, w.gateway, 9000), snat.ipaddress);
 });
