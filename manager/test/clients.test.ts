@@ -1,28 +1,7 @@
 // Real CloudStack clients, no code of ours in them: Debian's `cs` CLI (python3-cs) and the
 // `csclient` npm package sign and send requests; we check what they get back.
-import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { promisify } from 'node:util';
 import { eachDialect, startManager } from './helpers.ts';
-
-const run = promisify(execFile);
-const require = createRequire(import.meta.url);
-const CloudStackClient = require('csclient');
-
-async function cs(url: string, key: string, secret: string, args: string[]): Promise<{ code: number; out: any; err: string }> {
-  try {
-    const r = await run('/usr/bin/python3', ['-m', 'cs', ...args], {
-      env: { PATH: process.env.PATH, HOME: '/nonexistent', CLOUDSTACK_ENDPOINT: `${url}/client/api`, CLOUDSTACK_KEY: key, CLOUDSTACK_SECRET: secret },
-      timeout: 60_000,
-    });
-    return { code: 0, out: JSON.parse(r.stdout), err: r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    let out: any;
-    try { out = JSON.parse(x.stdout ?? ''); } catch { out = x.stdout; }
-    return { code: x.code ?? 1, out, err: x.stderr ?? '' };
-  }
-}
+import { cs, CloudStackClient } from './real-clients.ts';
 
 eachDialect('the cs CLI creates a zone, lists it, sees a bad parameter\'s error, and waits for async jobs', async (t, dialect) => {
   const { url, admin } = await startManager(t, dialect);

@@ -1,25 +1,7 @@
 // An operator builds a zone with a real CloudStack client, Debian's `cs` CLI (python3-cs): no
 // code of ours signs, sends or polls. The same sequence CloudStack's zone wizard runs.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { eachDialect, startManager } from './helpers.ts';
-
-const run = promisify(execFile);
-
-async function cs(url: string, key: string, secret: string, args: string[]): Promise<{ code: number; out: any; err: string }> {
-  try {
-    const r = await run('/usr/bin/python3', ['-m', 'cs', ...args], {
-      env: { PATH: process.env.PATH, HOME: '/nonexistent', CLOUDSTACK_ENDPOINT: `${url}/client/api`, CLOUDSTACK_KEY: key, CLOUDSTACK_SECRET: secret },
-      timeout: 60_000,
-    });
-    return { code: 0, out: JSON.parse(r.stdout), err: r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    let out: any;
-    try { out = JSON.parse(x.stdout ?? ''); } catch { out = x.stdout; }
-    return { code: typeof x.code === 'number' ? x.code : 1, out, err: x.stderr ?? '' };
-  }
-}
+import { cs } from './real-clients.ts';
 
 eachDialect('the cs CLI builds a zone: pod, cluster, physical network, traffic, providers, public range', async (t, dialect) => {
   const { url, admin } = await startManager(t, dialect);

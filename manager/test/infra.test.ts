@@ -257,7 +257,7 @@ eachDialect('VLAN IP ranges: IPv4 and IPv6, overlaps, guest CIDR, dedication', a
   const env = await buildZone(t, admin);
   const list = await admin.ok('listVlanIpRanges', { zoneid: env.zoneId });
   t.is(list.count, 1);
-  t.like(list.vlan[0], {
+  t.like(list.vlaniprange[0], {
     id: env.rangeId, forvirtualnetwork: true, zoneid: env.zoneId, vlan: 'vlan://50', gateway: '203.0.113.1', netmask: '255.255.255.0', cidr: '203.0.113.0/24',
     startip: '203.0.113.10', endip: '203.0.113.50', physicalnetworkid: env.pnetId, account: 'system', domain: 'ROOT', forsystemvms: false,
     description: '203.0.113.10-203.0.113.50',
@@ -304,7 +304,7 @@ eachDialect('VLAN IP ranges: IPv4 and IPv6, overlaps, guest CIDR, dedication', a
   t.is((await admin.ok('listVlanIpRanges', { vlan: '50' })).count, 2);
   t.is((await admin.ok('listVlanIpRanges', { account: 'carol', domainid: acc.domainId })).count, 1);
   t.is((await admin.ok('listVlanIpRanges', { keyword: '2001:db8:2' })).count, 1);
-  t.is((await admin.ok('listVlanIpRanges', { page: 2, pagesize: 3 })).vlan.length, 1);
+  t.is((await admin.ok('listVlanIpRanges', { page: 2, pagesize: 3 })).vlaniprange.length, 1);
 
   // Changing the zone's guest CIDR onto a public range is refused.
   await refused(t, admin, 'updateZone', { id: env.zoneId, guestcidraddress: '198.51.0.0/16' }, 431, /RFC 1918/);

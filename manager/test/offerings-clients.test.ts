@@ -1,28 +1,7 @@
 // Real CloudStack clients create offerings with map parameters (`name[0].key=value`), which each
 // client flattens and signs its own way: Debian's `cs` CLI and the `csclient` npm package.
-import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { promisify } from 'node:util';
 import { eachDialect, startManager } from './helpers.ts';
-
-const run = promisify(execFile);
-const require = createRequire(import.meta.url);
-const CloudStackClient = require('csclient');
-
-async function cs(url: string, key: string, secret: string, args: string[]): Promise<{ code: number; out: any; err: string }> {
-  try {
-    const r = await run('/usr/bin/python3', ['-m', 'cs', ...args], {
-      env: { PATH: process.env.PATH, HOME: '/nonexistent', CLOUDSTACK_ENDPOINT: `${url}/client/api`, CLOUDSTACK_KEY: key, CLOUDSTACK_SECRET: secret },
-      timeout: 60_000,
-    });
-    return { code: 0, out: JSON.parse(r.stdout), err: r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    let out: any;
-    try { out = JSON.parse(x.stdout ?? ''); } catch { out = x.stdout; }
-    return { code: x.code ?? 1, out, err: x.stderr ?? '' };
-  }
-}
+import { cs, CloudStackClient } from './real-clients.ts';
 
 const servicesOf = (o: any) => Object.fromEntries((o.service ?? []).map((s: any) => [s.name, s.provider.map((p: any) => p.name).join(',')]));
 

@@ -31,3 +31,13 @@ eachDialect('deleteDomain refuses a domain in use unless cleanup=true, then remo
   t.is((await admin.ok('listDomains', { listall: true })).count, 1);
   t.deepEqual(await admin.ok('listAccounts', { name: 'u', listall: true }), {});
 });
+
+eachDialect('an empty networkdomain clears it, as CloudStack documents', async (t, dialect) => {
+  const { admin } = await startManager(t, dialect);
+  const d = (await admin.ok('createDomain', { name: 'nd', networkdomain: 'corp.example' })).domain;
+  t.is(d.networkdomain, 'corp.example');
+  const cleared = (await admin.ok('updateDomain', { id: d.id, networkdomain: '' })).domain;
+  t.is(cleared.networkdomain, undefined);
+  // an empty value of an ordinary parameter still counts as absent: the name stays
+  t.is((await admin.ok('updateDomain', { id: d.id, name: '' })).domain.name, 'nd');
+});

@@ -25,6 +25,7 @@ export function parseArgs(cmd: AnyCommand, raw: Record<string, string>, caller: 
   for (const [name, def] of Object.entries(cmd.params)) {
     if (def.adminOnly && caller?.role !== 'Admin') continue;
     const value: string | MapValue | undefined = def.type === 'map' ? maps[name] : plain[name];
+    if (value === '' && def.emptyClears && !def.required) { args[name] = ''; continue; }
     const absent = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
     if (absent) {
       if (def.required) missing.push(`Unable to execute API command ${cmd.name.toLowerCase()} due to missing parameter ${name}`);

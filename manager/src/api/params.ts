@@ -20,6 +20,8 @@ export interface ParamDef {
   readonly of?: 'string' | 'uuid' | 'long';
   /** extra check on the parsed value; returns the reason it is invalid */
   readonly check?: (v: never) => string | undefined;
+  /** an empty value is passed on as '' (CloudStack's "empty string clears the value"), not as absent */
+  readonly emptyClears?: boolean;
   /** admin-only parameters are not shown to, nor accepted from, other roles */
   readonly adminOnly?: boolean;
 }

@@ -7,7 +7,7 @@
 // Everything goes through the API's own commands (as admin), so the same validation applies.
 // The agent is a separate process (the manager never runs host code in-process).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,12 +21,19 @@ import { newToken } from '../api/crypto.ts';
 const run = promisify(execFile);
 const repoRoot = new URL('../../../', import.meta.url).pathname;
 
-export const LOCAL = {
-  zone: 'local', hostNs: 'flt-host', uplinkNs: 'flt-uplink', hostTag: 'locl',
-  public: { hostIf: 'upl0', uplinkIf: 'pub0', gateway: '203.0.113.1', netmask: '255.255.255.0', start: '203.0.113.10', end: '203.0.113.250' },
-  flat: { hostIf: 'upl1', uplinkIf: 'flat0', gateway: '198.51.100.1', netmask: '255.255.255.0', start: '198.51.100.10', end: '198.51.100.250' },
-  vnis: '5000-5999',
-} as const;
+/** The local cloud's names; FLOTILLA_LOCAL_NAME (default `flt`) prefixes its namespaces, so a
+ *  test can run its own local cloud beside a developer's. */
+export function localNames(name = process.env.FLOTILLA_LOCAL_NAME ?? 'flt') {
+  if (!/^flt(-[a-z0-9]{1,12})?$/.test(name)) throw new Error(`FLOTILLA_LOCAL_NAME must be flt or flt-<a-z0-9, at most 12> (got ${name})`);
+  return {
+    zone: 'local', hostNs: `${name}-host`, uplinkNs: `${name}-uplink`,
+    hostTag: name === 'flt' ? 'locl' : createHash('sha256').update(name).digest('hex').slice(0, 4),
+    public: { hostIf: 'upl0', uplinkIf: 'pub0', gateway: '203.0.113.1', netmask: '255.255.255.0', start: '203.0.113.10', end: '203.0.113.250' },
+    flat: { hostIf: 'upl1', uplinkIf: 'flat0', gateway: '198.51.100.1', netmask: '255.255.255.0', start: '198.51.100.10', end: '198.51.100.250' },
+    vnis: '5000-5999',
+  } as const;
+}
+const LOCAL = localNames();
 
 type Params = Record<string, string | number | boolean>;
 

@@ -88,7 +88,7 @@ export const updateAccount = command({
     account: { type: 'string', description: 'the current account name' },
     domainid: { type: 'uuid', description: 'the ID of the domain where the account exists' },
     newname: { type: 'string', description: 'new name for the account', check: checkUsername },
-    networkdomain: { type: 'string', description: "Network domain for the account's networks; empty string will update domainName with NULL value" },
+    networkdomain: { type: 'string', description: "Network domain for the account's networks; empty string will update domainName with NULL value", emptyClears: true },
     roleid: { type: 'uuid', description: 'The UUID of the dynamic role to set for the account' },
     accountdetails: { type: 'map', description: 'Details for the account used to store specific parameters' },
   },

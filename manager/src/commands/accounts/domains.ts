@@ -38,7 +38,7 @@ export const updateDomain = command({
   params: {
     id: { type: 'uuid', required: true, description: 'ID of domain to update' },
     name: { type: 'string', description: 'updates domain with this name', check: checkDomainName },
-    networkdomain: { type: 'string', description: 'Network domain for the domain\'s networks; empty string will update domainName with NULL value', length: 255 },
+    networkdomain: { type: 'string', description: 'Network domain for the domain\'s networks; empty string will update domainName with NULL value', length: 255, emptyClears: true },
   },
   async handler(ctx, a) {
     const d = await domainById(ctx, a.id);

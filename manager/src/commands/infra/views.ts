@@ -336,6 +336,9 @@ export const VLAN_IP_RANGE: ResponseDef = {
     fornsx: f('boolean', 'indicates whether IP range is dedicated to NSX resources or not'),
   },
 };
+/** CloudStack answers createVlanIpRange with the object `vlan` but lists ranges as `vlaniprange`
+ *  (ListVlanIpRangesCmd); clients such as Ansible's cs_vlan_ip_range read that key. */
+export const VLAN_IP_RANGE_LIST: ResponseDef = { ...VLAN_IP_RANGE, name: 'vlaniprange' };
 
 export interface VlanRangeRow {
   id: string; zone_id: string; pod_id: string | null; pod_name: string | null; physical_network_id: string | null; network_id: string | null; vlan: string;

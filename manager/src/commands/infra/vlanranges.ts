@@ -10,7 +10,7 @@ import {
   checkRangeConflicts, parseVlanTag, parseVnetRanges, validateV4Range, validateV6Range, vnetContains, type V4Range, type V6Range,
 } from '../../orchestrator/ipam.ts';
 import { accountByName, domainById } from '../accounts/lookup.ts';
-import { VLAN_IP_RANGE, VLAN_RANGE_SELECT, vlanRangeView, type PhysicalNetworkRow, type PodRow, type VlanRangeRow, type ZoneRow } from './views.ts';
+import { VLAN_IP_RANGE, VLAN_IP_RANGE_LIST, VLAN_RANGE_SELECT, vlanRangeView, type PhysicalNetworkRow, type PodRow, type VlanRangeRow, type ZoneRow } from './views.ts';
 import { physicalNetworkById, podById, vlanRangeById, zoneById, zoneFacts, lockInfra } from './lookup.ts';
 import { USAGE_CHECKS, deleting, uses } from './usage.ts';
 import { checkIp6Cidr, checkIPv4, checkIPv6, checkNetmask, ipam } from './validate.ts';
@@ -144,7 +144,7 @@ export const createVlanIpRange = command({
 });
 
 export const listVlanIpRanges = command({
-  name: 'listVlanIpRanges', description: 'Lists all VLAN IP ranges.', since: '1.0', roles: ADMIN, response: VLAN_IP_RANGE, shape: 'list',
+  name: 'listVlanIpRanges', description: 'Lists all VLAN IP ranges.', since: '1.0', roles: ADMIN, response: VLAN_IP_RANGE_LIST, shape: 'list',
   params: {
     ...LIST_PARAMS,
     account: { type: 'string', description: 'the account with which the VLAN IP range is associated. Must be used with the domainId parameter.' },

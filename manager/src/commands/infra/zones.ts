@@ -76,7 +76,7 @@ export const updateZone = command({
     allocationstate: { type: 'string', description: 'Allocation state of this cluster for allocation of new resources', values: ALLOCATION_STATES },
     details: { type: 'map', description: 'the details for the Zone' },
     dhcpprovider: { type: 'string', description: 'the dhcp Provider for the Zone', values: DHCP_PROVIDERS },
-    domain: { type: 'string', description: 'Network domain name for the networks in the zone; empty string will update domain with NULL value', length: 255 },
+    domain: { type: 'string', description: 'Network domain name for the networks in the zone; empty string will update domain with NULL value', length: 255, emptyClears: true },
     dnssearchorder: { type: 'list', of: 'string', description: 'the dns search order list' },
     localstorageenabled: { type: 'boolean', description: 'true if local storage offering enabled, false otherwise' },
     sortkey: { type: 'integer', description: 'sort key of the zone, integer' },
