@@ -32,11 +32,13 @@ for (const ws of targets) {
     child.stderr.on('data', (b) => { text += b; process.stderr.write(b); });
     child.on('close', (code) => resolve({ text, code }));
   });
-  const count = (re) => { const m = out.text.match(re); return m ? Number(m[1]) : 0; };
-  const passed = count(/^\s*(\d+) tests? passed/m);
-  const failed = count(/^\s*(\d+) tests? failed/m) + count(/^\s*(\d+) uncaught exceptions?/m)
-    + count(/^\s*(\d+) unhandled rejections?/m) + count(/^\s*(\d+) tests? remained pending/m);
-  const skipped = count(/^\s*(\d+) tests? skipped/m);
+  // ava's default reporter prints one line per test (✔ passed, ✘ [fail], - [skip]); its closing
+  // counts omit the passed count when something failed, so the per-test lines are counted.
+  const lines = (re) => (out.text.match(re) ?? []).length;
+  const passed = lines(/^\s*✔ /gm);
+  const failed = lines(/^\s*✘ \[fail\]/gm) + lines(/^\s*✘ .* exited with a non-zero exit code/gm)
+    + lines(/^\s*✘ Timed out/gm) + lines(/^\s*Uncaught exception in /gm) + lines(/^\s*Unhandled rejection in /gm);
+  const skipped = lines(/^\s*- \[skip\]/gm);
   totals.passed += passed; totals.skipped += skipped;
   // A suite that exits non-zero without a counted failure (a crash, a timeout) still fails.
   const suiteFailed = failed > 0 || out.code !== 0;
