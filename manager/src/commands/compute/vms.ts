@@ -150,6 +150,8 @@ export const deployVirtualMachine = command({
              account_id, domain_id, user_data, job_id, password_enc) VALUES ($1,$2,$3,$4,'User',$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
           [id, name, a.displayname ?? name, `i-${seq}-VM`, start ? 'Starting' : 'Stopped', zone.id, start ? host.pod_id : null, start ? host.id : null,
             tpl.id, off.id, owner.accountId, owner.domainId, a.userdata?.replace(/\s/g, '') ?? null, ctx.jobId ?? null, password]);
+        // Concurrent deploys into one network take its addresses one after the other.
+        await sql.query('SELECT id FROM networks WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [nets.map((n) => n.id)]);
         for (const [i, n] of nets.entries()) {
           const ip = await allocateIp(sql, n, i === 0 ? a.ipaddress : undefined);
           await sql.query('INSERT INTO nics (id, vm_id, network_id, device_id, mac, ip4, is_default) VALUES ($1,$2,$3,$4,$5,$6,$7)',
