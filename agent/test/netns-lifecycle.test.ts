@@ -4,7 +4,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { kernelTestsUnavailable, execIn } from '@flotilla/tests/lab';
 import type { VmSpec } from '@flotilla/protocol/agent';
 import { makeHosts, waitFor } from './helpers/hosts.ts';
@@ -202,4 +202,27 @@ kernel('a stray namespace entry that cannot be entered is listed as Error and de
   t.regex(state.vms[0]!.detail!, /^namespace unusable: /);
   t.deepEqual(await d.destroyVm({ name: 'broken-1' }), { name: 'broken-1', existed: true });
   t.false(existsSync(`/run/netns/${ns}`));
+});
+
+kernel('appliance state kept under a stateKey outlives the VM until releaseState', async (t) => {
+  const { hosts: [h] } = await makeHosts(t, 1, { fabric: false });
+  const d = h!.driver;
+  await d.prepareNetwork({ id: 'net-c', kind: 'control', hostAddress: '10.20.0.254/24' });
+  const kept = `${h!.stateDir}/kept/net-c`;
+  await d.startVm({ spec: { ...router('r-8-VM'), stateKey: 'net-c' } });
+  await waitFor('the appliance writes its state', async () => (existsSync(`${kept}/boots`) ? true : undefined));
+  await d.destroyVm({ name: 'r-8-VM' });
+  t.true(existsSync(`${kept}/boots`), 'the state survives the VM');
+  // A re-created appliance of the same key (another name, as after re-creation) finds it.
+  await d.startVm({ spec: { ...router('r-9-VM'), stateKey: 'net-c' } });
+  await waitFor('the second boot is recorded', async () => ((await readFile(`${kept}/boots`, 'utf8')).trim().split('\n').length === 2 ? true : undefined));
+  await d.destroyVm({ name: 'r-9-VM' });
+  // Without a key, state dies with the VM.
+  await d.startVm({ spec: router('r-10-VM') });
+  await d.destroyVm({ name: 'r-10-VM' });
+  t.deepEqual(await readdir(`${h!.stateDir}/kept`), ['net-c']);
+  t.deepEqual(await d.releaseState({ stateKey: 'net-c' }), { stateKey: 'net-c', existed: true });
+  t.false(existsSync(kept));
+  t.deepEqual(await d.releaseState({ stateKey: 'net-c' }), { stateKey: 'net-c', existed: false });
+  await t.throwsAsync(d.releaseState({ stateKey: '../etc' }), { message: /stateKey/ });
 });

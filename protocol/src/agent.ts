@@ -145,6 +145,11 @@ export const VmSpec = Type.Object({
   // KVM-ready fields (optional; netns and simulator accept and ignore disks/vnc):
   disks: Type.Optional(Type.Array(DiskSpec, { maxItems: 26 })),
   console: Type.Optional(ConsoleSpec),
+  /** Appliance state that must outlive the VM (a router's DHCP leases, acknowledged passwords):
+   *  the host keeps it under this key when the VM is destroyed, and a VM started later with the
+   *  same key gets it back. The manager uses the network id for routers. Absent: state dies with
+   *  the VM. `releaseState` drops it for good. */
+  stateKey: Type.Optional(NetworkId),
   /** How the host reaches the appliance: a unix socket (netns), virtio-serial or vsock (KVM). */
   controlChannel: Type.Optional(Type.Union([Type.Literal('unix'), Type.Literal('virtio-serial'), Type.Literal('vsock')])),
 }, { additionalProperties: false });
@@ -257,6 +262,11 @@ export const AgentCommands = {
     result: Type.Object({ stats: Type.Array(VmStats) }),
   },
   listState: { args: Type.Object({}, { additionalProperties: false }), result: HostState },
+  /** Drops the kept appliance state of a key (its network was deleted). Idempotent. */
+  releaseState: {
+    args: Type.Object({ stateKey: NetworkId }, { additionalProperties: false }),
+    result: Type.Object({ stateKey: NetworkId, existed: Type.Boolean() }),
+  },
   /** Opaque JSON to an appliance's control socket; the first reply line comes back (when the
    *  payload has an `id`, the first reply with that `id`). */
   relay: {

@@ -4,7 +4,7 @@
 import { createManager, type Manager } from '@flotilla/manager/app';
 import { keysFor, type Api } from '@flotilla/manager/client';
 import { createLogger } from '@flotilla/manager/log';
-import { Agent, DEFAULT_APPLIANCES, NetnsDriver, SimulatorDriver, type Driver } from '@flotilla/agent';
+import { Agent, NetnsDriver, SimulatorDriver, type Driver } from '@flotilla/agent';
 import { rm } from 'node:fs/promises';
 import type { Lab, Teardownable } from './lab.ts';
 
@@ -61,13 +61,11 @@ export async function netnsHosts(lab: Lab, count: number): Promise<Array<{ hostN
     const fabricIp = `192.168.255.${i}`;
     await lab.exec(hostNs, ['ip', 'addr', 'add', `${fabricIp}/24`, 'dev', 'fab0']);
     const tag = `${lab.id.slice(-3)}${i}`.slice(-4).replace(/[^a-z0-9]/g, '0');
-    // Each router keeps its DHCP leases and acknowledged passwords in a directory of its own
-    // that outlives the router VM (the agent's VM directory does not), so a re-created router
-    // of the same name comes back with its leases.
-    const routerState = `/run/flotilla/test-${lab.id}-${i}-routers`;
-    const appliances = { ...DEFAULT_APPLIANCES, router: [...DEFAULT_APPLIANCES.router!, '--state-dir', `${routerState}/{name}`] };
-    const driver = new NetnsDriver({ hostNamespace: hostNs, hostTag: tag, fabric: { interface: 'fab0', localIp: fabricIp }, stateDir: `/run/flotilla/test-${lab.id}-${i}`, capacity: { cpus: 4, cpuMhz: 2000, memoryMb: 8192 }, appliances });
-    lab.onCleanup(async () => { await destroyAll(driver); await driver.close(); await rm(routerState, { recursive: true, force: true }); });
+    // Routers keep their DHCP leases under their network's stateKey in the driver's state dir,
+    // which outlives the router VM (the real mechanism, not a test override).
+    const stateDir = `/run/flotilla/test-${lab.id}-${i}`;
+    const driver = new NetnsDriver({ hostNamespace: hostNs, hostTag: tag, fabric: { interface: 'fab0', localIp: fabricIp }, stateDir, capacity: { cpus: 4, cpuMhz: 2000, memoryMb: 8192 } });
+    lab.onCleanup(async () => { await destroyAll(driver); await driver.close(); await rm(stateDir, { recursive: true, force: true }); });
     out.push({ hostNs, fabricIp, driver, tag });
   }
   return out;

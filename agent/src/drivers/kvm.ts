@@ -44,4 +44,5 @@ export class KvmDriver implements Driver {
   async vmStats(_: AgentArgs<'vmStats'>): Promise<AgentResult<'vmStats'>> { return this.no(); }
   async listState(_: AgentArgs<'listState'>): Promise<AgentResult<'listState'>> { return this.no(); }
   async relay(_: AgentArgs<'relay'>): Promise<AgentResult<'relay'>> { return this.no(); }
+  async releaseState(_: AgentArgs<'releaseState'>): Promise<AgentResult<'releaseState'>> { return this.no(); }
 }

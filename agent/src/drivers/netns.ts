@@ -315,8 +315,23 @@ export class NetnsDriver implements Driver {
     // Refuse before creating anything when the role's program is not installed here.
     const missing = argv.filter((a) => a.startsWith('/') && (a === argv[0] || /\.(m?[jt]s)$/.test(a)) && !existsSync(a));
     if (missing.length) throw new AgentError('UNSUPPORTED', `appliance role ${spec.template.role} is not installed on this host (missing ${missing.join(', ')})`);
-    return argv.map((a) => a.replaceAll('{control}', this.controlSocket(spec.name)).replaceAll('{state}', join(this.vmDir(spec.name), 'state'))
+    return argv.map((a) => a.replaceAll('{control}', this.controlSocket(spec.name)).replaceAll('{state}', this.applianceStateDir(spec))
       .replaceAll('{name}', spec.name));
+  }
+
+  /** An appliance's state directory: kept under its stateKey across VM destroy/re-create, else
+   *  inside the VM's own directory (gone with the VM). */
+  private applianceStateDir(spec: VmSpec): string {
+    return spec.stateKey ? join(this.stateDir, 'kept', spec.stateKey) : join(this.vmDir(spec.name), 'state');
+  }
+
+  async releaseState(args: AgentArgs<'releaseState'>): Promise<AgentResult<'releaseState'>> {
+    const { stateKey } = checkArgs('releaseState', args);
+    await this.ensureReady();
+    const dir = join(this.stateDir, 'kept', stateKey);
+    const existed = existsSync(dir);
+    await rm(dir, { recursive: true, force: true });
+    return { stateKey, existed };
   }
 
   private async createVm(spec: VmSpec, bridges: Map<number, IpLink>, appliance: string[] | undefined): Promise<void> {
@@ -325,7 +340,7 @@ export class NetnsDriver implements Driver {
     const dir = this.vmDir(name);
     await rm(dir, { recursive: true, force: true });
     await mkdir(join(dir, 'www'), { recursive: true });
-    await mkdir(join(dir, 'state'), { recursive: true });
+    await mkdir(this.applianceStateDir(spec), { recursive: true, mode: 0o700 });
     await this.writeSpec(spec);
     await writeFile(join(dir, 'www', 'index.html'), `${spec.hostname ?? name}\n`);
     if (spec.userData) await writeFile(join(dir, 'user-data'), Buffer.from(spec.userData, 'base64'));

@@ -161,6 +161,11 @@ export class SimulatorDriver implements Driver {
     return { vms: [...this.vms.values()].map((s) => this.state(s)), networks: [...this.networks.values()] };
   }
 
+  async releaseState(args: AgentArgs<'releaseState'>): Promise<AgentResult<'releaseState'>> {
+    const { stateKey } = await this.begin('releaseState', args);
+    return { stateKey, existed: false };
+  }
+
   /** Echoes the payload as the appliance's answer (there is no appliance). */
   async relay(args: AgentArgs<'relay'>): Promise<AgentResult<'relay'>> {
     const { name, payload } = await this.begin('relay', args);

@@ -276,6 +276,9 @@ export async function routerVmSpec(sql: Sql, router: RouterRow): Promise<{ spec:
     spec: {
       name: router.instance_name, hostname: router.instance_name, cpus: so.cpu_number, cpuMhz: so.cpu_speed, memoryMb: Math.max(16, so.memory),
       template: { kind: 'system', role: 'router' }, nics, controlChannel: 'unix',
+      // Leases and acknowledged passwords outlive this router VM: a re-created router of the
+      // network gets them back from the host.
+      stateKey: router.network_id,
     },
     networks: [pub, { id: CONTROL_NETWORK_ID, kind: 'control', hostAddress: CONTROL_HOST_ADDRESS }],
   };

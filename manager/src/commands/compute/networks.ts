@@ -205,6 +205,9 @@ export const deleteNetwork = command({
       await sql.query('DELETE FROM nics WHERE network_id = $1', [n.id]);
       await sql.query('DELETE FROM networks WHERE id = $1', [n.id]);
     });
+    // The router's kept state (leases, acknowledged passwords) has no use any more; a host that
+    // is away now keeps a few files, which no later network can claim (its key was this id).
+    for (const h of s.agents.connectedHosts()) await s.agents.request(h, 'releaseState', { stateKey: n.id }).catch(() => undefined);
     ctx.setResource('Network', n.id);
   },
 });
