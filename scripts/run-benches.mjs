@@ -1,19 +1,25 @@
 #!/usr/bin/env node
-// `npm run bench`: runs every workspace's `bench` script in turn; each ends with its one
-// summary line (e.g. "firewall: apply_10k_ms=…"). Usage: node scripts/run-benches.mjs [workspace …]
+// `npm run bench`: every benchmark in turn, each ending with its summary line:
+//   firewall: …   (firewall/bench)            hosts: …   (tests/bench/hosts.ts, through the API)
+//   router: …     (scripts/bench-router.mjs)  api: …     (manager/bench)
+//   hosts-driver: … (agent/bench, the netns driver and simulated agents below the manager)
+// Usage: node scripts/run-benches.mjs [name …]  (names: firewall hosts router api hosts-driver)
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const workspaces = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).workspaces;
+const all = {
+  firewall: ['npm', ['run', '--silent', 'bench', '-w', 'firewall']],
+  hosts: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'hosts']],
+  router: ['node', ['scripts/bench-router.mjs']],
+  api: ['npm', ['run', '--silent', 'bench', '-w', 'manager']],
+  'hosts-driver': ['npm', ['run', '--silent', 'bench', '-w', 'agent']],
+};
 const wanted = process.argv.slice(2);
 let failed = 0;
-for (const ws of wanted.length ? wanted : workspaces) {
-  const pkg = JSON.parse(readFileSync(join(root, ws, 'package.json'), 'utf8'));
-  if (!pkg.scripts?.bench) continue;
-  process.stdout.write(`\n=== bench ${ws} ===\n`);
-  const r = spawnSync('npm', ['run', '--silent', 'bench'], { cwd: join(root, ws), stdio: 'inherit' });
+for (const [name, [cmd, args]] of Object.entries(all)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  process.stdout.write(`\n=== bench ${name} ===\n`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) failed++;
 }
 process.exit(failed ? 1 : 0);
