@@ -119,6 +119,14 @@ kernelTest('refused deployments leave nothing behind: full host, maintenance, mi
   t.is(full.jobstatus, 2);
   t.is(full.jobresult.errorcode, 533);
   t.regex(full.jobresult.errortext, /not enough (CPU|memory)/);
+  // The planner reads the overprovisioning factors: with them the same VM fits.
+  await cloud.admin.ok('updateConfiguration', { name: 'cpu.overprovisioning.factor', value: '2' });
+  await cloud.admin.ok('updateConfiguration', { name: 'mem.overprovisioning.factor', value: '8.5' });
+  const fits = await cloud.admin.job('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: big.id, templateid: tpl.id, networkids: net, name: 'big' });
+  t.is(fits.jobstatus, 1, JSON.stringify(fits.jobresult));
+  await cloud.admin.jobOk('destroyVirtualMachine', { id: fits.jobresult.virtualmachine.id, expunge: true });
+  await cloud.admin.ok('updateConfiguration', { name: 'cpu.overprovisioning.factor', value: '1' });
+  await cloud.admin.ok('updateConfiguration', { name: 'mem.overprovisioning.factor', value: '1' });
 
   const so = (await cloud.admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
   const noTpl = await cloud.admin.job('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: '00000000-0000-4000-8000-000000000000', networkids: net });

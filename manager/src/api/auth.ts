@@ -15,8 +15,12 @@ const CALLER_SELECT = `SELECT u.id AS user_id, u.username, u.secret_key_enc, u.s
   a.state AS astate, d.id AS domain_id, d.path
   FROM users u JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = a.domain_id`;
 
-function toCaller(r: CallerRow): Caller {
+function activeCaller(r: CallerRow): Caller {
   if (r.ustate !== 'enabled' || r.astate !== 'enabled') throw unauthorized('user or its account is disabled or locked');
+  return callerOf(r);
+}
+
+function callerOf(r: CallerRow): Caller {
   return {
     userId: r.user_id, username: r.username, accountId: r.account_id, accountName: r.account_name,
     accountType: r.type, role: roleOfType(r.type), domainId: r.domain_id, domainPath: r.path,
@@ -41,7 +45,7 @@ export async function authenticate(s: Services, params: Record<string, string>, 
       if (!expires) throw unauthorized('signatureVersion 3 requires a valid expires parameter (yyyy-MM-ddTHH:mm:ssZ)');
       if (expires.getTime() < Date.now()) throw unauthorized('request expired');
     }
-    return toCaller(row);
+    return activeCaller(row);
   }
   const sessionKey = get('sessionkey') ?? cookies.sessionkey;
   if (sessionKey) {
@@ -51,7 +55,14 @@ export async function authenticate(s: Services, params: Record<string, string>, 
        JOIN sessions x ON x.user_id = u.id WHERE x.key = $1 AND x.expires > now()`, [sessionKey, timeout * (1 - SLIDE_FRACTION)]))[0];
     if (!row) throw unauthorized('session expired or invalid');
     if (row.stale) await s.db.query('UPDATE sessions SET expires = now() + make_interval(secs => $2) WHERE key = $1', [sessionKey, timeout]);
-    return toCaller(row);
+    return activeCaller(row);
   }
   throw unauthorized();
+}
+
+/** A user as a Caller whatever its state: async jobs run as the user that queued them, and a
+ *  login checks the states itself. */
+export async function loadCaller(s: Services, userId: string): Promise<Caller | undefined> {
+  const row = (await s.db.query<CallerRow>(`${CALLER_SELECT} WHERE u.id = $1`, [userId]))[0];
+  return row ? callerOf(row) : undefined;
 }

@@ -54,6 +54,8 @@ export function shapeResult(cmd: AnyCommand, result: unknown, args: Record<strin
       if (items.length === 0) return {};
       const pagesize = args.pagesize as number | undefined;
       const page = (args.page as number | undefined) ?? 1;
+      // pagesize=-1 or none: everything, unless a page is asked for, which then uses
+      // CloudStack's default.page.size (500).
       const paged = pagesize === undefined || pagesize === -1 ? (args.page ? items.slice((page - 1) * 500, page * 500) : items)
         : items.slice((page - 1) * pagesize, page * pagesize);
       return paged.length ? { count: items.length, [cmd.response.name]: paged } : { count: items.length };

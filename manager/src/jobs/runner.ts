@@ -6,8 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Services } from '../services.ts';
 import { execute } from '../api/dispatch.ts';
-import type { Caller } from '../api/context.ts';
-import { roleOfType } from '../api/context.ts';
+import { loadCaller } from '../api/auth.ts';
 import { ApiError, toApiError } from '../api/errors.ts';
 
 const MAX_ATTEMPTS = 3;
@@ -70,17 +69,4 @@ export class JobRunner {
       `UPDATE async_jobs SET status = 2, result_code = $2, result = $3, completed = now() WHERE id = $1`,
       [jobId, err.errorcode, JSON.stringify({ errorcode: err.errorcode, errortext: err.message })]);
   }
-}
-
-/** Loads a caller by user id (sessions, API keys and jobs all end here). */
-export async function loadCaller(s: Services, userId: string): Promise<Caller | undefined> {
-  const r = (await s.db.query<{ user_id: string; username: string; account_id: string; account_name: string; type: number; domain_id: string; path: string; ustate: string; astate: string }>(
-    `SELECT u.id AS user_id, u.username, a.id AS account_id, a.name AS account_name, a.type, d.id AS domain_id, d.path,
-            u.state AS ustate, a.state AS astate
-     FROM users u JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = a.domain_id WHERE u.id = $1`, [userId]))[0];
-  if (!r) return undefined;
-  return {
-    userId: r.user_id, username: r.username, accountId: r.account_id, accountName: r.account_name,
-    accountType: r.type, role: roleOfType(r.type), domainId: r.domain_id, domainPath: r.path,
-  };
 }

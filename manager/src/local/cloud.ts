@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import type { Manager } from '../app.ts';
 import type { Services } from '../services.ts';
 import { dispatch } from '../api/dispatch.ts';
-import { loadCaller } from '../jobs/runner.ts';
+import { loadCaller } from '../api/auth.ts';
 import { hashToken } from '../agents/gateway.ts';
 import { newToken } from '../api/crypto.ts';
 
@@ -105,6 +105,8 @@ async function ensureZone(s: Services, hypervisor: 'LXC' | 'Simulator'): Promise
   const shared = (await asAdmin(s, 'listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' })).networkoffering[0];
   await asAdmin(s, 'createNetwork', { zoneid: zone.id, name: 'local-flat', displaytext: 'flat network on the uplink (198.51.100.0/24)', networkofferingid: shared.id,
     vlan: 'untagged', gateway: LOCAL.flat.gateway, netmask: LOCAL.flat.netmask, startip: LOCAL.flat.start, endip: LOCAL.flat.end });
+  // Namespace VMs reserve no CPU of their own: the one local host may place 16 × its cores.
+  await asAdmin(s, 'updateConfiguration', { name: 'cpu.overprovisioning.factor', value: '16' });
   await asAdmin(s, 'updateZone', { id: zone.id, allocationstate: 'Enabled' });
   return { zoneId: zone.id, podId: pod.id, clusterId: cluster.id };
 }

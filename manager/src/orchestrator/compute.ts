@@ -7,6 +7,7 @@ import type { Services } from '../services.ts';
 import type { Sql } from '../db/sql.ts';
 import { apiError } from '../api/errors.ts';
 import { AgentRequestError } from '../agents/gateway.ts';
+import { configNumber } from '../commands/offerings/config.ts';
 import { reconcileRouters } from './router.ts';
 
 export interface HostCandidate { id: string; name: string; hypervisor: string; pod_id: string | null; cluster_id: string | null; ip_address: string | null }
@@ -21,12 +22,6 @@ export interface PlanRequest {
   what: string;
 }
 
-async function factor(sql: Sql, name: string): Promise<number> {
-  const r = (await sql.query<{ value: string | null; default_value: string | null }>('SELECT value, default_value FROM configurations WHERE name = $1', [name]))[0];
-  const v = Number(r?.value ?? r?.default_value ?? 1);
-  return Number.isFinite(v) && v > 0 ? v : 1;
-}
-
 /** VM states that hold a host's capacity. */
 export const ACTIVE_STATES = ['Starting', 'Running', 'Stopping', 'Migrating'];
 
@@ -36,8 +31,8 @@ export const ACTIVE_STATES = ['Starting', 'Running', 'Stopping', 'Migrating'];
  * cpu/mem overprovisioning factors. Refuses with 533 naming what is short.
  */
 export async function planHost(sql: Sql, r: PlanRequest): Promise<HostCandidate> {
-  const cpuFactor = await factor(sql, 'cpu.overprovisioning.factor');
-  const memFactor = await factor(sql, 'mem.overprovisioning.factor');
+  const cpuFactor = await configNumber(sql, 'cpu.overprovisioning.factor');
+  const memFactor = await configNumber(sql, 'mem.overprovisioning.factor');
   const hosts = await sql.query<HostCandidate & { state: string; resource_state: string; cpu_total: number; mem_total: number; cpu_used: number; mem_used: number }>(
     `SELECT h.id, h.name, h.hypervisor, h.pod_id, h.cluster_id, h.ip_address, h.state, h.resource_state,
        h.cpu_number * h.cpu_speed AS cpu_total, h.memory AS mem_total,

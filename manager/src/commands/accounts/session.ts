@@ -8,7 +8,7 @@ import { apiError, paramError } from '../../api/errors.ts';
 import { isUuid } from '../../api/params.ts';
 import { newToken, verifyPassword } from '../../api/crypto.ts';
 import { audit } from '../../api/audit.ts';
-import { loadCaller } from '../../jobs/runner.ts';
+import { loadCaller } from '../../api/auth.ts';
 import { ALL_ROLES, command } from '../../api/registry.ts';
 
 /** CloudStack's domain parameter: '/' is ROOT, '/a/b/' is ROOT/a/b; 'ROOT/a' also accepted. */

@@ -5,7 +5,7 @@
 import type { Sql } from '../../db/sql.ts';
 import { isUuid } from '../../api/params.ts';
 
-export type ConfigType = 'Number' | 'Boolean' | 'String';
+export type ConfigType = 'Number' | 'Decimal' | 'Boolean' | 'String';
 
 export interface ConfigDef {
   readonly name: string;
@@ -27,6 +27,16 @@ export interface ConfigDef {
 }
 
 export const CONFIG_DEFS: readonly ConfigDef[] = [
+  {
+    name: 'cpu.overprovisioning.factor', category: 'Advanced', type: 'Decimal', defaultValue: '1', dynamic: true, min: 1, max: 1000,
+    description: 'Used for CPU overprovisioning calculation; available CPU will be (actualCpuCapacity * cpu.overprovisioning.factor)',
+    readBy: 'the host planner (orchestrator/compute.ts planHost) for every VM placement',
+  },
+  {
+    name: 'mem.overprovisioning.factor', category: 'Advanced', type: 'Decimal', defaultValue: '1', dynamic: true, min: 1, max: 1000,
+    description: 'Used for memory overprovisioning calculation',
+    readBy: 'the host planner (orchestrator/compute.ts planHost) for every VM placement',
+  },
   {
     name: 'network.throttling.rate', category: 'Network', type: 'Number', defaultValue: '200', dynamic: true, min: 0, max: 2147483647,
     description: 'Default data transfer rate in megabits per second allowed in network.',
@@ -62,6 +72,13 @@ export function checkConfigValue(def: Pick<ConfigDef, 'type' | 'min' | 'max' | '
   switch (def.type) {
     case 'Number': {
       if (!/^-?\d{1,10}$/.test(value)) return 'it is not a whole number';
+      const n = Number(value);
+      if (def.min !== undefined && n < def.min) return `it is less than ${def.min}`;
+      if (def.max !== undefined && n > def.max) return `it is greater than ${def.max}`;
+      return undefined;
+    }
+    case 'Decimal': {
+      if (!/^\d{1,6}(\.\d{1,6})?$/.test(value)) return 'it is not a decimal number (e.g. 2 or 1.5)';
       const n = Number(value);
       if (def.min !== undefined && n < def.min) return `it is less than ${def.min}`;
       if (def.max !== undefined && n > def.max) return `it is greater than ${def.max}`;
