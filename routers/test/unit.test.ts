@@ -2,7 +2,7 @@
 // routing, spec validation and diff, links compiler. The kernel tests drive the same code
 // with real clients in namespaces.
 import test from 'ava';
-import { mkdtemp, readFile, appendFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bindingFor, compileDhcpNetwork, decide, allocate, type LeaseView } from '../src/dhcp/engine.ts';
@@ -129,6 +129,7 @@ test('INFORM gets an ACK without lease time; RELEASE removes the lease', (t) => 
 
 test('lease journal survives reopen, ignores a torn tail, and compacts', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'flt-leases-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'leases.jsonl');
   const s = await LeaseStore.open(path);
   await Promise.all([s.put({ mac: 'aa:00:00:00:00:01', ip: '10.0.0.1', expires: 10 }), s.put({ mac: 'aa:00:00:00:00:02', ip: '10.0.0.2', expires: 20 })]);
