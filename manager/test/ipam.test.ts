@@ -2,7 +2,7 @@
 // VLAN/VNI sets. The API tests (infra*.test.ts) check the same rules end to end.
 import test from 'ava';
 import {
-  IpamError, checkGuestCidr, checkPodConflicts, checkRangeConflicts, formatVnetRanges, parseCidr, parseGuestCidr, parseIPv4, parseIPv6,
+  IpamError, checkGuestCidr, checkPodConflicts, checkRangeConflicts, firstFree, formatVnetRanges, parseCidr, parseGuestCidr, parseIPv4, parseIPv6,
   parseNetmask, parseVlanTag, parseVnetRanges, subnetOf, validateV4Range, validateV6Range, vnetContains, vnetOverlap, vnetRemoved,
   type ExistingRange, type ZoneFacts,
 } from '../src/orchestrator/ipam.ts';
@@ -183,4 +183,13 @@ test('VLAN tags of public ranges', (t) => {
   refuses(t, () => parseVlanTag('vlan', '0'), 'vlan', /outside/);
   refuses(t, () => parseVlanTag('vlan', 'vlan://1;reboot'), 'vlan', /not a VLAN id/);
   refuses(t, () => parseVlanTag('vlan', 'gre://5'), 'vlan', /not a VLAN id/);
+});
+
+test('firstFree: the lowest unclaimed address of a span, or none', (t) => {
+  const span = { family: 4 as const, start: parseIPv4('s', '10.0.0.254').value, end: parseIPv4('e', '10.0.1.1').value };
+  t.is(firstFree(span, () => false), '10.0.0.254');
+  t.is(firstFree(span, (a) => a === '10.0.0.254' || a === '10.0.0.255'), '10.0.1.0');
+  t.is(firstFree(span, () => true), undefined);
+  const v6 = { family: 6 as const, start: parseIPv6('s', '2001:db8::ffff').value, end: parseIPv6('e', '2001:db8::1:1').value };
+  t.is(firstFree(v6, (a) => a === '2001:db8::ffff'), '2001:db8::1:0');
 });

@@ -110,6 +110,15 @@ export function overlaps(a: Span, b: Span): boolean {
 
 export function spanText(s: Span): string { return `${addrText(s.family, s.start)}-${addrText(s.family, s.end)}`; }
 
+/** The lowest address of the span that `taken` does not claim (address allocation), or undefined. */
+export function firstFree(s: Span, taken: (text: string) => boolean): string | undefined {
+  for (let v = s.start; v <= s.end; v++) {
+    const t = addrText(s.family, v);
+    if (!taken(t)) return t;
+  }
+  return undefined;
+}
+
 /** RFC 1918 private space: what CloudStack accepts as a zone's guest CIDR. */
 const RFC1918 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].map((c) => parseCidr('cidr', c));
 

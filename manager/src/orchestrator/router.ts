@@ -14,7 +14,7 @@ import type { Sql } from '../db/sql.ts';
 import { apiError } from '../api/errors.ts';
 import { AgentRequestError } from '../agents/gateway.ts';
 import { agentFailure, networkSpec, planHost, refreshPeers, releaseUnusedNetworks } from './compute.ts';
-import { parseVnetRanges } from './ipam.ts';
+import { firstFree, parseIPv4, parseVnetRanges } from './ipam.ts';
 
 export const SYSTEM_TEMPLATE_ID = '3b1b2a6e-0000-4000-8000-00000000a002';
 const ROUTER_OFFERING = 'Cloud.Com-SoftwareRouter';
@@ -181,8 +181,6 @@ async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
 
 // ---- implementing a network ----
 
-const ipToNum = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-const numToIp = (n: number) => [24, 16, 8, 0].map((x) => Math.floor(n / 2 ** x) % 256).join('.');
 /**
  * A router's MACs derive from its network: a re-created router (destroyRouter, then restart)
  * answers with the MACs the guests and the uplink's gateway have in their ARP caches, so
@@ -201,9 +199,8 @@ export async function allocatePublicIp(sql: Sql, o: { zoneId: string; networkId:
   if (!ranges.length) throw apiError('INSUFFICIENT_CAPACITY', 'Insufficient address capacity: the zone has no public IP range (createVlanIpRange with forvirtualnetwork=true)');
   const used = new Set((await sql.query<{ address: string }>('SELECT address FROM public_ip_addresses WHERE zone_id = $1', [o.zoneId])).map((r) => r.address));
   for (const r of ranges) {
-    for (let n = ipToNum(r.start_ip); n <= ipToNum(r.end_ip); n++) {
-      const ip = numToIp(n);
-      if (used.has(ip)) continue;
+    const ip = firstFree({ family: 4, start: parseIPv4('startip', r.start_ip).value, end: parseIPv4('endip', r.end_ip).value }, (t) => used.has(t));
+    if (ip) {
       const id = randomUUID();
       await sql.query(
         `INSERT INTO public_ip_addresses (id, address, zone_id, vlan_range_id, network_id, account_id, domain_id, is_source_nat) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,

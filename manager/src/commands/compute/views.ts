@@ -2,6 +2,7 @@
 // next to the functions that build them from rows.
 import type { FieldDef, ResponseDef } from '../../api/registry.ts';
 import { compact, csDate } from '../../api/serialize.ts';
+import { netmaskOf } from '../../orchestrator/ipam.ts';
 
 const f = (type: FieldDef['type'], description: string): FieldDef => ({ type, description });
 
@@ -61,15 +62,12 @@ export const NETWORK_SELECT = `SELECT n.*, z.name AS zone_name, o.name AS offeri
   a.name AS account_name, d.name AS domain_name, d.path AS domain_path
   FROM networks n JOIN zones z ON z.id = n.zone_id JOIN network_offerings o ON o.id = n.network_offering_id
   LEFT JOIN accounts a ON a.id = n.account_id JOIN domains d ON d.id = n.domain_id`;
-export function netmaskOf(cidr: string): string {
-  const bits = Number(cidr.split('/')[1]);
-  const n = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
-}
+/** The dotted netmask of a CIDR's prefix length, as CloudStack shows beside it. */
+export const cidrNetmask = (cidr: string): string => netmaskOf(Number(cidr.split('/')[1]));
 export function networkView(r: NetworkRow, admin: boolean): Record<string, unknown> {
   return compact({
     id: r.id, name: r.name, displaytext: r.display_text, broadcastdomaintype: 'Vxlan', traffictype: 'Guest', gateway: r.gateway,
-    netmask: netmaskOf(r.cidr), cidr: r.cidr, zoneid: r.zone_id, zonename: r.zone_name, networkofferingid: r.network_offering_id,
+    netmask: cidrNetmask(r.cidr), cidr: r.cidr, zoneid: r.zone_id, zonename: r.zone_name, networkofferingid: r.network_offering_id,
     networkofferingname: r.offering_name, networkofferingdisplaytext: r.offering_display_text, state: r.state, type: r.guest_type,
     vlan: admin && r.vni ? String(r.vni) : undefined, broadcasturi: admin && r.vni ? `vxlan://${r.vni}` : undefined, acltype: r.acl_type,
     account: r.account_name ?? undefined, domainid: r.domain_id, domain: r.domain_name, networkdomain: r.network_domain ?? undefined,
@@ -97,7 +95,7 @@ export interface NicRow { id: string; vm_id: string; network_id: string; network
 export const NIC_SELECT = `SELECT c.*, n.name AS network_name, n.cidr, n.gateway, n.vni, n.guest_type FROM nics c JOIN networks n ON n.id = c.network_id`;
 export function nicView(r: NicRow): Record<string, unknown> {
   return compact({
-    id: r.id, networkid: r.network_id, networkname: r.network_name, netmask: netmaskOf(r.cidr), gateway: r.gateway, ipaddress: r.ip4 ?? undefined,
+    id: r.id, networkid: r.network_id, networkname: r.network_name, netmask: cidrNetmask(r.cidr), gateway: r.gateway, ipaddress: r.ip4 ?? undefined,
     isolationuri: r.vni ? `vxlan://${r.vni}` : undefined, broadcasturi: r.vni ? `vxlan://${r.vni}` : undefined, traffictype: 'Guest', type: r.guest_type,
     isdefault: r.is_default, macaddress: r.mac, deviceid: String(r.device_id), virtualmachineid: r.vm_id,
   });

@@ -15,7 +15,7 @@ import { NIC, NIC_SELECT, VM, VM_SELECT, nicView, vmView, type NicRow, type VmRo
 import { networkById, serviceOfferingById, templateById, vmById } from './lookup.ts';
 import { accountByName } from '../accounts/lookup.ts';
 import { ipam } from '../infra/validate.ts';
-import { parseIPv4, parseCidr, contains } from '../../orchestrator/ipam.ts';
+import { firstFree, parseCidr, parseIPv4, spanText, subnetSpan, type Span } from '../../orchestrator/ipam.ts';
 import { prepareVmNetworks, syncVmNetworks } from '../../orchestrator/router.ts';
 
 /** A VM password as CloudStack generates them (vm.password.length): letters and digits, no look-alikes. */
@@ -48,27 +48,26 @@ async function viewOf(ctx: Context, id: string, withUserData = false): Promise<R
 /** A locally administered unicast MAC (02:…), as CloudStack gives guest NICs. */
 function newMac(): string { return ['02', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':'); }
 
-const ipToNum = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-const numToIp = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
-
-/** The requested address if free and in range, else the lowest free one of the network's range. */
+/** The requested address if free and in range, else the lowest free one of the network's range
+ *  (its start/end IP, or the subnet less network, gateway-by-convention .1 and broadcast). */
 async function allocateIp(sql: Sql, net: { id: string; name: string; cidr: string; gateway: string; start_ip: string | null; end_ip: string | null }, wanted?: string): Promise<string> {
   const used = new Set((await sql.query<{ ip4: string }>('SELECT ip4 FROM nics WHERE network_id = $1 AND ip4 IS NOT NULL', [net.id])).map((r) => r.ip4));
-  const subnet = parseCidr('cidr', net.cidr, 4, false);
-  const first = net.start_ip ? ipToNum(net.start_ip) : ipToNum(net.gateway.replace(/\d+$/, '0')) + 2;
-  const last = net.end_ip ? ipToNum(net.end_ip) : first + 2 ** (32 - subnet.prefix) - 4;
+  const sn = subnetSpan(parseCidr('cidr', net.cidr, 4, false));
+  const range: Span = {
+    family: 4,
+    start: net.start_ip ? parseIPv4('startip', net.start_ip).value : sn.start + 2n,
+    end: net.end_ip ? parseIPv4('endip', net.end_ip).value : sn.end - 1n,
+  };
   if (wanted) {
     const a = ipam(() => parseIPv4('ipaddress', wanted));
-    if (!contains(subnet, a) || ipToNum(a.text) < first || ipToNum(a.text) > last) throw paramError(`The ipaddress ${wanted} is not in the IP range ${numToIp(first)}-${numToIp(last)} of network ${net.name}`);
+    if (a.value < range.start || a.value > range.end) throw paramError(`The ipaddress ${wanted} is not in the IP range ${spanText(range)} of network ${net.name}`);
     if (a.text === net.gateway) throw paramError(`The ipaddress ${wanted} is the gateway of network ${net.name}`);
     if (used.has(a.text)) throw apiError('INSUFFICIENT_CAPACITY', `The ipaddress ${wanted} is already in use in network ${net.name}`);
     return a.text;
   }
-  for (let n = first; n <= last; n++) {
-    const ip = numToIp(n);
-    if (!used.has(ip) && ip !== net.gateway) return ip;
-  }
-  throw apiError('INSUFFICIENT_CAPACITY', `Network ${net.name} has no free IP address left in ${numToIp(first)}-${numToIp(last)}`);
+  const ip = firstFree(range, (t) => used.has(t) || t === net.gateway);
+  if (!ip) throw apiError('INSUFFICIENT_CAPACITY', `Network ${net.name} has no free IP address left in ${spanText(range)}`);
+  return ip;
 }
 
 const HOSTNAME_RE = /^[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;

@@ -4,7 +4,7 @@
 // its router last reported them (connections it opened, see firewall/README.md).
 import type { FieldDef, ResponseDef } from '../../api/registry.ts';
 import { compact, csDate, CS_VERSION } from '../../api/serialize.ts';
-import { netmaskOf } from '../compute/views.ts';
+import { cidrNetmask } from '../compute/views.ts';
 
 const f = (type: FieldDef['type'], description: string): FieldDef => ({ type, description });
 
@@ -71,7 +71,7 @@ export function routerView(r: RouterViewRow): Record<string, unknown> {
     serviceofferingname: r.offering_name, account: r.account_name, domainid: r.domain_id, domain: r.domain_name, created: csDate(r.created), role: 'VIRTUAL_ROUTER',
     dns1: r.dns1 ?? r.zone_dns1 ?? undefined, dns2: r.dns2 ?? r.zone_dns2 ?? undefined, networkdomain: r.network_domain ?? undefined, gateway: r.public_gateway ?? undefined,
     publicip: r.public_ip ?? undefined, publicmacaddress: r.public_mac, publicnetmask: r.public_netmask ?? undefined, publicnetworkid: r.public_network_id ?? undefined,
-    guestipaddress: r.network_gateway, guestmacaddress: r.guest_mac ?? undefined, guestnetmask: netmaskOf(r.cidr), guestnetworkid: r.network_id, guestnetworkname: r.network_name,
+    guestipaddress: r.network_gateway, guestmacaddress: r.guest_mac ?? undefined, guestnetmask: cidrNetmask(r.cidr), guestnetworkid: r.network_id, guestnetworkname: r.network_name,
     linklocalip: r.link_local_ip, linklocalmacaddress: r.control_mac, linklocalnetmask: '255.255.0.0', linklocalnetworkid: 'control',
     isredundantrouter: false, redundantstate: 'UNKNOWN', requiresupgrade: false, version: CS_VERSION.split('-')[0], softwareversion: CS_VERSION,
     healthcheckresults: checks, healthchecksfailed: checks.some((c) => c.success === false),
