@@ -6,6 +6,7 @@ import type { Services } from './services.ts';
 import { authenticate } from './api/auth.ts';
 import { dispatch, errorAnswer, type ApiAnswer } from './api/dispatch.ts';
 import { renderXml } from './api/serialize.ts';
+import { rawParam } from './api/params.ts';
 import { apiError } from './api/errors.ts';
 import { login, logout, LOGIN_COOKIES } from './commands/accounts/session.ts';
 
@@ -27,7 +28,7 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
         params[k] = Array.isArray(v) ? String(v[0]) : String(v);
       }
     }
-    const get = (name: string) => Object.entries(params).find(([k]) => k.toLowerCase() === name)?.[1];
+    const get = (name: string) => rawParam(params, name);
     const command = get('command');
     const json = get('response')?.toLowerCase() === 'json';
     let answer: ApiAnswer;

@@ -5,6 +5,7 @@ import type { Services } from '../services.ts';
 import type { Caller } from './context.ts';
 import { roleOfType } from './context.ts';
 import { apiError } from './errors.ts';
+import { rawParam } from './params.ts';
 import { parseExpires, verifySignature } from './signing.ts';
 
 const unauthorized = (why = 'unable to verify user credentials and/or request signature') => apiError('UNAUTHORIZED', why);
@@ -32,7 +33,7 @@ function callerOf(r: CallerRow): Caller {
 const SLIDE_FRACTION = 0.1;
 
 export async function authenticate(s: Services, params: Record<string, string>, cookies: Record<string, string | undefined>): Promise<Caller> {
-  const get = (name: string) => Object.entries(params).find(([k]) => k.toLowerCase() === name)?.[1];
+  const get = (name: string) => rawParam(params, name);
   const apiKey = get('apikey');
   const signature = get('signature');
   if (apiKey !== undefined && signature !== undefined) {

@@ -28,6 +28,13 @@ export interface ParamDef {
 
 export type MapValue = Record<string, string>[];
 
+/** A raw request parameter by name, whatever its letter case (clients send apiKey, apikey, …). */
+export function rawParam(params: Record<string, string>, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of Object.entries(params)) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}
+
 type Parsed<D extends ParamDef> =
   D['type'] extends 'boolean' ? boolean :
   D['type'] extends 'integer' | 'long' | 'short' ? number :

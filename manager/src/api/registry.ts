@@ -14,6 +14,9 @@ export type FieldType = 'string' | 'uuid' | 'boolean' | 'integer' | 'long' | 'da
 
 export interface FieldDef { readonly type: FieldType; readonly description: string; readonly since?: string }
 
+/** A response field declaration (the short form every views.ts uses). */
+export const field = (type: FieldType, description: string, since?: string): FieldDef => (since ? { type, description, since } : { type, description });
+
 /** A response object as CloudStack names it (the key under which items are listed). */
 export interface ResponseDef {
   readonly name: string;

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Services } from '../../services.ts';
 import type { Caller } from '../../api/context.ts';
 import { apiError, paramError } from '../../api/errors.ts';
-import { isUuid } from '../../api/params.ts';
+import { isUuid, rawParam } from '../../api/params.ts';
 import { newToken, verifyPassword } from '../../api/crypto.ts';
 import { audit } from '../../api/audit.ts';
 import { loadCaller } from '../../api/auth.ts';
@@ -22,7 +22,7 @@ export function domainPathOf(domain: string | undefined): string {
 const badLogin = () => apiError('UNAUTHORIZED', 'Failed to authenticate user, check if username/password are correct');
 
 export async function login(s: Services, params: Record<string, string>): Promise<Record<string, string>> {
-  const get = (name: string) => Object.entries(params).find(([k]) => k.toLowerCase() === name)?.[1];
+  const get = (name: string) => rawParam(params, name);
   const username = get('username');
   const password = get('password');
   if (!username) throw paramError('Unable to execute API command login due to missing parameter username');
@@ -57,7 +57,7 @@ export function LOGIN_COOKIES(out: Record<string, string>): Array<[string, strin
 }
 
 export async function logout(s: Services, caller: Caller, params: Record<string, string>, cookies: Record<string, string | undefined>): Promise<void> {
-  const key = Object.entries(params).find(([k]) => k.toLowerCase() === 'sessionkey')?.[1] ?? cookies.sessionkey;
+  const key = rawParam(params, 'sessionkey') ?? cookies.sessionkey;
   if (key) await s.db.query('DELETE FROM sessions WHERE key = $1', [key]);
   await audit(s.db, caller, { type: 'USER.LOGOUT', command: 'logout', params: {}, result: 'SUCCESS', resourceType: 'User', resourceId: caller.userId });
 }

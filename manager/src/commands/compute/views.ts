@@ -1,10 +1,9 @@
 // Response objects of the compute area (templates, networks, VMs, NICs, system VMs), declared
 // next to the functions that build them from rows.
-import type { FieldDef, ResponseDef } from '../../api/registry.ts';
+import { field as f, type ResponseDef } from '../../api/registry.ts';
 import { compact, csDate } from '../../api/serialize.ts';
 import { netmaskOf } from '../../orchestrator/ipam.ts';
 
-const f = (type: FieldDef['type'], description: string): FieldDef => ({ type, description });
 
 // ---- templates ----
 

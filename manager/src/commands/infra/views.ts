@@ -1,11 +1,10 @@
 // Response objects of the infra area: the declared fields (for listApis and docs) next to the
 // functions that build them from rows, so the two cannot drift apart. Names follow CloudStack's
 // *Response.java classes and the object names its ApiResponseHelper gives them.
-import type { FieldDef, ResponseDef } from '../../api/registry.ts';
+import { field as f, type ResponseDef } from '../../api/registry.ts';
 import { compact, csDate } from '../../api/serialize.ts';
 import { parseIPv4, parseNetmask, subnetOf } from '../../orchestrator/ipam.ts';
 
-const f = (type: FieldDef['type'], description: string, since?: string): FieldDef => (since ? { type, description, since } : { type, description });
 
 // ---- zone ----
 

@@ -2,11 +2,10 @@
 // port-forwarding rules), declared next to the functions that build them from rows. Rule lists
 // carry two fields CloudStack does not have: `packets` and `bytes`, the rule's hit counters as
 // its router last reported them (connections it opened, see firewall/README.md).
-import type { FieldDef, ResponseDef } from '../../api/registry.ts';
+import { field as f, type ResponseDef } from '../../api/registry.ts';
 import { compact, csDate, CS_VERSION } from '../../api/serialize.ts';
 import { cidrNetmask } from '../compute/views.ts';
 
-const f = (type: FieldDef['type'], description: string): FieldDef => ({ type, description });
 
 export type Counters = Map<string, { packets: number; bytes: number }>;
 const COUNTER_FIELDS = {
