@@ -51,7 +51,10 @@ function exchange(sock: Socket, line: string, wantId: string | undefined, deadli
         return done(() => resolve(msg));
       }
     });
-    sock.once('error', (e) => done(() => reject(new AgentError('APPLIANCE_UNREACHABLE', `control socket of VM ${vm}: ${e.message}`))));
+    // A reset or broken pipe is the appliance closing (or dying) before it answered: the same
+    // case as a clean close, reported the same way whichever of the two the kernel delivers.
+    sock.once('error', (e: NodeJS.ErrnoException) => done(() => reject(new AgentError('APPLIANCE_UNREACHABLE',
+      e.code === 'ECONNRESET' || e.code === 'EPIPE' ? `appliance of VM ${vm} closed its control socket without answering (${e.code})` : `control socket of VM ${vm}: ${e.message}`))));
     sock.once('close', () => done(() => reject(new AgentError('APPLIANCE_UNREACHABLE', `appliance of VM ${vm} closed its control socket without answering`))));
     sock.write(line);
   });
