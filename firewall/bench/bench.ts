@@ -1,6 +1,7 @@
 // Firewall benchmark (`npm run bench` in firewall/, `npm run bench:firewall` at the root).
 //  1. For 100 / 1,000 / 10,000 / 50,000 rules: compile time, full apply time (one nft
-//     transaction into a router namespace) and one-rule change time (element fast path).
+//     transaction into a router namespace) and one-rule change time (element fast path), and at
+//     10,000 the same through the nft CLI as a baseline of the same run.
 //  2. Through outside → router → guest namespaces (three routers: no rules, 10,000 rules, linear) — new-connection
 //     rate (TCP, closed with RST) as a ratio to the same path with no rules, the same ratio for
 //     an iptables-style linear chain of the same 10,000 rules behind `ct state
@@ -9,19 +10,15 @@
 // Ends with: firewall: apply_10k_ms=… change_ms=… connrate_ratio_10k=… linear_connrate_ratio_10k=… throughput_ratio_10k=…
 import { fileURLToPath } from 'node:url';
 import { Lab } from '@flotilla/tests/lab';
-import { emptyFirewallSpec, type FirewallSpec, type FirewallRule } from '@flotilla/protocol/firewall';
+import { benchRule, benchSpec } from './spec.ts';
 import { compile } from '../src/compile.ts';
-import { NFT_BIN, NftApplier, elementUpdate } from '../src/apply.ts';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { NFT_BIN, NftApplier } from '../src/apply.ts';
+import { libnftablesError } from '../src/native.ts';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as n from '../src/nft/build.ts';
 import type { Command, NftDocument, Stmt } from '../src/nft/types.ts';
 import { waitListening } from '../test/helpers/topology.ts';
 
-const execFileP = promisify(execFile);
 const SIZES = [100, 1_000, 10_000, 50_000];
 const ROUNDS = Number(process.env.FW_BENCH_ROUNDS ?? 31);
 const IPERF_ROUNDS = Number(process.env.FW_BENCH_IPERF_ROUNDS ?? 9);
@@ -29,43 +26,10 @@ const CONN_MS = Number(process.env.FW_BENCH_CONN_MS ?? 300);
 const CONC = 8;
 const IPERF_SECONDS = 2;
 
-const uuid = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 const r2 = (x: number) => x.toFixed(2);
 const r1 = (x: number) => Math.round(x * 10) / 10;
-
-/** Rule j of bench IP k: 100 rules per IP, alternating tcp/udp, single ports and ranges. */
-function benchRule(k: number, j: number, shift = 0): FirewallRule {
-  const start = 1000 + j * 10;
-  return {
-    id: uuid(k * 100 + j + 1), protocol: j % 2 ? 'udp' : 'tcp',
-    ports: { start, end: start + (j % 3 === 0 ? 5 : 0) + shift },
-    sourceCidrs: [`10.${100 + (j % 100)}.${k & 255}.0/24`],
-  };
-}
-
-/** `rules` firewall rules on bench IPs 198.18.x.y, plus the measured path: port forwards on
- *  203.0.113.10 to the guest (8080 connection rate, 5201 iperf3). */
-function benchSpec(rules: number, change = false, pub = '203.0.113.10'): FirewallSpec {
-  const publicIps: FirewallSpec['publicIps'] = [{
-    address: pub, filter: 'rules', rules: [], portForwards: [
-      { id: uuid(0xf0000001), protocol: 'tcp', publicPorts: { start: 8080, end: 8080 }, privateIp: '10.1.1.5', privatePorts: { start: 8080, end: 8080 }, sourceCidrs: [] },
-      { id: uuid(0xf0000002), protocol: 'tcp', publicPorts: { start: 5201, end: 5201 }, privateIp: '10.1.1.5', privatePorts: { start: 5201, end: 5201 }, sourceCidrs: [] },
-    ],
-  }];
-  for (let k = 0; k * 100 < rules; k++) {
-    const count = Math.min(100, rules - k * 100);
-    publicIps.push({
-      address: `198.18.${k >> 8}.${k & 255}`, filter: 'rules', portForwards: [],
-      rules: Array.from({ length: count }, (_, j) => benchRule(k, j, change && k === 0 && j === 1 ? 1 : 0)),
-    });
-  }
-  return {
-    ...emptyFirewallSpec(), publicInterfaces: ['pub0'], publicIps,
-    guestNetworks: [{ id: 'net', interface: 'gst0', cidrs: ['10.1.1.0/24'], sourceNatIp: pub, egress: { defaultPolicy: 'allow', rules: [] } }],
-  };
-}
 
 /** The same rules as an iptables-style linear chain (what CloudStack's router loads). */
 function linearDoc(rules: number, pub: string): NftDocument {
@@ -123,6 +87,42 @@ async function buildPaths(lab: Lab): Promise<{ outside: string; paths: Path[] }>
   return { outside, paths };
 }
 
+interface Measured { apply: number; applyCpu: number; change: number }
+
+/**
+ * Median full-apply time of `doc` into an empty table (wall and this process's CPU, which
+ * includes the lib backend's nft thread), and median one-rule change time (doc ⇄ doc2).
+ */
+async function measure(lab: Lab, fw: NftApplier, ns: string, doc: NftDocument, doc2: NftDocument | undefined, reps: number): Promise<Measured> {
+  const applies: number[] = [];
+  const cpus: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    // The previous table's removal finishes in the kernel after the batch returns (deferred
+    // destroy work). The exit of a short nft CLI run waits for it (closing an nfnetlink socket
+    // flushes that work), so each apply starts from an idle kernel rather than racing the last
+    // round's teardown for the same two cores.
+    await fw.remove();
+    await lab.exec(ns, [NFT_BIN, 'list', 'tables']);
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    const r = await fw.apply(doc);
+    applies.push(ms(t0));
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1000);
+    if (r.mode !== 'full') throw new Error('expected a full apply');
+  }
+  const changes: number[] = [];
+  for (let i = 0; doc2 && i < 7; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = await fw.apply(i % 2 ? doc : doc2);
+    changes.push(ms(t0));
+    if (r.mode !== 'elements') throw new Error(`expected the element fast path, got ${r.mode}`);
+  }
+  await fw.remove();
+  if (process.env.FW_BENCH_VERBOSE) process.stdout.write(`  samples: apply ${applies.map((x) => x.toFixed(0)).join(' ')} change ${changes.map((x) => x.toFixed(1)).join(' ')}\n`);
+  return { apply: median(applies), applyCpu: median(cpus), change: changes.length ? median(changes) : NaN };
+}
+
 async function main(): Promise<void> {
   const lab = Lab.create(undefined, 'fwb');
   try {
@@ -132,67 +132,32 @@ async function main(): Promise<void> {
 
     // ---- 1. compile / apply / one-rule change ----
     process.stdout.write(`load average at start: ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')} (2 cores; other work on the machine adds noise)\n`);
-    process.stdout.write('rules   compile_ms  apply_ms  change_ms  (apply = one nft -j transaction incl. process start; change = element fast path)\n');
-    const results = new Map<number, { compile: number; apply: number; change: number }>();
-    const tmp = mkdtempSync(join(tmpdir(), 'flt-fwbench-'));
-    lab.onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
-    let cpuLine = '';
+    process.stdout.write(`applier backend: ${fw.backend}${fw.backend === 'cli' ? ` (libnftables binding unavailable: ${libnftablesError()})` : ''}\n`);
+    process.stdout.write('rules   compile_ms  apply_ms  change_ms  apply_cpu_ms  (apply = one nft JSON transaction; change = element fast path; cpu = this process incl. nft, user+sys)\n');
+    const results = new Map<number, Measured>();
     for (const size of SIZES) {
-      const reps = size >= 50_000 ? 3 : 5;
       const spec = benchSpec(size);
-      const changed = benchSpec(size, true);
+      const reps = size >= 50_000 ? 3 : 5;
       const compiles: number[] = [];
-      let doc!: NftDocument, doc2!: NftDocument;
+      let doc!: NftDocument;
       for (let i = 0; i < reps; i++) { const t0 = process.hrtime.bigint(); doc = compile(spec); compiles.push(ms(t0)); }
-      doc2 = compile(changed);
-      const applies: number[] = [];
-      for (let i = 0; i < reps; i++) {
-        await fw.remove();
-        const t0 = process.hrtime.bigint();
-        const r = await fw.apply(doc);
-        applies.push(ms(t0));
-        if (r.mode !== 'full') throw new Error('expected a full apply');
-      }
-      const changes: number[] = [];
-      for (let i = 0; i < 7; i++) {
-        const t0 = process.hrtime.bigint();
-        const r = await fw.apply(i % 2 ? doc : doc2);
-        changes.push(ms(t0));
-        if (r.mode !== 'elements') throw new Error(`expected the element fast path, got ${r.mode}`);
-      }
-      const row = { compile: median(compiles), apply: median(applies), change: median(changes) };
-      if (size === 10_000) {
-        // CPU time of nft itself (user + sys, from the shell's `times`): unlike wall time it
-        // hardly moves with other load on this 2-core machine.
-        // Clock-tick resolution (10 ms), so each measurement runs the batches `times` times.
-        const cpu = async (docs: NftDocument[], times: number) => {
-          const files = docs.map((d, i) => { const f = join(tmp, `batch${i}.json`); writeFileSync(f, JSON.stringify(d)); return f; });
-          const script = 'ns=$1; nft=$2; n=$3; shift 3; i=0; while [ $i -lt $n ]; do for f in "$@"; do nsenter --net="/run/netns/$ns" "$nft" -j -f "$f" || exit 1; done; i=$((i+1)); done; times';
-          const r = await execFileP('sh', ['-c', script, 'sh', applyNs, NFT_BIN, String(times), ...files]);
-          const [u, sy] = (r.stdout.trim().split('\n')[1] ?? '').split(/\s+/).map((x) => { const m = /^(\d+)m([\d.]+)s$/.exec(x); return m ? Number(m[1]) * 60_000 + Number(m[2]) * 1000 : NaN; });
-          return (u! + sy!) / (times * docs.length);
-        };
-        fw.reset();
-        await fw.apply(doc);
-        // A full replace of the installed 10k table by itself (the old table's removal included).
-        const fullCpu = await cpu([doc], 3);
-        const changeCpu = await cpu([elementUpdate(doc, doc2)!, elementUpdate(doc2, doc)!], 10);
-        cpuLine = `nft CPU time at 10000 rules (user+sys, load-independent): replace_cpu_ms=${Math.round(fullCpu)} change_cpu_ms=${changeCpu.toFixed(1)}`;
-        await fw.remove();
-        fw.reset();
-      }
+      const row = await measure(lab, fw, applyNs, doc, compile(benchSpec(size, true)), reps);
       results.set(size, row);
-      process.stdout.write(`${String(size).padEnd(7)} ${r1(row.compile).toString().padStart(10)} ${r1(row.apply).toString().padStart(9)} ${r1(row.change).toString().padStart(10)}\n`);
+      process.stdout.write(`${String(size).padEnd(7)} ${r1(median(compiles)).toString().padStart(10)} ${r1(row.apply).toString().padStart(9)} ${r1(row.change).toString().padStart(10)} ${r1(row.applyCpu).toString().padStart(13)}\n`);
     }
-    process.stdout.write(cpuLine + '\n');
+    const ten = results.get(10_000)!;
+    if (fw.backend === 'lib') {
+      // Baseline in the same run: the same 10k table and change through the nft CLI.
+      const cli = new NftApplier({ netns: applyNs, backend: 'cli' });
+      const c = await measure(lab, cli, applyNs, compile(benchSpec(10_000)), compile(benchSpec(10_000, true)), 5);
+      process.stdout.write(`10000 rules via the nft CLI (same run): apply_ms=${r1(c.apply)} change_ms=${r1(c.change)}; libnftables/CLI ratio: apply=${r2(ten.apply / c.apply)} change=${r2(ten.change / c.change)}\n`);
+    }
     {
       // For reference: the same 10k apply without per-rule counters (their cost is per element).
-      const doc = compile(benchSpec(10_000), { counters: false });
-      const xs: number[] = [];
-      for (let i = 0; i < 3; i++) { await fw.remove(); const t0 = process.hrtime.bigint(); await fw.apply(doc); xs.push(ms(t0)); }
-      process.stdout.write(`10000 rules without per-rule counters: apply_ms=${r1(median(xs))}\n`);
-      await fw.remove();
+      const m = await measure(lab, fw, applyNs, compile(benchSpec(10_000), { counters: false }), undefined, 3);
+      process.stdout.write(`10000 rules without per-rule counters: apply_ms=${r1(m.apply)}\n`);
     }
+    await fw.close();
 
     // ---- 2. traffic through three routers (no rules / 10k in sets / 10k linear) ----
     await fw.remove();
@@ -236,7 +201,6 @@ async function main(): Promise<void> {
     const tputRatio = paired(tput.sets, tput.none);
     process.stdout.write(`connections/s (median of ${ROUNDS}): none=${Math.round(median(rates.none))} sets_10k=${Math.round(median(rates.sets))} linear_10k=${Math.round(median(rates.linear))}\n`);
     process.stdout.write(`iperf3 Gbit/s (median of ${IPERF_ROUNDS}): none=${r2(median(tput.none) / 1e9)} sets_10k=${r2(median(tput.sets) / 1e9)}\n`);
-    const ten = results.get(10_000)!;
     process.stdout.write(`firewall: apply_10k_ms=${Math.round(ten.apply)} change_ms=${Math.round(ten.change)} connrate_ratio_10k=${r2(connRatio)} linear_connrate_ratio_10k=${r2(linRatio)} throughput_ratio_10k=${r2(tputRatio)}\n`);
   } finally {
     await lab.cleanup();

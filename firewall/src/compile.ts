@@ -19,7 +19,7 @@ export const TABLE: Table = { family: 'inet', name: 'flotilla' };
 export const PRIORITY = { preFilter: -150, preNat: -100, forward: 0, postNat: 100 } as const;
 
 export interface CompileOptions {
-  /** Per-rule counters on set elements (default true). They cost ~12 µs per element at apply. */
+  /** Per-rule counters on set elements (default true). They cost ~2 µs per element at apply. */
   counters?: boolean;
 }
 
@@ -179,9 +179,11 @@ export function compileNormalized(s: NFirewallSpec, opts: CompileOptions = {}): 
     b.rule('public_in', match(payload(F.ip, 'daddr'), ref(open)), accept());
     // Filtered IPs are spread over SHARDS chains by a hash of the address (a vmap on the
     // destination, one hash lookup): each shard's sets hold ~1/SHARDS of the elements, which
-    // makes both loading (the kernel's pipapo set grows its tables per inserted element) and
-    // per-packet lookups (bitmaps sized by element count) cheaper. The shard of an address
-    // never changes, so adding an IP is an element change, not a shape change.
+    // makes a one-rule change cheaper (the kernel rebuilds a changed pipapo set's lookup tables
+    // at commit and the applier diffs only the changed set: ~8 ms against ~20 ms with one shard
+    // at 10k rules) and per-packet lookups too (bitmaps sized by element count); loading all
+    // 10k costs about the same. The shard of an address never changes, so adding an IP is an
+    // element change, not a shape change.
     const filtered = ips.filter((p) => p.filter === 'rules');
     const shardElems: Array<[Expr, Verdict]> = [];
     for (let sh = 0; sh < SHARDS; sh++) {

@@ -3,4 +3,4 @@ export * from './nft/types.ts';
 export * as nft from './nft/build.ts';
 export { compile, compileNormalized, TABLE, PRIORITY, type CompileOptions } from './compile.ts';
 export { Tracer, trace, type Packet, type Routes, type TraceResult } from './trace.ts';
-export { NftApplier, FirewallApplyError, NFT_BIN, elementUpdate, shapeOf, type ApplierOptions, type ApplyResult } from './apply.ts';
+export { NftApplier, FirewallApplyError, NFT_BIN, elementUpdate, kernelForm, shapeOf, defaultBackend, type ApplierOptions, type ApplyResult, type NftBackend } from './apply.ts';

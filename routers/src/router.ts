@@ -149,5 +149,7 @@ export class Router {
     await this.chain;
     await Promise.all([this.dhcp?.close(), this.dns.close(), this.metadata.close(), this.password.close()]);
     await this.leases?.close();
+    // The table stays (the namespace goes with the appliance); the nft context is released.
+    await this.firewall?.close();
   }
 }
