@@ -67,7 +67,11 @@ function partsFor(cls: Cls, before: Part[], after: Part[]): Part[] {
   return [...before, ...(cls === 'tcp' || cls === 'udp' ? ['port' as const] : cls === 'icmp' ? ['icmp' as const] : []), ...after];
 }
 function withMatch(e: Entry, m: NMatch): Entry {
-  return { ...e, port: m.ports, icmpType: m.icmpType, icmpCode: m.icmpCode };
+  // Assigned, not spread (every caller passes a fresh object): this runs per rule and source.
+  e.port = m.ports;
+  e.icmpType = m.icmpType;
+  e.icmpCode = m.icmpCode;
+  return e;
 }
 
 /** Collects the table's objects in the order nft needs them (sets and chains before rules). */

@@ -225,16 +225,22 @@ export interface NFirewallSpec {
 const FULL: Range = [0, 65535];
 const ANY8: Range = [0, 255];
 
+// IPv4 goes through plain numbers: a 10k-rule spec parses ~20k addresses, and BigInt arithmetic
+// per byte (and the garbage it leaves) was most of normalizeFirewallSpec's time.
 function toBig(bytes: number[]): bigint {
+  if (bytes.length === 4) return BigInt(((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0);
   let v = 0n;
   for (const b of bytes) v = (v << 8n) | BigInt(b);
   return v;
 }
 
 function fromBig(v: bigint, family: Family): string {
-  const n = family === 4 ? 4 : 16;
+  if (family === 4) {
+    const n = Number(v);
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  }
   const bytes: number[] = [];
-  for (let i = n - 1; i >= 0; i--) bytes.push(Number((v >> BigInt(8 * i)) & 0xffn));
+  for (let i = 15; i >= 0; i--) bytes.push(Number((v >> BigInt(8 * i)) & 0xffn));
   return ipaddr.fromByteArray(bytes).toString();
 }
 
