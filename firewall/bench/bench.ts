@@ -153,6 +153,15 @@ async function main(): Promise<void> {
       process.stdout.write(`10000 rules via the nft CLI (same run): apply_ms=${r1(c.apply)} change_ms=${r1(c.change)}; libnftables/CLI ratio: apply=${r2(ten.apply / c.apply)} change=${r2(ten.change / c.change)}\n`);
     }
     {
+      // What a router does on a rule change: compile the whole new spec, then apply it.
+      const specs = [benchSpec(10_000), benchSpec(10_000, true)];
+      await fw.apply(compile(specs[0]));
+      const xs: number[] = [];
+      for (let i = 1; i <= 7; i++) { const t0 = process.hrtime.bigint(); await fw.apply(compile(specs[i % 2]!)); xs.push(ms(t0)); }
+      await fw.remove();
+      process.stdout.write(`10000 rules, one-rule change end to end (compile + apply): change_e2e_ms=${r1(median(xs))}\n`);
+    }
+    {
       // For reference: the same 10k apply without per-rule counters (their cost is per element).
       const m = await measure(lab, fw, applyNs, compile(benchSpec(10_000), { counters: false }), undefined, 3);
       process.stdout.write(`10000 rules without per-rule counters: apply_ms=${r1(m.apply)}\n`);
