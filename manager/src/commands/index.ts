@@ -10,6 +10,7 @@ import * as infra from './infra/index.ts';
 import * as offerings from './offerings/index.ts';
 import * as compute from './compute/index.ts';
 import * as network from './network/index.ts';
+import * as ssh from './ssh/index.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
   typeof v === 'object' && v !== null && 'name' in v && 'handler' in v && 'params' in v;
@@ -19,6 +20,6 @@ export function buildRegistry(): Registry {
   return new Registry().add(
     loginCmd, logoutCmd,
     ...commandsOf(domains), ...commandsOf(accounts), ...commandsOf(users), ...commandsOf(system),
-    ...commandsOf(infra), ...commandsOf(offerings), ...commandsOf(compute), ...commandsOf(network),
+    ...commandsOf(infra), ...commandsOf(offerings), ...commandsOf(compute), ...commandsOf(network), ...commandsOf(ssh),
   );
 }

@@ -73,7 +73,7 @@ export interface RuleRow {
   vm_id: string | null; private_ip: string | null; private_start_port: number | null; private_end_port: number | null;
 }
 
-export interface VmNicRow { vm_id: string; vm_uuid: string; name: string; instance_name: string; mac: string; ip4: string; user_data: string | null; password_enc: string | null; offering_name: string; state: string }
+export interface VmNicRow { vm_id: string; vm_uuid: string; name: string; instance_name: string; mac: string; ip4: string; user_data: string | null; password_enc: string | null; ssh_public_keys?: string | null; offering_name: string; state: string }
 
 // ---- pure builders ----
 
@@ -129,6 +129,8 @@ export function routerSpecOf(i: RouterInput): Omit<RouterSpec, 'generation'> {
         'service-offering': v.offering_name, 'availability-zone': net.zone_name, 'local-ipv4': v.ip4, 'local-hostname': v.name,
         ...(pub ? { 'public-ipv4': pub, 'public-hostname': pub } : {}), 'instance-id': v.instance_name, 'vm-id': v.vm_uuid,
         'cloud-identifier': `CloudStack-{${net.zone_id}}`,
+        // The VM's own copy of its key pairs' public keys, one a line (validated when registered).
+        ...(v.ssh_public_keys ? { 'public-keys': v.ssh_public_keys } : {}),
       },
     };
   });
@@ -171,7 +173,7 @@ async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
   const db = s.db;
   const net = await netInfo(db, router.network_id);
   const vms = await db.query<VmNicRow>(
-    `SELECT v.id AS vm_id, v.id AS vm_uuid, v.name, v.instance_name, c.mac, c.ip4, v.user_data, v.password_enc, so.name AS offering_name, v.state
+    `SELECT v.id AS vm_id, v.id AS vm_uuid, v.name, v.instance_name, c.mac, c.ip4, v.user_data, v.password_enc, v.ssh_public_keys, so.name AS offering_name, v.state
      FROM nics c JOIN vm_instances v ON v.id = c.vm_id JOIN service_offerings so ON so.id = v.service_offering_id
      WHERE c.network_id = $1 AND v.type = 'User' AND v.state <> 'Destroyed' AND c.ip4 IS NOT NULL ORDER BY v.created, v.id`, [net.id]);
   const passwords = new Map<string, string>();

@@ -114,7 +114,7 @@ export const VM: ResponseDef = {
     cpuspeed: f('integer', 'the speed of each vCPU'), memory: f('integer', 'the memory allocated for the virtual machine'), hypervisor: f('string', 'the hypervisor on which the template runs'),
     nic: f('set', 'the list of nics associated with vm'), passwordenabled: f('boolean', 'true if the password rest feature is enabled, false otherwise'),
     haenable: f('boolean', 'true if high-availability is enabled, false otherwise'), created: f('date', 'the date when this virtual machine was created'),
-    keypair: f('string', 'ssh key-pair'), userdata: f('string', 'Base64 string containing the user data'),
+    keypair: f('string', 'ssh key-pair'), keypairs: f('string', 'ssh key-pairs', '4.17.0'), userdata: f('string', 'Base64 string containing the user data'),
     password: f('string', 'the password (if exists) of the virtual machine'),
   },
 };
@@ -131,6 +131,6 @@ export function vmView(r: VmRow, nics: NicRow[], admin: boolean, withUserData = 
     templateid: r.template_id, templatename: r.template_name, serviceofferingid: r.service_offering_id, serviceofferingname: r.offering_name,
     cpunumber: r.cpu_number, cpuspeed: r.cpu_speed, memory: r.memory, hypervisor: r.host_hypervisor ?? r.template_hypervisor,
     nic: nics.filter((n) => n.vm_id === r.id).sort((a, b) => a.device_id - b.device_id).map(nicView), passwordenabled: r.password_enabled,
-    haenable: false, created: csDate(r.created), keypair: r.keypair ?? undefined, userdata: withUserData ? r.user_data ?? undefined : undefined,
+    haenable: false, created: csDate(r.created), keypair: r.keypair ?? undefined, keypairs: r.keypair ?? undefined, userdata: withUserData ? r.user_data ?? undefined : undefined,
   });
 }

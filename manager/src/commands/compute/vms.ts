@@ -17,6 +17,8 @@ import { accountByName } from '../accounts/lookup.ts';
 import { ipam } from '../infra/validate.ts';
 import { firstFree, parseCidr, parseIPv4, spanText, subnetSpan, type Span } from '../../orchestrator/ipam.ts';
 import { prepareVmNetworks, syncVmNetworks } from '../../orchestrator/router.ts';
+import { keyPairOwner, keyPairsByName, type Owner } from '../ssh/keypairs.ts';
+import { encryptPassword } from '../ssh/keys.ts';
 
 /** A VM password as CloudStack generates them (vm.password.length): letters and digits, no look-alikes. */
 function newPassword(): string {
@@ -35,6 +37,37 @@ async function passwordOf(ctx: Context, vmId: string): Promise<string | undefine
 async function networksOf(sql: Sql, vmId: string): Promise<string[]> {
   return (await sql.query<{ network_id: string }>('SELECT network_id FROM nics WHERE vm_id = $1', [vmId])).map((r) => r.network_id);
 }
+
+/** The key pair names a command gives (keypair and keypairs merged, repeats dropped). */
+function keyPairNames(a: { keypair?: string | undefined; keypairs?: string[] | undefined }): string[] {
+  const out: string[] = [];
+  for (const n of [...(a.keypair !== undefined ? [a.keypair] : []), ...(a.keypairs ?? [])]) {
+    if (n.trim() === '') throw paramError('A key pair name must not be empty');
+    if (!out.some((x) => x.toLowerCase() === n.toLowerCase())) out.push(n);
+  }
+  return out;
+}
+
+/**
+ * What a VM keeps of its key pairs: their names, their public keys (one a line, the VM's own
+ * copy) and, for a password-enabled template, the password encrypted under the first key for
+ * getVMPassword. CloudStack can only encrypt with an RSA key and fails the VM's start
+ * otherwise; Flotilla refuses before anything is written.
+ */
+async function vmKeys(sql: Sql, owner: Owner, names: string[], password: string | null, vmName: string): Promise<{ keypair: string | null; keys: string | null; encrypted: string | null }> {
+  if (!names.length) return { keypair: null, keys: null, encrypted: null };
+  const pairs = await keyPairsByName(sql, owner, names);
+  const keys = pairs.map((p) => p.public_key).join('\n');
+  if (password !== null && !pairs[0]!.public_key.startsWith('ssh-rsa ')) {
+    throw paramError(`Only RSA public keys can be used to encrypt a vm password: key pair ${pairs[0]!.name} of VM ${vmName} is ${pairs[0]!.public_key.split(' ')[0]}; give an ssh-rsa key pair first, or use a template without password`);
+  }
+  return { keypair: pairs.map((p) => p.name).join(','), keys, encrypted: password !== null ? encryptPassword(keys, password) : null };
+}
+
+const KEYPAIR_PARAMS = {
+  keypair: { type: 'string', description: 'name of the ssh key pair used to login to the virtual machine' },
+  keypairs: { type: 'list', of: 'string', description: 'names of the ssh key pairs used to login to the virtual machine', since: '4.17' },
+} as const;
 
 async function views(sql: Sql, rows: VmRow[], admin: boolean, withUserData = false): Promise<Record<string, unknown>[]> {
   if (!rows.length) return [];
@@ -89,7 +122,7 @@ export const deployVirtualMachine = command({
     name: { type: 'string', description: 'host name for the virtual machine', check: checkHostname, length: 63 },
     displayname: { type: 'string', description: 'an optional user generated name for the virtual machine' },
     userdata: { type: 'string', length: 1400000, description: 'an optional binary data that can be sent to the virtual machine upon a successful deployment. This binary data must be base64 encoded before adding it to the request.', check: checkUserData },
-    keypair: { type: 'string', description: 'name of the ssh key pair used to login to the virtual machine' },
+    ...KEYPAIR_PARAMS,
     hostid: { type: 'uuid', description: 'destination Host ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
     podid: { type: 'uuid', description: 'destination Pod ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
     clusterid: { type: 'uuid', description: 'destination Cluster ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
@@ -113,13 +146,14 @@ export const deployVirtualMachine = command({
         if (!tpl.is_ready) throw paramError(`Template ${tpl.name} is not ready: ${tpl.status}`);
         if (tpl.kind !== 'guest') throw paramError(`Template ${tpl.name} is a system VM template`);
         if (tpl.zone_id && tpl.zone_id !== zone.id) throw paramError(`Template ${tpl.name} is not available in zone ${zone.name}`);
-        if (a.keypair) throw paramError(`Unable to find SSH key pair ${a.keypair}: SSH key pairs are not supported yet`);
-        let owner = { accountId: ctx.caller.accountId, domainId: ctx.caller.domainId };
+        let owner: Owner = { accountId: ctx.caller.accountId, accountName: ctx.caller.accountName, domainId: ctx.caller.domainId };
         if (a.account || a.domainid) {
           if (!a.account || !a.domainid) throw paramError('account and domainid must be given together');
           const acc = await accountByName(tctx, a.account, a.domainid);
-          owner = { accountId: acc.id, domainId: acc.domain_id };
+          owner = { accountId: acc.id, accountName: acc.name, domainId: acc.domain_id };
         }
+        // The owner's key pairs, looked up before anything is written (CloudStack's order too).
+        const keyNames = keyPairNames(a);
         if (!a.networkids?.length) throw paramError('Unable to execute API command deployvirtualmachine due to missing parameter networkids: a VM needs at least one network');
         const nets = [];
         for (const id of a.networkids) {
@@ -137,7 +171,9 @@ export const deployVirtualMachine = command({
           const dup = await sql.query(`SELECT 1 FROM nics c JOIN vm_instances v ON v.id = c.vm_id WHERE c.network_id = $1 AND v.type = 'User' AND v.state <> 'Destroyed' AND lower(v.name) = lower($2)`, [n.id, name]);
           if (dup.length) throw paramError(`The vm with hostName ${name} already exists in the network domain: ${n.network_domain}; network=${n.name}`);
         }
-        const password = tpl.password_enabled ? ctx.services.secrets.seal(newPassword()) : null;
+        const clear = tpl.password_enabled ? newPassword() : null;
+        const password = clear !== null ? ctx.services.secrets.seal(clear) : null;
+        const k = await vmKeys(sql, owner, keyNames, clear, name);
         const host = await planHost(sql, {
           zoneId: zone.id, ...(a.podid ? { podId: a.podid } : {}), ...(a.clusterid ? { clusterId: a.clusterid } : {}), ...(a.hostid ? { hostId: a.hostid } : {}),
           cpus: off.cpu_number, mhz: off.cpu_speed, memoryMb: off.memory, hypervisor: tpl.hypervisor, what: `VM ${name}`,
@@ -146,9 +182,10 @@ export const deployVirtualMachine = command({
         const start = a.startvm !== false;
         await sql.query(
           `INSERT INTO vm_instances (id, name, display_name, instance_name, type, state, zone_id, pod_id, host_id, template_id, service_offering_id,
-             account_id, domain_id, user_data, job_id, password_enc) VALUES ($1,$2,$3,$4,'User',$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+             account_id, domain_id, user_data, job_id, password_enc, keypair, ssh_public_keys, password_encrypted)
+             VALUES ($1,$2,$3,$4,'User',$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
           [id, name, a.displayname ?? name, `i-${seq}-VM`, start ? 'Starting' : 'Stopped', zone.id, start ? host.pod_id : null, start ? host.id : null,
-            tpl.id, off.id, owner.accountId, owner.domainId, a.userdata?.replace(/\s/g, '') ?? null, ctx.jobId ?? null, password]);
+            tpl.id, off.id, owner.accountId, owner.domainId, a.userdata?.replace(/\s/g, '') ?? null, ctx.jobId ?? null, password, k.keypair, k.keys, k.encrypted]);
         // Concurrent deploys into one network take its addresses one after the other.
         await sql.query('SELECT id FROM networks WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [nets.map((n) => n.id)]);
         for (const [i, n] of nets.entries()) {
@@ -364,7 +401,10 @@ export const resetPasswordForVirtualMachine = command({
     if (!v.password_enabled) throw paramError(`Fail to reset password for the virtual machine ${v.name}: the template is not password enabled`);
     if (v.state !== 'Stopped') throw paramError(`Vm ${v.name} should be stopped to do password reset`);
     const password = newPassword();
-    await s.db.query('UPDATE vm_instances SET password_enc = $2 WHERE id = $1', [v.id, s.secrets.seal(password)]);
+    // A VM with key pairs keeps the new password encrypted under its first key too (getVMPassword).
+    const keys = (await s.db.query<{ ssh_public_keys: string | null }>('SELECT ssh_public_keys FROM vm_instances WHERE id = $1', [v.id]))[0]?.ssh_public_keys ?? null;
+    const encrypted = keys?.startsWith('ssh-rsa ') ? encryptPassword(keys, password) : null;
+    await s.db.query('UPDATE vm_instances SET password_enc = $2, password_encrypted = $3 WHERE id = $1', [v.id, s.secrets.seal(password), encrypted]);
     // The router's password service hands it to the guest at its next boot (DomU_Request).
     await syncVmNetworks(s, await networksOf(s.db, v.id)).catch((e) => { throw agentFailure(e, `Updating the router of VM ${v.name}`); });
     ctx.setResource('VirtualMachine', v.id);
@@ -378,8 +418,43 @@ export const getVMPassword = command({
   params: { ...VM_ID },
   async handler(ctx, a) {
     const v = await vmById(ctx, a.id);
-    // CloudStack keeps only the password encrypted with the VM's SSH public key and answers
-    // this error when there is none; Flotilla has no SSH key pairs yet, so there never is one.
-    throw paramError(`No password for VM with id '${v.id}' found. getVMPassword needs a VM deployed with an SSH key pair; the password is shown once, in the answer of deployVirtualMachine or resetPasswordForVirtualMachine`);
+    // CloudStack keeps only the password encrypted with the VM's SSH public key (RSA PKCS#1
+    // v1.5, base64) and answers this error when there is none.
+    const enc = (await ctx.sql.query<{ password_encrypted: string | null }>('SELECT password_encrypted FROM vm_instances WHERE id = $1', [v.id]))[0]?.password_encrypted;
+    if (!enc) {
+      throw paramError(`No password for VM with id '${v.id}' found. getVMPassword needs a VM of a password-enabled template deployed with an SSH key pair; otherwise the password is shown once, in the answer of deployVirtualMachine or resetPasswordForVirtualMachine`);
+    }
+    return { encryptedpassword: enc };
+  },
+});
+
+export const resetSSHKeyForVirtualMachine = command({
+  name: 'resetSSHKeyForVirtualMachine', description: 'Resets the SSH Key for virtual machine. The virtual machine must be in a "Stopped" state.', since: '4.0.0',
+  roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false, event: 'VM.RESETSSHKEY', instance: { type: 'VirtualMachine', param: 'id' },
+  params: {
+    ...VM_ID,
+    ...KEYPAIR_PARAMS,
+    account: { type: 'string', description: 'an optional account for the ssh key. Must be used with domainId.' },
+    domainid: { type: 'uuid', description: 'an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used.' },
+    projectid: { type: 'uuid', description: 'an optional project for the ssh key' },
+  },
+  async handler(ctx, a) {
+    const s = ctx.services;
+    const v = await vmById(ctx, a.id);
+    const names = keyPairNames(a);
+    if (!names.length) throw paramError('Unable to execute API command resetsshkeyforvirtualmachine due to missing parameter keypair or keypairs');
+    if (v.state !== 'Stopped') throw paramError(`Vm ${v.name} should be stopped to do SSH Key reset`);
+    // The key pairs of the named account, else of the VM's owner (whose key pairs they must be).
+    const owner = a.account !== undefined || a.domainid !== undefined || a.projectid !== undefined
+      ? await keyPairOwner(ctx, a) : { accountId: v.account_id, accountName: v.account_name, domainId: v.domain_id };
+    if (owner.accountId !== v.account_id) throw paramError(`The key pairs must belong to account ${v.account_name}, the owner of VM ${v.name}`);
+    const password = v.password_enabled ? newPassword() : null;
+    const k = await vmKeys(s.db, owner, names, password, v.name);
+    await s.db.query(`UPDATE vm_instances SET keypair = $2, ssh_public_keys = $3, password_encrypted = $4, password_enc = coalesce($5, password_enc) WHERE id = $1`,
+      [v.id, k.keypair, k.keys, k.encrypted, password !== null ? s.secrets.seal(password) : null]);
+    // The router's metadata service serves the new keys (and password) at the guest's next boot.
+    await syncVmNetworks(s, await networksOf(s.db, v.id)).catch((e) => { throw agentFailure(e, `Updating the router of VM ${v.name}`); });
+    ctx.setResource('VirtualMachine', v.id);
+    return { ...(await viewOf(ctx, v.id)), ...(password !== null ? { password } : {}) };
   },
 });
