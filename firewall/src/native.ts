@@ -7,7 +7,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 function nodeIncludeDir(): string {
   const candidates = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];
@@ -43,9 +42,18 @@ export interface NftLib {
   close(h: NftHandle): Promise<void>;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const NFT_SOURCE = join(here, '..', 'native', 'nft.c');
-const NFT_BUILT = join(here, '..', 'native', 'build', 'nft.node');
+/**
+ * A workspace package's root directory, found by package resolution rather than from this
+ * file's URL: appliances run as one bundled module (appliance-image), where import.meta.url is
+ * the bundle, while the addons' C sources stay in their packages.
+ */
+export function packageRoot(name: string): string {
+  // Every workspace exports "." as ./src/index.ts.
+  return dirname(dirname(createRequire(import.meta.url).resolve(name)));
+}
+
+const NFT_SOURCE = join(packageRoot('@flotilla/firewall'), 'native', 'nft.c');
+const NFT_BUILT = join(packageRoot('@flotilla/firewall'), 'native', 'build', 'nft.node');
 
 let nftLib: NftLib | null | undefined;
 let nftLibError = '';
