@@ -40,7 +40,8 @@ typedef struct job {
   napi_async_work work;
   napi_deferred deferred;
   handle_t *h;
-  struct nft_ctx *closing;  // close(): the context to free
+  int is_close;             // close(): free `closing` (may be NULL: closed twice)
+  struct nft_ctx *closing;
   char *json;
   int rc;
   char *out;
@@ -117,7 +118,7 @@ static napi_value open_handle(napi_env env, napi_callback_info info) {
 }
 
 static void do_job(job_t *j) {
-  if (j->closing) { free_ctx(j->closing); return; }
+  if (j->is_close) { free_ctx(j->closing); return; }
   j->rc = nft_run_cmd_from_buffer(j->h->ctx, j->json);
   const char *out = nft_ctx_get_output_buffer(j->h->ctx);
   const char *err = nft_ctx_get_error_buffer(j->h->ctx);
@@ -180,7 +181,7 @@ static void execute_run(napi_env env, void *data) {
 static void complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
   napi_value result, v;
-  if (j->closing) {
+  if (j->is_close) {
     napi_get_undefined(env, &result);
   } else {
     j->h->busy = 0;
@@ -243,7 +244,8 @@ static napi_value close_handle(napi_env env, napi_callback_info info) {
   if (h->busy) { napi_throw_error(env, NULL, "nft handle is busy (calls must be serialised)"); return NULL; }
   job_t *j = calloc(1, sizeof *j);
   if (!j) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
-  j->closing = h->ctx;  // may be NULL (closed twice): freeing nothing is fine
+  j->is_close = 1;
+  j->closing = h->ctx;
   h->ctx = NULL;
   return queue(env, j);
 }

@@ -92,7 +92,8 @@ ktest('lib: concurrent calls are serialised; the context stays in its namespace'
   t.deepEqual(results.slice(0, 3).map((r) => (r as { mode: string }).mode), ['full', 'elements', 'noop']);
   t.truthy(await tcpProbe(lab, topo.outside, '203.0.113.10', 2223));
   t.is(await rootTables(), rootBefore, 'nothing was loaded into the root namespace');
-  // A closed applier opens a new context on its next call.
+  // A closed applier opens a new context on its next call; closing twice is harmless.
+  await fw.close();
   await fw.close();
   t.is((await fw.apply(compile(spec()))).mode, 'elements');
   await fw.remove();
@@ -138,3 +139,14 @@ for (const backend of ['lib', 'cli'] as NftBackend[]) {
     }
   });
 }
+
+ktest('lib binding: a closed handle refuses work; closing twice is harmless', async (t) => {
+  const lib = libnftables()!;
+  const h = lib.open(`/run/netns/${topo.router}`);
+  const r = await lib.run(h, JSON.stringify({ nftables: [{ list: { tables: {} } }] }));
+  t.is(r.rc, 0);
+  await lib.close(h);
+  await lib.close(h);
+  t.throws(() => lib.run(h, '{"nftables":[]}'), { message: /closed/ });
+  t.throws(() => lib.open('/run/netns/flt-no-such-namespace'), { message: /No such file/ });
+});
