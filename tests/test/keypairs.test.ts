@@ -149,6 +149,8 @@ for (const dialect of DIALECTS) {
     t.is((await api.job('resetSSHKeyForVirtualMachine', { id: vm.id, keypairs: 'ed,second' })).jobresult.errorcode, 431, 'the first key must be RSA to carry the password');
     const rekeyed = (await cs(api, ['resetSSHKeyForVirtualMachine', `id=${vm.id}`, 'keypairs=second,ed'])).virtualmachine;
     t.is(rekeyed.keypairs, 'second,ed');
+    t.deepEqual((await api.ok('listVirtualMachines', { keypair: 'ED' })).virtualmachine.map((v: any) => v.id), [vm.id]);
+    t.deepEqual(await api.ok('listVirtualMachines', { keypair: 'deploy-key' }), {}, 'the old key pair is gone from the VM');
     t.not(rekeyed.password, reset.password);
     t.is(await decrypt(dir, k2.privatekey, (await api.ok('getVMPassword', { id: vm.id })).password.encryptedpassword), rekeyed.password);
     const stored = await cloud.m.services.db.query<{ ssh_public_keys: string }>('SELECT ssh_public_keys FROM vm_instances WHERE id = $1', [vm.id]);

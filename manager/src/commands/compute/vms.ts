@@ -19,6 +19,10 @@ import { firstFree, parseCidr, parseIPv4, spanText, subnetSpan, type Span } from
 import { prepareVmNetworks, syncVmNetworks } from '../../orchestrator/router.ts';
 import { keyPairOwner, keyPairsByName, type Owner } from '../ssh/keypairs.ts';
 import { encryptPassword } from '../ssh/keys.ts';
+import { VmMetadata } from '@flotilla/protocol/router';
+
+/** The router serves a VM's keys as one metadata value; the protocol bounds its length. */
+const MAX_PUBLIC_KEYS_TEXT = VmMetadata.properties['public-keys'].maxLength!;
 
 /** A VM password as CloudStack generates them (vm.password.length): letters and digits, no look-alikes. */
 function newPassword(): string {
@@ -58,6 +62,7 @@ async function vmKeys(sql: Sql, owner: Owner, names: string[], password: string 
   if (!names.length) return { keypair: null, keys: null, encrypted: null };
   const pairs = await keyPairsByName(sql, owner, names);
   const keys = pairs.map((p) => p.public_key).join('\n');
+  if (keys.length > MAX_PUBLIC_KEYS_TEXT) throw paramError(`The public keys of key pairs ${names.join(',')} take ${keys.length} characters; a VM's keys may take at most ${MAX_PUBLIC_KEYS_TEXT}`);
   if (password !== null && !pairs[0]!.public_key.startsWith('ssh-rsa ')) {
     throw paramError(`Only RSA public keys can be used to encrypt a vm password: key pair ${pairs[0]!.name} of VM ${vmName} is ${pairs[0]!.public_key.split(' ')[0]}; give an ssh-rsa key pair first, or use a template without password`);
   }
@@ -238,12 +243,14 @@ export const listVirtualMachines = command({
     templateid: { type: 'uuid', description: 'list vms by template' },
     serviceofferingid: { type: 'uuid', description: 'list by the service offering' },
     userdata: { type: 'boolean', description: 'Whether to return the VMs\' user data or not. By default, user data will not be returned.' },
+    keypair: { type: 'string', description: 'list vms by ssh keypair name' },
   },
   async handler(ctx, a) {
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
     const w = applyScope(new Where([]), scope, { account: 'v.account_id', domain: 'v.domain_id' });
     w.add(`v.type = 'User'`).add('v.id = ?', a.id).add('v.id = ANY(?::uuid[])', a.ids).add('strpos(lower(v.name), lower(?)) > 0', a.name)
       .add('v.zone_id = ?', a.zoneid).add('v.host_id = ?', a.hostid).add('v.template_id = ?', a.templateid).add('v.service_offering_id = ?', a.serviceofferingid)
+      .add(`lower(?) = ANY(string_to_array(lower(v.keypair), ','))`, a.keypair)
       .add('v.id IN (SELECT vm_id FROM nics WHERE network_id = ?)', a.networkid).keyword(a.keyword, 'v.name', 'v.display_name');
     if (a.state && a.state.toLowerCase() === 'present') w.add(`v.state <> 'Destroyed'`);
     else if (a.state) w.add('lower(v.state) = lower(?)', a.state);
