@@ -1,7 +1,7 @@
 // Small N-API addons compiled on first use with the system C compiler against the running Node's
 // headers (N-API only, so the object does not depend on the Node ABI). Why compile lazily: CI and
 // the appliance image both have a compiler, the sources are a few KB of C, and a prebuilt binary
-// cannot be fetched here. The appliance image build loads them once ahead of time. Routers' socket
+// cannot be fetched here; a built object is reused until its source changes. Routers' socket
 // option addon uses the same builder (routers depends on this package already).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import type {
   AgentArgs, AgentResult, HostCapacity, NetworkKind, NetworkSpec, NetworkState, NicSpec, NicState, VmSpec, VmState, VmStats,
 } from '@flotilla/protocol/agent';
+import { applianceBundle } from '@flotilla/appliance-image/bundle';
 import type { Driver, HostFacts } from '../driver.ts';
 import { AgentError } from '../errors.ts';
 import { run, runJson, tryRun } from '../exec.ts';
 import { KeyedMutex } from '../mutex.ts';
-import { applianceBundle } from '@flotilla/appliance-image/bundle';
 import { relayUnix } from '../relay.ts';
 import { checkArgs, parseIp } from '../validate.ts';
 
