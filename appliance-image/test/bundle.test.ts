@@ -41,7 +41,7 @@ test('the router bundle runs on plain node and answers a report on its control s
   const dir = tempDir(t);
   const bundle = applianceBundle('router')!;
   const control = join(dir, 'control.sock');
-  const child = spawn(process.execPath, [bundle, '--control', control, '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'inherit'], execArgv: [] });
+  const child = spawn(process.execPath, [bundle, '--control', control, '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => { child.kill('SIGKILL'); });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (b: Buffer) => { if (b.toString().includes('control socket')) resolve(); });
