@@ -133,6 +133,9 @@ eachDialect('bad public keys and duplicate names or keys are refused with 431 an
   t.is(await countKeyPairs(db), 0);
 
   t.is((await api.call('createSSHKeyPair', { name: '  ' })).status, 431);
+  const comma = await api.call('registerSSHKeyPair', { name: 'a,b', publickey: ed.pub });
+  t.is(comma.status, 431);
+  t.regex(comma.body.errortext, /Invalid parameter name value=a,b due to a key pair name cannot contain a comma/);
   await api.ok('registerSSHKeyPair', { name: 'mine', publickey: ed.pub });
   await api.ok('createSSHKeyPair', { name: 'made' });
   const dupRegister = await api.call('registerSSHKeyPair', { name: 'MINE', publickey: ec.pub });

@@ -7,6 +7,11 @@ pg.types.setTypeParser(20, (v) => Number(v));
 /** A real PostgreSQL server through a `pg` pool. */
 export async function openPostgres(url: string): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle pooled connection the server ends (a restart, pg_terminate_backend, DROP DATABASE
+  // … FORCE) makes the pool emit 'error'; unhandled, that event would crash the process. The
+  // pool has already dropped that client; the next query opens a fresh connection and reports
+  // its own error if the server is really gone.
+  pool.on('error', () => undefined);
   await pool.query('SELECT 1');
   const asSql = (c: pg.Pool | pg.PoolClient): Sql => ({
     async query<R>(text: string, params?: readonly unknown[]) {

@@ -13,7 +13,12 @@ import { SshKeyError, generateSshKeyPair, parsePublicKey, type SshPublicKey } fr
 
 export interface Owner { accountId: string; accountName: string; domainId: string }
 
-const checkName = (v: string) => (v.trim() === '' ? "Please specify a valid name for the key pair. The key name can't be empty" : undefined);
+const checkName = (v: string) => {
+  if (v.trim() === '') return "Please specify a valid name for the key pair. The key name can't be empty";
+  // keypairs= (deploy, reset) and a VM's keypairs field list names separated by commas.
+  if (v.includes(',')) return 'a key pair name cannot contain a comma: keypairs lists names separated by commas';
+  return undefined;
+};
 const NAME = { type: 'string', required: true, description: 'Name of the keypair', check: checkName } as const;
 const OWNER_PARAMS = {
   account: { type: 'string', description: 'an optional account for the ssh key. Must be used with domainId.' },
