@@ -153,6 +153,15 @@ eachDialect('bad public keys and duplicate names or keys are refused with 431 an
   const race = await Promise.all(Array.from({ length: 4 }, async (_, i) => api.call('registerSSHKeyPair', { name: 'raced', publickey: (await sshKeygen(dir, `race${i}`, 'ed25519')).pub })));
   t.deepEqual(race.map((r) => r.status).sort(), [200, 431, 431, 431]);
   t.is(await countKeyPairs(db), 3);
+  // The largest RSA key OpenSSH takes (16384 bits: its line outgrows a btree entry, so the
+  // uniqueness index is on its digest), once; one bit more is refused.
+  const rsaLine = (bytes: number) => { const n = randomBytes(bytes); n[0] = 0x80 | n[0]!; n[bytes - 1] = n[bytes - 1]! | 1; return line('ssh-rsa', str('ssh-rsa'), str(Buffer.from([1, 0, 1])), str(Buffer.concat([Buffer.from([0]), n]))); };
+  const huge = rsaLine(2048);
+  t.true(huge.length > 2700);
+  t.is((await api.call('registerSSHKeyPair', { name: 'huge', publickey: huge })).status, 200);
+  t.regex((await api.call('registerSSHKeyPair', { name: 'huge2', publickey: huge })).body.errortext, /^A key pair with key 'ssh-rsa \S+' already exists for this account \(key pair huge\)\.$/);
+  t.regex((await api.call('registerSSHKeyPair', { name: 'huger', publickey: rsaLine(2049) })).body.errortext, /16392 bits; at most 16384/);
+  t.is(await countKeyPairs(db), 4);
 });
 
 eachDialect('key pairs are scoped to their account: users see and delete only their own; admins act for others', async (t, dialect) => {

@@ -113,6 +113,14 @@ for (const dialect of DIALECTS) {
     const edFirst = await failed(['deployVirtualMachine', ...base, 'name=edkey', 'keypair=ed']);
     t.is(edFirst.errorcode, 431, JSON.stringify(edFirst));
     t.regex(edFirst.errortext, /Only RSA public keys can be used to encrypt a vm password/);
+    // Keys beyond what the router's metadata field carries: refused at deploy, not by the router.
+    // (Random odd 16384-bit moduli: public keys need no primes, and real ones take minutes to make.)
+    const str = (b: Buffer) => { const l = Buffer.alloc(4); l.writeUInt32BE(b.length); return Buffer.concat([l, b]); };
+    const big = Array.from({ length: 24 }, () => { const n = randomBytes(2048); n[0] = 0x80 | n[0]!; n[2047] = n[2047]! | 1; return `ssh-rsa ${Buffer.concat([str(Buffer.from('ssh-rsa')), str(Buffer.from([1, 0, 1])), str(Buffer.concat([Buffer.from([0]), n]))]).toString('base64')}`; });
+    for (const [i, publickey] of big.entries()) await api.ok('registerSSHKeyPair', { name: `big${i}`, publickey });
+    const tooMany = await api.job('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: tpl.id, networkids: net.id, name: 'many', keypairs: big.map((_, i) => `big${i}`).join(',') });
+    t.is(tooMany.jobresult.errorcode, 431);
+    t.regex(tooMany.jobresult.errortext, /take \d+ characters; a VM's keys may take at most 65536/);
     t.is(await vmCount(), 0, 'a refused deploy leaves no VM');
 
     // Deploy with the key pair (cs waits for the job); the answer shows the password once.

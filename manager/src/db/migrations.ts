@@ -5,7 +5,7 @@ import { INFRA_MIGRATION } from '../commands/infra/schema.ts';
 import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
 import { COMPUTE_MIGRATION } from '../commands/compute/schema.ts';
 import { NETWORK_MIGRATION } from '../commands/network/schema.ts';
-import { SSH_MIGRATION } from '../commands/ssh/schema.ts';
+import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -106,6 +106,7 @@ CREATE TABLE secrets (
   COMPUTE_MIGRATION,
   NETWORK_MIGRATION,
   SSH_MIGRATION,
+  SSH_KEY_INDEX_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

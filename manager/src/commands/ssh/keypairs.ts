@@ -56,7 +56,7 @@ async function save(ctx: Context, owner: Owner, name: string, key: SshPublicKey,
   await ctx.sql.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`ssh_keypairs:${owner.accountId}`]);
   const byName = await ctx.sql.query('SELECT 1 FROM ssh_keypairs WHERE account_id = $1 AND lower(name) = lower($2)', [owner.accountId, name]);
   if (byName.length) throw paramError(dupText);
-  const byKey = await ctx.sql.query<{ name: string }>('SELECT name FROM ssh_keypairs WHERE account_id = $1 AND public_key = $2', [owner.accountId, key.text]);
+  const byKey = await ctx.sql.query<{ name: string }>('SELECT name FROM ssh_keypairs WHERE account_id = $1 AND md5(public_key) = md5($2) AND public_key = $2', [owner.accountId, key.text]);
   if (byKey.length) throw paramError(`A key pair with key '${key.text}' already exists for this account (key pair ${byKey[0]!.name}).`);
   const id = randomUUID();
   await ctx.sql.query('INSERT INTO ssh_keypairs (id, name, account_id, domain_id, fingerprint, public_key) VALUES ($1,$2,$3,$4,$5,$6)',

@@ -25,3 +25,13 @@ ALTER TABLE vm_instances ADD COLUMN ssh_public_keys text;     -- one key a line,
 ALTER TABLE vm_instances ADD COLUMN password_encrypted text;  -- base64 RSA PKCS#1 v1.5 under the first key
 `,
 };
+
+/** A btree entry holds at most ~2.7 kB and an RSA-16384 key line is ~2.8 kB: the key's
+ *  uniqueness is indexed by its digest instead (found by registering such a key). */
+export const SSH_KEY_INDEX_MIGRATION: Migration = {
+  id: 7, name: 'ssh key pairs: unique key by digest',
+  sql: `
+DROP INDEX ssh_keypairs_key;
+CREATE UNIQUE INDEX ssh_keypairs_key_md5 ON ssh_keypairs (account_id, md5(public_key));
+`,
+};
