@@ -343,8 +343,11 @@ kernelTest('a host that reconnects without its router gets it back from the mana
   await waitFor(async () => (await w.driver.listState({})).vms.some((v) => v.name === r.name && v.state === 'Running'), 'router re-created on reconnect', 30_000);
   const http = async () => (await w.lab.tryExec(w.uplink, ['curl', '-sS', '--max-time', '2', `http://${snat.ipaddress}:8080/`], { timeoutMs: 5000 })).stdout.trim();
   await waitFor(async () => (await http()) === 'vm1', 'port forward back', 15_000);
-  const after = (await w.cloud.admin.ok('listRouters', { networkid: net.id })).router[0];
-  t.like(after, { id: r.id, state: 'Running', appliedgeneration: after.generation });
+  // The rules go live when the appliance commits them; the manager records the generation when
+  // the appliance's answer reaches it, a moment later.
+  const routerNow = async () => (await w.cloud.admin.ok('listRouters', { networkid: net.id })).router[0];
+  await waitFor(async () => { const x = await routerNow(); return x.appliedgeneration === x.generation; }, 'applied generation recorded', 10_000);
+  t.like(await routerNow(), { id: r.id, state: 'Running' });
   echoPeer(w, w.uplink, 9000);
   t.is(await ask(w, ns, w.gateway, 9000), snat.ipaddress);
 });
