@@ -22,6 +22,7 @@
 #include <nftables/libnftables.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -251,6 +252,13 @@ static napi_value close_handle(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  // glibc fastbins off (the process-wide M_MXFAST tunable): a 10k-rule batch makes nft and
+  // jansson free hundreds of thousands of small objects and then ask for large buffers, and with
+  // fastbins each such request first consolidates them (malloc_consolidate was ~10% of a
+  // profile). Measured in pairs, alternating: ~10–15% less CPU per large apply. Small requests
+  // still go through the per-thread tcache. This only affects processes that load this binding
+  // (appliances, tests, benchmarks).
+  mallopt(M_MXFAST, 0);
   napi_value fn;
   napi_create_function(env, "open", NAPI_AUTO_LENGTH, open_handle, NULL, &fn);
   napi_set_named_property(env, exports, "open", fn);
