@@ -1,5 +1,6 @@
 // Assembles a manager: database (PGlite or PostgreSQL), migrations, seed data, secrets,
 // command registry, job runner and HTTP server. Used by main.ts and by every test.
+import { CallerCache } from './api/caller-cache.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,7 +72,7 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   const services: Services = {
     db, registry: buildRegistry(), jobs, log, agents,
     secrets: new SecretBox(masterKey(o.memory ? undefined : o.settings.dataDir, env)),
-    runId: randomUUID(), settings: o.settings,
+    runId: randomUUID(), settings: o.settings, callers: new CallerCache(),
   };
   jobs.bind(services);
   const app = await buildServer(services);

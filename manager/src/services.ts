@@ -1,3 +1,5 @@
+import type { CallerCache } from './api/caller-cache.ts';
+import type { CachedKey } from './api/auth.ts';
 import type { Database } from './db/sql.ts';
 import type { Registry } from './api/registry.ts';
 import type { SecretBox } from './api/crypto.ts';
@@ -17,6 +19,8 @@ export interface Services {
   /** identifies this manager process; async jobs record it as their owner */
   readonly runId: string;
   readonly settings: Settings;
+  /** API key → caller and secret, for signed requests (see api/caller-cache.ts) */
+  readonly callers: CallerCache<CachedKey>;
 }
 
 export interface Settings {

@@ -2,6 +2,7 @@
 import test from 'ava';
 import { createHmac } from 'node:crypto';
 import { canonicalString, javaUrlEncode, verifySignature } from '../src/api/signing.ts';
+import { signedClient } from '../src/client.ts';
 import { ADMIN_PASSWORD, eachDialect, loginSession, startManager } from './helpers.ts';
 
 /** Sends raw form parameters, signing them as given (or not at all). */
@@ -131,4 +132,29 @@ eachDialect('XML is the default answer format', async (t, dialect) => {
   const text = await res.text();
   t.regex(text, /^<\?xml version="1.0" encoding="UTF-8"\?><listzonesresponse cloud-stack-version="[^"]+"><uuidList><\/uuidList>|<errorcode>401<\/errorcode>/);
   t.regex(text, /<errorcode>401<\/errorcode>/);
+});
+
+eachDialect('signed requests see a disabled account, a new key pair and a deleted account at once (API keys are cached)', async (t, dialect) => {
+  const { url, admin } = await startManager(t, dialect);
+  const acc = (await admin.ok('createAccount', { username: 'k1', password: 'pw-k1', email: 'k1@example.org', firstname: 'K', lastname: 'One', accounttype: 0 })).account;
+  const userId = acc.user[0].id as string;
+  const first = (await admin.ok('registerUserKeys', { id: userId })).userkeys;
+  const k1 = signedClient(url, first.apikey, first.secretkey);
+  // Twice: the second answer comes from the cached key.
+  t.is((await k1.call('listZones')).status, 200);
+  t.is((await k1.call('listZones')).status, 200);
+  t.is((await k1.call('listZones', { signature: 'x' })).status, 401, 'a cached key still needs a valid signature');
+
+  t.is((await admin.job('disableAccount', { id: acc.id, lock: false })).jobstatus, 1);
+  t.is((await k1.call('listZones')).status, 401, 'disabled account refused on the next request');
+  await admin.ok('enableAccount', { id: acc.id });
+  t.is((await k1.call('listZones')).status, 200);
+
+  const second = (await admin.ok('registerUserKeys', { id: userId })).userkeys;
+  t.is((await k1.call('listZones')).status, 401, 'the replaced key is refused on the next request');
+  const k2 = signedClient(url, second.apikey, second.secretkey);
+  t.is((await k2.call('listZones')).status, 200);
+
+  t.is((await admin.job('deleteAccount', { id: acc.id })).jobstatus, 1);
+  t.is((await k2.call('listZones')).status, 401, 'deleted account refused on the next request');
 });

@@ -10,6 +10,9 @@ import { parseExpires, verifySignature } from './signing.ts';
 
 const unauthorized = (why = 'unable to verify user credentials and/or request signature') => apiError('UNAUTHORIZED', why);
 
+/** What a signed request needs of its API key (cached briefly, see caller-cache.ts). */
+export interface CachedKey { row: CallerRow; secret: string }
+
 interface CallerRow { user_id: string; username: string; account_id: string; account_name: string; type: number; domain_id: string; path: string; ustate: string; astate: string; secret_key_enc: string | null }
 
 const CALLER_SELECT = `SELECT u.id AS user_id, u.username, u.secret_key_enc, u.state AS ustate, a.id AS account_id, a.name AS account_name, a.type,
@@ -37,9 +40,15 @@ export async function authenticate(s: Services, params: Record<string, string>, 
   const apiKey = get('apikey');
   const signature = get('signature');
   if (apiKey !== undefined && signature !== undefined) {
-    const row = (await s.db.query<CallerRow>(`${CALLER_SELECT} WHERE u.api_key = $1`, [apiKey]))[0];
-    if (!row?.secret_key_enc) throw unauthorized();
-    if (!verifySignature(params, s.secrets.open(row.secret_key_enc), signature)) throw unauthorized();
+    let key = s.callers.get(apiKey);
+    if (!key) {
+      const row = (await s.db.query<CallerRow>(`${CALLER_SELECT} WHERE u.api_key = $1`, [apiKey]))[0];
+      if (!row?.secret_key_enc) throw unauthorized();
+      key = { row, secret: s.secrets.open(row.secret_key_enc) };
+      s.callers.set(apiKey, key);
+    }
+    const { row, secret } = key;
+    if (!verifySignature(params, secret, signature)) throw unauthorized();
     if (get('signatureversion') === '3') {
       const raw = get('expires');
       const expires = raw ? parseExpires(raw) : undefined;

@@ -94,6 +94,10 @@ export async function execute(services: Services, caller: Caller, cmd: AnyComman
         .catch((ae) => services.log.error({ err: ae }, 'audit write failed'));
     }
     throw err;
+  } finally {
+    // A mutating command may have changed a user, its keys, its account or its domain: signed
+    // requests look their callers up afresh from here on (a failed one may have written too).
+    if (mutating) services.callers.clear();
   }
 }
 
