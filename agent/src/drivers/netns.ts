@@ -370,11 +370,13 @@ export class NetnsDriver implements Driver {
   private async awaitInNamespace(vm: string, pids: Pids, timeoutMs = 5000): Promise<void> {
     const want = `net:[${statSync(`/run/netns/${this.names.vmNamespace(vm)}`).ino}]`;
     const deadline = Date.now() + timeoutMs;
-    // A guest counts as started when its HTTP server listens, so "Running" means it answers.
+    // A guest counts as started when its HTTP server listens, so "Running" means it answers; and
+    // a VM with a serial console when socat has linked its pty (it does so just after starting,
+    // and a state read in between would report no console).
     for (const [label, pid] of Object.entries(pids)) {
       for (;;) {
         const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
-        if (ns === want && (label !== 'httpd' || await listens(pid, 80))) break;
+        if (ns === want && (label !== 'httpd' || await listens(pid, 80)) && (label !== 'console' || existsSync(this.consolePath(vm)))) break;
         const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
         if (ns === undefined || / Z /.test(stat.slice(stat.lastIndexOf(')')))) {
           const log = (await readFile(join(this.vmDir(vm), `${label}.log`), 'utf8').catch(() => '')).trim().split('\n').pop();
