@@ -52,8 +52,9 @@ export function packageRoot(name: string): string {
   return dirname(dirname(createRequire(import.meta.url).resolve(name)));
 }
 
-const NFT_SOURCE = join(packageRoot('@flotilla/firewall'), 'native', 'nft.c');
-const NFT_BUILT = join(packageRoot('@flotilla/firewall'), 'native', 'build', 'nft.node');
+const FIREWALL_ROOT = packageRoot('@flotilla/firewall');
+const NFT_SOURCE = join(FIREWALL_ROOT, 'native', 'nft.c');
+const NFT_BUILT = join(FIREWALL_ROOT, 'native', 'build', 'nft.node');
 
 let nftLib: NftLib | null | undefined;
 let nftLibError = '';
