@@ -23,6 +23,8 @@ export interface Context {
   readonly command: string;
   /** set inside an async job */
   readonly jobId?: string;
+  /** an async create's id of the object it creates, chosen when the job was queued */
+  readonly newId?: string;
   /** records the object the command acted on, for the audit event and jobinstanceid */
   setResource(type: string, id: string): void;
 }

@@ -63,7 +63,7 @@ export function shapeResult(cmd: AnyCommand, result: unknown, args: Record<strin
   }
 }
 
-interface RunOpts { jobId?: string }
+interface RunOpts { jobId?: string; newId?: string }
 
 /** Runs the handler in one transaction, with its audit event; returns the answer's inner object. */
 export async function execute(services: Services, caller: Caller, cmd: AnyCommand, args: Record<string, unknown>, opts: RunOpts = {}): Promise<{ inner: Record<string, unknown>; resource?: { type: string; id: string } }> {
@@ -73,6 +73,7 @@ export async function execute(services: Services, caller: Caller, cmd: AnyComman
     const body = async (sql: Sql) => {
       const ctx: Context = {
         caller, sql, services, command: cmd.name, ...(opts.jobId ? { jobId: opts.jobId } : {}),
+        ...(opts.newId ? { newId: opts.newId } : {}),
         setResource: (type, id) => { resource = { type, id }; },
       };
       const result = await cmd.handler(ctx, args as never);
@@ -125,7 +126,8 @@ export async function dispatch(services: Services, caller: Caller, commandName: 
     return { status: 200, key, inner };
   }
   const jobId = randomUUID();
-  const instanceId = cmd.instance?.param ? (args[cmd.instance.param] as string | undefined) : undefined;
+  const instanceId = cmd.instance?.creates ? randomUUID()
+    : cmd.instance?.param ? (args[cmd.instance.param] as string | undefined) : undefined;
   await services.db.query(
     `INSERT INTO async_jobs (id, user_id, account_id, domain_id, command, params, instance_type, instance_id)
      VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,

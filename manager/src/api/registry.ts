@@ -62,8 +62,14 @@ export interface CommandDef<P extends Record<string, ParamDef> = Record<string, 
    * resumable: re-run after a crash, it continues from what the database says.
    */
   readonly transactional?: false;
-  /** For async jobs: jobinstancetype, and the parameter naming the instance (jobinstanceid). */
-  readonly instance?: { type: string; param?: string };
+  /**
+   * For async jobs: jobinstancetype, and the parameter naming the instance (jobinstanceid).
+   * `creates`: an async create (CloudStack's BaseAsyncCreateCmd): the id of the object it will
+   * create is chosen before the job is queued, answered at once as `{id, jobid}`, kept as the
+   * job's instance id, and handed to the handler as `ctx.newId` (the same on a resumed run, so a
+   * re-run finds what an interrupted one already wrote).
+   */
+  readonly instance?: { type: string; param?: string; creates?: true };
   readonly handler: (ctx: Context, args: Args<P>) => Promise<unknown>;
 }
 

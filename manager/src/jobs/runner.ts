@@ -13,6 +13,7 @@ const MAX_ATTEMPTS = 3;
 
 interface JobRow {
   id: string; user_id: string; command: string; params: Record<string, unknown>; attempts: number; status: number;
+  instance_id: string | null;
 }
 
 export class JobRunner {
@@ -42,7 +43,7 @@ export class JobRunner {
     const s = this.services;
     const claimed = await s.db.query<JobRow>(
       `UPDATE async_jobs SET owner = $2, attempts = attempts + 1 WHERE id = $1 AND status = 0
-       RETURNING id, user_id, command, params, attempts, status`, [jobId, s.runId]);
+       RETURNING id, user_id, command, params, attempts, status, instance_id`, [jobId, s.runId]);
     const job = claimed[0];
     if (!job) return;
     if (job.attempts > MAX_ATTEMPTS) {
@@ -53,7 +54,8 @@ export class JobRunner {
     const caller = await loadCaller(s, job.user_id);
     if (!cmd || !caller) return this.fail(job.id, new ApiError('INTERNAL_ERROR', `Job ${job.command} cannot run: its command or its user no longer exists`));
     try {
-      const { inner, resource } = await execute(s, caller, cmd, job.params, { jobId: job.id });
+      const newId = cmd.instance?.creates && job.instance_id ? job.instance_id : undefined;
+      const { inner, resource } = await execute(s, caller, cmd, job.params, { jobId: job.id, ...(newId ? { newId } : {}) });
       await s.db.query(
         `UPDATE async_jobs SET status = 1, result_code = 0, result = $2, completed = now(),
            instance_type = coalesce($3, instance_type), instance_id = coalesce($4, instance_id) WHERE id = $1`,

@@ -117,7 +117,7 @@ const checkUserData = (v: string) => {
 
 export const deployVirtualMachine = command({
   name: 'deployVirtualMachine', description: 'Creates and automatically starts a virtual machine based on a service offering, disk offering, and template.', since: '1.0',
-  roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false, event: 'VM.CREATE', instance: { type: 'VirtualMachine' },
+  roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false, event: 'VM.CREATE', instance: { type: 'VirtualMachine', creates: true },
   params: {
     serviceofferingid: { type: 'uuid', required: true, description: 'the ID of the service offering for the virtual machine' },
     templateid: { type: 'uuid', required: true, description: 'the ID of the template for the virtual machine' },
@@ -183,7 +183,7 @@ export const deployVirtualMachine = command({
           zoneId: zone.id, ...(a.podid ? { podId: a.podid } : {}), ...(a.clusterid ? { clusterId: a.clusterid } : {}), ...(a.hostid ? { hostId: a.hostid } : {}),
           cpus: off.cpu_number, mhz: off.cpu_speed, memoryMb: off.memory, hypervisor: tpl.hypervisor, what: `VM ${name}`,
         });
-        const id = randomUUID();
+        const id = ctx.newId ?? randomUUID();
         const start = a.startvm !== false;
         await sql.query(
           `INSERT INTO vm_instances (id, name, display_name, instance_name, type, state, zone_id, pod_id, host_id, template_id, service_offering_id,
