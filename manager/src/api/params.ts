@@ -49,6 +49,8 @@ export type Args<P extends Record<string, ParamDef>> = {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (s: string): boolean => UUID_RE.test(s);
+/** `check` for a string parameter that CloudStack declares as a string but whose value is an id here. */
+export const uuidCheck = (s: string): string | undefined => (isUuid(s) ? undefined : 'it is not a valid UUID');
 
 const INT_LIMITS = { integer: [-2147483648, 2147483647], short: [-32768, 32767], long: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] } as const;
 

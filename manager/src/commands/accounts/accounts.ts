@@ -4,6 +4,7 @@ import { apiError, paramError } from '../../api/errors.ts';
 import { canAccessDomain } from '../../api/scope.ts';
 import { hashPassword } from '../../api/crypto.ts';
 import { Where } from '../../db/sql.ts';
+import { uuidCheck } from '../../api/params.ts';
 import type { Context } from '../../api/context.ts';
 import { ACCOUNT, ACCOUNT_SELECT, BUILTIN_ROLES, accountViews, type AccountRow } from './views.ts';
 import { accountByIdOrName, domainById } from './lookup.ts';
@@ -54,12 +55,12 @@ export const createAccount = command({
   params: {
     ...USER_FIELDS_PARAMS,
     account: { type: 'string', description: 'Name of the account to be created. The user will be added to this newly created account. If no account is specified, the username will be used as the account name.', check: checkUsername },
-    accounttype: { type: 'short', description: 'Type of the account.  Specify 0 for user, 1 for root admin, and 2 for domain admin' },
+    accounttype: { type: 'integer', description: 'Type of the account.  Specify 0 for user, 1 for root admin, and 2 for domain admin' },
     roleid: { type: 'uuid', description: 'Creates the account under the specified role.' },
     domainid: { type: 'uuid', description: 'Creates the user under the specified domain.' },
     networkdomain: { type: 'string', description: "Network domain for the account's networks", check: checkNetworkDomain },
-    accountid: { type: 'uuid', description: 'Account UUID, required for adding account from external provisioning system' },
-    userid: { type: 'uuid', description: 'User UUID, required for adding account from external provisioning system' },
+    accountid: { type: 'string', check: uuidCheck, description: 'Account UUID, required for adding account from external provisioning system' },
+    userid: { type: 'string', check: uuidCheck, description: 'User UUID, required for adding account from external provisioning system' },
     accountdetails: { type: 'map', description: 'details for account used to store specific parameters' },
   },
   async handler(ctx, a) {

@@ -3,6 +3,7 @@ import { ADMINS, ALL_ROLES, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../..
 import { apiError, paramError } from '../../api/errors.ts';
 import { inTree } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
+import { uuidCheck } from '../../api/params.ts';
 import type { Context } from '../../api/context.ts';
 import { DOMAIN, DOMAIN_SELECT, domainView, type DomainRow } from './views.ts';
 import { domainById } from './lookup.ts';
@@ -17,7 +18,7 @@ export const createDomain = command({
     name: { type: 'string', required: true, description: 'creates domain with this name', check: checkDomainName },
     parentdomainid: { type: 'uuid', description: 'assigns new domain a parent domain by domain ID of the parent.  If no parent domain is specified, the ROOT domain is assumed.' },
     networkdomain: { type: 'string', description: "Network domain for networks in the domain", check: checkNetworkDomain },
-    domainid: { type: 'uuid', description: 'Domain UUID, required for adding domain from another Region' },
+    domainid: { type: 'string', check: uuidCheck, description: 'Domain UUID, required for adding domain from another Region' },
   },
   async handler(ctx, a) {
     const parent = a.parentdomainid ? await domainById(ctx, a.parentdomainid, 'parentdomainid') : await domainById(ctx, ctx.caller.domainId);

@@ -66,7 +66,7 @@ export async function logout(s: Services, caller: Caller, params: Record<string,
 const LOGIN_RESPONSE = {
   name: 'login',
   fields: Object.fromEntries(['username', 'userid', 'domainid', 'timeout', 'account', 'firstname', 'lastname', 'type', 'timezone', 'sessionkey', 'registered']
-    .map((f) => [f, { type: 'string' as const, description: f === 'sessionkey' ? 'Session key that can be passed in subsequent Query command calls' : `the ${f} of the logged-in user` }])),
+    .map((f) => [f, { type: f === 'timeout' ? 'integer' as const : 'string' as const, description: f === 'sessionkey' ? 'Session key that can be passed in subsequent Query command calls' : `the ${f} of the logged-in user` }])),
 };
 export const loginCmd = command({
   name: 'login', description: 'Logs a user into the CloudStack. A successful login attempt will generate a JSESSIONID cookie value that can be passed in subsequent Query command calls until the "logout" command has been issued or the session has expired.',

@@ -2,6 +2,7 @@ import { ADMINS, ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from 
 import { paramError } from '../../api/errors.ts';
 import { hashPassword, newApiKey, verifyPassword } from '../../api/crypto.ts';
 import { Where } from '../../db/sql.ts';
+import { uuidCheck } from '../../api/params.ts';
 import type { Context } from '../../api/context.ts';
 import { USER, USER_KEYS, USER_SELECT, userView, type UserRow } from './views.ts';
 import { accountByName, domainById, userById } from './lookup.ts';
@@ -18,7 +19,7 @@ export const createUser = command({
     ...USER_FIELDS_PARAMS,
     account: { type: 'string', required: true, description: 'Creates the user under the specified account. If no account is specified, the username will be used as the account name.' },
     domainid: { type: 'uuid', description: 'Creates the user under the specified domain. Has to be accompanied with the account parameter' },
-    userid: { type: 'uuid', description: 'User UUID, required for adding account from external provisioning system' },
+    userid: { type: 'string', check: uuidCheck, description: 'User UUID, required for adding account from external provisioning system' },
   },
   async handler(ctx, a) {
     const acc = await accountByName(ctx, a.account, a.domainid ?? ctx.caller.domainId);
