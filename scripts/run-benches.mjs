@@ -2,8 +2,9 @@
 // `npm run bench`: every benchmark in turn, each ending with its summary line:
 //   firewall: …   (firewall/bench)            hosts: …   (tests/bench/hosts.ts, through the API)
 //   router: …     (scripts/bench-router.mjs)  api: …     (manager/bench)
+//   dhcp: …       (routers/bench/dhcp.bench.ts: reservations, against dnsmasq and Kea)
 //   hosts-driver: … (agent/bench, the netns driver and simulated agents below the manager)
-// Usage: node scripts/run-benches.mjs [name …]  (names: firewall hosts router api hosts-driver)
+// Usage: node scripts/run-benches.mjs [name …]  (names: firewall hosts router dhcp api hosts-driver)
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -11,6 +12,7 @@ const all = {
   firewall: ['npm', ['run', '--silent', 'bench', '-w', 'firewall']],
   hosts: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'hosts']],
   router: ['node', ['scripts/bench-router.mjs']],
+  dhcp: ['npm', ['run', '--silent', 'bench:dhcp', '-w', 'routers']],
   api: ['npm', ['run', '--silent', 'bench', '-w', 'manager']],
   'hosts-driver': ['npm', ['run', '--silent', 'bench', '-w', 'agent']],
 };

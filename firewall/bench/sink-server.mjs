@@ -1,4 +1,6 @@
-// Accepts TCP connections and lets the client's RST end them. Usage: node sink-server.mjs <port>
+// Accepts TCP connections and lets the client's RST end them. Usage: node sink-server.mjs <port>[,<port>…]
 import net from 'node:net';
-const server = net.createServer((s) => { s.on('error', () => s.destroy()); });
-server.listen({ port: Number(process.argv[2]), backlog: 4096 }, () => process.stdout.write('listening\n'));
+for (const port of process.argv[2].split(',').map(Number)) {
+  const server = net.createServer((s) => { s.on('error', () => s.destroy()); });
+  server.listen({ port, backlog: 4096 });
+}

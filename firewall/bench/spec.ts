@@ -35,3 +35,45 @@ export function benchSpec(rules: number, change = false, pub = '203.0.113.10'): 
   };
 }
 
+
+/** Public IPs of the traffic part: 100 per path, 198.18.<path>.k. */
+export const TRAFFIC_IPS = 100;
+export const trafficIp = (path: number, k: number) => `198.18.${path}.${k}`;
+/** The guest address public IP k is static-NATed to (one VM per public IP, as CloudStack). */
+export const guestIp = (k: number) => `10.1.1.${100 + k}`;
+
+/**
+ * The traffic part's spec for one path: 100 public IPs, each static-NATed to its own guest
+ * address and carrying the 100 firewall rules benchRule(k, j) — 10,000 rules, the same as
+ * benchSpec(10_000) but on addresses the measured flows really go to. `rules = false`: the same
+ * IPs and static NATs, unfiltered (the no-rules baseline).
+ */
+export function trafficSpec(path: number, rules: boolean): FirewallSpec {
+  const publicIps: FirewallSpec['publicIps'] = Array.from({ length: TRAFFIC_IPS }, (_, k) => ({
+    address: trafficIp(path, k), filter: rules ? 'rules' as const : 'open' as const, portForwards: [], staticNat: { privateIp: guestIp(k) },
+    rules: rules ? Array.from({ length: 100 }, (_, j) => benchRule(k, j)) : [],
+  }));
+  // The network's source NAT address: its own IP (CloudStack puts no static NAT on it).
+  publicIps.push({ address: trafficIp(path, SOURCE_NAT), filter: 'rules', portForwards: [], rules: [] });
+  return {
+    ...emptyFirewallSpec(), publicInterfaces: ['pub0'], publicIps,
+    guestNetworks: [{ id: 'net', interface: 'gst0', cidrs: ['10.1.1.0/24'], sourceNatIp: trafficIp(path, SOURCE_NAT), egress: { defaultPolicy: 'allow', rules: [] } }],
+  };
+}
+export const SOURCE_NAT = 200;
+
+/** One measured flow: from a source inside rule (k, j)'s source CIDR to public IP k on the rule's port. */
+export interface Flow { k: number; j: number; src: string; port: number; ruleId: string }
+
+/**
+ * `count` flows spread over the public IPs and over the rules of each (tcp rules only: j even),
+ * each matching exactly one of the 10,000 rules.
+ */
+export function trafficFlows(count: number): Flow[] {
+  return Array.from({ length: count }, (_, f) => {
+    const k = (f * 37) % TRAFFIC_IPS;
+    const j = (f * 14 + 2 * Math.floor(f / 50)) % 100; // even: a tcp rule
+    const r = benchRule(k, j);
+    return { k, j, src: `10.${100 + j}.${k}.2`, port: r.ports!.start, ruleId: r.id };
+  });
+}

@@ -279,6 +279,13 @@ export class NftApplier {
       const h = this.handle;
       this.handle = undefined;
       if (h) await libnftables()!.close(h);
+      // The CLI backend's document directory goes with the applier, not at process exit (an
+      // appliance or a benchmark makes many appliers over its life).
+      if (this.tmp) {
+        rmSync(this.tmp, { recursive: true, force: true });
+        process.off('exit', this.removeTmp!);
+        this.tmp = undefined;
+      }
     });
   }
 
@@ -325,11 +332,13 @@ export class NftApplier {
   }
 
   private tmp: string | undefined;
+  private removeTmp: (() => void) | undefined;
   private dir(): string {
     if (!this.tmp) {
       const dir = mkdtempSync(join(tmpdir(), 'flt-nft-'));
       this.tmp = dir;
-      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      this.removeTmp = () => rmSync(dir, { recursive: true, force: true });
+      process.once('exit', this.removeTmp);
     }
     return this.tmp;
   }

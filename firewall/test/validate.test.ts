@@ -1,7 +1,7 @@
 // validateFirewallSpec: every error collected with a precise path and kind, conflicts refused
 // (CloudStack 537), and compile() refusing exactly the same specs.
 import test from 'ava';
-import { FirewallSpecError, validateFirewallSpec, type FirewallSpec } from '@flotilla/protocol/firewall';
+import { FirewallSpecError, parseAddress, parseCidr, validateFirewallSpec, type FirewallSpec } from '@flotilla/protocol/firewall';
 import { compile } from '../src/compile.ts';
 import { isolated, securityGroups, uid, vpc } from './fixtures/specs.ts';
 
@@ -124,4 +124,23 @@ test('shifted port-forward ranges are bounded (one map element per port)', (t) =
   const d = validateFirewallSpec(s);
   t.is(d.length, 1, JSON.stringify(d));
   t.like(d[0], { kind: 'invalid', path: '/publicIps/1/portForwards/0/privatePorts', ruleId: uid(15) });
+});
+
+test('addresses: the arithmetic fast path for canonical IPv4 agrees with ipaddr.js; other forms keep its verdicts', (t) => {
+  for (const a of ['0.0.0.0', '10.1.2.3', '255.255.255.255', '198.18.0.99', '1.0.0.1']) {
+    const [x, y, z, w] = a.split('.').map(Number) as [number, number, number, number];
+    t.deepEqual(parseAddress(a), { family: 4, addr: a, value: BigInt(((x << 24) | (y << 16) | (z << 8) | w) >>> 0) });
+  }
+  t.is(typeof parseAddress('1.2.3.256'), 'string');
+  t.is(typeof parseAddress('1.2.3'), 'string');
+  t.is(typeof parseAddress('1.2.3.4.5'), 'string');
+  t.is(typeof parseAddress(' 1.2.3.4'), 'string');
+  // Leading zeros are not the fast path's: ipaddr.js decides (and names the canonical form).
+  const z = parseAddress('010.001.002.003');
+  t.true(typeof z === 'string' || z.addr !== '010.001.002.003');
+  // A remembered CIDR is the same answer every time, errors included.
+  t.deepEqual(parseCidr('10.1.2.3/8'), parseCidr('10.1.2.3/8'));
+  t.like(parseCidr('10.1.2.3/8') as object, { addr: '10.0.0.0', len: 8 });
+  t.is(parseCidr('10.0.0.0/8/8'), parseCidr('10.0.0.0/8/8'));
+  t.is(typeof parseCidr('10.0.0.0/8/8'), 'string');
 });

@@ -244,8 +244,17 @@ function fromBig(v: bigint, family: Family): string {
   return ipaddr.fromByteArray(bytes).toString();
 }
 
+// Canonical dotted quads (no leading zeros), the form every address Flotilla writes takes, are
+// parsed with plain arithmetic; anything else goes through ipaddr.js, which decides what is valid.
+const CANONICAL_V4 = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/;
+
 /** Parses an address strictly (no IPv4-mapped IPv6 ambiguity, no zone ids, no shorthand v4). */
 export function parseAddress(text: string): NAddress | string {
+  const q = CANONICAL_V4.exec(text);
+  if (q) {
+    const a = Number(q[1]), b = Number(q[2]), c = Number(q[3]), e = Number(q[4]);
+    if (a <= 255 && b <= 255 && c <= 255 && e <= 255) return { family: 4, addr: text, value: BigInt((((a << 24) | (b << 16) | (c << 8) | e) >>> 0)) };
+  }
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
     const a = ipaddr.IPv4.parse(text);
     return { family: 4, addr: a.toString(), value: toBig(a.toByteArray()) };
@@ -258,7 +267,22 @@ export function parseAddress(text: string): NAddress | string {
   return `${JSON.stringify(text)} is not an IPv4 or IPv6 address`;
 }
 
+// A router recompiles its whole spec on every change, and nearly every CIDR text in it was
+// parsed the time before: results (immutable objects) are remembered, up to a bound.
+const CIDR_MEMO_MAX = 1 << 17;
+const cidrMemo = new Map<string, NCidr | string>();
+
 export function parseCidr(text: string): NCidr | string {
+  let c = cidrMemo.get(text);
+  if (c === undefined) {
+    if (cidrMemo.size >= CIDR_MEMO_MAX) cidrMemo.clear();
+    c = parseCidrText(text);
+    cidrMemo.set(text, c);
+  }
+  return c;
+}
+
+function parseCidrText(text: string): NCidr | string {
   const slash = text.indexOf('/');
   if (slash < 0) return `${JSON.stringify(text)} is not a CIDR (address/length)`;
   const a = parseAddress(text.slice(0, slash));

@@ -1,16 +1,14 @@
-// `npm run bench` (root: `npm run bench:router`): the router's DHCP and DNS servers against
-// dnsmasq (the peer CloudStack's VR runs) on the same namespaces, alternating, bounded.
+// `npm run bench` (root: `npm run bench:router`): the router's DNS server against dnsmasq (the
+// peer CloudStack's VR runs) on the same namespaces, alternating, bounded. (Its DHCP server has
+// its own benchmark against dnsmasq and Kea: dhcp.bench.ts, `npm run bench:dhcp`.)
 //
-// DHCP: perfdhcp always acts as a relay (giaddr = its address, replies to port 67), and dnsmasq
-// ignores relayed requests whose relay sits on one of its connected subnets. So the client
-// namespace is a "remote" subnet 10.9.0.0/16 reached by a route on the server side; both
-// servers see exactly the same traffic. Every lease is persisted by both (our journal is
-// fdatasync'd before the ACK; dnsmasq rewrites its lease file). Each server is tried at a few
-// offered rates (1k–12k/s) from a fresh lease file; its best completed 4-way exchange rate counts
-// (past saturation a server answers late and perfdhcp counts drops, so the best rate is the
-// sustainable one).
-// DNS: dnsperf against 200 VM names in the network's domain (the authoritative path), best of
-// two alternating runs per server.
+// DNS, dnsperf from a client namespace, best of two alternating runs per server and workload:
+//   - dns_qps: 200 VM names in the network's domain (the authoritative path);
+//   - dns_qps_10k: a 10,000-name zone, every name queried;
+//   - dns_qps_forward: half the queries for VM names, half for names that no cache holds (each
+//     external name is asked once), forwarded to an upstream server in a third namespace (a
+//     dnsmasq answering every name of ext.test, without cache). dnsmasq caches what it forwards,
+//     Flotilla's router does not; with unique names neither cache helps.
 // ready_ms and rule_live_ms need the manager (createNetwork → lease, rule → port answering):
 // printed as NA here.
 import type { ChildProcess } from 'node:child_process';
@@ -19,13 +17,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, isRoot } from '@flotilla/tests/lab';
-import { NAMES } from './net.ts';
+import { NAMES, reservedIp } from './net.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NA = 'router: ready_ms=NA rule_live_ms=NA';
+const DNS_FIELDS = ['dns_qps', 'dns_ratio_dnsmasq', 'dns_qps_10k', 'dns_ratio_dnsmasq_10k', 'dns_qps_forward', 'dns_ratio_dnsmasq_forward'];
 
 if (!isRoot()) {
-  process.stdout.write(`router bench needs root (network namespaces)\n${NA} dhcp_leases_per_s=NA dhcp_ratio_dnsmasq=NA dns_qps=NA dns_ratio_dnsmasq=NA\n`);
+  process.stdout.write(`router bench needs root (network namespaces)\n${NA} ${DNS_FIELDS.map((f) => `${f}=NA`).join(' ')}\n`);
   process.exit(0);
 }
 
@@ -59,63 +58,63 @@ try {
   await lab.exec(r, ['ip', 'route', 'add', '10.9.0.0/16', 'dev', 'gst0']);
   await lab.exec(c, ['ip', 'addr', 'add', '10.9.0.2/16', 'dev', 'eth0']);
   await lab.exec(c, ['ip', 'route', 'add', '10.8.0.0/24', 'dev', 'eth0']);
+  const u = await lab.netns('up');
+  await lab.veth(r, 'up0', u, 'eth0');
+  await lab.exec(r, ['ip', 'addr', 'add', '10.7.0.2/24', 'dev', 'up0']);
+  await lab.exec(u, ['ip', 'addr', 'add', '10.7.0.1/24', 'dev', 'eth0']);
   // DNS listens on the router side's address (10.8.0.1) for both servers.
 
-  const ours = (mode: 'dhcp' | 'dns', arg: string) => lab.spawn(r, [process.execPath, '--import', 'tsx', join(here, 'serve.ts'), mode, arg], { cwd: join(here, '..') });
+  const ours = (mode: 'dhcp' | 'dns', ...args: string[]) => lab.spawn(r, [process.execPath, '--import', 'tsx', join(here, 'serve.ts'), mode, ...args], { cwd: join(here, '..') });
   const dnsmasq = (conf: string) => lab.spawn(r, ['dnsmasq', '-k', `--conf-file=${conf}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`]);
 
-  // ---- DHCP ----
-  const dmDhcp = join(dir, 'dnsmasq-dhcp.conf');
-  await writeFile(dmDhcp, ['port=0', 'interface=gst0', 'bind-interfaces', 'dhcp-range=10.9.1.0,10.9.250.255,255.255.0.0,1h',
-    `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, 'dhcp-authoritative', 'no-ping', 'dhcp-lease-max=200000', ''].join('\n'));
-  const perfdhcp = async (rate: number): Promise<number> => {
-    const res = await lab.tryExec(c, ['perfdhcp', '-4', '-l', 'eth0', '-r', String(rate), '-R', '60000', '-p', '4', '10.8.0.1'], { timeoutMs: 30_000 });
-    const m = /Rate:\s*([\d.]+)\s*4-way exchanges\/second/.exec(res.stdout);
-    return m ? Number(m[1]) : 0;
-  };
-  const best = { ours: 0, dnsmasq: 0 };
-  for (const rate of [1000, 3000, 6000, 9000, 12000]) {
-    for (const who of ['ours', 'dnsmasq'] as const) {
-      await rm(join(dir, 'leases.jsonl'), { force: true });
-      await rm(join(dir, 'dnsmasq.leases'), { force: true });
-      let p: ChildProcess;
-      if (who === 'ours') { p = ours('dhcp', join(dir, 'leases.jsonl')); await waitReady(p); } else { p = dnsmasq(dmDhcp); await sleep(500); }
-      const got = await perfdhcp(rate);
-      await stop(p);
-      process.stdout.write(`dhcp ${who.padEnd(7)} offered=${rate}/s completed=${got.toFixed(0)} leases/s\n`);
-      best[who] = Math.max(best[who], got);
-    }
-  }
-
   // ---- DNS ----
-  const hosts = join(dir, 'hosts');
-  await writeFile(hosts, Array.from({ length: NAMES }, (_, i) => `10.9.0.${i + 10} vm${i}.bench.internal vm${i}`).join('\n') + '\n');
-  const dmDns = join(dir, 'dnsmasq-dns.conf');
-  await writeFile(dmDns, ['port=53', 'listen-address=10.8.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', `addn-hosts=${hosts}`,
-    'local=/bench.internal/', 'domain=bench.internal', 'cache-size=10000', ''].join('\n'));
-  const queries = join(dir, 'queries');
-  await writeFile(queries, Array.from({ length: NAMES }, (_, i) => `vm${i}.bench.internal A`).join('\n') + '\n');
-  const dnsperf = async (): Promise<number> => {
-    const res = await lab.tryExec(c, ['dnsperf', '-s', '10.8.0.1', '-d', queries, '-l', '5', '-c', '4', '-Q', '500000'], { timeoutMs: 30_000 });
+  const upConf = join(dir, 'upstream.conf');
+  await writeFile(upConf, ['port=53', 'listen-address=10.7.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', 'cache-size=0', 'address=/ext.test/192.0.2.1', ''].join('\n'));
+  const upstream = lab.spawn(u, ['dnsmasq', '-k', `--conf-file=${upConf}`, `--pid-file=${join(dir, 'upstream.pid')}`]);
+  await sleep(500);
+  interface Workload { field: string; names: number; queries: string[]; forward: boolean }
+  const FORWARDED = 200_000;
+  const workloads: Workload[] = [
+    { field: 'dns_qps', names: NAMES, queries: Array.from({ length: NAMES }, (_, i) => `vm${i}.bench.internal A`), forward: false },
+    { field: 'dns_qps_10k', names: 10_000, queries: Array.from({ length: 10_000 }, (_, i) => `vm${i}.bench.internal A`), forward: false },
+    { field: 'dns_qps_forward', names: NAMES, forward: true,
+      queries: Array.from({ length: FORWARDED }, (_, i) => (i % 2 ? `vm${(i >> 1) % NAMES}.bench.internal A` : `q${i}.ext.test A`)) },
+  ];
+  // Forwarded names are asked once each (-n 1: one pass through the file).
+  const dnsperf = async (queries: string, once: boolean): Promise<number> => {
+    const res = await lab.tryExec(c, ['dnsperf', '-s', '10.8.0.1', '-d', queries, '-l', '5', '-c', '4', '-Q', '500000', ...(once ? ['-n', '1'] : [])], { timeoutMs: 30_000 });
     const m = /Queries per second:\s*([\d.]+)/.exec(res.stdout);
     const lost = /Queries lost:\s*(\d+)/.exec(res.stdout);
     if (lost && Number(lost[1]) > 0) process.stdout.write(`  (dnsperf lost ${lost[1]} queries)\n`);
     return m ? Number(m[1]) : 0;
   };
-  const dbest = { ours: 0, dnsmasq: 0 };
-  for (let round = 0; round < 2; round++) {
-    for (const who of ['ours', 'dnsmasq'] as const) {
-      let p: ChildProcess;
-      if (who === 'ours') { p = ours('dns', '10.8.0.1'); await waitReady(p); } else { p = dnsmasq(dmDns); await sleep(500); }
-      const q = await dnsperf();
-      await stop(p);
-      process.stdout.write(`dns  ${who.padEnd(7)} round=${round + 1} qps=${q.toFixed(0)}\n`);
-      dbest[who] = Math.max(dbest[who], q);
+  const results: Record<string, { ours: number; dnsmasq: number }> = {};
+  for (const w of workloads) {
+    const hosts = join(dir, `hosts-${w.field}`);
+    await writeFile(hosts, Array.from({ length: w.names }, (_, i) => `${w.names === NAMES ? `10.9.0.${i + 10}` : reservedIp(i)} vm${i}.bench.internal vm${i}`).join('\n') + '\n');
+    const dmDns = join(dir, `dnsmasq-${w.field}.conf`);
+    await writeFile(dmDns, ['port=53', 'listen-address=10.8.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', `addn-hosts=${hosts}`,
+      'local=/bench.internal/', 'domain=bench.internal', 'cache-size=10000', ...(w.forward ? ['server=10.7.0.1'] : []), ''].join('\n'));
+    const queries = join(dir, `queries-${w.field}`);
+    await writeFile(queries, w.queries.join('\n') + '\n');
+    const best = { ours: 0, dnsmasq: 0 };
+    for (let round = 0; round < 2; round++) {
+      for (const who of (round % 2 ? ['dnsmasq', 'ours'] : ['ours', 'dnsmasq']) as Array<'ours' | 'dnsmasq'>) {
+        let p: ChildProcess;
+        if (who === 'ours') { p = ours('dns', '10.8.0.1', String(w.names), ...(w.forward ? ['10.7.0.1'] : [])); await waitReady(p); } else { p = dnsmasq(dmDns); await sleep(500); }
+        const q = await dnsperf(queries, w.forward);
+        await stop(p);
+        process.stdout.write(`dns  ${w.field.padEnd(16)} ${who.padEnd(7)} round=${round + 1} qps=${q.toFixed(0)}\n`);
+        best[who] = Math.max(best[who], q);
+      }
     }
+    results[w.field] = best;
   }
+  await stop(upstream);
   const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'NA');
+  const suffix = (f: string) => f.slice('dns_qps'.length);
   process.stdout.write('ready_ms and rule_live_ms need the manager end to end (createNetwork → lease, rule → port): NA here.\n');
-  process.stdout.write(`${NA} dhcp_leases_per_s=${best.ours.toFixed(0)} dhcp_ratio_dnsmasq=${ratio(best.ours, best.dnsmasq)} dns_qps=${dbest.ours.toFixed(0)} dns_ratio_dnsmasq=${ratio(dbest.ours, dbest.dnsmasq)}\n`);
+  process.stdout.write(`${NA} ${workloads.map((w) => `${w.field}=${results[w.field]!.ours.toFixed(0)} dns_ratio_dnsmasq${suffix(w.field)}=${ratio(results[w.field]!.ours, results[w.field]!.dnsmasq)}`).join(' ')}\n`);
 } finally {
   await lab.cleanup();
 }
