@@ -4,7 +4,7 @@
 // priorities, set names) is in ../README.md; the tracer (trace.ts) and the kernel tests check it.
 import {
   FirewallSpecError, normalizeFirewallSpec, hostCidr,
-  type FirewallSpec, type NAddress, type NCidr, type NFirewallSpec, type NMatch, type Range, type Family as IpFamily,
+  type FirewallSpec, type NormalizedBefore, type NAddress, type NPublicIp, type NCidr, type NFirewallSpec, type NMatch, type Range, type Family as IpFamily,
 } from '@flotilla/protocol/firewall';
 import {
   accept, anonSet, baseChain, chain, concat, ct, dnat, drop, elem, goto, jump, key, map, match, meta, namedMap, payload, prefix, ref,
@@ -74,13 +74,34 @@ function withMatch(e: Entry, m: NMatch): Entry {
   return e;
 }
 
+/** Per-IP sets of a previous compile, by set name: the IPs they were built from and the set. */
+export type SetCache = Map<string, { readonly ips: readonly NPublicIp[]; readonly set: NftSet }>;
+
 /** Collects the table's objects in the order nft needs them (sets and chains before rules). */
 class Builder {
   readonly sets: NftSet[] = [];
   readonly maps: NftMap[] = [];
   readonly chains: Chain[] = [];
   readonly rules: Rule[] = [];
-  constructor(readonly counters: boolean) {}
+  /** What this compile built from public IPs, to be reused by the next one. */
+  readonly built: SetCache = new Map();
+  constructor(readonly counters: boolean, private readonly cache?: SetCache) {}
+  /**
+   * A lookup set made from the rules of `ips` only: when the previous compile built it from the
+   * very same normalised IP objects (the normaliser hands unchanged IPs over as they were), the
+   * set is taken over as it was — a one-rule change rebuilds one shard's sets, not 10,000 rules.
+   */
+  ipLookup(name: string, parts: Part[], f: IpFamily, ips: readonly NPublicIp[], entries: () => Entry[]): string {
+    const prev = this.cache?.get(name);
+    if (prev && prev.ips.length === ips.length && prev.ips.every((p, i) => p === ips[i])) {
+      this.sets.push(prev.set);
+      this.built.set(name, prev);
+      return name;
+    }
+    this.lookup(name, parts, f, entries(), true);
+    this.built.set(name, { ips, set: this.sets[this.sets.length - 1]! });
+    return name;
+  }
   chain(c: Chain): string { this.chains.push(c); return c.name; }
   rule(chainName: string, ...expr: Stmt[]): void { this.rules.push(rule(TABLE, chainName, ...expr)); }
   /** A named lookup set with its elements; counted sets carry the rule id as element comment. */
@@ -155,8 +176,33 @@ export function compile(raw: FirewallSpec | unknown, opts: CompileOptions = {}):
   return compileNormalized(spec, opts);
 }
 
+/**
+ * compile() for an appliance that recompiles its spec on every change: the same document as
+ * compile() (a test checks it), but public IPs whose part of the spec did not change since the
+ * last successful compile are neither parsed nor turned into set elements again (see
+ * NormalizedBefore and Builder.ipLookup). A spec handed to it must not be mutated afterwards.
+ */
+export class FirewallCompiler {
+  private before: NormalizedBefore | undefined;
+  private sets: SetCache | undefined;
+  constructor(private readonly opts: CompileOptions = {}) {}
+
+  compile(raw: FirewallSpec | unknown): NftDocument {
+    const { spec, diagnostics } = normalizeFirewallSpec(raw, this.before);
+    if (!spec) throw new FirewallSpecError(diagnostics);
+    const { doc, built } = compileWith(spec, this.opts, this.sets);
+    this.before = { raw: raw as FirewallSpec, spec };
+    this.sets = built;
+    return doc;
+  }
+}
+
 export function compileNormalized(s: NFirewallSpec, opts: CompileOptions = {}): NftDocument {
-  const b = new Builder(opts.counters ?? true);
+  return compileWith(s, opts).doc;
+}
+
+function compileWith(s: NFirewallSpec, opts: CompileOptions, cache?: SetCache): { doc: NftDocument; built: SetCache } {
+  const b = new Builder(opts.counters ?? true, cache);
   const t = TABLE;
 
   // ---- base chains (fixed) ----
@@ -196,16 +242,14 @@ export function compileNormalized(s: NFirewallSpec, opts: CompileOptions = {}): 
       for (const p of mine) shardElems.push([p.address.addr, goto(chainName)]);
       for (const cls of CLASSES) {
         const parts = partsFor(cls, ['daddr'], ['saddr']);
-        const entries = mine.flatMap((p) => p.rules.filter((r) => r.match.protocol === cls)
-          .flatMap((r) => r.sources.map((src) => withMatch({ id: r.id, daddr: hostCidr(p.address), saddr: src }, r.match))));
-        const name = b.lookup(`fw${f}_s${sh}_${cls}`, parts, f, entries, true);
+        const name = b.ipLookup(`fw${f}_s${sh}_${cls}`, parts, f, mine, () => mine.flatMap((p) => p.rules.filter((r) => r.match.protocol === cls)
+          .flatMap((r) => r.sources.map((src) => withMatch({ id: r.id, daddr: hostCidr(p.address), saddr: src }, r.match)))));
         b.rule(chainName, match(key(keyExprs(parts, f, cls)), ref(name)), accept());
       }
       for (const cls of ['tcp', 'udp'] as const) {
         const parts = partsFor(cls, ['daddr'], ['saddr']);
-        const entries = mine.flatMap((p) => p.portForwards.filter((r) => r.protocol === cls)
-          .flatMap((r) => r.sources.map((src): Entry => ({ id: r.id, daddr: hostCidr(p.address), saddr: src, port: r.publicPorts }))));
-        const name = b.lookup(`pf${f}_s${sh}_${cls}`, parts, f, entries, true);
+        const name = b.ipLookup(`pf${f}_s${sh}_${cls}`, parts, f, mine, () => mine.flatMap((p) => p.portForwards.filter((r) => r.protocol === cls)
+          .flatMap((r) => r.sources.map((src): Entry => ({ id: r.id, daddr: hostCidr(p.address), saddr: src, port: r.publicPorts })))));
         b.rule(chainName, match(key(keyExprs(parts, f, cls)), ref(name)), accept());
       }
       // Default deny on a filtered public IP.
@@ -353,6 +397,6 @@ export function compileNormalized(s: NFirewallSpec, opts: CompileOptions = {}): 
   b.rule('sg_in', drop());
   b.rule('sg_eg', drop());
 
-  return b.output();
+  return { doc: b.output(), built: b.built };
 }
 

@@ -271,6 +271,8 @@ export function parseAddress(text: string): NAddress | string {
 // parsed the time before: results (immutable objects) are remembered, up to a bound.
 const CIDR_MEMO_MAX = 1 << 17;
 const cidrMemo = new Map<string, NCidr | string>();
+/** Empties the remembered parses: benchmarks time a new appliance's first compile with it. */
+export function forgetParsedCidrs(): void { cidrMemo.clear(); }
 
 export function parseCidr(text: string): NCidr | string {
   let c = cidrMemo.get(text);
@@ -397,19 +399,65 @@ const checker = () => (compiled ??= TypeCompiler.Compile(FirewallSpec));
  * Validates and normalises a spec. Every problem is collected (schema first: when the shape is
  * wrong, semantic checks are skipped since they would only add noise).
  */
-export function normalizeFirewallSpec(raw: unknown): { spec?: NFirewallSpec; diagnostics: FirewallDiagnostic[] } {
+/**
+ * A spec normalised before without any diagnostic, and the raw spec it came from (never mutated
+ * since): public IPs whose raw form is unchanged are taken over from it instead of being parsed
+ * and checked again — a router recompiles its whole spec on every change, and a one-rule change
+ * touches one IP of possibly thousands.
+ */
+export interface NormalizedBefore { readonly raw: FirewallSpec; readonly spec: NFirewallSpec }
+
+type RawPublicIp = FirewallSpec['publicIps'][number];
+type RawRange = { start: number; end: number } | undefined;
+const sameRange = (a: RawRange, b: RawRange) => a === b || (!!a && !!b && a.start === b.start && a.end === b.end);
+const sameStrings = (a: readonly string[], b: readonly string[]) => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+/**
+ * Fields compared by samePublicIp, per schema object: a test checks they are exactly the
+ * schema's properties (the schemas refuse any other), so a new field cannot be missed.
+ */
+export const COMPARED_FIELDS = {
+  PublicIp: ['address', 'filter', 'rules', 'portForwards', 'staticNat'],
+  FirewallRule: ['id', 'protocol', 'ports', 'icmpType', 'icmpCode', 'sourceCidrs'],
+  PortForward: ['id', 'protocol', 'publicPorts', 'privateIp', 'privatePorts', 'sourceCidrs'],
+} as const;
+/** Equality of two schema-valid raw public IPs, field by field (several times cheaper than a
+ *  generic deep comparison over 10,000 rules). */
+export function samePublicIp(a: RawPublicIp, b: RawPublicIp): boolean {
+  if (a.address !== b.address || a.filter !== b.filter || a.staticNat?.privateIp !== b.staticNat?.privateIp) return false;
+  if (a.rules.length !== b.rules.length || a.portForwards.length !== b.portForwards.length) return false;
+  for (let i = 0; i < a.rules.length; i++) {
+    const x = a.rules[i]!, y = b.rules[i]!;
+    if (x.id !== y.id || x.protocol !== y.protocol || x.icmpType !== y.icmpType || x.icmpCode !== y.icmpCode
+      || !sameRange(x.ports, y.ports) || !sameStrings(x.sourceCidrs, y.sourceCidrs)) return false;
+  }
+  for (let i = 0; i < a.portForwards.length; i++) {
+    const x = a.portForwards[i]!, y = b.portForwards[i]!;
+    if (x.id !== y.id || x.protocol !== y.protocol || x.privateIp !== y.privateIp
+      || !sameRange(x.publicPorts, y.publicPorts) || !sameRange(x.privatePorts, y.privatePorts) || !sameStrings(x.sourceCidrs, y.sourceCidrs)) return false;
+  }
+  return true;
+}
+
+export function normalizeFirewallSpec(raw: unknown, before?: NormalizedBefore): { spec?: NFirewallSpec; diagnostics: FirewallDiagnostic[] } {
   const d = new Diagnostics();
   if (!checker().Check(raw)) {
     for (const e of checker().Errors(raw)) d.invalid(e.path || '/', e.message);
     return { diagnostics: d.list };
   }
   const s = raw as FirewallSpec;
-  const ruleIds = new Map<string, string>();
-  const claimId = (id: string, path: string) => {
-    const key = id.toLowerCase();
+  // Rule id → where it is used; the path is kept as its parts and spelled out only when an id
+  // is used twice (10,000 ids are claimed on every compile, nearly always without a clash).
+  const ruleIds = new Map<string, { at: string; list: string; j: number }>();
+  const UPPER = /[A-F]/;
+  const claimId = (id: string, at: string, list: string, j: number) => {
+    const key = UPPER.test(id) ? id.toLowerCase() : id;
     const prev = ruleIds.get(key);
-    if (prev) d.invalid(`${path}/id`, `rule id ${id} is also used at ${prev}; rule ids must be unique (counters are reported by id)`, id);
-    else ruleIds.set(key, path);
+    if (prev) d.invalid(`${at}/${list}/${j}/id`, `rule id ${id} is also used at ${prev.at}/${prev.list}/${prev.j}; rule ids must be unique (counters are reported by id)`, id);
+    else ruleIds.set(key, { at, list, j });
   };
 
   // Interfaces: a name may play one role only, or packets would be classified twice.
@@ -422,19 +470,33 @@ export function normalizeFirewallSpec(raw: unknown): { spec?: NFirewallSpec; dia
   // Public IPs.
   const publicIps: NPublicIp[] = [];
   const byAddress = new Map<string, { path: string; ip: NPublicIp }>();
+  // The previous normalisation's IPs by their raw address text (it had no diagnostics, so its
+  // i-th normalised IP is its i-th raw one).
+  const earlier = new Map<string, { raw: FirewallSpec['publicIps'][number]; ip: NPublicIp }>();
+  before?.raw.publicIps.forEach((p, i) => earlier.set(p.address, { raw: p, ip: before.spec.publicIps[i]! }));
   s.publicIps.forEach((p, i) => {
     const path = `/publicIps/${i}`;
+    const same = earlier.get(p.address);
+    if (same && samePublicIp(same.raw, p) && !byAddress.has(same.ip.address.addr)) {
+      // Unchanged: its own checks passed before and depend on nothing else; rule ids must
+      // still be unique across the whole spec.
+      for (let j = 0; j < p.rules.length; j++) claimId(p.rules[j]!.id, path, 'rules', j);
+      for (let j = 0; j < p.portForwards.length; j++) claimId(p.portForwards[j]!.id, path, 'portForwards', j);
+      byAddress.set(same.ip.address.addr, { path, ip: same.ip });
+      publicIps.push(same.ip);
+      return;
+    }
     const address = normAddr(d, `${path}/address`, p.address);
     if (!address) return;
     if (byAddress.has(address.addr)) { d.invalid(`${path}/address`, `public IP ${address.addr} is also listed at ${byAddress.get(address.addr)!.path}`); return; }
     const rules = p.rules.map((r, j) => {
-      claimId(r.id, `${path}/rules/${j}`);
+      claimId(r.id, path, 'rules', j);
       return { id: r.id, match: normMatch(d, `${path}/rules/${j}`, r), sources: normCidrs(d, `${path}/rules/${j}/sourceCidrs`, r.sourceCidrs, address.family, r.id) };
     });
     const portForwards: NPortForward[] = [];
     p.portForwards.forEach((f, j) => {
       const fp = `${path}/portForwards/${j}`;
-      claimId(f.id, fp);
+      claimId(f.id, path, 'portForwards', j);
       const privateIp = normAddr(d, `${fp}/privateIp`, f.privateIp, f.id);
       let ok = !!privateIp;
       if (privateIp && privateIp.family !== address.family) { d.invalid(`${fp}/privateIp`, `${privateIp.addr} is IPv${privateIp.family} but the public IP ${address.addr} is IPv${address.family}`, f.id); ok = false; }
@@ -520,7 +582,7 @@ export function normalizeFirewallSpec(raw: unknown): { spec?: NFirewallSpec; dia
     if (g.egress) {
       const rules: NEgressRule[] = g.egress.rules.map((r, j) => {
         const rp = `${path}/egress/rules/${j}`;
-        claimId(r.id, rp);
+        claimId(r.id, `${path}/egress`, 'rules', j);
         const sources = r.sourceCidrs.length ? normCidrs(d, `${rp}/sourceCidrs`, r.sourceCidrs, undefined, r.id) : cidrs;
         const destinations = r.destinationCidrs.length ? normCidrs(d, `${rp}/destinationCidrs`, r.destinationCidrs, undefined, r.id)
           : [...new Set(sources.map((c) => c.family))].map(anyCidr);
@@ -563,7 +625,7 @@ export function normalizeFirewallSpec(raw: unknown): { spec?: NFirewallSpec; dia
     const numbers = new Map<string, string>();
     const rules = l.rules.map((r, j) => {
       const rp = `${path}/rules/${j}`;
-      claimId(r.id, rp);
+      claimId(r.id, path, 'rules', j);
       const key = `${r.direction}:${r.number}`;
       if (numbers.has(key)) d.conflict(`${rp}/number`, `rule number ${r.number} (${r.direction}) is already used by rule ${numbers.get(key)}`, r.id);
       numbers.set(key, r.id);
@@ -579,7 +641,7 @@ export function normalizeFirewallSpec(raw: unknown): { spec?: NFirewallSpec; dia
     id: g.id,
     rules: g.rules.map((r, j): NSgRule => {
       const rp = `/securityGroups/${i}/rules/${j}`;
-      claimId(r.id, rp);
+      claimId(r.id, `/securityGroups/${i}`, 'rules', j);
       r.groupIds.forEach((gid, k) => { if (!groupIds.has(gid)) d.invalid(`${rp}/groupIds/${k}`, `security group ${gid} is not in securityGroups`, r.id); });
       if (!r.cidrs.length && !r.groupIds.length) d.invalid(rp, 'a security group rule needs cidrs or groupIds', r.id);
       return { id: r.id, direction: r.direction, match: normMatch(d, rp, r), cidrs: normCidrs(d, `${rp}/cidrs`, r.cidrs, undefined, r.id, 'none'), groupIds: r.groupIds };

@@ -3,7 +3,7 @@
 // the generation. Same generation twice: no-op. Older generation: refused. Services are
 // long-lived objects whose apply() swaps tables on open sockets, so a reload drops nothing.
 import { join } from 'node:path';
-import { compile as compileFirewall, NftApplier, type NftDocument } from '@flotilla/firewall';
+import { compile as compileFirewall, FirewallCompiler, NftApplier, type NftDocument } from '@flotilla/firewall';
 import { FirewallSpecError, type RuleCounters } from '@flotilla/protocol/firewall';
 import type { RouterCounters, RouterSpec, ServiceHealth, ServiceName } from '@flotilla/protocol/router';
 import { compileDhcpNetwork } from './dhcp/engine.ts';
@@ -58,6 +58,8 @@ export class Router {
   private readonly health: Partial<Record<ServiceName, ServiceHealth>> = {};
   private chain: Promise<unknown> = Promise.resolve();
   private firewall: NftApplier | undefined;
+  /** Recompiles only what changed since the last spec (a one-rule change touches one IP). */
+  private readonly fwCompiler = new FirewallCompiler();
 
   constructor(private readonly opts: RouterOptions) {
     this.dns = new DnsServer({ port: opts.ports?.dns ?? 53 });
@@ -82,7 +84,7 @@ export class Router {
     // applied so an invalid rule refuses the whole generation (nothing half-applied).
     let fwDoc: NftDocument | undefined;
     if (spec.firewall) {
-      try { fwDoc = compileFirewall(spec.firewall); } catch (e) {
+      try { fwDoc = this.fwCompiler.compile(spec.firewall); } catch (e) {
         if (e instanceof FirewallSpecError) return { ok: false, code: 'invalid_spec', errors: e.diagnostics.map((d) => `/firewall${d.path}: ${d.message}`) };
         throw e;
       }
