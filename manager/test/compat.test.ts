@@ -28,7 +28,7 @@ test('compare: missing parameters and fields, type disagreements, async flags, c
   const create = r.commands.find((c) => c.name === 'createThing')!;
   t.is(create.status, 'partial');
   t.deepEqual(create.missingParams, ['size']);
-  t.deepEqual(create.missingFields, ['created'], 'jobid and jobstatus of an async command are not counted as missing');
+  t.deepEqual(create.missingFields, ['created'], 'jobid and jobstatus (every CloudStack response object declares them) are not counted as missing');
   t.deepEqual(create.params, { have: 2, of: 3 });
   t.is(r.commands.find((c) => c.name === 'listThings')!.status, 'implemented', 'uuid answers a string id; integer and long are both numbers');
   t.is(r.commands.find((c) => c.name === 'deleteThing')!.status, 'not yet');

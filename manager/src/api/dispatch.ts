@@ -8,6 +8,7 @@ import type { Caller, Context } from './context.ts';
 import { ApiError, apiError, toApiError } from './errors.ts';
 import { collectMaps, parseParam, type MapValue } from './params.ts';
 import type { AnyCommand } from './registry.ts';
+import { permits } from './permissions.ts';
 import type { Sql } from '../db/sql.ts';
 
 /**
@@ -116,7 +117,7 @@ export function errorAnswer(command: string | undefined, e: unknown): ApiAnswer 
 /** Dispatches an authenticated call (the caller is resolved by the HTTP layer). */
 export async function dispatch(services: Services, caller: Caller, commandName: string, raw: Record<string, string>): Promise<ApiAnswer> {
   const cmd = services.registry.get(commandName);
-  if (!cmd || !cmd.roles.includes(caller.role)) {
+  if (!cmd || !cmd.roles.includes(caller.role) || !(await permits(services.db, caller, cmd.name))) {
     throw apiError('UNSUPPORTED_ACTION', `The given command:${commandName} does not exist or it is not available for user with id:${caller.userId}`);
   }
   const key = `${cmd.name.toLowerCase()}response`;

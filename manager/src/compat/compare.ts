@@ -51,8 +51,9 @@ const FIELD_CLASS: Record<string, string> = {
 };
 const fieldClass = (t: string): string => FIELD_CLASS[t] ?? (t.endsWith('response') ? 'object' : t);
 
-/** Fields every async command's answer carries (listApis adds them itself). */
-const ASYNC_FIELDS = new Set(['jobid', 'jobstatus']);
+/** Fields of CloudStack's BaseResponse that every response object declares, set only while an
+ *  async job acts on the object; Flotilla's listApis adds them to async commands itself. */
+const BASE_FIELDS = new Set(['jobid', 'jobstatus']);
 
 // Areas, by the resource a command's name is about (CloudStack's API reference groups them the
 // same way). First match wins; what matches nothing is "Other".
@@ -86,7 +87,7 @@ export function compare(registry: readonly AnyCommand[], cs: readonly CsApi[]): 
   let implemented = 0, partial = 0, notYet = 0;
   for (const api of cs) {
     const c = ours.get(api.name);
-    const csFields = api.response.filter(([n]) => !(api.isasync && ASYNC_FIELDS.has(n)));
+    const csFields = api.response.filter(([n]) => !BASE_FIELDS.has(n));
     if (!c) {
       notYet++;
       commands.push({ name: api.name, area: areaOf(api.name), status: 'not yet', missingParams: [], missingFields: [], params: { have: 0, of: api.params.length }, fields: { have: 0, of: csFields.length } });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ADMINS, ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import { canAccessDomain } from '../../api/scope.ts';
+import { forgetRoles } from '../../api/permissions.ts';
 import { hashPassword } from '../../api/crypto.ts';
 import { Where } from '../../db/sql.ts';
 import { uuidCheck } from '../../api/params.ts';
@@ -12,18 +13,24 @@ import { checkEmail, checkNetworkDomain, checkTimezone, checkUsername } from './
 
 const ACCOUNT_TYPES = { 0: 'User', 1: 'Admin', 2: 'DomainAdmin' } as const;
 
-/** Account type from `accounttype` or a built-in `roleid` (CloudStack requires one of them). */
-function accountTypeOf(a: { accounttype?: number | undefined; roleid?: string | undefined }): number {
+/**
+ * Account type and own role from `accounttype` or `roleid` (CloudStack requires one of them): a
+ * built-in role is the account type alone (role_id NULL), a custom role gives its type.
+ */
+async function accountRoleOf(ctx: Context, a: { accounttype?: number | undefined; roleid?: string | undefined }): Promise<{ type: number; roleId: string | null }> {
   if (a.roleid !== undefined) {
-    const role = BUILTIN_ROLES.find((r) => r.id === a.roleid);
+    const builtin = BUILTIN_ROLES.find((r) => r.id === a.roleid);
+    const role = builtin ?? (await ctx.sql.query<{ type: string }>('SELECT type FROM roles WHERE id = $1', [a.roleid]))[0];
     if (!role) throw paramError(`Unable to find role by roleid=${a.roleid}`);
-    if (a.accounttype !== undefined && a.accounttype !== role.accounttype) throw paramError('accounttype does not match the role given by roleid');
-    return role.accounttype;
+    const type = ACCOUNT_TYPE_OF_ROLE[role.type]!;
+    if (a.accounttype !== undefined && a.accounttype !== type) throw paramError('accounttype does not match the role given by roleid');
+    return { type, roleId: builtin ? null : a.roleid };
   }
   if (a.accounttype === undefined) throw paramError('Neither role ID nor account type provided');
   if (!(a.accounttype in ACCOUNT_TYPES)) throw paramError(`Invalid parameter accounttype value=${a.accounttype}: must be 0 (user), 1 (root admin) or 2 (domain admin)`);
-  return a.accounttype;
+  return { type: a.accounttype, roleId: null };
 }
+const ACCOUNT_TYPE_OF_ROLE: Record<string, number> = { Admin: 1, DomainAdmin: 2, User: 0 };
 
 export const USER_FIELDS_PARAMS = {
   username: { type: 'string', required: true, description: 'Unique username.', check: checkUsername },
@@ -64,7 +71,7 @@ export const createAccount = command({
     accountdetails: { type: 'map', description: 'details for account used to store specific parameters' },
   },
   async handler(ctx, a) {
-    const type = accountTypeOf(a);
+    const { type, roleId } = await accountRoleOf(ctx, a);
     const domain = await domainById(ctx, a.domainid ?? ctx.caller.domainId, 'domainid');
     if (ctx.caller.role !== 'Admin' && type === 1) throw apiError('ACCOUNT_ERROR', 'Only a root admin can create root admin accounts');
     if (type === 1 && domain.parent_id) throw paramError('Root admin accounts can only be created in the ROOT domain');
@@ -74,8 +81,8 @@ export const createAccount = command({
     }
     const id = a.accountid ?? randomUUID();
     if ((await ctx.sql.query('SELECT 1 FROM accounts WHERE id = $1', [id])).length) throw paramError(`Account with id ${id} already exists`);
-    await ctx.sql.query('INSERT INTO accounts (id, name, domain_id, type, network_domain) VALUES ($1,$2,$3,$4,$5)',
-      [id, name, domain.id, type, a.networkdomain ?? null]);
+    await ctx.sql.query('INSERT INTO accounts (id, name, domain_id, type, network_domain, role_id) VALUES ($1,$2,$3,$4,$5,$6)',
+      [id, name, domain.id, type, a.networkdomain ?? null, roleId]);
     await insertUser(ctx, id, domain.id, a);
     ctx.setResource('Account', id);
     return viewOf(ctx, id);
@@ -108,10 +115,11 @@ export const updateAccount = command({
       await ctx.sql.query('UPDATE accounts SET network_domain = $2 WHERE id = $1', [acc.id, nd || null]);
     }
     if (a.roleid !== undefined) {
-      const type = accountTypeOf({ roleid: a.roleid });
+      const { type, roleId } = await accountRoleOf(ctx, { roleid: a.roleid });
       if (acc.is_default || acc.id === ctx.caller.accountId) throw paramError('The role of the caller\'s own or the default admin account cannot be changed');
       if (ctx.caller.role !== 'Admin' && type === 1) throw apiError('ACCOUNT_ERROR', 'Only a root admin can grant the root admin role');
-      await ctx.sql.query('UPDATE accounts SET type = $2 WHERE id = $1', [acc.id, type]);
+      await ctx.sql.query('UPDATE accounts SET type = $2, role_id = $3 WHERE id = $1', [acc.id, type, roleId]);
+      forgetRoles(ctx.services.db);
     }
     ctx.setResource('Account', acc.id);
     return viewOf(ctx, acc.id);
@@ -212,8 +220,11 @@ export const listAccounts = command({
       w.add('lower(a.name) = lower(?)', a.name);
     }
     if (a.account) w.add('lower(a.name) = lower(?)', a.account);
-    const roleType = a.roleid ? BUILTIN_ROLES.find((r) => r.id === a.roleid)?.accounttype ?? -1 : undefined;
-    w.add('a.type = ?', a.accounttype).add('a.type = ?', roleType).add('a.state = lower(?)', a.state).keyword(a.keyword, 'a.name');
+    // A built-in role is every account of its type without a role of its own.
+    const builtinType = a.roleid ? BUILTIN_ROLES.find((r) => r.id === a.roleid)?.accounttype : undefined;
+    if (builtinType !== undefined) w.add('a.type = ?', builtinType).add('a.role_id IS NULL');
+    else w.add('a.role_id = ?', a.roleid);
+    w.add('a.type = ?', a.accounttype).add('a.state = lower(?)', a.state).keyword(a.keyword, 'a.name');
     const rows = await ctx.sql.query<AccountRow>(`${ACCOUNT_SELECT} ${w} ORDER BY d.path, a.name`, w.params);
     return accountViews(ctx.sql, rows.filter((r) => c.role === 'Admin' || canAccessDomain(c, r.domain_path)));
   },

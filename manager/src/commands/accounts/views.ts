@@ -4,13 +4,12 @@ import type { ResponseDef } from '../../api/registry.ts';
 import type { Sql } from '../../db/sql.ts';
 import { compact, csDate } from '../../api/serialize.ts';
 
-/** CloudStack's built-in roles (account types 1, 2, 0), with fixed ids. */
-export const BUILTIN_ROLES = [
-  { id: '6f0d1a3e-0000-4000-8000-000000000001', name: 'Root Admin', type: 'Admin', accounttype: 1 },
-  { id: '6f0d1a3e-0000-4000-8000-000000000002', name: 'Domain Admin', type: 'DomainAdmin', accounttype: 2 },
-  { id: '6f0d1a3e-0000-4000-8000-000000000004', name: 'User', type: 'User', accounttype: 0 },
-] as const;
+import { BUILTIN_ROLES } from '../../api/permissions.ts';
+export { BUILTIN_ROLES };
 export const roleOfAccountType = (t: number) => BUILTIN_ROLES.find((r) => r.accounttype === t) ?? BUILTIN_ROLES[2];
+/** An account's role: its own (role_id, joined as role_name/role_type), or the built-in one of its type. */
+const roleOfRow = (r: { role_id?: string | null; role_name?: string | null; role_type?: string | null }, type: number) =>
+  (r.role_id && r.role_name && r.role_type ? { id: r.role_id, name: r.role_name, type: r.role_type } : roleOfAccountType(type));
 
 export const DOMAIN: ResponseDef = {
   name: 'domain',
@@ -66,14 +65,15 @@ export const USER: ResponseDef = {
   },
 };
 
-export interface UserRow { id: string; username: string; firstname: string | null; lastname: string | null; email: string | null; created: Date; state: string; account_id: string; account_name: string; account_type: number; domain_id: string; domain_name: string; timezone: string | null; api_key: string | null; is_default: boolean }
+export interface UserRow { id: string; username: string; firstname: string | null; lastname: string | null; email: string | null; created: Date; state: string; account_id: string; account_name: string; account_type: number; domain_id: string; domain_name: string; timezone: string | null; api_key: string | null; is_default: boolean; role_id: string | null; role_name: string | null; role_type: string | null }
 
 export const USER_SELECT = `SELECT u.id, u.username, u.firstname, u.lastname, u.email, u.created, u.state, u.timezone, u.api_key, u.is_default,
-  a.id AS account_id, a.name AS account_name, a.type AS account_type, d.id AS domain_id, d.name AS domain_name
-  FROM users u JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = u.domain_id`;
+  a.id AS account_id, a.name AS account_name, a.type AS account_type, d.id AS domain_id, d.name AS domain_name,
+  a.role_id, ro.name AS role_name, ro.type AS role_type
+  FROM users u JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = u.domain_id LEFT JOIN roles ro ON ro.id = a.role_id`;
 
 export function userView(r: UserRow): Record<string, unknown> {
-  const role = roleOfAccountType(r.account_type);
+  const role = roleOfRow(r, r.account_type);
   return compact({
     id: r.id, username: r.username, firstname: r.firstname, lastname: r.lastname, email: r.email, created: csDate(r.created),
     state: r.state, account: r.account_name, accountid: r.account_id, accounttype: r.account_type, roleid: role.id, roletype: role.type,
@@ -102,17 +102,17 @@ export const ACCOUNT: ResponseDef = {
   },
 };
 
-export interface AccountRow { id: string; name: string; type: number; domain_id: string; domain_name: string; domain_path: string; network_domain: string | null; state: string; created: Date; is_default: boolean }
+export interface AccountRow { id: string; name: string; type: number; domain_id: string; domain_name: string; domain_path: string; network_domain: string | null; state: string; created: Date; is_default: boolean; role_id: string | null; role_name: string | null; role_type: string | null }
 
 export const ACCOUNT_SELECT = `SELECT a.*, d.name AS domain_name, d.path AS domain_path,
-  (a.type = 1 AND d.parent_id IS NULL AND a.name = 'admin') AS is_default
-  FROM accounts a JOIN domains d ON d.id = a.domain_id`;
+  (a.type = 1 AND d.parent_id IS NULL AND a.name = 'admin') AS is_default, ro.name AS role_name, ro.type AS role_type
+  FROM accounts a JOIN domains d ON d.id = a.domain_id LEFT JOIN roles ro ON ro.id = a.role_id`;
 
 export async function accountViews(sql: Sql, rows: AccountRow[]): Promise<Record<string, unknown>[]> {
   if (!rows.length) return [];
   const users = await sql.query<UserRow>(`${USER_SELECT} WHERE u.account_id = ANY($1::uuid[]) ORDER BY u.created`, [rows.map((r) => r.id)]);
   return rows.map((r) => {
-    const role = roleOfAccountType(r.type);
+    const role = roleOfRow(r, r.type);
     return compact({
       id: r.id, name: r.name, accounttype: r.type, roleid: role.id, roletype: role.type, rolename: role.name,
       domainid: r.domain_id, domain: r.domain_name, domainpath: r.domain_path, networkdomain: r.network_domain ?? undefined,

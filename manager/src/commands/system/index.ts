@@ -4,6 +4,7 @@ import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
 import { compact, csDate, CS_VERSION } from '../../api/serialize.ts';
 import type { Context } from '../../api/context.ts';
+import { permitted } from '../../api/permissions.ts';
 
 // ---- listApis: generated from the registry, as CloudMonkey syncs its command set from it ----
 
@@ -39,7 +40,9 @@ export const listApis = command({
   roles: ALL_ROLES, response: API, shape: 'list',
   params: { name: { type: 'string', description: 'API name' } },
   async handler(ctx, a) {
-    const visible = ctx.services.registry.all().filter((c) => c.roles.includes(ctx.caller.role));
+    const typed = ctx.services.registry.all().filter((c) => c.roles.includes(ctx.caller.role));
+    const allowed = await permitted(ctx.services.db, ctx.caller, typed.map((c) => c.name));
+    const visible = typed.filter((c) => allowed.has(c.name));
     if (a.name !== undefined) {
       const one = visible.find((c) => c.name.toLowerCase() === a.name!.toLowerCase());
       if (!one) throw paramError(`Api Discovery plugin was unable to find an api by that name or api is not available for user with id=${ctx.caller.userId}`);
@@ -80,7 +83,7 @@ export const listCapabilities = command({
       cloudstackversion: CS_VERSION, securitygroupsenabled: false, userpublictemplateenabled: true, supportELB: 'false',
       projectinviterequired: false, allowusercreateprojects: true, customdiskofferingminsize: 1, customdiskofferingmaxsize: 1024,
       apilimitinterval: 1, apilimitmax: -1, allowuserviewdestroyedvm: false, allowuserexpungerecovervm: false,
-      kvmsnapshotenabled: false, regionsecondaryenabled: false, dynamicrolesenabled: false, defaultuipagesize: 20,
+      kvmsnapshotenabled: false, regionsecondaryenabled: false, dynamicrolesenabled: true, defaultuipagesize: 20,
     };
   },
 });
