@@ -3,7 +3,7 @@
 // a root filesystem that is not the host's, the console as the container's own terminal, the
 // offering's memory and CPU limits (an OOM stops that VM only), reboot on the same disk, an
 // agent restart, and destroy leaving no runc state, mount, cgroup, namespace or process.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
@@ -46,7 +46,7 @@ function alive(pid: number): boolean {
   try { const st = readFileSync(`/proc/${pid}/stat`, 'utf8'); return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) !== 'Z'; } catch { return false; }
 }
 
-async function prepare(t: Parameters<Parameters<typeof test>[1]>[0]): Promise<TestHost> {
+async function prepare(t: ExecutionContext): Promise<TestHost> {
   const { hosts: [h] } = await makeHosts(t, 1, { fabric: false });
   await h!.driver.prepareNetwork({ id: 'gn', kind: 'guest', vni: 3100, hostAddress: '10.31.0.254/24' });
   return h!;
