@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, statSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type {
@@ -123,6 +123,7 @@ export class NetnsDriver implements Driver {
   private readonly mutex = new KeyedMutex();
   private ready?: Promise<void>;
   private guestHost?: GuestHost;
+  private guestProblem?: string;
   readonly runc: Runc;
 
   constructor(private readonly config: NetnsDriverConfig) {
@@ -177,9 +178,9 @@ export class NetnsDriver implements Driver {
       // under the VM's directory: traversal only, no listing.
       await chmod(this.stateDir, 0o711);
       await chmod(join(this.stateDir, 'vms'), 0o711);
-      await writeFile(this.dhcpScript(), UDHCPC_SCRIPT, { mode: 0o755 });
-      await chmod(this.dhcpScript(), 0o755);
-      this.guestHost = await this.prepareGuestHost();
+      // Without runc (or a C compiler for the console helper) system VMs still run; guests are
+      // refused with the reason.
+      this.guestHost = await this.prepareGuestHost().catch((e: Error) => { this.guestProblem = e.message; return undefined; });
       // Containers and files of VMs whose namespace is gone (agent died mid-destroy) are garbage.
       for (const id of await this.runc.list()) {
         if (!existsSync(`/run/netns/${this.names.vmNamespace(id)}`)) await this.runc.delete(id);
@@ -198,6 +199,7 @@ export class NetnsDriver implements Driver {
     const busybox = this.config.guestBusybox ?? process.env.FLT_GUEST_BUSYBOX ?? (['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p)) ?? 'busybox');
     const template = await buildGuestTemplate(join(this.stateDir, 'templates'), { busybox, owner, udhcpcScript: UDHCPC_SCRIPT });
     const facts = await this.hostFacts();
+    await run([this.runc.bin, '--version']).catch((e: Error) => { throw new Error(`runc is not usable: ${e.message}`); });
     return {
       template, relay: await consoleRelayBinary(), owner, hostMhz: facts.capacity.cpuMhz, swap: swapAccounting(),
       ...(ids ? { ids } : { usernsUnavailable: userns.why ?? 'unknown' }),
@@ -211,7 +213,6 @@ export class NetnsDriver implements Driver {
     return g.ids ? { userNamespace: true, ids: g.ids } : { userNamespace: false, why: g.usernsUnavailable! };
   }
 
-  private dhcpScript(): string { return join(this.stateDir, 'udhcpc.script'); }
   /** The cgroup of a guest container (one level, so `runc delete` leaves no parent behind). */
   cgroupOf(vm: string): string { return `/${this.names.vmNamespace(vm)}`; }
   private rootfsDir(vm: string): string { return join(this.vmDir(vm), 'rootfs'); }
@@ -349,6 +350,9 @@ export class NetnsDriver implements Driver {
       const links = await this.hostLinks();
       const bridges = await this.resolveBridges(spec.nics, links);
       const appliance = this.applianceArgv(spec);
+      if (spec.template.kind === 'guest' && !this.guestHost) {
+        throw new AgentError('UNSUPPORTED', `guest VMs cannot run on this host: ${this.guestProblem ?? 'not prepared'}`);
+      }
       if (this.controlSocket(spec.name).length > 100) throw new AgentError('INVALID_ARGUMENT', `control socket path ${this.controlSocket(spec.name)} exceeds the unix socket limit; use a shorter stateDir`);
       try {
         await this.createVm(spec, bridges, appliance);
@@ -412,11 +416,9 @@ export class NetnsDriver implements Driver {
     const ns = this.names.vmNamespace(name);
     const dir = this.vmDir(name);
     await rm(dir, { recursive: true, force: true });
-    await mkdir(join(dir, 'www'), { recursive: true });
+    await mkdir(dir, { recursive: true });
     await mkdir(this.applianceStateDir(spec), { recursive: true, mode: 0o700 });
     await this.writeSpec(spec);
-    await writeFile(join(dir, 'www', 'index.html'), `${spec.hostname ?? name}\n`);
-    if (spec.userData) await writeFile(join(dir, 'user-data'), Buffer.from(spec.userData, 'base64'));
     // `ip netns exec` bind-mounts this over /etc/resolv.conf for every process of the VM.
     await mkdir(`/etc/netns/${ns}`, { recursive: true });
     await writeFile(`/etc/netns/${ns}/resolv.conf`, resolvConf(spec.dns ?? [], spec.searchDomain));
@@ -425,7 +427,7 @@ export class NetnsDriver implements Driver {
     for (const nic of spec.nics) await this.createNic(spec, nic, bridges.get(nic.deviceId)!);
     const pids: Pids = {};
     if (spec.console?.serial !== false) pids.console = this.startConsole(name);
-    Object.assign(pids, this.startTemplate(spec, spec.nics, appliance));
+    pids.appliance = this.spawnIn(name, 'appliance', appliance!);
     await this.writePids(name, pids);
     await this.awaitInNamespace(name, pids);
   }
@@ -453,7 +455,7 @@ export class NetnsDriver implements Driver {
     await mkdir(join(disk, 'upper'), { recursive: true, mode: 0o755 });
     await mkdir(join(disk, 'work'), { recursive: true, mode: 0o700 });
     await chmod(disk, 0o700);
-    await run(['chown', `${g.owner}:${g.owner}`, join(disk, 'upper')]); // owns the guest's "/"
+    await chown(join(disk, 'upper'), g.owner, g.owner); // owns the guest's "/"
     await mkdir(this.rootfsDir(name), { recursive: true });
     await run(['mount', '-t', 'overlay', `flt-${this.names.tag}-${name}`, '-o',
       `lowerdir=${g.template},upperdir=${join(disk, 'upper')},workdir=${join(disk, 'work')}`, this.rootfsDir(name)]);
@@ -561,7 +563,7 @@ export class NetnsDriver implements Driver {
     for (const [label, pid] of Object.entries(pids)) {
       for (;;) {
         const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
-        if (ns === want && (label !== 'httpd' || await listens(pid, 80)) && (label !== 'console' || existsSync(this.consolePath(vm)))) break;
+        if (ns === want && (label !== 'console' || existsSync(this.consolePath(vm)))) break;
         const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
         if (ns === undefined || / Z /.test(stat.slice(stat.lastIndexOf(')')))) {
           const log = (await readFile(join(this.vmDir(vm), `${label}.log`), 'utf8').catch(() => '')).trim().split('\n').pop();
@@ -631,25 +633,6 @@ export class NetnsDriver implements Driver {
   private startConsole(vm: string): number {
     return this.spawnIn(vm, 'console', [this.socat, `PTY,link=${this.consolePath(vm)},rawer,ignoreeof`,
       `EXEC:${this.busybox} sh -i,pty,setsid,ctty,stderr,sane`]);
-  }
-
-  private startTemplate(spec: VmSpec, nics: NicSpec[], appliance: string[] | undefined): Pids {
-    const pids: Pids = {};
-    if (spec.template.kind === 'system') {
-      pids.appliance = this.spawnIn(spec.name, 'appliance', appliance!);
-      return pids;
-    }
-    const full = nics.length === spec.nics.length;
-    if (full) pids.httpd = this.spawnIn(spec.name, 'httpd', [this.busybox, 'httpd', '-f', '-p', '80', '-h', join(this.vmDir(spec.name), 'www')]);
-    for (const nic of nics) if (!nic.ipv4) pids[`udhcpc-eth${nic.deviceId}`] = this.startDhcp(spec, nic);
-    return pids;
-  }
-
-  private startDhcp(spec: VmSpec, nic: NicSpec): number {
-    const eth = `eth${nic.deviceId}`;
-    return this.spawnIn(spec.name, `udhcpc-${eth}`,
-      [this.busybox, 'udhcpc', '-f', '-i', eth, '-s', this.dhcpScript(), '-x', `hostname:${spec.hostname ?? spec.name}`, '-t', '5', '-T', '1', '-A', '2'],
-      nic.deviceId === this.defaultNic(spec) ? { FLT_DEFAULT_ROUTE: '1' } : {});
   }
 
   async stopVm(args: AgentArgs<'stopVm'>): Promise<AgentResult<'stopVm'>> {
@@ -738,7 +721,7 @@ export class NetnsDriver implements Driver {
       for (const nic of spec.nics) await this.applyStatic(spec, nic);
       const next: Pids = {};
       if (pids.console) next.console = pids.console;
-      Object.assign(next, this.startTemplate(spec, spec.nics, this.applianceArgv(spec)));
+      next.appliance = this.spawnIn(name, 'appliance', this.applianceArgv(spec)!);
       await this.writePids(name, next);
       await this.awaitInNamespace(name, next);
       return this.readVmState(name);
@@ -984,7 +967,8 @@ function resolvConf(dns: string[], search: string | undefined): string {
 
 /** udhcpc hook run inside the VM, as a distribution's would: applies the lease from the
  *  environment udhcpc passes (every value quoted), the default route and resolv.conf only on the
- *  default NIC (FLT_DEFAULT_ROUTE=1). /etc/resolv.conf is the VM's /etc/netns file. */
+ *  default NIC (FLT_DEFAULT_ROUTE=1). It is the guest template's /etc/udhcpc.script; the guest's
+ *  /etc/resolv.conf links to its metadata file (container.ts). */
 export const UDHCPC_SCRIPT = `#!/bin/sh
 # flotilla netns guest: DHCP lease hook for busybox udhcpc
 case "$1" in
