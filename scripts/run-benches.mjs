@@ -3,7 +3,8 @@
 //   firewall: …   (firewall/bench)            hosts: …   (tests/bench/hosts.ts, through the API)
 //   router: …     (scripts/bench-router.mjs)  api: …     (manager/bench)
 //   hosts-driver: … (agent/bench, the netns driver and simulated agents below the manager)
-// Usage: node scripts/run-benches.mjs [name …]  (names: firewall hosts router api hosts-driver)
+//   guests: … (agent/bench/guests.bench.ts: guest containers until they answer, RSS per VM)
+// Usage: node scripts/run-benches.mjs [name …]  (names: firewall hosts router api hosts-driver guests)
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -13,6 +14,7 @@ const all = {
   router: ['node', ['scripts/bench-router.mjs']],
   api: ['npm', ['run', '--silent', 'bench', '-w', 'manager']],
   'hosts-driver': ['npm', ['run', '--silent', 'bench', '-w', 'agent']],
+  guests: ['npm', ['run', '--silent', 'bench:guests', '-w', 'agent']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;
