@@ -97,6 +97,14 @@ kernel('a guest VM is a runc container: PID 1 is its init, hostname = VM name, i
   t.true(Number(/pid=(\d+)/.exec(out)![1]) < 100); // a PID of the guest's namespace
   t.regex(out, /README/);
   t.false(out.includes(hostOnly.slice('/root/'.length)));
+  // Output nobody reads does not block the guest (dropped, as on a serial line nobody listens
+  // to): 200 KB to the console with no client attached, then the shell still answers.
+  const writer = spawn('socat', ['-', `${serial},rawer`], { stdio: ['pipe', 'ignore', 'ignore'] });
+  writer.stdin.write('yes flotilla-console-fill | head -c 200000\n');
+  await new Promise((r) => setTimeout(r, 300));
+  writer.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 1500));
+  t.regex(await consoleExchange(serial, 'echo alive-$((5+5))', /alive-10/), /alive-10/);
   // No shell on the host: every process attached to the console's terminal is in the container.
   const shells = (await readdir('/proc')).filter((p) => /^\d+$/.test(p) && alive(Number(p)))
     .filter((p) => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('-/bin/sh'); } catch { return false; } });

@@ -3,8 +3,8 @@
 // Pure parts (no I/O): `guestOciConfig` compiles a VM spec into runc's config.json, `guestFiles`
 // the per-VM files of the guest (inittab, hostname, index page), `cpuLimits` the CPU shares and
 // quota of a service offering. Appliers: `buildGuestTemplate` (the root filesystem every guest
-// overlays), `Runc` (runc's CLI, argv arrays only), `consoleRelayBinary` (the helper that takes
-// the container's pty master from runc), `probeUserNamespaces`, `createUsernsNetns` and
+// overlays), `Runc` (runc's CLI, argv arrays only), `consoleRelayBinary` (the relay that takes
+// the container's pty master from runc and links a host pty to it), `probeUserNamespaces`, `createUsernsNetns` and
 // `oomKills` (cgroup v1 or v2).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -325,10 +325,11 @@ export class Runc {
   }
 }
 
-const CONSOLE_SOURCE = fileURLToPath(new URL('../../native/console-recv.c', import.meta.url));
-const CONSOLE_BINARY = fileURLToPath(new URL('../../native/build/flt-console-recv', import.meta.url));
+const CONSOLE_SOURCE = fileURLToPath(new URL('../../native/console-relay.c', import.meta.url));
+const CONSOLE_BINARY = fileURLToPath(new URL('../../native/build/flt-console-relay', import.meta.url));
 
-/** The console helper, compiled on first use with the host's C compiler (gcc is in .ci/run). */
+/** The console relay (native/console-relay.c), compiled on first use with the host's C compiler
+ *  (gcc is in .ci/run). */
 export async function consoleRelayBinary(): Promise<string> {
   const src = statSync(CONSOLE_SOURCE);
   const bin = statSync(CONSOLE_BINARY, { throwIfNoEntry: false });

@@ -481,7 +481,7 @@ export class NetnsDriver implements Driver {
     const sock = join(dir, 'console.sock');
     await rm(sock, { force: true });
     await rm(this.consolePath(name), { force: true });
-    const relay = this.spawnHost(name, 'console', [g.relay, sock, this.socat, 'FD:3', `PTY,link=${this.consolePath(name)},rawer,ignoreeof`]);
+    const relay = this.spawnHost(name, 'console', [g.relay, sock, this.consolePath(name)]);
     for (const deadline = Date.now() + 5000; !existsSync(sock);) {
       if (Date.now() > deadline || !existsSync(`/proc/${relay}`)) throw new AgentError('DRIVER_FAILURE', `the console relay of VM ${name} did not start: ${await this.lastLog(name, 'console')}`);
       await new Promise((r) => setTimeout(r, 2));
