@@ -218,8 +218,18 @@ export class NetnsDriver implements Driver {
   private rootfsDir(vm: string): string { return join(this.vmDir(vm), 'rootfs'); }
   private metaDir(vm: string): string { return join(this.vmDir(vm), 'meta'); }
   private usernsFile(vm: string): string { return join(this.vmDir(vm), 'userns'); }
-  /** A path inside a guest's root filesystem, read from the host (tests, diagnostics). */
-  guestPath(vm: string, path: string): string { return join(this.rootfsDir(vm), path); }
+  /** Host pid of a guest's init: `/proc/<pid>/root/…` reads the guest's files as the guest
+   *  sees them (its symlinks resolved inside its root), for tests and diagnostics. */
+  async guestInit(vm: string): Promise<number | undefined> { return (await this.readPids(vm)).init; }
+  /** Host pids of the guest's processes whose command line contains every word of `words`. */
+  async guestProcesses(vm: string, words: string[]): Promise<number[]> {
+    const out: number[] = [];
+    for (const p of await this.nsPids(this.names.vmNamespace(vm))) {
+      const cmd = (await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')).split('\0');
+      if (words.every((w) => cmd.some((c) => c === w || c.endsWith(`/${w}`)))) out.push(p);
+    }
+    return out;
+  }
   /** A guest's metadata file (its /run/flotilla/<name>: resolv.conf, dhcp, user-data …). */
   guestMetaPath(vm: string, name: string): string { return join(this.metaDir(vm), name); }
   private vmDir(vm: string): string { return join(this.stateDir, 'vms', vm); }
@@ -775,12 +785,7 @@ export class NetnsDriver implements Driver {
       const next = { ...spec, nics: spec.nics.filter((n) => n !== nic) };
       if (spec.template.kind === 'guest') {
         // The guest's DHCP client of that NIC (found by its command line in the VM's namespace).
-        for (const p of await this.nsPids(this.names.vmNamespace(name))) {
-          const cmd = (await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')).split('\0');
-          if (cmd.includes('udhcpc') || cmd.some((c) => c.endsWith('/udhcpc'))) {
-            if (cmd[cmd.indexOf('-i') + 1] === `eth${nic.deviceId}`) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-          }
-        }
+        for (const p of await this.guestProcesses(name, ['udhcpc', '-i', `eth${nic.deviceId}`])) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
         await writeMetaFiles(this.metaDir(name), guestFiles(next, this.defaultNic(next), resolvConf(next.dns ?? [], next.searchDomain)), this.guestHost!.owner);
       }
       await tryRun(['ip', '-n', this.host, 'link', 'del', this.names.hostVeth(name, nic.deviceId)]);
