@@ -26,15 +26,19 @@
 
 static int fail(const char *what) { fprintf(stderr, "flt-console-relay: %s: %s\n", what, strerror(errno)); return 1; }
 
-/* Receives one fd over a unix stream connection. */
+/* Receives one fd over a unix stream connection. The socket appears at `path` only once it
+ * listens (bound under a temporary name, then renamed), so a caller that waits for the file
+ * and then starts runc is never refused. */
 static int receive_fd(const char *path) {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  if (strlen(path) >= sizeof addr.sun_path) { errno = ENAMETOOLONG; return -1; }
-  strcpy(addr.sun_path, path);
+  if (strlen(path) + 4 >= sizeof addr.sun_path) { errno = ENAMETOOLONG; return -1; }
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s.tmp", path);
   int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (ls < 0) return -1;
+  unlink(addr.sun_path);
   unlink(path);
   if (bind(ls, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(ls, 1) < 0) return -1;
+  if (rename(addr.sun_path, path) < 0) return -1;
   int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
   if (c < 0) return -1;
   char data[4096];

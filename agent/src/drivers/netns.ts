@@ -363,6 +363,9 @@ export class NetnsDriver implements Driver {
       if (spec.template.kind === 'guest' && !this.guestHost) {
         throw new AgentError('UNSUPPORTED', `guest VMs cannot run on this host: ${this.guestProblem ?? 'not prepared'}`);
       }
+      if (spec.template.kind === 'guest' && join(this.vmDir(spec.name), 'console.sock.tmp').length > 107) {
+        throw new AgentError('INVALID_ARGUMENT', `console socket path ${join(this.vmDir(spec.name), 'console.sock')} exceeds the unix socket limit; use a shorter stateDir`);
+      }
       if (this.controlSocket(spec.name).length > 100) throw new AgentError('INVALID_ARGUMENT', `control socket path ${this.controlSocket(spec.name)} exceeds the unix socket limit; use a shorter stateDir`);
       try {
         await this.createVm(spec, bridges, appliance);
