@@ -312,6 +312,10 @@ export class Runc {
     return run(this.argv('create', '--bundle', bundle, '--console-socket', consoleSocket, '--pid-file', pidFile, id), { timeoutMs: 30_000 });
   }
   start(id: string): Promise<unknown> { return run(this.argv('start', id)); }
+  /** create + start in one command; returns once the init runs (detached). */
+  run(id: string, bundle: string, consoleSocket: string, pidFile: string): Promise<unknown> {
+    return run(this.argv('run', '--detach', '--bundle', bundle, '--console-socket', consoleSocket, '--pid-file', pidFile, id), { timeoutMs: 30_000 });
+  }
   kill(id: string, signal: string, all = false): Promise<boolean> { return tryRun(this.argv('kill', ...(all ? ['--all'] : []), id, signal)); }
   delete(id: string): Promise<boolean> { return tryRun(this.argv('delete', '--force', id)); }
   /** A detached process in a running container (a DHCP client for a hot-plugged NIC). */
