@@ -124,6 +124,19 @@ kernel('a guest VM is a runc container: PID 1 is its init, hostname = VM name, i
     t.is((await readFile(`/sys/fs/cgroup${cg}/memory.max`, 'utf8')).trim(), String(64 * 1048576));
   }
 
+  // A NIC plugged into the running guest gets a DHCP client inside the container (runc exec);
+  // unplugging stops it.
+  await d.prepareNetwork({ id: 'gn2', kind: 'guest', vni: 3101 });
+  const plugged = await d.plugNic({ name: 'web-one', nic: { deviceId: 1, mac: '02:00:1c:00:01:05', networkId: 'gn2' } });
+  t.deepEqual(plugged.nics.map((n) => n.deviceId), [0, 1]);
+  const dhcp = await waitFor('a DHCP client on eth1', async () => { const p = await d.guestProcesses('web-one', ['udhcpc', '-i', 'eth1']); return p.length ? p : undefined; }, 10_000);
+  t.is(dhcp.length, 1);
+  t.is(await nsOf(dhcp[0]!, 'pid'), await nsOf(init, 'pid'));
+  t.is(await readFile(d.guestMetaPath('web-one', 'dhcp'), 'utf8'), 'eth1 0\n');
+  await d.unplugNic({ name: 'web-one', mac: '02:00:1c:00:01:05' });
+  t.deepEqual(await d.guestProcesses('web-one', ['udhcpc', '-i', 'eth1']), []);
+  t.is(await readFile(d.guestMetaPath('web-one', 'dhcp'), 'utf8'), '');
+
   // An agent restart (a new driver on the same state) finds it running, console and all.
   const again = new NetnsDriver({ hostNamespace: h.ns, hostTag: d.names.tag, stateDir: h.stateDir, stopGraceMs: 500 });
   const listed = (await again.listState({})).vms;

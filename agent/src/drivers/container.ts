@@ -318,8 +318,17 @@ export class Runc {
   }
   kill(id: string, signal: string, all = false): Promise<boolean> { return tryRun(this.argv('kill', ...(all ? ['--all'] : []), id, signal)); }
   delete(id: string): Promise<boolean> { return tryRun(this.argv('delete', '--force', id)); }
-  /** A detached process in a running container (a DHCP client for a hot-plugged NIC). */
-  exec(id: string, argv: string[]): Promise<unknown> { return run(this.argv('exec', '--detach', id, ...argv)); }
+  /** A detached process in a running container (a DHCP client for a hot-plugged NIC). Its stdio
+   *  is /dev/null: runc hands its own stdio to the process, and a pipe of ours would both tie the
+   *  guest to the agent and keep execFile waiting for the guest process to end. */
+  exec(id: string, argv: string[]): Promise<void> {
+    const args = this.argv('exec', '--detach', id, ...argv);
+    return new Promise((resolve, reject) => {
+      const c = spawn(args[0]!, args.slice(1), { stdio: 'ignore' });
+      c.on('error', (e) => reject(new AgentError('DRIVER_FAILURE', `${args.join(' ')}: ${e.message}`)));
+      c.on('exit', (code) => (code === 0 ? resolve() : reject(new AgentError('DRIVER_FAILURE', `${args.join(' ')}: exit code ${code}`))));
+    });
+  }
   async state(id: string): Promise<{ status: string; pid: number } | undefined> {
     try { return JSON.parse((await run(this.argv('state', id))).stdout) as { status: string; pid: number }; } catch { return undefined; }
   }
