@@ -4,7 +4,8 @@
 //   router: …     (scripts/bench-router.mjs)  api: …     (manager/bench)
 //   dhcp: …       (routers/bench/dhcp.bench.ts: reservations, against dnsmasq and Kea)
 //   hosts-driver: … (agent/bench, the netns driver and simulated agents below the manager)
-// Usage: node scripts/run-benches.mjs [name …]  (names: firewall hosts router dhcp api hosts-driver)
+//   guests: … (agent/bench/guests.bench.ts: guest containers until they answer, RSS per VM)
+// Usage: node scripts/run-benches.mjs [name …]  (names: the keys of `all` below)
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -15,6 +16,7 @@ const all = {
   dhcp: ['npm', ['run', '--silent', 'bench:dhcp', '-w', 'routers']],
   api: ['npm', ['run', '--silent', 'bench', '-w', 'manager']],
   'hosts-driver': ['npm', ['run', '--silent', 'bench', '-w', 'agent']],
+  guests: ['npm', ['run', '--silent', 'bench:guests', '-w', 'agent']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;

@@ -12,7 +12,7 @@ import { buildRegistry } from './commands/index.ts';
 import { JobRunner } from './jobs/runner.ts';
 import { buildServer } from './server.ts';
 import { AgentGateway } from './agents/gateway.ts';
-import { reconcileHost } from './orchestrator/compute.ts';
+import { reconcileHost, startVmMonitor } from './orchestrator/compute.ts';
 import { startRouterMonitor } from './orchestrator/router.ts';
 import { bootstrap } from './bootstrap.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -81,10 +81,13 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   await jobs.recover();
   // Routers report their applied generation, health and counters; a dead one is re-created.
   const stopRouterMonitor = startRouterMonitor(services, Number(env.FLOTILLA_ROUTER_CHECK_MS ?? 10_000));
+  // Guests a host reports Stopped (out of memory, powered off inside) are recorded Stopped.
+  const stopVmMonitor = startVmMonitor(services, Number(env.FLOTILLA_VM_CHECK_MS ?? 10_000));
   return {
     services, app, ...(boot.generatedAdminPassword ? { generatedAdminPassword: boot.generatedAdminPassword } : {}),
     async close() {
       await stopRouterMonitor();
+      await stopVmMonitor();
       await app.close();
       await jobs.idle();
       if (!o.db) await db.close();

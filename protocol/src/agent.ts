@@ -155,7 +155,9 @@ export const VmSpec = Type.Object({
 }, { additionalProperties: false });
 export type VmSpec = Static<typeof VmSpec>;
 
-export const VmPowerState = Type.Union([Type.Literal('Running'), Type.Literal('Error')]);
+/** `Stopped`: the VM is on the host but not running (a guest that ran out of memory or powered
+ *  itself off); the manager records it Stopped and cleans it up with stopVm. */
+export const VmPowerState = Type.Union([Type.Literal('Running'), Type.Literal('Error'), Type.Literal('Stopped')]);
 
 export const NicState = Type.Object({
   deviceId: Type.Integer(),

@@ -10,11 +10,11 @@ import type { Lab, Teardownable } from './lab.ts';
 
 export interface Cloud { m: Manager; url: string; admin: Api; wsUrl: string }
 
-export async function startCloud(t: Teardownable, env: { jobDelayMs?: number; routerCheckMs?: number } = {}): Promise<Cloud> {
+export async function startCloud(t: Teardownable, env: { jobDelayMs?: number; routerCheckMs?: number; vmCheckMs?: number } = {}): Promise<Cloud> {
   const m = await createManager({
     settings: { port: 0, host: '127.0.0.1', dataDir: '', sessionTimeout: 1800, jobDelayMs: env.jobDelayMs ?? 0 },
     memory: true, adminPassword: 'e2e-admin', log: createLogger(process.env.FLOTILLA_TEST_LOG ?? 'silent'),
-    env: env.routerCheckMs ? { FLOTILLA_ROUTER_CHECK_MS: String(env.routerCheckMs) } : {},
+    env: { ...(env.routerCheckMs ? { FLOTILLA_ROUTER_CHECK_MS: String(env.routerCheckMs) } : {}), ...(env.vmCheckMs ? { FLOTILLA_VM_CHECK_MS: String(env.vmCheckMs) } : {}) },
   });
   t.teardown(() => m.close());
   const address = await m.app.listen({ port: 0, host: '127.0.0.1' });

@@ -298,13 +298,14 @@ kernelTest('egress under the deny-by-default offering, user data, metadata and p
   t.true(await blocked(w, ns1, w.gateway, 9001));
   t.is(await get('/latest/user-data'), '#!/bin/sh\necho v2\n');
   // The guest renews its lease with the new router: ACK, not NAK.
-  const vmDir = join(w.driver.stateDir, 'vms', (await w.cloud.admin.ok('listVirtualMachines', { id: vm1.id, listall: true })).virtualmachine[0].instancename);
-  const log = join(vmDir, 'udhcpc-eth0.log');
+  // (the guest is a container: its DHCP client logs to its own /var/log, read through its root)
+  const vm1Name = (await w.cloud.admin.ok('listVirtualMachines', { id: vm1.id, listall: true })).virtualmachine[0].instancename;
+  const log = `/proc/${await w.driver.guestInit(vm1Name)}/root/var/log/udhcpc-eth0.log`;
   const renewals = async () => ((await readFile(log, 'utf8')).match(/obtained/g) ?? []).length;
   const n0 = await renewals();
   // SIGUSR1 makes busybox udhcpc renew now (a unicast REQUEST to the router, as at T1).
-  const pid = (JSON.parse(await readFile(join(vmDir, 'pids.json'), 'utf8')) as Record<string, number>)['udhcpc-eth0']!;
-  process.kill(pid, 'SIGUSR1');
+  const [pid] = await w.driver.guestProcesses(vm1Name, ['udhcpc', '-i', 'eth0']);
+  process.kill(pid!, 'SIGUSR1');
   await waitFor(async () => (await renewals()) > n0, 'lease renewal', 15_000);
   const text = await readFile(log, 'utf8');
   t.false(/NAK/i.test(text), text);

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, statSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type {
@@ -19,6 +19,10 @@ import { run, runJson, tryRun } from '../exec.ts';
 import { KeyedMutex } from '../mutex.ts';
 import { relayUnix } from '../relay.ts';
 import { checkArgs, parseIp } from '../validate.ts';
+import {
+  buildGuestTemplate, consoleRelayBinary, createUsernsNetns, DEFAULT_ID_RANGE, dhcpArgv, guestFiles, guestOciConfig, type IdRange,
+  isMountPoint, oomKills, probeUserNamespaces, Runc, swapAccounting, unmountAndRemove, writeMetaFiles,
+} from './container.ts';
 
 /** First element of an appliance argv meaning "node running the role's bundle" (appliance-image:
  *  one ES module built on first use, starting in ~0.1 s where tsx took ~0.8 s). */
@@ -50,6 +54,27 @@ export interface NetnsDriverConfig {
   socat?: string;
   /** How long stop waits after SIGTERM before SIGKILL. */
   stopGraceMs?: number;
+  /** Guests are OCI containers run by runc (docs/decisions/0410). */
+  runc?: string;
+  /** The busybox copied into the guest template (with its libraries when dynamic). Default:
+   *  FLT_GUEST_BUSYBOX, else the host's busybox. */
+  guestBusybox?: string;
+  /** Host uids/gids of a guest's root and users (default 1000000 + 65536). */
+  guestIds?: IdRange;
+  /** false: no user namespace for guests even where the kernel allows one (default: probe). */
+  userNamespaces?: boolean;
+}
+
+/** What every guest container of this host shares, settled once at first start. */
+interface GuestHost {
+  template: string;
+  relay: string;
+  /** Set when guests get a user namespace (the kernel allows it). */
+  ids?: IdRange;
+  usernsUnavailable?: string;
+  owner: number;
+  hostMhz: number;
+  swap: boolean;
 }
 
 const BRIDGE_LETTER: Record<NetworkKind, string> = { guest: 'g', public: 'p', control: 'k' };
@@ -97,6 +122,9 @@ export class NetnsDriver implements Driver {
   private readonly socat: string;
   private readonly mutex = new KeyedMutex();
   private ready?: Promise<void>;
+  private guestHost?: GuestHost;
+  private guestProblem?: string;
+  readonly runc: Runc;
 
   constructor(private readonly config: NetnsDriverConfig) {
     const problems: string[] = [];
@@ -118,6 +146,7 @@ export class NetnsDriver implements Driver {
     this.names = new NetnsNames(tag);
     this.host = config.hostNamespace;
     this.appliances = config.appliances ?? DEFAULT_APPLIANCES;
+    this.runc = new Runc(join(this.stateDir, 'runc'), config.runc ?? 'runc');
   }
 
   // ---- host ----
@@ -145,17 +174,64 @@ export class NetnsDriver implements Driver {
         throw new AgentError('DRIVER_FAILURE', `host namespace ${this.host} does not exist`);
       }
       await mkdir(join(this.stateDir, 'vms'), { recursive: true });
-      await writeFile(this.dhcpScript(), UDHCPC_SCRIPT, { mode: 0o755 });
-      await chmod(this.dhcpScript(), 0o755);
-      // Files of VMs whose namespace is gone (agent died mid-destroy) are garbage.
+      // A guest's root (an unprivileged host uid) must reach its root filesystem's mount point
+      // under the VM's directory: traversal only, no listing.
+      await chmod(this.stateDir, 0o711);
+      await chmod(join(this.stateDir, 'vms'), 0o711);
+      // Without runc (or a C compiler for the console helper) system VMs still run; guests are
+      // refused with the reason.
+      this.guestHost = await this.prepareGuestHost().catch((e: Error) => { this.guestProblem = e.message; return undefined; });
+      // Containers and files of VMs whose namespace is gone (agent died mid-destroy) are garbage.
+      for (const id of await this.runc.list()) {
+        if (!existsSync(`/run/netns/${this.names.vmNamespace(id)}`)) await this.runc.delete(id);
+      }
       for (const vm of await readdir(join(this.stateDir, 'vms'))) {
-        if (!existsSync(`/run/netns/${this.names.vmNamespace(vm)}`)) await rm(this.vmDir(vm), { recursive: true, force: true });
+        if (!existsSync(`/run/netns/${this.names.vmNamespace(vm)}`)) await this.removeVmDir(vm);
       }
     })();
     return this.ready;
   }
 
-  private dhcpScript(): string { return join(this.stateDir, 'udhcpc.script'); }
+  private async prepareGuestHost(): Promise<GuestHost> {
+    const userns = this.config.userNamespaces === false ? { ok: false, why: 'disabled in the agent config' } : probeUserNamespaces();
+    const ids = userns.ok ? (this.config.guestIds ?? DEFAULT_ID_RANGE) : undefined;
+    const owner = ids?.base ?? 0;
+    const busybox = this.config.guestBusybox ?? process.env.FLT_GUEST_BUSYBOX ?? (['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p)) ?? 'busybox');
+    const template = await buildGuestTemplate(join(this.stateDir, 'templates'), { busybox, owner, udhcpcScript: UDHCPC_SCRIPT });
+    const facts = await this.hostFacts();
+    await run([this.runc.bin, '--version']).catch((e: Error) => { throw new Error(`runc is not usable: ${e.message}`); });
+    return {
+      template, relay: await consoleRelayBinary(), owner, hostMhz: facts.capacity.cpuMhz, swap: swapAccounting(),
+      ...(ids ? { ids } : { usernsUnavailable: userns.why ?? 'unknown' }),
+    };
+  }
+
+  /** How guests are isolated on this host (after the first command): for logs and tests. */
+  guestIsolation(): { userNamespace: boolean; why?: string; ids?: IdRange } | undefined {
+    const g = this.guestHost;
+    if (!g) return undefined;
+    return g.ids ? { userNamespace: true, ids: g.ids } : { userNamespace: false, why: g.usernsUnavailable! };
+  }
+
+  /** The cgroup of a guest container (one level, so `runc delete` leaves no parent behind). */
+  cgroupOf(vm: string): string { return `/${this.names.vmNamespace(vm)}`; }
+  private rootfsDir(vm: string): string { return join(this.vmDir(vm), 'rootfs'); }
+  private metaDir(vm: string): string { return join(this.vmDir(vm), 'meta'); }
+  private usernsFile(vm: string): string { return join(this.vmDir(vm), 'userns'); }
+  /** Host pid of a guest's init: `/proc/<pid>/root/…` reads the guest's files as the guest
+   *  sees them (its symlinks resolved inside its root), for tests and diagnostics. */
+  async guestInit(vm: string): Promise<number | undefined> { return (await this.readPids(vm)).init; }
+  /** Host pids of the guest's processes whose command line contains every word of `words`. */
+  async guestProcesses(vm: string, words: string[]): Promise<number[]> {
+    const out: number[] = [];
+    for (const p of await this.nsPids(this.names.vmNamespace(vm))) {
+      const cmd = (await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')).split('\0');
+      if (words.every((w) => cmd.some((c) => c === w || c.endsWith(`/${w}`)))) out.push(p);
+    }
+    return out;
+  }
+  /** A guest's metadata file (its /run/flotilla/<name>: resolv.conf, dhcp, user-data …). */
+  guestMetaPath(vm: string, name: string): string { return join(this.metaDir(vm), name); }
   private vmDir(vm: string): string { return join(this.stateDir, 'vms', vm); }
   private controlSocket(vm: string): string { return join(this.vmDir(vm), 'control.sock'); }
   private consolePath(vm: string): string { return join(this.vmDir(vm), 'console'); }
@@ -284,6 +360,12 @@ export class NetnsDriver implements Driver {
       const links = await this.hostLinks();
       const bridges = await this.resolveBridges(spec.nics, links);
       const appliance = this.applianceArgv(spec);
+      if (spec.template.kind === 'guest' && !this.guestHost) {
+        throw new AgentError('UNSUPPORTED', `guest VMs cannot run on this host: ${this.guestProblem ?? 'not prepared'}`);
+      }
+      if (spec.template.kind === 'guest' && join(this.vmDir(spec.name), 'console.sock.tmp').length > 107) {
+        throw new AgentError('INVALID_ARGUMENT', `console socket path ${join(this.vmDir(spec.name), 'console.sock')} exceeds the unix socket limit; use a shorter stateDir`);
+      }
       if (this.controlSocket(spec.name).length > 100) throw new AgentError('INVALID_ARGUMENT', `control socket path ${this.controlSocket(spec.name)} exceeds the unix socket limit; use a shorter stateDir`);
       try {
         await this.createVm(spec, bridges, appliance);
@@ -342,15 +424,14 @@ export class NetnsDriver implements Driver {
   }
 
   private async createVm(spec: VmSpec, bridges: Map<number, IpLink>, appliance: string[] | undefined): Promise<void> {
+    if (spec.template.kind === 'guest') return this.createGuestVm(spec, bridges);
     const name = spec.name;
     const ns = this.names.vmNamespace(name);
     const dir = this.vmDir(name);
     await rm(dir, { recursive: true, force: true });
-    await mkdir(join(dir, 'www'), { recursive: true });
+    await mkdir(dir, { recursive: true });
     await mkdir(this.applianceStateDir(spec), { recursive: true, mode: 0o700 });
     await this.writeSpec(spec);
-    await writeFile(join(dir, 'www', 'index.html'), `${spec.hostname ?? name}\n`);
-    if (spec.userData) await writeFile(join(dir, 'user-data'), Buffer.from(spec.userData, 'base64'));
     // `ip netns exec` bind-mounts this over /etc/resolv.conf for every process of the VM.
     await mkdir(`/etc/netns/${ns}`, { recursive: true });
     await writeFile(`/etc/netns/${ns}/resolv.conf`, resolvConf(spec.dns ?? [], spec.searchDomain));
@@ -359,9 +440,143 @@ export class NetnsDriver implements Driver {
     for (const nic of spec.nics) await this.createNic(spec, nic, bridges.get(nic.deviceId)!);
     const pids: Pids = {};
     if (spec.console?.serial !== false) pids.console = this.startConsole(name);
-    Object.assign(pids, this.startTemplate(spec, spec.nics, appliance));
+    pids.appliance = this.spawnIn(name, 'appliance', appliance!);
     await this.writePids(name, pids);
     await this.awaitInNamespace(name, pids);
+  }
+
+  // ---- guest containers (docs/decisions/0410) ----
+
+  /** A guest: its network namespace (owned by a user namespace of its own where the kernel
+   *  allows), NICs, an overlay root filesystem over the host's guest template, then the
+   *  container booted by runc. */
+  private async createGuestVm(spec: VmSpec, bridges: Map<number, IpLink>): Promise<void> {
+    const g = this.guestHost!;
+    const name = spec.name;
+    const ns = this.names.vmNamespace(name);
+    const dir = this.vmDir(name);
+    await this.removeVmDir(name);
+    await mkdir(dir, { recursive: true, mode: 0o711 });
+    await chmod(dir, 0o711);
+    await this.writeSpec(spec);
+    // Independent steps overlap (a start is mostly waiting for short-lived processes): the
+    // console relay starts first; NICs and the disk are made side by side.
+    const relay = await this.startRelay(name);
+    if (g.ids) await createUsernsNetns(ns, this.usernsFile(name), g.ids);
+    else await run(['ip', 'netns', 'add', ns]);
+    await Promise.all([
+      (async () => {
+        await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+        for (const nic of spec.nics) await this.createNic(spec, nic, bridges.get(nic.deviceId)!);
+      })(),
+      (async () => {
+        // The VM's own disk: an overlay whose upper layer is its, the template shared read-only.
+        const disk = join(dir, 'disk');
+        await mkdir(join(disk, 'upper'), { recursive: true, mode: 0o755 });
+        await mkdir(join(disk, 'work'), { recursive: true, mode: 0o700 });
+        await chmod(disk, 0o700);
+        await chown(join(disk, 'upper'), g.owner, g.owner); // owns the guest's "/"
+        await mkdir(this.rootfsDir(name), { recursive: true });
+        await run(['mount', '-t', 'overlay', `flt-${this.names.tag}-${name}`, '-o',
+          `lowerdir=${g.template},upperdir=${join(disk, 'upper')},workdir=${join(disk, 'work')}`, this.rootfsDir(name)]);
+      })(),
+    ]);
+    await this.bootGuest(spec, relay);
+  }
+
+  /** The console relay, listening on <vm>/console.sock once this returns (see console-relay.c). */
+  private async startRelay(name: string): Promise<number> {
+    const sock = join(this.vmDir(name), 'console.sock');
+    await rm(sock, { force: true });
+    await rm(this.consolePath(name), { force: true });
+    return this.spawnHost(name, 'console', [this.guestHost!.relay, sock, this.consolePath(name)]);
+  }
+
+  /** Writes the guest's metadata and bundle, starts its console relay and runs the container
+   *  (`runc create` hands the pty master to the relay, `runc start` runs /sbin/init). Ready
+   *  when its HTTP server listens and the console is linked. */
+  private async bootGuest(spec: VmSpec, startedRelay?: number): Promise<void> {
+    const g = this.guestHost!;
+    const name = spec.name;
+    const dir = this.vmDir(name);
+    const relay = startedRelay ?? await this.startRelay(name);
+    await writeMetaFiles(this.metaDir(name), guestFiles(spec, this.defaultNic(spec), resolvConf(spec.dns ?? [], spec.searchDomain)), g.owner);
+    const bundle = join(dir, 'bundle');
+    await mkdir(bundle, { recursive: true, mode: 0o700 });
+    const config = guestOciConfig(spec, {
+      rootfs: this.rootfsDir(name), meta: this.metaDir(name), netns: `/run/netns/${this.names.vmNamespace(name)}`,
+      ...(g.ids ? { userns: this.usernsFile(name), ids: g.ids } : {}),
+      cgroupsPath: this.cgroupOf(name), hostMhz: g.hostMhz, swapAccounting: g.swap,
+    });
+    await atomicWrite(join(bundle, 'config.json'), JSON.stringify(config));
+    const sock = join(dir, 'console.sock');
+    for (const deadline = Date.now() + 5000; !existsSync(sock);) {
+      if (Date.now() > deadline || !existsSync(`/proc/${relay}`)) throw new AgentError('DRIVER_FAILURE', `the console relay of VM ${name} did not start: ${await this.lastLog(name, 'console')}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const pidFile = join(dir, 'init.pid');
+    await rm(pidFile, { force: true });
+    // `runc run --detach` = create + start in one process (one exec less than two commands).
+    await this.runc.run(name, bundle, sock, pidFile);
+    const init = Number((await readFile(pidFile, 'utf8')).trim());
+    await this.writePids(name, { init, relay });
+    await this.awaitGuest(name, init);
+  }
+
+  /** "Running" means the guest answers: its HTTP server listens (seen through the init's view
+   *  of the VM's network namespace) and its console is linked. */
+  private async awaitGuest(vm: string, init: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await listens(init, 80) && existsSync(this.consolePath(vm)))) {
+      const stat = await readFile(`/proc/${init}/stat`, 'utf8').catch(() => '');
+      if (!stat || / Z /.test(stat.slice(stat.lastIndexOf(')')))) {
+        throw new AgentError('DRIVER_FAILURE', `the init of VM ${vm} exited at start: ${await this.lastLog(vm, 'console')}`);
+      }
+      if (Date.now() > deadline) throw new AgentError('TIMEOUT', `VM ${vm} did not bring up its HTTP server and console within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  private async lastLog(vm: string, label: string): Promise<string> {
+    return (await readFile(join(this.vmDir(vm), `${label}.log`), 'utf8').catch(() => '')).trim().split('\n').pop() || '(no output)';
+  }
+
+  /** Stops a guest's container: SIGTERM to its init (busybox init shuts down), SIGKILL to every
+   *  process after the grace period, then `runc delete` (its cgroups go with it). */
+  private async stopGuest(vm: string, graceMs: number): Promise<void> {
+    const st = await this.runc.state(vm);
+    if (st && st.status !== 'stopped' && graceMs > 0) {
+      await this.runc.kill(vm, 'TERM');
+      for (const deadline = Date.now() + graceMs; Date.now() < deadline;) {
+        if ((await this.runc.state(vm))?.status === 'stopped') break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    if (st) {
+      await this.runc.kill(vm, 'KILL', true);
+      await this.runc.delete(vm);
+    }
+    // The relay ends with the pty (the container's terminal is gone); stop it if it has not.
+    for (const pid of await this.hostSidePids(vm)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+
+  /** Host-side processes of a VM: a guest's console relay (it lives in the host namespace, so
+   *  it is not found by namespace). */
+  async hostSidePids(vm: string): Promise<number[]> {
+    const relay = (await this.readPids(vm)).relay;
+    if (!relay) return [];
+    const cmd = await readFile(`/proc/${relay}/cmdline`, 'utf8').catch(() => '');
+    return cmd.includes(this.consolePath(vm)) ? [relay] : [];
+  }
+
+  /** Removes a VM's directory, unmounting its root filesystem and persisted user namespace
+   *  first (never recurse into a mounted guest filesystem). */
+  private async removeVmDir(vm: string): Promise<void> {
+    const dir = this.vmDir(vm);
+    if (!existsSync(dir)) return;
+    if (await isMountPoint(this.rootfsDir(vm))) await unmountAndRemove(this.rootfsDir(vm));
+    if (await isMountPoint(this.usernsFile(vm))) await unmountAndRemove(this.usernsFile(vm));
+    await rm(dir, { recursive: true, force: true });
   }
 
   /** Waits until each new process has entered the VM's namespace (`ip netns exec` starts in the
@@ -376,7 +591,7 @@ export class NetnsDriver implements Driver {
     for (const [label, pid] of Object.entries(pids)) {
       for (;;) {
         const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
-        if (ns === want && (label !== 'httpd' || await listens(pid, 80)) && (label !== 'console' || existsSync(this.consolePath(vm)))) break;
+        if (ns === want && (label !== 'console' || existsSync(this.consolePath(vm)))) break;
         const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
         if (ns === undefined || / Z /.test(stat.slice(stat.lastIndexOf(')')))) {
           const log = (await readFile(join(this.vmDir(vm), `${label}.log`), 'utf8').catch(() => '')).trim().split('\n').pop();
@@ -413,6 +628,18 @@ export class NetnsDriver implements Driver {
     }
   }
 
+  /** A detached process in the host namespace (a guest's console relay); output to its log. */
+  private spawnHost(vm: string, label: string, argv: string[]): number {
+    const log = openSync(join(this.vmDir(vm), `${label}.log`), 'a');
+    try {
+      const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log], cwd: '/', env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
+      child.on('error', () => undefined);
+      child.unref();
+      if (!child.pid) throw new AgentError('DRIVER_FAILURE', `could not start ${label} of VM ${vm}`);
+      return child.pid;
+    } finally { closeSync(log); }
+  }
+
   /** A detached process inside the VM's namespace (`ip netns exec` execs in place, so the pid is
    *  the process's own). Its output goes to <vmDir>/<label>.log. */
   private spawnIn(vm: string, label: string, argv: string[], env: Record<string, string> = {}): number {
@@ -436,25 +663,6 @@ export class NetnsDriver implements Driver {
       `EXEC:${this.busybox} sh -i,pty,setsid,ctty,stderr,sane`]);
   }
 
-  private startTemplate(spec: VmSpec, nics: NicSpec[], appliance: string[] | undefined): Pids {
-    const pids: Pids = {};
-    if (spec.template.kind === 'system') {
-      pids.appliance = this.spawnIn(spec.name, 'appliance', appliance!);
-      return pids;
-    }
-    const full = nics.length === spec.nics.length;
-    if (full) pids.httpd = this.spawnIn(spec.name, 'httpd', [this.busybox, 'httpd', '-f', '-p', '80', '-h', join(this.vmDir(spec.name), 'www')]);
-    for (const nic of nics) if (!nic.ipv4) pids[`udhcpc-eth${nic.deviceId}`] = this.startDhcp(spec, nic);
-    return pids;
-  }
-
-  private startDhcp(spec: VmSpec, nic: NicSpec): number {
-    const eth = `eth${nic.deviceId}`;
-    return this.spawnIn(spec.name, `udhcpc-${eth}`,
-      [this.busybox, 'udhcpc', '-f', '-i', eth, '-s', this.dhcpScript(), '-x', `hostname:${spec.hostname ?? spec.name}`, '-t', '5', '-T', '1', '-A', '2'],
-      nic.deviceId === this.defaultNic(spec) ? { FLT_DEFAULT_ROUTE: '1' } : {});
-  }
-
   async stopVm(args: AgentArgs<'stopVm'>): Promise<AgentResult<'stopVm'>> {
     const { name, force } = checkArgs('stopVm', args);
     await this.ensureReady();
@@ -472,7 +680,10 @@ export class NetnsDriver implements Driver {
   private async teardownVm(name: string, force: boolean): Promise<boolean> {
     const ns = this.names.vmNamespace(name);
     const existed = existsSync(`/run/netns/${ns}`);
+    // A guest's container first (also when its namespace is already gone: a half-made VM).
+    await this.stopGuest(name, force ? 0 : (this.config.stopGraceMs ?? 2000));
     if (existed) {
+      // Anything left in the namespace (everything, for a system VM).
       await this.killAll(ns, force ? 0 : (this.config.stopGraceMs ?? 2000));
       // Deleting the host ends first is synchronous; a namespace's own cleanup is deferred.
       const stem = this.names.vethStem(name);
@@ -486,7 +697,7 @@ export class NetnsDriver implements Driver {
       await run(['ip', 'netns', 'del', ns]);
     }
     await rm(`/etc/netns/${ns}`, { recursive: true, force: true });
-    await rm(this.vmDir(name), { recursive: true, force: true });
+    await this.removeVmDir(name);
     return existed;
   }
 
@@ -521,6 +732,15 @@ export class NetnsDriver implements Driver {
     return this.mutex.run(`vm:${name}`, async () => {
       const spec = await this.requireSpec(name);
       const ns = this.names.vmNamespace(name);
+      if (spec.template.kind === 'guest') {
+        // A new container on the same disk (the overlay stays) and the same network namespace.
+        await this.stopGuest(name, this.config.stopGraceMs ?? 2000);
+        await this.killAll(ns, 0);
+        for (const nic of spec.nics) await run(['ip', '-n', ns, 'addr', 'flush', 'dev', `eth${nic.deviceId}`]);
+        for (const nic of spec.nics) await this.applyStatic(spec, nic);
+        await this.bootGuest(spec);
+        return this.readVmState(name);
+      }
       const pids = await this.readPids(name);
       const keep = pids.console ? [pids.console] : [];
       await this.killAll(ns, this.config.stopGraceMs ?? 2000, keep);
@@ -529,7 +749,7 @@ export class NetnsDriver implements Driver {
       for (const nic of spec.nics) await this.applyStatic(spec, nic);
       const next: Pids = {};
       if (pids.console) next.console = pids.console;
-      Object.assign(next, this.startTemplate(spec, spec.nics, this.applianceArgv(spec)));
+      next.appliance = this.spawnIn(name, 'appliance', this.applianceArgv(spec)!);
       await this.writePids(name, next);
       await this.awaitInNamespace(name, next);
       return this.readVmState(name);
@@ -555,10 +775,14 @@ export class NetnsDriver implements Driver {
       await this.writeSpec(next);
       // A guest's DHCP client comes up on the new NIC; an appliance is already running and
       // notices the new link itself.
-      if (next.template.kind === 'guest' && !nic.ipv4) {
-        const started = { [`udhcpc-eth${nic.deviceId}`]: this.startDhcp(next, nic) };
-        await this.writePids(name, { ...(await this.readPids(name)), ...started });
-        await this.awaitInNamespace(name, started);
+      if (next.template.kind === 'guest') {
+        // The guest's metadata lists the new NIC (a reboot configures it again); a DHCP client
+        // starts inside the running container, as a guest's hotplug handler would.
+        await writeMetaFiles(this.metaDir(name), guestFiles(next, this.defaultNic(next), resolvConf(next.dns ?? [], next.searchDomain)), this.guestHost!.owner);
+        if (!nic.ipv4) {
+          await this.runc.exec(name, dhcpArgv(nic.deviceId, next.hostname ?? name, nic.deviceId === this.defaultNic(next)))
+            .catch((e) => { throw new AgentError('DRIVER_FAILURE', `could not start a DHCP client on eth${nic.deviceId} in VM ${name}: ${(e as Error).message}`); });
+        }
       }
       return this.readVmState(name);
     });
@@ -576,8 +800,14 @@ export class NetnsDriver implements Driver {
       const pid = pids[label];
       if (pid && (await this.nsPids(this.names.vmNamespace(name))).includes(pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
       delete pids[label];
+      const next = { ...spec, nics: spec.nics.filter((n) => n !== nic) };
+      if (spec.template.kind === 'guest') {
+        // The guest's DHCP client of that NIC (found by its command line in the VM's namespace).
+        for (const p of await this.guestProcesses(name, ['udhcpc', '-i', `eth${nic.deviceId}`])) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+        await writeMetaFiles(this.metaDir(name), guestFiles(next, this.defaultNic(next), resolvConf(next.dns ?? [], next.searchDomain)), this.guestHost!.owner);
+      }
       await tryRun(['ip', '-n', this.host, 'link', 'del', this.names.hostVeth(name, nic.deviceId)]);
-      await this.writeSpec({ ...spec, nics: spec.nics.filter((n) => n !== nic) });
+      await this.writeSpec(next);
       await this.writePids(name, pids);
       return this.readVmState(name);
     });
@@ -686,10 +916,27 @@ export class NetnsDriver implements Driver {
     if (spec?.template.kind === 'system') state.controlSocket = this.controlSocket(name);
     if (broken) return { ...state, state: 'Error', detail: `namespace unusable: ${broken}` };
     const live = await this.nsPids(ns);
+    if (spec?.template.kind === 'guest') return this.guestState(name, spec, state, live);
     const dead = Object.entries(await this.readPids(name)).filter(([, pid]) => !live.includes(pid));
     if (spec && dead.length) {
       state.state = 'Error';
       state.detail = dead.map(([label, pid]) => `process ${label} (pid ${pid}) exited`).join('; ');
+    }
+    return state;
+  }
+
+  /** A guest is Running while its init lives. Out of memory (an OOM kill in its cgroup) stops
+   *  the whole VM — as a VM whose memory ran out would — and the agent reports it Stopped, as it
+   *  does a guest that powered itself off; the manager then records it Stopped. */
+  private async guestState(name: string, spec: VmSpec, state: VmState, live: number[]): Promise<VmState> {
+    const { init } = await this.readPids(name);
+    const kills = oomKills(this.cgroupOf(name)) ?? 0;
+    if (kills > 0) {
+      if (init && live.includes(init)) await this.runc.kill(name, 'KILL', true);
+      return { ...state, state: 'Stopped', detail: `out of memory: the guest exceeded its ${spec.memoryMb} MB and was OOM-killed` };
+    }
+    if (!init || !live.includes(init) || / Z /.test(await readFile(`/proc/${init}/stat`, 'utf8').then((st) => st.slice(st.lastIndexOf(')')), () => ' Z '))) {
+      return { ...state, state: 'Stopped', detail: 'the guest\'s init exited (powered off)' };
     }
     return state;
   }
@@ -743,7 +990,8 @@ function resolvConf(dns: string[], search: string | undefined): string {
 
 /** udhcpc hook run inside the VM, as a distribution's would: applies the lease from the
  *  environment udhcpc passes (every value quoted), the default route and resolv.conf only on the
- *  default NIC (FLT_DEFAULT_ROUTE=1). /etc/resolv.conf is the VM's /etc/netns file. */
+ *  default NIC (FLT_DEFAULT_ROUTE=1). It is the guest template's /etc/udhcpc.script; the guest's
+ *  /etc/resolv.conf links to its metadata file (container.ts). */
 export const UDHCPC_SCRIPT = `#!/bin/sh
 # flotilla netns guest: DHCP lease hook for busybox udhcpc
 case "$1" in

@@ -179,8 +179,9 @@ export async function reconcileHost(s: Services, hostId: string): Promise<void> 
     }
   }
   const running = new Map(state.vms.map((v) => [v.name, v.state]));
+  const stopped = await syncStoppedVms(s, hostId, state.vms.filter((v) => want.has(v.name)));
   for (const [name, id] of want) {
-    if (running.get(name) === 'Running' || routers.has(name)) continue;
+    if (running.get(name) === 'Running' || routers.has(name) || stopped.has(name)) continue;
     s.log.info({ hostId, vm: name }, 'starting a VM that should run on this host');
     try {
       await startOnHost(s, id, hostId);
@@ -192,4 +193,53 @@ export async function reconcileHost(s: Services, hostId: string): Promise<void> 
   }
   await reconcileRouters(s, hostId, new Map([...running].filter(([name]) => want.has(name))));
   await releaseUnusedNetworks(s, hostId);
+}
+
+/**
+ * Guests a host reports `Stopped` (out of memory, or powered off from inside) are recorded
+ * Stopped, as CloudStack's VM sync records a VM it finds powered off, and their remains on the
+ * host are removed (stopVm); with HA on their offering they are started again instead. Routers
+ * are left to reconcileRouters. Returns the names it handled.
+ */
+export async function syncStoppedVms(s: Services, hostId: string, vms: Array<{ name: string; state: string; detail?: string }>): Promise<Set<string>> {
+  const stopped = vms.filter((v) => v.state === 'Stopped');
+  const done = new Set<string>();
+  if (!stopped.length) return done;
+  const rows = await s.db.query<{ id: string; instance_name: string; offer_ha: boolean }>(
+    `SELECT v.id, v.instance_name, so.offer_ha FROM vm_instances v JOIN service_offerings so ON so.id = v.service_offering_id
+     WHERE v.host_id = $1 AND v.instance_name = ANY($2::text[]) AND v.state IN ('Running', 'Starting') AND v.type <> 'DomainRouter'`,
+    [hostId, stopped.map((v) => v.name)]);
+  for (const r of rows) {
+    const detail = stopped.find((v) => v.name === r.instance_name)?.detail ?? 'stopped on its host';
+    s.log.warn({ hostId, vm: r.instance_name, detail, ha: r.offer_ha }, 'a VM stopped on its host');
+    done.add(r.instance_name);
+    await s.agents.request(hostId, 'stopVm', { name: r.instance_name, force: true }).catch((e) => s.log.warn({ err: e, vm: r.instance_name }, 'cleanup of a stopped VM failed'));
+    if (r.offer_ha) {
+      try { await startOnHost(s, r.id, hostId); continue; } catch (e) { s.log.error({ err: e, vm: r.instance_name }, 'HA restart failed; recording the VM Stopped'); }
+    }
+    await s.db.query(`UPDATE vm_instances SET state = 'Stopped', last_host_id = host_id, host_id = NULL, pod_id = NULL WHERE id = $1 AND state IN ('Running', 'Starting')`, [r.id]);
+  }
+  if (rows.length) await releaseUnusedNetworks(s, hostId).catch(() => undefined);
+  return done;
+}
+
+/** The manager's periodic VM sync: every connected host with running guests is asked for its
+ *  state, and guests it reports Stopped are handled by syncStoppedVms. Returns its stopper. */
+export function startVmMonitor(s: Services, intervalMs: number): () => Promise<void> {
+  let stopped = false;
+  let current: Promise<void> = Promise.resolve();
+  const tick = async () => {
+    const hosts = await s.db.query<{ host_id: string }>(`SELECT DISTINCT v.host_id FROM vm_instances v WHERE v.type <> 'DomainRouter' AND v.state = 'Running' AND v.host_id IS NOT NULL`);
+    for (const h of hosts) {
+      if (stopped) return;
+      if (!s.agents.isConnected(h.host_id)) continue;
+      try {
+        const state = await s.agents.request(h.host_id, 'listState', {});
+        await syncStoppedVms(s, h.host_id, state.vms);
+      } catch (e) { if (!(e instanceof AgentRequestError)) s.log.warn({ err: e }, 'VM monitor failed'); }
+    }
+  };
+  const timer = setInterval(() => { if (!stopped) current = current.then(tick).catch(() => undefined); }, intervalMs);
+  timer.unref();
+  return async () => { stopped = true; clearInterval(timer); await current; };
 }
