@@ -98,6 +98,8 @@ export const createNetwork = command({
   },
   async handler(ctx, a) {
     const zone = await zoneById(ctx, a.zoneid, 'zoneid');
+    // CloudStack's NetworkServiceImpl: only root admins act in a disabled zone (one being set up).
+    if (zone.allocation_state !== 'Enabled' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', `Cannot perform this operation, Zone is currently disabled: ${zone.id}`);
     const off = (await ctx.sql.query<{ id: string; name: string; guest_ip_type: string; state: string; specify_vlan: boolean }>(
       'SELECT id, name, guest_ip_type, state, specify_vlan FROM network_offerings WHERE id = $1', [a.networkofferingid]))[0];
     if (!off) throw paramError(`Unable to find network offering by networkofferingid=${a.networkofferingid}`);
@@ -119,7 +121,9 @@ export const createNetwork = command({
       // host interface), a flat provider network as CloudStack's untagged shared networks are.
       const label = pn ? (await ctx.sql.query<{ kvm_label: string | null }>(`SELECT kvm_label FROM traffic_types WHERE physical_network_id = $1 AND traffic_type = 'Guest'`, [pn.id]))[0]?.kvm_label : undefined;
       if (!pn || !label) throw paramError('Invalid parameter vlan value=untagged: an untagged network needs a physical network whose Guest traffic type has a kvmnetworklabel naming the hosts\' uplink interface');
-      const other = (await ctx.sql.query<{ name: string }>('SELECT name FROM networks WHERE physical_network_id = $1 AND vni IS NULL', [pn.id]))[0];
+      // Only another untagged *shared* network holds the uplink: an isolated network has no VNI
+      // until it is implemented, and that is no claim on the untagged slot.
+      const other = (await ctx.sql.query<{ name: string }>(`SELECT name FROM networks WHERE physical_network_id = $1 AND vni IS NULL AND guest_type = 'Shared' AND state <> 'Destroy'`, [pn.id]))[0];
       if (other) throw paramError(`Physical network ${pn.name} already has the untagged network ${other.name}`);
     }
     const acl = a.acltype ?? 'Domain';
