@@ -85,6 +85,7 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
     services, app, ...(boot.generatedAdminPassword ? { generatedAdminPassword: boot.generatedAdminPassword } : {}),
     async close() {
       await stopRouterMonitor();
+      jobs.stop();
       await app.close();
       await jobs.idle();
       if (!o.db) await db.close();
