@@ -15,7 +15,7 @@ import { parseVlanTag, validateV4Range } from '../../orchestrator/ipam.ts';
 import { NETWORK, NETWORK_SELECT, networkView, type NetworkRow } from './views.ts';
 import { canUseNetwork, networkById } from './lookup.ts';
 import type { ZoneRow } from '../infra/views.ts';
-import { parseCidr, parseIPv4, parseNetmask, subnetOf, contains, addrText } from '../../orchestrator/ipam.ts';
+import { parseCidr, parseIPv4, parseNetmask, subnetOf, contains, addrText, isPrivateGuestCidr, overlaps, subnetSpan } from '../../orchestrator/ipam.ts';
 import { defaultNetworkDomain, ensureRouter, routerOf, syncRouter, takeDownRouter } from '../../orchestrator/router.ts';
 import { agentFailure } from '../../orchestrator/compute.ts';
 
@@ -47,6 +47,16 @@ async function createIsolated(ctx: Context, a: { name: string; displaytext?: str
   }
   const subnet = parseCidr('cidr', cidr, 4, false);
   if (!contains(subnet, ipam(() => parseIPv4('gateway', gateway)))) throw paramError(`The gateway ${gateway} is not in ${cidr}`);
+  // CloudStack's NetworkServiceImpl (NetUtils.validateGuestCidr): private addresses only; and never
+  // the zone's public subnets, whose addresses the router NATs to (a guest network there would
+  // shadow them).
+  if (!isPrivateGuestCidr(subnet)) throw paramError(`Virtual Guest Cidr ${cidr} is not RFC 1918 or 6598 compliant`);
+  const publics = await ctx.sql.query<{ gateway: string; netmask: string; start_ip: string; end_ip: string }>(
+    `SELECT gateway, netmask, start_ip, end_ip FROM vlan_ip_ranges WHERE zone_id = $1 AND for_virtual_network AND gateway IS NOT NULL AND netmask IS NOT NULL ORDER BY seq`, [zone.id]);
+  for (const r of publics) {
+    const pub = ipam(() => subnetOf(parseIPv4('gateway', r.gateway), parseNetmask('netmask', r.netmask)));
+    if (overlaps(subnetSpan(subnet), subnetSpan(pub))) throw paramError(`The guest CIDR ${cidr} overlaps the subnet ${pub.text} of public IP range ${r.start_ip}-${r.end_ip} of zone ${zone.name}`);
+  }
   let owner = { accountId: ctx.caller.accountId, domainId: ctx.caller.domainId };
   if (a.account || a.domainid) {
     if (!a.account || !a.domainid) throw paramError('account and domainid must be given together');
