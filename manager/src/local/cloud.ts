@@ -3,7 +3,8 @@
 // 203.0.113.0/24, a flat shared network 198.51.100.0/24) and one host agent on this machine.
 // As root the agent runs the netns driver with its host in namespace `flt-host`, joined to an
 // uplink namespace `flt-uplink` (203.0.113.1 public, 198.51.100.1 flat) by two veth pairs —
-// nothing is created in the root namespace. Without root it runs the simulator driver.
+// nothing is created in the root namespace. Without root (or with FLOTILLA_LOCAL_DRIVER=simulator)
+// it runs the simulator driver.
 // Everything goes through the API's own commands (as admin), so the same validation applies.
 // The agent is a separate process (the manager never runs host code in-process).
 //
