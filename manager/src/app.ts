@@ -35,7 +35,14 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
     sessionTimeout: Number(env.FLOTILLA_SESSION_TIMEOUT ?? 1800),
     jobDelayMs: Number(env.FLOTILLA_JOB_DELAY_MS ?? 0),
+    ...(env.FLOTILLA_SIGNATURE_MAX_EXPIRES ? { signatureMaxExpiresSeconds: positiveSeconds('FLOTILLA_SIGNATURE_MAX_EXPIRES', env.FLOTILLA_SIGNATURE_MAX_EXPIRES) } : {}),
   };
+}
+
+function positiveSeconds(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a whole number of seconds above 0, not ${v}`);
+  return n;
 }
 
 /** The master key sealing API secret keys: FLOTILLA_MASTER_KEY (base64, 32 bytes) or <dataDir>/master.key. */
@@ -88,6 +95,7 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
     async close() {
       await stopRouterMonitor();
       await stopVmMonitor();
+      jobs.stop();
       await app.close();
       await jobs.idle();
       if (!o.db) await db.close();

@@ -1,22 +1,35 @@
 // `npm start`: the manager on an embedded PGlite in ./data (or DATABASE_URL), on PORT.
 import { createManager, settingsFromEnv } from './app.ts';
-import { localCloudHelp, startLocalCloud, type LocalCloud } from './local/cloud.ts';
+import { localCloudHelp, localDriver, startLocalCloud, type LocalCloud } from './local/cloud.ts';
+import { guard, reportFailure } from './background.ts';
 
 const settings = settingsFromEnv();
 const m = await createManager({ settings });
+const s = m.services;
+// The last line of defence: every background path is guarded where it starts (background.ts), so
+// reaching these handlers is a bug — reported as one, but never allowed to end the API that
+// tenants are using.
+process.on('unhandledRejection', (e) => void reportFailure(s, 'unhandled rejection (a bug: an unguarded background path)', e));
+process.on('uncaughtException', (e) => void reportFailure(s, 'uncaught exception (a bug: an unguarded background path)', e));
 if (m.generatedAdminPassword) {
   // Printed once, on the first start only; set FLOTILLA_ADMIN_PASSWORD to choose it instead.
   process.stdout.write(`\n  First start: user "admin" (domain ROOT) has password: ${m.generatedAdminPassword}\n\n`);
 }
 const address = await m.app.listen({ port: settings.port, host: settings.host });
 const port = new URL(address).port;
-process.stdout.write(`Flotilla manager listening on http://localhost:${port}/client/api (database: ${m.services.db.dialect})\n`);
-// The single-machine cloud (zone, host agent) unless FLOTILLA_LOCAL_CLOUD=off.
+process.stdout.write(`Flotilla manager listening on http://localhost:${port}/client/api (database: ${s.db.dialect})\n`);
+// The single-machine cloud (zone, host agent) unless FLOTILLA_LOCAL_CLOUD=off. It is set up in
+// the background while the API answers; its failures are reported and retried, never fatal.
 let local: LocalCloud | undefined;
 if ((process.env.FLOTILLA_LOCAL_CLOUD ?? 'on') !== 'off') {
-  local = await startLocalCloud(m, `http://127.0.0.1:${port}`, settings.dataDir);
-  process.stdout.write(`${localCloudHelp(local.driver)}\n`);
+  local = startLocalCloud(m, `http://127.0.0.1:${port}`, settings.dataDir, localDriver());
+  void local.ready.then(() => { process.stdout.write(`${localCloudHelp(local!.driver)}\n`); });
 }
-const stop = async () => { await local?.stop(); await m.close(); process.exit(0); };
-process.once('SIGINT', stop);
-process.once('SIGTERM', stop);
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  void guard(s, 'shutdown', async () => { await local?.stop(); await m.close(); }).finally(() => process.exit(0));
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

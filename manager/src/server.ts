@@ -6,7 +6,7 @@ import type { Services } from './services.ts';
 import { authenticate } from './api/auth.ts';
 import { dispatch, errorAnswer, type ApiAnswer } from './api/dispatch.ts';
 import { renderXml } from './api/serialize.ts';
-import { rawParam } from './api/params.ts';
+import { rawParam, refuseControlCharacters } from './api/params.ts';
 import { apiError } from './api/errors.ts';
 import { login, logout, LOGIN_COOKIES } from './commands/accounts/session.ts';
 
@@ -19,7 +19,7 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
   // CloudStack clients POST application/x-www-form-urlencoded; repeated names keep the first.
   await app.register(formbody);
 
-  const handler = async (req: { query: unknown; body: unknown; cookies: Record<string, string | undefined>; ip: string }, reply: FastifyReply) => {
+  const handler = async (req: { method: string; query: unknown; body: unknown; cookies: Record<string, string | undefined>; ip: string }, reply: FastifyReply) => {
     const params: Record<string, string> = {};
     for (const src of [req.query, req.body]) {
       if (!src || typeof src !== 'object') continue;
@@ -33,15 +33,18 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
     const json = get('response')?.toLowerCase() === 'json';
     let answer: ApiAnswer;
     try {
+      refuseControlCharacters(command, params);
       if (!command) throw apiError('UNSUPPORTED_ACTION', 'no command given: pass command=<name>');
       if (command === 'login') {
+        // CloudStack's DefaultLoginAPIAuthenticatorCmd: credentials never travel in a URL.
+        if (req.method !== 'POST') throw apiError('METHOD_NOT_ALLOWED', 'Please use HTTP POST to authenticate using this API');
         const out = await login(services, params);
-        for (const [name, value, httpOnly] of LOGIN_COOKIES(out)) reply.setCookie(name, value, { path: '/', httpOnly, sameSite: 'lax' });
-        answer = { status: 200, key: 'loginresponse', inner: out };
+        for (const [name, value] of LOGIN_COOKIES(out)) reply.setCookie(name, value, { path: '/', httpOnly: true, sameSite: 'lax' });
+        answer = { status: 200, key: 'loginresponse', inner: out.answer };
       } else {
         const caller = await authenticate(services, params, req.cookies);
         if (command === 'logout') {
-          await logout(services, caller, params, req.cookies);
+          await logout(services, caller, params);
           reply.clearCookie('sessionkey', { path: '/' }).clearCookie('JSESSIONID', { path: '/' });
           answer = { status: 200, key: 'logoutresponse', inner: { description: 'success' } };
         } else {
@@ -49,7 +52,9 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
         }
       }
     } catch (e) {
-      answer = errorAnswer(command, e);
+      // The answer's element is a registered command's name, never the raw parameter (it would be
+      // echoed as the XML root element): an unknown command answers errorresponse, as CloudStack.
+      answer = errorAnswer(command ? services.registry.get(command)?.name : undefined, e);
     }
     reply.code(answer.status);
     if (json) return reply.type('application/json; charset=utf-8').send(JSON.stringify({ [answer.key]: answer.inner }));

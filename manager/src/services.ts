@@ -32,4 +32,6 @@ export interface Settings {
   readonly sessionTimeout: number;
   /** delays the start of every async job (an operator/debug knob; the crash test uses it) */
   readonly jobDelayMs: number;
+  /** how far ahead a signatureVersion=3 `expires` may be, seconds (default 3600) */
+  readonly signatureMaxExpiresSeconds?: number;
 }

@@ -26,8 +26,8 @@ function startMain(env: Record<string, string>): Promise<{ child: ChildProcess; 
   });
 }
 
-async function call(url: string, sessionkey: string, params: Record<string, string>): Promise<any> {
-  const res = await fetch(`${url}/client/api?${new URLSearchParams({ ...params, response: 'json', sessionkey })}`);
+async function call(url: string, session: { sessionkey: string; cookie: string }, params: Record<string, string>): Promise<any> {
+  const res = await fetch(`${url}/client/api?${new URLSearchParams({ ...params, response: 'json', sessionkey: session.sessionkey })}`, { headers: { cookie: session.cookie } });
   const json = await res.json() as Record<string, any>;
   return json[Object.keys(json)[0]!];
 }
@@ -47,10 +47,10 @@ eachDialect('a job interrupted by kill -9 finishes after the manager restarts', 
   const first = await startMain({ ...env, FLOTILLA_JOB_DELAY_MS: '4000' });
   running = first.child;
   const s1 = await loginSession(first.url, 'admin', 'crash-pw');
-  const dom = (await call(first.url, s1.sessionkey, { command: 'createDomain', name: 'doomed' })).domain;
-  const started = await call(first.url, s1.sessionkey, { command: 'deleteDomain', id: dom.id });
+  const dom = (await call(first.url, s1, { command: 'createDomain', name: 'doomed' })).domain;
+  const started = await call(first.url, s1, { command: 'deleteDomain', id: dom.id });
   t.truthy(started.jobid);
-  t.is((await call(first.url, s1.sessionkey, { command: 'queryAsyncJobResult', jobid: started.jobid })).jobstatus, 0);
+  t.is((await call(first.url, s1, { command: 'queryAsyncJobResult', jobid: started.jobid })).jobstatus, 0);
   first.child.kill('SIGKILL');
   await new Promise((r) => first.child.once('exit', r));
 
@@ -59,13 +59,13 @@ eachDialect('a job interrupted by kill -9 finishes after the manager restarts', 
   const s2 = await loginSession(second.url, 'admin', 'crash-pw');
   let job: any;
   for (let i = 0; i < 300; i++) {
-    job = await call(second.url, s2.sessionkey, { command: 'queryAsyncJobResult', jobid: started.jobid });
+    job = await call(second.url, s2, { command: 'queryAsyncJobResult', jobid: started.jobid });
     if (job.jobstatus !== 0) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   t.is(job.jobstatus, 1, JSON.stringify(job));
   t.deepEqual(job.jobresult, { success: true });
-  const left = await call(second.url, s2.sessionkey, { command: 'listDomains', listall: 'true', name: 'doomed' });
+  const left = await call(second.url, s2, { command: 'listDomains', listall: 'true', name: 'doomed' });
   t.deepEqual(left, {});
   second.child.kill('SIGTERM');
   await new Promise((r) => second.child.once('exit', r));

@@ -15,6 +15,7 @@ import {
 } from '@flotilla/protocol/agent';
 import type { Database } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
+import { guard, guarded, reportFailure, type Reporter } from '../background.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
 export const HEARTBEAT_TIMEOUT_MS = 10_000;
@@ -52,8 +53,10 @@ export class AgentGateway {
   private readonly conns = new Map<string, Connection>();
   private monitor?: NodeJS.Timeout;
   hooks: GatewayHooks = {};
+  /** Every callback here runs outside a request: failures are reported, never thrown (background.ts). */
+  private readonly r: Reporter;
 
-  constructor(private readonly db: Database, private readonly log: Logger) {}
+  constructor(private readonly db: Database, private readonly log: Logger) { this.r = { db, log }; }
 
   isConnected(hostId: string): boolean { return this.conns.has(hostId); }
 
@@ -70,7 +73,7 @@ export class AgentGateway {
   async register(app: FastifyInstance): Promise<void> {
     await app.register(websocket, { options: { maxPayload: 16 * 1024 * 1024 } });
     app.get('/agent', { websocket: true }, (socket) => this.accept(socket as unknown as WebSocket));
-    this.monitor = setInterval(() => void this.checkHeartbeats(), HEARTBEAT_INTERVAL_MS);
+    this.monitor = setInterval(guarded(this.r, 'agent heartbeat check', () => this.checkHeartbeats()), HEARTBEAT_INTERVAL_MS);
     this.monitor.unref();
     app.addHook('onClose', async () => this.close());
   }
@@ -98,14 +101,13 @@ export class AgentGateway {
 
   private accept(ws: WebSocket): void {
     let conn: Connection | undefined;
-    const helloTimer = setTimeout(() => ws.terminate(), 10_000);
-    ws.on('message', (data) => {
+    const helloTimer = setTimeout(guarded(this.r, 'agent hello timeout', () => ws.terminate()), 10_000);
+    ws.on('message', guarded(this.r, 'agent message', (data: WebSocket.RawData) => {
       let msg: unknown;
       try { msg = JSON.parse(data.toString()); } catch { ws.terminate(); return; }
       if (!conn) {
         clearTimeout(helloTimer);
-        void this.hello(ws, msg).then((c) => { conn = c; }, (e) => { this.log.error({ err: e }, 'agent hello failed'); ws.terminate(); });
-        return;
+        return this.hello(ws, msg).then((c) => { conn = c; }, (e) => { ws.terminate(); return reportFailure(this.r, 'agent hello', e); });
       }
       conn.lastHeard = Date.now();
       if (!Value.Check(AgentToManager, msg)) { this.log.warn({ hostId: conn.hostId }, 'agent sent a malformed message; ignored'); return; }
@@ -119,14 +121,15 @@ export class AgentGateway {
         else p.reject(new AgentRequestError(m.error.code, m.error.message, conn.hostId));
       }
       // heartbeats only refresh lastHeard
-    });
-    ws.on('close', () => {
+      return undefined;
+    }));
+    ws.on('close', guarded(this.r, 'agent disconnect', () => {
       clearTimeout(helloTimer);
-      if (!conn || this.conns.get(conn.hostId) !== conn) return;
+      if (!conn || this.conns.get(conn.hostId) !== conn) return undefined;
       this.conns.delete(conn.hostId);
       conn.failAll('channel closed');
-      void this.markDisconnected(conn.hostId);
-    });
+      return this.markDisconnected(conn.hostId);
+    }));
     ws.on('error', () => undefined);
   }
 
@@ -155,7 +158,8 @@ export class AgentGateway {
         hello.fabricIp ?? null, hello.hostName]);
     conn.send({ type: 'welcome', v: AGENT_PROTOCOL_VERSION, hostId: host.id, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
     this.log.info({ hostId: host.id, name: hello.hostName }, 'host agent connected');
-    if (this.hooks.onConnect) void this.hooks.onConnect(host.id, hello).catch((e) => this.log.error({ err: e, hostId: host.id }, 'reconciliation after connect failed'));
+    const onConnect = this.hooks.onConnect;
+    if (onConnect) void guard(this.r, `reconciliation of host ${host.id}`, () => onConnect(host.id, hello));
     return conn;
   }
 
@@ -175,13 +179,18 @@ export class AgentGateway {
       alive.push(c.hostId);
     }
     // One statement for all live hosts: a thousand hosts must not mean a thousand writes.
-    if (alive.length) await this.db.query(`UPDATE hosts SET last_ping = now() WHERE id = ANY($1::uuid[]) AND state = 'Up'`, [alive]).catch(() => undefined);
+    // (A failing write is reported by the guard of the interval, at most one event a minute.)
+    if (alive.length) await this.db.query(`UPDATE hosts SET last_ping = now() WHERE id = ANY($1::uuid[]) AND state = 'Up'`, [alive]);
     // A host Disconnected for over a minute is in Alert, as CloudStack shows it.
-    await this.db.query(`UPDATE hosts SET state = 'Alert' WHERE state = 'Disconnected' AND token_hash IS NOT NULL AND last_ping < now() - interval '60 seconds'`).catch(() => undefined);
+    await this.db.query(`UPDATE hosts SET state = 'Alert' WHERE state = 'Disconnected' AND token_hash IS NOT NULL AND last_ping < now() - interval '60 seconds'`);
   }
 
   private async markDisconnected(hostId: string): Promise<void> {
-    await this.db.query(`UPDATE hosts SET state = 'Disconnected' WHERE id = $1 AND state = 'Up'`, [hostId]).catch(() => undefined);
-    await this.hooks.onDisconnect?.(hostId).catch(() => undefined);
+    try {
+      await this.db.query(`UPDATE hosts SET state = 'Disconnected' WHERE id = $1 AND state = 'Up'`, [hostId]);
+    } finally {
+      const onDisconnect = this.hooks.onDisconnect;
+      if (onDisconnect) await guard(this.r, `disconnect hook of host ${hostId}`, () => onDisconnect(hostId));
+    }
   }
 }

@@ -8,6 +8,9 @@ import { apiError } from './errors.ts';
 import { rawParam } from './params.ts';
 import { parseExpires, verifySignature } from './signing.ts';
 
+/** Default bound of a v3 signature's expires, seconds ahead (FLOTILLA_SIGNATURE_MAX_EXPIRES). */
+export const DEFAULT_SIGNATURE_MAX_EXPIRES = 3600;
+
 const unauthorized = (why = 'unable to verify user credentials and/or request signature') => apiError('UNAUTHORIZED', why);
 
 /** What a signed request needs of its API key (cached briefly, see caller-cache.ts). */
@@ -54,19 +57,28 @@ export async function authenticate(s: Services, params: Record<string, string>, 
       const expires = raw ? parseExpires(raw) : undefined;
       if (!expires) throw unauthorized('signatureVersion 3 requires a valid expires parameter (yyyy-MM-ddTHH:mm:ssZ)');
       if (expires.getTime() < Date.now()) throw unauthorized('request expired');
+      // A far-off expires would make a captured request replayable for years.
+      const maxAhead = s.settings.signatureMaxExpiresSeconds ?? DEFAULT_SIGNATURE_MAX_EXPIRES;
+      if (expires.getTime() > Date.now() + maxAhead * 1000) throw unauthorized(`request expires too far ahead: at most ${maxAhead} seconds from now`);
     }
     return activeCaller(row);
   }
-  const sessionKey = get('sessionkey') ?? cookies.sessionkey;
+  // A session needs the sessionkey *parameter* and its JSESSIONID cookie (CloudStack's ApiServlet:
+  // "missing sessionkey or session key mismatch"). Cookies ride along on any cross-site request;
+  // the parameter does not, so a cookie alone is refused.
+  const sessionKey = get('sessionkey');
   if (sessionKey) {
+    const jsessionid = cookies.JSESSIONID;
+    if (!jsessionid) throw unauthorized('unable to verify user credentials');
     const timeout = s.settings.sessionTimeout;
     const row = (await s.db.query<CallerRow & { stale: boolean }>(
       `${CALLER_SELECT.replace('SELECT ', 'SELECT (x.expires < now() + make_interval(secs => $2)) AS stale, ')}
-       JOIN sessions x ON x.user_id = u.id WHERE x.key = $1 AND x.expires > now()`, [sessionKey, timeout * (1 - SLIDE_FRACTION)]))[0];
+       JOIN sessions x ON x.user_id = u.id WHERE x.key = $1 AND x.jsessionid = $3 AND x.expires > now()`, [sessionKey, timeout * (1 - SLIDE_FRACTION), jsessionid]))[0];
     if (!row) throw unauthorized('session expired or invalid');
     if (row.stale) await s.db.query('UPDATE sessions SET expires = now() + make_interval(secs => $2) WHERE key = $1', [sessionKey, timeout]);
     return activeCaller(row);
   }
+  if (cookies.sessionkey || cookies.JSESSIONID) throw unauthorized('unable to verify user credentials');
   throw unauthorized();
 }
 

@@ -56,6 +56,26 @@ const INT_LIMITS = { integer: [-2147483648, 2147483647], short: [-32768, 32767],
 
 function shown(v: string): string { return v.length > 64 ? `${v.slice(0, 64)}…` : v; }
 
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+/** A value as an error may show it: control characters spelled \uXXXX, at most 64 characters. */
+export function shownSafe(v: string): string {
+  return shown(v).replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * The door: no parameter name or value of any request — known to its command or not, login's
+ * included — may carry NUL or another control character (tab, CR and LF excepted in values, as
+ * in descriptions and user data). A 431 naming the parameter, before anything else runs.
+ */
+export function refuseControlCharacters(command: string | undefined, params: Record<string, string>): void {
+  for (const [k, v] of Object.entries(params)) {
+    const badName = /[\u0000-\u001f\u007f]/.test(k);
+    if (!badName && !CONTROL.test(v)) continue;
+    const cmd = command && !CONTROL.test(command) ? command.toLowerCase() : 'unknown';
+    throw paramError(`Unable to execute API command ${cmd} due to invalid value. Invalid parameter ${shownSafe(k)} value=${shownSafe(v)} due to control characters`);
+  }
+}
+
 /** Parses one raw wire value; throws a 431 naming the command and the parameter. */
 export function parseParam(command: string, name: string, def: ParamDef, raw: string | MapValue): unknown {
   const cmd = command.toLowerCase();

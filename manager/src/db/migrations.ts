@@ -7,6 +7,7 @@ import { COMPUTE_MIGRATION } from '../commands/compute/schema.ts';
 import { NETWORK_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 import { ROLES_MIGRATION } from '../commands/roles/schema.ts';
+import { SESSION_GUARDS_MIGRATION } from '../commands/accounts/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -109,6 +110,7 @@ CREATE TABLE secrets (
   SSH_MIGRATION,
   SSH_KEY_INDEX_MIGRATION,
   ROLES_MIGRATION,
+  SESSION_GUARDS_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

@@ -8,8 +8,11 @@ import type { Services } from '../services.ts';
 import { execute } from '../api/dispatch.ts';
 import { loadCaller } from '../api/auth.ts';
 import { ApiError, toApiError } from '../api/errors.ts';
+import { guard } from '../background.ts';
 
 const MAX_ATTEMPTS = 3;
+/** In-process retries of a job whose runner (not command) failed: after 1, 2 and 4 s. */
+const RUNNER_RETRIES = 3;
 
 interface JobRow {
   id: string; user_id: string; command: string; params: Record<string, unknown>; attempts: number; status: number;
@@ -19,14 +22,33 @@ interface JobRow {
 export class JobRunner {
   private services!: Services;
   private readonly running = new Set<Promise<void>>();
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private stopped = false;
 
   bind(services: Services): void { this.services = services; }
 
-  /** Starts a pending job in the background. */
-  start(jobId: string): void {
-    const p = this.run(jobId).catch((e) => this.services.log.error({ err: e, jobId }, 'job runner failure'));
+  /** Starts a pending job in the background. A failure of the runner itself (not of the job's
+   *  command, which fails the job), e.g. the database refusing the claim, is reported and the job
+   *  is tried again a little later (as a restart would resume it), a few times; it stays pending
+   *  otherwise and is resumed at the next start. */
+  start(jobId: string, retry = 0): void {
+    let failed = false;
+    const p = guard(this.services, `job runner (job ${jobId})`, () => this.run(jobId).catch((e) => { failed = true; throw e; }));
     this.running.add(p);
-    void p.finally(() => this.running.delete(p));
+    void p.finally(() => {
+      this.running.delete(p);
+      if (!failed || this.stopped || retry >= RUNNER_RETRIES) return;
+      const timer = setTimeout(() => { this.retries.delete(timer); if (!this.stopped) this.start(jobId, retry + 1); }, 1000 * 2 ** retry);
+      timer.unref();
+      this.retries.add(timer);
+    });
+  }
+
+  /** No more retries (shutdown); running jobs finish (see idle). */
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
   }
 
   /** Waits for every job this process started (tests, shutdown). */

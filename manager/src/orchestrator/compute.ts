@@ -4,6 +4,7 @@
 // repeated after a crash or a reconnect.
 import type { NetworkSpec, NicSpec, VmSpec } from '@flotilla/protocol/agent';
 import type { Services } from '../services.ts';
+import { reportFailure } from '../background.ts';
 import type { Sql } from '../db/sql.ts';
 import { apiError } from '../api/errors.ts';
 import { AgentRequestError } from '../agents/gateway.ts';
@@ -187,7 +188,7 @@ export async function reconcileHost(s: Services, hostId: string): Promise<void> 
       await startOnHost(s, id, hostId);
       await s.db.query(`UPDATE vm_instances SET state = 'Running' WHERE id = $1 AND state = 'Starting'`, [id]);
     } catch (e) {
-      s.log.error({ err: e, vm: name }, 'could not restart VM during reconciliation');
+      await reportFailure(s, `restarting VM ${name} on its host`, e, { hostId });
       await s.db.query(`UPDATE vm_instances SET state = 'Error' WHERE id = $1`, [id]);
     }
   }

@@ -121,6 +121,13 @@ export function firstFree(s: Span, taken: (text: string) => boolean): string | u
 
 /** RFC 1918 private space: what CloudStack accepts as a zone's guest CIDR. */
 const RFC1918 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].map((c) => parseCidr('cidr', c));
+/** RFC 1918 and RFC 6598 (shared address space): where CloudStack's NetUtils.validateGuestCidr
+ *  lets an isolated network's CIDR be. */
+const PRIVATE_GUEST = [...RFC1918, parseCidr('cidr', '100.64.0.0/10')];
+export function isPrivateGuestCidr(sn: Subnet): boolean {
+  const span = subnetSpan(sn);
+  return sn.family === 4 && PRIVATE_GUEST.some((p) => { const ps = subnetSpan(p); return span.start >= ps.start && span.end <= ps.end; });
+}
 
 export function parseGuestCidr(param: string, s: string): Subnet {
   const sn = parseCidr(param, s, 4);

@@ -13,6 +13,7 @@ import type { Services } from '../services.ts';
 import type { Sql } from '../db/sql.ts';
 import { apiError } from '../api/errors.ts';
 import { AgentRequestError } from '../agents/gateway.ts';
+import { guard, reportFailure } from '../background.ts';
 import { agentFailure, networkSpec, planHost, refreshPeers, releaseUnusedNetworks } from './compute.ts';
 import { firstFree, parseIPv4, parseVnetRanges } from './ipam.ts';
 
@@ -458,7 +459,7 @@ export async function reconcileRouters(s: Services, hostId: string, listed?: Map
           await startRouterOnHost(s, r.vm_id, hostId);
           await s.db.query(`UPDATE vm_instances SET state = 'Running' WHERE id = $1`, [r.vm_id]);
         } catch (e) {
-          s.log.error({ err: e, router: r.instance_name }, 'could not re-create router');
+          await reportFailure(s, `re-creating router ${r.instance_name}`, e, { hostId });
           await s.db.query(`UPDATE vm_instances SET state = 'Error' WHERE id = $1`, [r.vm_id]);
         }
         return;
@@ -476,10 +477,15 @@ export function startRouterMonitor(s: Services, intervalMs: number): () => Promi
     const hosts = await s.db.query<{ host_id: string }>(`SELECT DISTINCT v.host_id FROM vm_instances v WHERE v.type = 'DomainRouter' AND v.state = 'Running' AND v.host_id IS NOT NULL`);
     for (const h of hosts) {
       if (stopped) return;
-      await reconcileRouters(s, h.host_id).catch((e) => { if (!(e instanceof AgentRequestError)) s.log.warn({ err: e }, 'router monitor failed'); });
+      // A host that drops mid-check is the heartbeat's business; anything else is reported.
+      await reconcileRouters(s, h.host_id).catch((e) => {
+        if (e instanceof AgentRequestError) s.log.warn({ err: e, hostId: h.host_id }, 'router monitor: host unreachable');
+        else return reportFailure(s, `router monitor of host ${h.host_id}`, e);
+      });
     }
   };
-  const timer = setInterval(() => { if (!stopped) current = current.then(tick).catch(() => undefined); }, intervalMs);
+  // Ticks never overlap (each waits for the last); a failing tick is reported by the guard.
+  const timer = setInterval(() => { if (!stopped) current = current.then(() => guard(s, 'router monitor', tick)); }, intervalMs);
   timer.unref();
   return async () => { stopped = true; clearInterval(timer); await current; };
 }

@@ -15,7 +15,7 @@ import { parseVlanTag, validateV4Range } from '../../orchestrator/ipam.ts';
 import { NETWORK, NETWORK_SELECT, networkView, type NetworkRow } from './views.ts';
 import { canUseNetwork, networkById } from './lookup.ts';
 import type { ZoneRow } from '../infra/views.ts';
-import { parseCidr, parseIPv4, parseNetmask, subnetOf, contains, addrText } from '../../orchestrator/ipam.ts';
+import { parseCidr, parseIPv4, parseNetmask, subnetOf, contains, addrText, isPrivateGuestCidr, overlaps, subnetSpan } from '../../orchestrator/ipam.ts';
 import { defaultNetworkDomain, ensureRouter, routerOf, syncRouter, takeDownRouter } from '../../orchestrator/router.ts';
 import { agentFailure } from '../../orchestrator/compute.ts';
 
@@ -47,6 +47,16 @@ async function createIsolated(ctx: Context, a: { name: string; displaytext?: str
   }
   const subnet = parseCidr('cidr', cidr, 4, false);
   if (!contains(subnet, ipam(() => parseIPv4('gateway', gateway)))) throw paramError(`The gateway ${gateway} is not in ${cidr}`);
+  // CloudStack's NetworkServiceImpl (NetUtils.validateGuestCidr): private addresses only; and never
+  // the zone's public subnets, whose addresses the router NATs to (a guest network there would
+  // shadow them).
+  if (!isPrivateGuestCidr(subnet)) throw paramError(`Virtual Guest Cidr ${cidr} is not RFC 1918 or 6598 compliant`);
+  const publics = await ctx.sql.query<{ gateway: string; netmask: string; start_ip: string; end_ip: string }>(
+    `SELECT gateway, netmask, start_ip, end_ip FROM vlan_ip_ranges WHERE zone_id = $1 AND for_virtual_network AND gateway IS NOT NULL AND netmask IS NOT NULL ORDER BY seq`, [zone.id]);
+  for (const r of publics) {
+    const pub = ipam(() => subnetOf(parseIPv4('gateway', r.gateway), parseNetmask('netmask', r.netmask)));
+    if (overlaps(subnetSpan(subnet), subnetSpan(pub))) throw paramError(`The guest CIDR ${cidr} overlaps the subnet ${pub.text} of public IP range ${r.start_ip}-${r.end_ip} of zone ${zone.name}`);
+  }
   let owner = { accountId: ctx.caller.accountId, domainId: ctx.caller.domainId };
   if (a.account || a.domainid) {
     if (!a.account || !a.domainid) throw paramError('account and domainid must be given together');
@@ -98,6 +108,8 @@ export const createNetwork = command({
   },
   async handler(ctx, a) {
     const zone = await zoneById(ctx, a.zoneid, 'zoneid');
+    // CloudStack's NetworkServiceImpl: only root admins act in a disabled zone (one being set up).
+    if (zone.allocation_state !== 'Enabled' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', `Cannot perform this operation, Zone is currently disabled: ${zone.id}`);
     const off = (await ctx.sql.query<{ id: string; name: string; guest_ip_type: string; state: string; specify_vlan: boolean }>(
       'SELECT id, name, guest_ip_type, state, specify_vlan FROM network_offerings WHERE id = $1', [a.networkofferingid]))[0];
     if (!off) throw paramError(`Unable to find network offering by networkofferingid=${a.networkofferingid}`);
@@ -119,7 +131,9 @@ export const createNetwork = command({
       // host interface), a flat provider network as CloudStack's untagged shared networks are.
       const label = pn ? (await ctx.sql.query<{ kvm_label: string | null }>(`SELECT kvm_label FROM traffic_types WHERE physical_network_id = $1 AND traffic_type = 'Guest'`, [pn.id]))[0]?.kvm_label : undefined;
       if (!pn || !label) throw paramError('Invalid parameter vlan value=untagged: an untagged network needs a physical network whose Guest traffic type has a kvmnetworklabel naming the hosts\' uplink interface');
-      const other = (await ctx.sql.query<{ name: string }>('SELECT name FROM networks WHERE physical_network_id = $1 AND vni IS NULL', [pn.id]))[0];
+      // Only another untagged *shared* network holds the uplink: an isolated network has no VNI
+      // until it is implemented, and that is no claim on the untagged slot.
+      const other = (await ctx.sql.query<{ name: string }>(`SELECT name FROM networks WHERE physical_network_id = $1 AND vni IS NULL AND guest_type = 'Shared' AND state <> 'Destroy'`, [pn.id]))[0];
       if (other) throw paramError(`Physical network ${pn.name} already has the untagged network ${other.name}`);
     }
     const acl = a.acltype ?? 'Domain';

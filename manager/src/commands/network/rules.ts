@@ -19,8 +19,9 @@ const PROTOCOLS = ['tcp', 'udp', 'icmp', 'all'] as const;
 const port = (d: string) => ({ type: 'integer', description: d, min: 1, max: 65535 } as const);
 const checkCidrs = (v: string[]) => {
   for (const c of v) {
-    const [ip, len] = c.split('/');
-    if (!ip || checkIPv4(ip) || len === undefined || !/^\d{1,2}$/.test(len) || Number(len) > 32) return `${c} is not an IPv4 CIDR`;
+    const parts = c.split('/');
+    const [ip, len] = parts;
+    if (parts.length !== 2 || !ip || checkIPv4(ip) || len === undefined || !/^\d{1,2}$/.test(len) || Number(len) > 32) return `${c} is not an IPv4 CIDR`;
   }
   return undefined;
 };

@@ -28,6 +28,11 @@ export interface ConfigDef {
 
 export const CONFIG_DEFS: readonly ConfigDef[] = [
   {
+    name: 'incorrect.login.attempts.allowed', category: 'Advanced', type: 'Number', defaultValue: '5', dynamic: true, min: 1, max: 1000,
+    description: 'Incorrect login attempts allowed before the user is disabled',
+    readBy: 'login (commands/accounts/session.ts): a user is locked after this many failed logins in a row (not the default admin)',
+  },
+  {
     name: 'cpu.overprovisioning.factor', category: 'Advanced', type: 'Decimal', defaultValue: '1', dynamic: true, min: 1, max: 1000,
     description: 'Used for CPU overprovisioning calculation; available CPU will be (actualCpuCapacity * cpu.overprovisioning.factor)',
     readBy: 'the host planner (orchestrator/compute.ts planHost) for every VM placement',
