@@ -17,6 +17,7 @@ const all = {
   api: ['npm', ['run', '--silent', 'bench', '-w', 'manager']],
   'hosts-driver': ['npm', ['run', '--silent', 'bench', '-w', 'agent']],
   guests: ['npm', ['run', '--silent', 'bench:guests', '-w', 'agent']],
+  ui: ['npm', ['run', '--silent', 'bench', '-w', 'ui']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;

@@ -1,9 +1,16 @@
 // `npm start`: the manager on an embedded PGlite in ./data (or DATABASE_URL), on PORT.
 import { createManager, settingsFromEnv } from './app.ts';
+import { ensureUiBuilt } from '@flotilla/ui/build';
 import { localCloudHelp, localDriver, startLocalCloud, type LocalCloud } from './local/cloud.ts';
 import { guard, reportFailure } from './background.ts';
 
 const settings = settingsFromEnv();
+// The web UI served at /client/: rebuilt when a source is newer than its build (ui/README.md).
+try {
+  if (await ensureUiBuilt()) process.stdout.write('Built the web UI (ui/dist)\n');
+} catch (e) {
+  process.stderr.write(`${(e as Error).message}\nThe manager starts without the web UI.\n`);
+}
 const m = await createManager({ settings });
 const s = m.services;
 // The last line of defence: every background path is guarded where it starts (background.ts), so
@@ -18,6 +25,7 @@ if (m.generatedAdminPassword) {
 const address = await m.app.listen({ port: settings.port, host: settings.host });
 const port = new URL(address).port;
 process.stdout.write(`Flotilla manager listening on http://localhost:${port}/client/api (database: ${s.db.dialect})\n`);
+process.stdout.write(`Web UI: http://localhost:${port}/client/\n`);
 // The single-machine cloud (zone, host agent) unless FLOTILLA_LOCAL_CLOUD=off. It is set up in
 // the background while the API answers; its failures are reported and retried, never fatal.
 let local: LocalCloud | undefined;

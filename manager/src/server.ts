@@ -2,6 +2,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Services } from './services.ts';
 import { authenticate } from './api/auth.ts';
 import { dispatch, errorAnswer, type ApiAnswer } from './api/dispatch.ts';
@@ -63,5 +67,28 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
   app.get('/client/api', handler);
   app.post('/client/api', handler);
   app.get('/', async (_req, reply) => reply.redirect('/client/'));
+  await serveUi(app);
   return app;
+}
+
+/** Where the web UI's build is (ui/dist; `FLOTILLA_UI_DIR` overrides it). */
+export const UI_DIR = process.env.FLOTILLA_UI_DIR ?? fileURLToPath(new URL('../../ui/dist/', import.meta.url));
+
+/**
+ * The web UI at /client/ (CloudStack's path): the static files of ui/dist, which talk to the
+ * manager only through /client/api (a more specific route, so it is never shadowed). `npm start`
+ * and `npm ci` build it (ui/README.md); without a build /client/ says how to make one.
+ */
+async function serveUi(app: FastifyInstance): Promise<void> {
+  if (!existsSync(join(UI_DIR, 'index.html'))) {
+    app.get('/client/', async (_req, reply) => reply.code(503).type('text/plain; charset=utf-8')
+      .send('The web UI is not built: `npm start` builds it, or run `npm run build -w ui`.\n'));
+    return;
+  }
+  // Hashed asset names never change content: cached for a year; index.html always revalidated.
+  await app.register(fastifyStatic, {
+    root: UI_DIR, prefix: '/client/', wildcard: true, index: ['index.html'], redirect: true,
+    setHeaders: (reply, path) => { reply.header('cache-control', path.includes(join('assets', '')) ? 'public, max-age=31536000, immutable' : 'no-cache'); },
+  });
+  app.get('/client', async (_req, reply) => reply.redirect('/client/'));
 }

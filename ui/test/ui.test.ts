@@ -1,0 +1,302 @@
+// The web UI in a real browser (Debian's chromium through playwright-core) against `npm start`'s
+// single-machine cloud: a tenant builds a reachable service through the pages and tears it down,
+// an admin manages the cloud, bad input shows the API's error and leaves nothing, every page
+// passes axe-core (0 serious/critical) and is kept as a screenshot in ui/artifacts/.
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Page } from 'playwright-core';
+import { keysFor, type Api } from '@flotilla/manager/client';
+import { axeSerious, openBrowser, screenshot, uiLogin, type AxeViolation, type Browser } from './browser.ts';
+import { startManager, type Started } from './manager.ts';
+
+const run = promisify(execFile);
+const root = process.getuid?.() === 0;
+let mgr: Started;
+let admin: Api;
+let browser: Browser;
+let page: Page;
+const violations: Record<string, AxeViolation[]> = {};
+const T = { name: 'uitenant', password: 'tenant-pw-1' };
+const S = { network: 'ui-net', vm: 'uivm', ip: '' };
+
+async function waitFor(fn: () => Promise<boolean>, what: string, ms = 60_000) {
+  const until = Date.now() + ms;
+  while (!(await fn().catch(() => false))) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Opens a page from the side navigation (as a user clicks), then scans and photographs it. */
+async function visit(label: string, shot: string) {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
+  await check(shot);
+}
+async function check(shot: string) {
+  await page.waitForLoadState('networkidle').catch(() => undefined);
+  await page.locator('.n-data-table').first().waitFor({ timeout: 5000 }).catch(() => undefined);
+  await page.waitForTimeout(300);
+  await screenshot(page, shot);
+  violations[shot] = await axeSerious(page);
+}
+/** The shared status line says `text` (an async action finished) or fails with what it says. */
+async function reported(text: string, ms = 180_000) {
+  const status = page.getByTestId('status');
+  await waitFor(async () => {
+    const t = await status.innerText();
+    if (/failed:/.test(t) && !t.includes(text)) throw new Error(t);
+    return t.includes(text);
+  }, `status "${text}"`, ms);
+}
+async function dialogClosed(ms = 180_000) {
+  await page.getByRole('dialog').waitFor({ state: 'detached', timeout: ms }).catch(async (e) => {
+    const err = await page.getByTestId('form-error').innerText().catch(() => '');
+    throw new Error(err || String(e));
+  });
+}
+
+test.before(async () => {
+  mgr = await startManager();
+  admin = await keysFor(mgr.url, 'admin', 'ui-admin-pw');
+  await waitFor(async () => (await admin.ok('listHosts', { name: 'local' })).host?.[0]?.state === 'Up', 'the local host Up', 120_000);
+  await admin.ok('createAccount', { username: T.name, password: T.password, email: 't@example.org', firstname: 'Ui', lastname: 'Tenant', accounttype: 0 });
+  browser = await openBrowser();
+  page = browser.page;
+});
+test.afterEach.always(async (t) => { if (!t.passed && page) await screenshot(page, `failed-${t.title.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined); });
+test.after.always(async () => { await browser?.close(); await mgr?.stop(); });
+
+test.serial('the manager serves the UI at /client/ and / redirects there', async (t) => {
+  const r = await fetch(`${mgr.url}/`, { redirect: 'manual' });
+  t.is(r.status, 302);
+  t.is(r.headers.get('location'), '/client/');
+  const html = await (await fetch(`${mgr.url}/client/`)).text();
+  t.regex(html, /<div id="app">/);
+  await page.goto(`${mgr.url}/client/`);
+  await page.getByLabel('Username').waitFor();
+  await check('login');
+  // A wrong password shows the API's errortext.
+  await page.getByLabel('Username').fill(T.name);
+  await page.getByLabel('Password').fill('wrong');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await t.notThrowsAsync(page.getByRole('alert').filter({ hasText: /failed to authenticate/i }).waitFor({ timeout: 15_000 }));
+});
+
+test.serial('a tenant creates an isolated network, deploys a VM, acquires an IP, adds a port forward and a firewall rule', async (t) => {
+  await uiLogin(page, mgr.url, T.name, T.password);
+  await check('dashboard');
+  await visit('Networks', 'networks-empty');
+  await page.getByRole('button', { name: 'Add isolated network' }).click();
+  let dlg = page.getByRole('dialog');
+  await dlg.getByLabel('Name', { exact: true }).fill(S.network);
+  await dlg.getByLabel('Network offering').selectOption({ label: 'Offering for Isolated networks with Source Nat service enabled' });
+  await dlg.getByRole('button', { name: 'Create' }).click();
+  await dialogClosed();
+  await page.getByRole('link', { name: S.network }).waitFor();
+  const net = (await admin.ok('listNetworks', { listall: true, name: S.network })).network[0];
+  t.is(net.account, T.name);
+
+  await visit('Instances', 'instances-empty');
+  await page.getByRole('button', { name: 'Deploy instance' }).click();
+  dlg = page.getByRole('dialog');
+  await dlg.getByLabel('Zone').selectOption({ label: 'local' });
+  await dlg.getByRole('button', { name: 'Next' }).click();
+  await dlg.getByLabel('Template').selectOption({ label: 'Flotilla netns guest' });
+  await screenshot(page, 'deploy-wizard');
+  violations['deploy-wizard'] = await axeSerious(page);
+  await dlg.getByRole('button', { name: 'Next' }).click();
+  await dlg.getByLabel('Network').selectOption(net.id);
+  await dlg.getByRole('button', { name: 'Next' }).click();
+  await dlg.getByLabel('User data').fill('#cloud-config\n');
+  await dlg.getByLabel('Name').fill(S.vm);
+  await dlg.getByRole('button', { name: 'Next' }).click();
+  await t.notThrowsAsync(dlg.getByText(S.network).waitFor());
+  await dlg.getByRole('button', { name: 'Deploy' }).click();
+  await dialogClosed(300_000);
+  await reported(`Deployed ${S.vm}`);
+  await page.getByRole('link', { name: S.vm }).waitFor();
+  await check('instances');
+  await page.getByRole('link', { name: S.vm }).click();
+  await page.getByRole('region', { name: 'NICs' }).getByRole('link', { name: S.network }).waitFor();
+  await check('instance');
+
+  await visit('Public IPs', 'publicips-empty');
+  await page.getByRole('button', { name: 'Acquire public IP' }).click();
+  dlg = page.getByRole('dialog');
+  await dlg.getByLabel('Network').selectOption(net.id);
+  await dlg.getByRole('button', { name: 'Acquire' }).click();
+  await dialogClosed();
+  await reported('Acquired 203.0.113.');
+  S.ip = /Acquired (\d+\.\d+\.\d+\.\d+)/.exec(await page.getByTestId('status').innerText())![1]!;
+  await check('publicips');
+  await page.getByRole('link', { name: S.ip, exact: true }).click();
+  await page.getByRole('button', { name: 'Add port forwarding' }).click();
+  dlg = page.getByRole('dialog');
+  await dlg.getByLabel('Public port').fill('80');
+  await dlg.getByLabel('Private port').fill('80');
+  await dlg.getByLabel('Instance').selectOption({ label: S.vm });
+  await dlg.getByRole('button', { name: 'Add' }).click();
+  await dialogClosed();
+  await page.getByRole('region', { name: 'Port forwarding rules' }).getByRole('cell', { name: S.vm, exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Add firewall rule' }).click();
+  dlg = page.getByRole('dialog');
+  await dlg.getByLabel('Start port').fill('80');
+  await dlg.getByLabel('End port').fill('80');
+  await dlg.getByRole('button', { name: 'Add' }).click();
+  await dialogClosed();
+  await page.getByRole('region', { name: 'Firewall rules' }).getByTestId('counter').waitFor();
+  await check('publicip');
+  const rules = await admin.ok('listFirewallRules', { listall: true, ipaddressid: (await admin.ok('listPublicIpAddresses', { listall: true, ipaddress: S.ip })).publicipaddress[0].id });
+  t.is(rules.firewallrule.length, 1);
+});
+
+(root ? test.serial : test.serial.skip)('a request from the uplink reaches the VM and the rule counters on the page go up', async (t) => {
+  const counter = page.getByRole('region', { name: 'Firewall rules' }).getByTestId('counter').first();
+  const pkts = async () => Number(/^(\d+)/.exec(await counter.innerText())?.[1] ?? NaN);
+  const before = await pkts();
+  t.is(before, 0);
+  const r = await run('ip', ['netns', 'exec', `${mgr.name}-uplink`, 'curl', '-sS', '--max-time', '10', `http://${S.ip}/`]);
+  t.is(r.stdout.trim(), S.vm);
+  // The page refreshes the rules every 2 s, reading the router's counters.
+  await waitFor(async () => (await pkts()) > before, 'the firewall rule counter to go up', 30_000);
+  t.true((await pkts()) >= 1);
+  await screenshot(page, 'publicip-counters');
+});
+
+test.serial('a bad form entry shows the API error and leaves nothing behind', async (t) => {
+  await visit('Networks', 'networks');
+  await page.getByRole('button', { name: 'Add isolated network' }).click();
+  const dlg = page.getByRole('dialog');
+  await dlg.getByLabel('Name', { exact: true }).fill('ui-bad-net');
+  await dlg.getByLabel('Gateway').fill('10.77.0.1');
+  await dlg.getByLabel('Netmask').fill('255.0.255.0');
+  await dlg.getByRole('button', { name: 'Create' }).click();
+  const err = dlg.getByTestId('form-error');
+  await err.waitFor();
+  t.regex(await err.innerText(), /netmask/i);
+  t.regex(await err.innerText(), /error 431/);
+  await screenshot(page, 'bad-entry');
+  await dlg.getByRole('button', { name: 'Cancel' }).click();
+  t.is((await admin.ok('listNetworks', { listall: true, name: 'ui-bad-net' })).network?.length ?? 0, 0);
+});
+
+test.serial('the tenant pages pass axe-core and keep their screenshots', async (t) => {
+  await page.getByRole('link', { name: S.network }).click();
+  await page.getByRole('heading', { name: 'Egress rules' }).waitFor();
+  await check('network');
+  for (const [label, shot] of [['SSH key pairs', 'sshkeys'], ['API keys', 'apikeys'], ['Events & jobs', 'events'], ['API explorer', 'api']] as const) await visit(label, shot);
+  // API explorer: pick a command, run it, see the JSON.
+  await page.getByRole('combobox', { name: /^Command/ }).selectOption('listZones');
+  await page.getByRole('button', { name: 'Run listZones' }).click();
+  await t.notThrowsAsync(page.getByLabel('Answer').filter({ hasText: '"name": "local"' }).waitFor());
+  await check('api-result');
+  // The SSH key pair page creates a pair and shows its private key once.
+  await visit('SSH key pairs', 'sshkeys');
+  await page.getByRole('button', { name: 'Create key pair' }).click();
+  await page.getByRole('dialog').getByLabel('Name').fill('ui-key');
+  await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
+  await dialogClosed();
+  await t.notThrowsAsync(page.getByLabel('Private key').filter({ hasText: 'PRIVATE KEY' }).waitFor());
+  await page.getByRole('button', { name: 'Delete ui-key' }).click();
+  await reported('Delete ui-key: done');
+});
+
+test.serial('an admin adds a public IP range, sees the host Up and the routers, changes a setting', async (t) => {
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await uiLogin(page, mgr.url, 'admin', 'ui-admin-pw');
+  // Keyboard: Tab from the top reaches the navigation; Enter follows a link.
+  await page.locator('body').focus();
+  let found = false;
+  for (let i = 0; i < 25 && !found; i++) {
+    await page.keyboard.press('Tab');
+    found = (await page.evaluate('document.activeElement && document.activeElement.textContent')) === 'Infrastructure';
+  }
+  t.true(found, 'Tab reaches the Infrastructure link');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Infrastructure', level: 1 }).waitFor();
+  const hosts = page.getByRole('region', { name: 'Hosts' });
+  await hosts.getByRole('row').filter({ hasText: 'local' }).getByText('Up', { exact: true }).waitFor();
+  await check('infra-hosts');
+  // Tabs follow the arrow keys.
+  await page.getByRole('tab', { name: 'Hosts' }).focus();
+  await page.keyboard.press('ArrowLeft');
+  await page.getByRole('region', { name: 'Clusters' }).waitFor();
+  await check('infra-clusters');
+
+  await visit('System VMs & routers', 'systemvms');
+  await page.getByRole('region', { name: 'Virtual routers' }).getByRole('row').filter({ hasText: S.network }).getByText('Running').waitFor();
+  // The tenant's network as the admin sees it: its router's state.
+  await visit('Networks', 'networks-admin');
+  await page.getByRole('link', { name: S.network }).click();
+  await page.getByRole('region', { name: 'Routers of this network' }).getByRole('cell', { name: 'Running', exact: true }).waitFor({ timeout: 60_000 });
+  await check('network-admin');
+
+  await visit('Physical networks', 'physicalnetworks');
+  const before = (await admin.ok('listVlanIpRanges', {})).vlaniprange.length;
+  await page.getByRole('button', { name: 'Add public IP range' }).click();
+  let dlg = page.getByRole('dialog');
+  await dlg.getByLabel('Gateway').fill('203.0.113.1');
+  await dlg.getByLabel('First address').fill('203.0.113.251');
+  await dlg.getByLabel('Last address').fill('203.0.113.254');
+  await dlg.getByRole('button', { name: 'Add' }).click();
+  await dialogClosed();
+  await page.getByRole('region', { name: 'Public IP ranges' }).getByRole('cell', { name: '203.0.113.251', exact: true }).waitFor();
+  t.is((await admin.ok('listVlanIpRanges', {})).vlaniprange.length, before + 1);
+  await check('physicalnetworks-range');
+  // A range outside its gateway's subnet: the API's error in the dialog, nothing added.
+  await page.getByRole('button', { name: 'Add public IP range' }).click();
+  dlg = page.getByRole('dialog');
+  await dlg.getByLabel('Gateway').fill('203.0.113.1');
+  await dlg.getByLabel('First address').fill('198.18.0.10');
+  await dlg.getByLabel('Last address').fill('198.18.0.20');
+  await dlg.getByRole('button', { name: 'Add' }).click();
+  await dlg.getByTestId('form-error').waitFor();
+  t.regex(await dlg.getByTestId('form-error').innerText(), /error 431/);
+  await dlg.getByRole('button', { name: 'Cancel' }).click();
+  t.is((await admin.ok('listVlanIpRanges', {})).vlaniprange.length, before + 1);
+  await page.getByRole('button', { name: 'Delete 203.0.113.251–203.0.113.254' }).click();
+  await reported('Delete 203.0.113.251–203.0.113.254: done');
+  t.is((await admin.ok('listVlanIpRanges', {})).vlaniprange.length, before);
+
+  await visit('Global settings', 'settings');
+  await page.getByLabel('Search settings (name contains)').fill('haproxy.max.conn');
+  const row = page.getByRole('row').filter({ hasText: 'network.loadbalancer.haproxy.max.conn' });
+  await row.waitFor();
+  const old = (await admin.ok('listConfigurations', { name: 'network.loadbalancer.haproxy.max.conn' })).configuration[0].value;
+  for (const value of ['5000', old]) {
+    await row.getByRole('button', { name: /^Edit/ }).click();
+    await page.getByRole('dialog').getByLabel('New value').fill(value);
+    await page.getByRole('dialog').getByRole('button', { name: 'Edit' }).click();
+    await dialogClosed();
+    await reported(`Set network.loadbalancer.haproxy.max.conn = ${value}`);
+    t.is((await admin.ok('listConfigurations', { name: 'network.loadbalancer.haproxy.max.conn' })).configuration[0].value, value);
+  }
+  for (const [label, shot] of [['Accounts & domains', 'accounts'], ['Events & jobs', 'events-admin'], ['Dashboard', 'dashboard-admin']] as const) await visit(label, shot);
+  await page.getByRole('tab', { name: 'Async jobs' }).click().catch(() => undefined);
+});
+
+test.serial('the tenant destroys everything through the pages', async (t) => {
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await uiLogin(page, mgr.url, T.name, T.password);
+  await visit('Public IPs', 'publicips-again');
+  await page.getByRole('button', { name: `Release ${S.ip}` }).click();
+  await reported(`Release ${S.ip}: done`);
+  await visit('Instances', 'instances-again');
+  await page.getByRole('button', { name: `Destroy ${S.vm}` }).click();
+  await reported(`Destroy ${S.vm}: done`, 300_000);
+  await visit('Networks', 'networks-again');
+  await page.getByRole('button', { name: `Delete ${S.network}` }).click();
+  await reported(`Delete ${S.network}: done`, 300_000);
+  const acct = (await admin.ok('listAccounts', { name: T.name, listall: true })).account[0];
+  t.is((await admin.ok('listVirtualMachines', { listall: true, account: T.name, domainid: acct.domainid })).virtualmachine?.length ?? 0, 0);
+  t.is((await admin.ok('listNetworks', { listall: true, account: T.name, domainid: acct.domainid })).network?.length ?? 0, 0);
+  t.is((await admin.ok('listPublicIpAddresses', { listall: true, account: T.name, domainid: acct.domainid, allocatedonly: true })).publicipaddress?.length ?? 0, 0);
+  t.is((await admin.ok('listRouters', { listall: true, account: T.name, domainid: acct.domainid })).router?.length ?? 0, 0);
+});
+
+test.serial('every page scanned has 0 serious or critical axe-core violations', (t) => {
+  t.true(Object.keys(violations).length >= 20, `pages scanned: ${Object.keys(violations).join(' ')}`);
+  const bad = Object.entries(violations).filter(([, v]) => v.length).map(([p, v]) => `${p}: ${v.map((x) => `${x.id} (${x.impact}) ${x.nodes.slice(0, 2).map((n) => n.html).join(' | ')}`).join('; ')}`);
+  t.deepEqual(bad, []);
+});
