@@ -7,7 +7,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, kernelTestsUnavailable } from '../src/lab.ts';
 import { addHost, addUplink, createZone, netnsHosts, startCloud, waitFor, type Cloud, type Host, type Zone } from '../src/cloud.ts';
@@ -74,7 +75,10 @@ async function client(w: World, name: string, ip: string, config: string, extraA
   const address = /^Address = (.+)$/m.exec(config)![1]!;
   let wgConf = config.split('\n').filter((l) => !/^(Address|DNS) =/.test(l)).join('\n');
   if (extraAllowed.length) wgConf = wgConf.replace(/^AllowedIPs = (.+)$/m, (_m, a: string) => `AllowedIPs = ${[a, ...extraAllowed].join(', ')}`);
-  await w.lab.exec(ns, ['wg', 'setconf', iface, '/dev/stdin'], { input: wgConf });
+  const dir = mkdtempSync(join(tmpdir(), 'flt-wgc-'));
+  w.lab.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'wg.conf'), wgConf, { mode: 0o600 });
+  await w.lab.exec(ns, ['wg', 'setconf', iface, join(dir, 'wg.conf')]);
   for (const a of address.split(',').map((s) => s.trim())) await w.lab.exec(ns, ['ip', 'addr', 'add', a, 'dev', iface]);
   await w.lab.exec(ns, ['ip', 'link', 'set', iface, 'up']);
   const allowed = /^AllowedIPs = (.+)$/m.exec(wgConf)![1]!.split(',').map((s) => s.trim());

@@ -32,7 +32,7 @@ CREATE TABLE vpn_users (
   username text NOT NULL,
   account_id uuid NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
   domain_id uuid NOT NULL REFERENCES domains(id),
-  password_hash text NOT NULL,           -- scrypt; WireGuard does not use it, CloudStack requires it
+  password_hash text NOT NULL,           -- scrypt (WireGuard does not use it, CloudStack requires it)
   public_key text NOT NULL,
   state text NOT NULL DEFAULT 'Add',     -- Add | Active (CloudStack's VpnUser.State)
   created timestamptz NOT NULL DEFAULT now()
