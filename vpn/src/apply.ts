@@ -135,7 +135,7 @@ export class VpnApplier {
     const peers = new Map<string, string>();
     for (const p of g.peers) {
       const ips = p.allowed_ip as string[];
-      if (ips.length === 1) peers.set(hexToKey(p.public_key as string), ips[0]!);
+      if (ips.length === 1 && ips[0]!.endsWith('/32')) peers.set(hexToKey(p.public_key as string), ips[0]!.slice(0, -3));
       else await this.client!.set(uapi.removePeer(hexToKey(p.public_key as string))); // not ours: one address per peer
     }
     return {
