@@ -12,17 +12,45 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, kernelTestsUnavailable } from '../src/lab.ts';
 import { addHost, addUplink, createZone, netnsHosts, startCloud, waitFor, type Cloud, type Host, type Zone } from '../src/cloud.ts';
-import { signedClient, type Api } from '@flotilla/manager/client';
+import { keysFor, signedClient, type Api } from '@flotilla/manager/client';
+import { createManager } from '@flotilla/manager/app';
+import { createLogger } from '@flotilla/manager/log';
+import { openDatabase } from '@flotilla/manager/db/index';
+import { openPostgres } from '@flotilla/manager/db/postgres';
 import type { NetnsDriver } from '@flotilla/agent';
 
 const skip = kernelTestsUnavailable();
 const kernelTest = skip ? test.skip : test.serial;
+const PG_URL = process.env.FLOTILLA_TEST_PG_URL;
+const DIALECTS = PG_URL ? ['pglite', 'postgres'] as const : ['pglite'] as const;
+
+/** A manager on a fresh database of the dialect (PostgreSQL: a throwaway database, dropped after). */
+async function cloudOn(t: ExecutionContext, dialect: 'pglite' | 'postgres'): Promise<Cloud> {
+  if (dialect === 'pglite') return startCloud(t);
+  const name = `flt_vpn_${randomBytes(6).toString('hex')}`;
+  const server = await openPostgres(PG_URL!);
+  await server.query(`CREATE DATABASE ${name}`);
+  const u = new URL(PG_URL!); u.pathname = `/${name}`;
+  const db = await openDatabase({ url: u.toString() });
+  t.teardown(async () => {
+    await db.close().catch(() => undefined);
+    await server.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+    await server.close();
+  });
+  const m = await createManager({
+    settings: { port: 0, host: '127.0.0.1', dataDir: '', sessionTimeout: 1800, jobDelayMs: 0 },
+    db, memory: true, adminPassword: 'e2e-admin', log: createLogger('silent'), env: {},
+  });
+  t.teardown(() => m.close());
+  const url = await m.app.listen({ port: 0, host: '127.0.0.1' });
+  return { m, url, admin: await keysFor(url, 'admin', 'e2e-admin'), wsUrl: `${url.replace(/^http/, 'ws')}/agent` };
+}
 
 interface World { lab: Lab; cloud: Cloud; z: Zone; driver: NetnsDriver; uplink: string; host: Host; stateDir: string }
 
-async function world(t: ExecutionContext): Promise<World> {
+async function world(t: ExecutionContext, dialect: 'pglite' | 'postgres'): Promise<World> {
   const lab = Lab.create(t, 'vpn');
-  const cloud = await startCloud(t);
+  const cloud = await cloudOn(t, dialect);
   const z = await createZone(cloud.admin);
   const [h1] = await netnsHosts(lab, 1);
   const host = await addHost(t, cloud, z, { name: 'host1', driver: h1!.driver, tag: h1!.tag, hostNs: h1!.hostNs });
@@ -91,8 +119,8 @@ async function http(w: World, ns: string, url: string, timeoutS = 2): Promise<st
   return r.code === 0 ? r.stdout.trim() : '';
 }
 
-kernelTest('remote-access VPN on WireGuard: CloudStack commands, clients reach a guest by its private address, users removed one by one, errors, tenant isolation, egress rules, router re-created with the same key and peers', async (t) => {
-  const w = await world(t);
+for (const dialect of DIALECTS) kernelTest(`remote-access VPN on WireGuard (${dialect}): CloudStack commands, clients reach a guest by its private address, users removed one by one, errors, tenant isolation, egress rules, router re-created with the same key and peers`, async (t) => {
+  const w = await world(t, dialect);
   const alice = await tenant(w.cloud, 'alice');
   const bob = await tenant(w.cloud, 'bob');
   const offering = await vpnOffering(w.cloud);
