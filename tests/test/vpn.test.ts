@@ -5,7 +5,8 @@
 // a time; errors are CloudStack's; a destroyed and re-created router takes the same client
 // configuration.
 import test, { type ExecutionContext } from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -112,6 +113,14 @@ async function client(w: World, name: string, ip: string, config: string, extraA
   const allowed = /^AllowedIPs = (.+)$/m.exec(wgConf)![1]!.split(',').map((s) => s.trim());
   for (const a of allowed) await w.lab.exec(ns, ['ip', 'route', 'add', a, 'dev', iface]);
   return { ns, iface };
+}
+
+/** `cs <args>` (Debian's python3-cs, which waits for async jobs) as the API client's user. */
+async function cs(api: Api, args: string[]): Promise<any> {
+  const r = await promisify(execFile)('/usr/bin/python3', ['-m', 'cs', ...args], {
+    env: { PATH: process.env.PATH, HOME: '/nonexistent', CLOUDSTACK_ENDPOINT: `${api.url}/client/api`, CLOUDSTACK_KEY: api.apiKey, CLOUDSTACK_SECRET: api.secretKey }, timeout: 120_000,
+  }).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: e.stdout ?? '', stderr: e.stderr ?? '' }));
+  try { return JSON.parse(r.stdout); } catch { throw new Error(`cs ${args[0]}: ${r.stderr || r.stdout}`); }
 }
 
 async function http(w: World, ns: string, url: string, timeoutS = 2): Promise<string> {
@@ -227,9 +236,15 @@ for (const dialect of DIALECTS) kernelTest(`remote-access VPN on WireGuard (${di
   t.true(existsSync(journal));
   t.true(readFileSync(journal, 'utf8').includes(davePub));
 
-  // ---- deleteRemoteAccessVpn ----
-  await alice.api.jobOk('deleteRemoteAccessVpn', { publicipid: snat.id });
+  // ---- a real CloudStack client: Debian's cs lists, adds a user and deletes the VPN ----
+  const csList = await cs(alice.api, ['listRemoteAccessVpns']);
+  t.like(csList.remoteaccessvpn[0], { publicip: snat.ipaddress, wireguardport: 51820, state: 'Running' });
+  const csUser = await cs(alice.api, ['addVpnUser', 'username=erin', 'password=secret-5']);
+  t.regex(csUser.vpnuser.wireguardconfig, /^\[Interface\]\nPrivateKey = /);
+  t.is(csUser.vpnuser.wireguardaddress, '10.8.0.2', "carol's freed address is given again");
+  const csDel = await cs(alice.api, ['deleteRemoteAccessVpn', `publicipid=${snat.id}`]);
+  t.true(csDel.success === true || csDel.success === 'true', JSON.stringify(csDel));
   t.deepEqual(await alice.api.ok('listRemoteAccessVpns', {}), {});
   t.is(await http(w, c2.ns, `http://${vmIp}/`), '', 'no VPN, no tunnel');
-  t.is((await alice.api.ok('listVpnUsers', {})).count, 1, 'users belong to the account and stay');
+  t.is((await alice.api.ok('listVpnUsers', {})).count, 2, 'users belong to the account and stay');
 });
