@@ -127,7 +127,7 @@ try {
     return JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e9;
   };
   const viaRouter: number[] = []; const bare: number[] = [];
-  for (let i = 0; i < 3; i++) { viaRouter.push(await iperf(cl, '10.1.0.10')); bare.push(await iperf(a, '10.9.0.2')); }
+  for (let i = 0; i < 5; i++) { viaRouter.push(await iperf(cl, '10.1.0.10')); bare.push(await iperf(a, '10.9.0.2')); }
 
   // ---- first handshake: a client already sending, from the spec adding its peer ----
   const firsts: number[] = [];
