@@ -3,7 +3,8 @@
 //   firewall: …   (firewall/bench)            hosts: …   (tests/bench/hosts.ts, through the API)
 //   router: …     (scripts/bench-router.mjs)  api: …     (manager/bench)
 //   hosts-driver: … (agent/bench, the netns driver and simulated agents below the manager)
-// Usage: node scripts/run-benches.mjs [name …]  (names: firewall hosts router api hosts-driver)
+//   vpn: …        (vpn/bench, the router appliance's WireGuard VPN)
+// Usage: node scripts/run-benches.mjs [name …]  (names: firewall hosts router api hosts-driver vpn)
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
