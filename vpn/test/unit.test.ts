@@ -77,3 +77,30 @@ test('client configuration: wg-quick format; its wg(8) part is accepted by wg', 
   t.regex(conf, /^\[Interface\]\nPrivateKey = .+\nAddress = 10\.8\.0\.2\/32\nDNS = 10\.1\.0\.1\n\n\[Peer\]\nPublicKey = .+\nEndpoint = 203\.0\.113\.10:51820\nAllowedIPs = 10\.1\.0\.0\/16, 10\.8\.0\.0\/24\n/);
   t.notRegex(wgSetconfOf(conf), /Address|DNS/);
 });
+
+test('journal: snapshot, then one line per peer change; a torn last line is ignored; compacts when it doubles', async (t) => {
+  const { mkdtempSync, readFileSync, appendFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { VpnJournal } = await import('../src/apply.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'flt-vpnj-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const j = new VpnJournal(join(dir, 'vpn-journal.jsonl'));
+  t.is(j.load(), undefined);
+  const device = { interface: 'wgj', listenPort: 51820, privateKey: server.privateKey, address: '10.8.0.1/24' };
+  const peers = new Map([['a', '10.8.0.2']]);
+  j.snapshot({ device, peers });
+  peers.set('b', '10.8.0.3'); j.record({ device, peers }, [['b', '10.8.0.3']], []);
+  peers.delete('a'); j.record({ device, peers }, [], ['a']);
+  appendFileSync(join(dir, 'vpn-journal.jsonl'), '{"set":["c","10.8');
+  const back = new VpnJournal(join(dir, 'vpn-journal.jsonl')).load()!;
+  t.deepEqual(back.device, device);
+  t.deepEqual([...back.peers], [['b', '10.8.0.3']]);
+  // Past twice the live set (+1000 lines of slack) the next change rewrites a snapshot.
+  const k = new VpnJournal(join(dir, 'k.jsonl'));
+  const live = new Map<string, string>();
+  k.snapshot({ device, peers: live });
+  for (let i = 0; i < 1100; i++) { live.set(`p${i}`, '10.8.0.9'); live.delete(`p${i}`); k.record({ device, peers: live }, [[`p${i}`, '10.8.0.9']], [`p${i}`]); }
+  t.true(readFileSync(join(dir, 'k.jsonl'), 'utf8').split('\n').filter(Boolean).length < 1100);
+  t.deepEqual([...new VpnJournal(join(dir, 'k.jsonl')).load()!.peers], []);
+});
