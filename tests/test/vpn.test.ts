@@ -100,6 +100,8 @@ async function client(w: World, name: string, ip: string, config: string, extraA
   await w.lab.exec(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
   const iface = `wgc${randomBytes(5).toString('hex')}`;
   w.lab.spawn(ns, ['wireguard-go', '-f', iface], { env: { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' } });
+  // The lab kills it with SIGKILL, which leaves its socket in the shared /var/run/wireguard.
+  w.lab.onCleanup(() => rmSync(`/var/run/wireguard/${iface}.sock`, { force: true }));
   await waitFor(async () => existsSync(`/var/run/wireguard/${iface}.sock`), `client ${iface} socket`, 10_000);
   const address = /^Address = (.+)$/m.exec(config)![1]!;
   let wgConf = config.split('\n').filter((l) => !/^(Address|DNS) =/.test(l)).join('\n');

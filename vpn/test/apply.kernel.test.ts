@@ -64,6 +64,7 @@ kt('peers added and removed one by one: sessions kept, removed peer cut at once,
     version: '1.0', routerId: 'r-vpnk', generation: ++gen, interfaces: [], routes: [], guestNetworks: [],
     vpn: { version: 1, id: '0c0c0c0c-0000-4000-8000-000000000001', interface: iface, publicIp: '198.18.0.1', listenPort: 51820, privateKey: server.privateKey, range: { start: '10.8.0.1', end: '10.8.7.254' }, openFirewall: false, peers },
   });
+  lab.onCleanup(() => rmSync(`/var/run/wireguard/${iface}.sock`, { force: true }));
   let app = await appliance(lab, srv, stateDir, dir);
   t.teardown(() => app.stop());
   const [a, b] = clients as [typeof clients[0], typeof clients[0]];
@@ -73,6 +74,7 @@ kt('peers added and removed one by one: sessions kept, removed peer cut at once,
 
   for (const [i, c] of clients.entries()) {
     lab.spawn(c.ns, ['wireguard-go', '-f', c.ifc], { env: { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' } });
+    lab.onCleanup(() => rmSync(`/var/run/wireguard/${c.ifc}.sock`, { force: true })); // SIGKILL leaves it
     await until(async () => existsSync(`/var/run/wireguard/${c.ifc}.sock`), 'client socket');
     const conf = join(dir, `${c.ifc}.conf`);
     writeFileSync(conf, `[Interface]\nPrivateKey = ${c.key.privateKey}\n\n[Peer]\nPublicKey = ${server.publicKey}\nEndpoint = 198.18.${i}.1:51820\nAllowedIPs = 10.8.0.1/32\n`, { mode: 0o600 });
