@@ -244,6 +244,13 @@ for (const dialect of DIALECTS) kernelTest(`remote-access VPN on WireGuard (${di
   const csUser = await cs(alice.api, ['addVpnUser', 'username=erin', 'password=secret-5']);
   t.regex(csUser.vpnuser.wireguardconfig, /^\[Interface\]\nPrivateKey = /);
   t.is(csUser.vpnuser.wireguardaddress, '10.8.0.2', "carol's freed address is given again");
+  // remote.access.vpn.user.limit holds (CloudStack's AccountLimitException: 532).
+  await w.cloud.admin.ok('updateConfiguration', { name: 'remote.access.vpn.user.limit', value: '2' });
+  t.like(await jobError(alice.api, 'addVpnUser', { username: 'frank', password: 'secret-6' }), { errorcode: 532 });
+  // updateRemoteAccessVpn: the owner may, another tenant may not.
+  const upd = await alice.api.jobOk('updateRemoteAccessVpn', { id: listed[0].id, fordisplay: false });
+  t.like(upd.remoteaccessvpn, { id: listed[0].id, fordisplay: false, wireguardpublickey: listed[0].wireguardpublickey });
+  t.like(await jobError(bob.api, 'updateRemoteAccessVpn', { id: listed[0].id, fordisplay: true }), { errorcode: 531 });
   const csDel = await cs(alice.api, ['deleteRemoteAccessVpn', `publicipid=${snat.id}`]);
   t.true(csDel.success === true || csDel.success === 'true', JSON.stringify(csDel));
   t.deepEqual(await alice.api.ok('listRemoteAccessVpns', {}), {});
