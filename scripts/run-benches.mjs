@@ -5,6 +5,7 @@
 //   dhcp: …       (routers/bench/dhcp.bench.ts: reservations, against dnsmasq and Kea)
 //   hosts-driver: … (agent/bench, the netns driver and simulated agents below the manager)
 //   guests: … (agent/bench/guests.bench.ts: guest containers until they answer, RSS per VM)
+//   vpn: …        (vpn/bench, the router appliance's WireGuard VPN)
 // Usage: node scripts/run-benches.mjs [name …]  (names: the keys of `all` below)
 import { spawnSync } from 'node:child_process';
 
@@ -18,6 +19,7 @@ const all = {
   'hosts-driver': ['npm', ['run', '--silent', 'bench', '-w', 'agent']],
   guests: ['npm', ['run', '--silent', 'bench:guests', '-w', 'agent']],
   ui: ['npm', ['run', '--silent', 'bench', '-w', 'ui']],
+  vpn: ['npm', ['run', '--silent', 'bench', '-w', 'vpn']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;

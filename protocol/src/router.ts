@@ -5,6 +5,7 @@
 // anywhere between the API and the guest.
 import { Type, type Static } from '@sinclair/typebox';
 import { FirewallSpec, RuleCounters } from './firewall.ts';
+import { RemoteAccessVpnSpec } from './vpn.ts';
 
 /** Protocol version of RouterSpec and its control messages (minor: additive, major: breaking). */
 export const ROUTER_SPEC_VERSION = '1.0' as const;
@@ -97,6 +98,8 @@ export const RouterSpec = Type.Object({
   guestNetworks: Type.Array(GuestNetwork),
   /** Filtering and NAT of this router (firewall/ compiles and applies it); absent = no table. */
   firewall: Type.Optional(FirewallSpec),
+  /** Remote-access VPN (WireGuard) of this router; absent = none (see ./vpn.ts). */
+  vpn: Type.Optional(RemoteAccessVpnSpec),
 }, { additionalProperties: false });
 
 export type RouterSpec = Static<typeof RouterSpec>;
@@ -112,6 +115,7 @@ export type VmMetadata = Static<typeof VmMetadata>;
 export const ServiceName = Type.Union([
   Type.Literal('links'), Type.Literal('firewall'), Type.Literal('dhcp'), Type.Literal('dns'),
   Type.Literal('metadata'), Type.Literal('password'),
+  Type.Literal('vpn'),
 ]);
 export type ServiceName = Static<typeof ServiceName>;
 

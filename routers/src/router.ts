@@ -15,6 +15,7 @@ import { applyLinks } from './links.ts';
 import { validateSpec } from './validate.ts';
 import { compileVmData } from './vmdata/compile.ts';
 import { MetadataService, PasswordService } from './vmdata/services.ts';
+import { VpnApplier, VpnSpecError, compileVpn, withVpnFirewall, type CompiledVpn } from '@flotilla/vpn';
 
 export interface RouterOptions {
   /** Directory for the lease journal and password acknowledgements (kept across re-creation). */
@@ -33,19 +34,37 @@ export type ApplyResult =
 export function serviceSlices(s: RouterSpec): Record<ServiceName, unknown> {
   return {
     links: [s.interfaces, s.routes],
-    firewall: s.firewall ?? null,
+    firewall: [s.firewall ?? null, vpnFirewallKey(s)],
     dhcp: s.guestNetworks.map(({ vms: _v, dnsForwarders: _f, ...rest }) => rest),
     dns: [s.guestNetworks.map((g) => [g.cidr, g.gateway, g.domain, g.dnsForwarders, g.reservations])],
     metadata: s.guestNetworks.map((g) => [g.gateway, g.vms.map(({ password: _p, ...v }) => v)]),
     password: s.guestNetworks.map((g) => [g.gateway, g.vms.map((v) => [v.ip, v.password ?? null])]),
+    vpn: s.vpn ?? null,
   };
 }
 
+/** What of the VPN the firewall depends on (its peers do not: they are matched by prefix). */
+const vpnFirewallKey = (s: RouterSpec) => (s.vpn ? [s.vpn.id, s.vpn.interface, s.vpn.publicIp, s.vpn.listenPort, s.vpn.openFirewall, s.vpn.range] : null);
+
 /** Which services differ between two specs (pure). */
 export function diffServices(prev: RouterSpec | undefined, next: RouterSpec): ServiceName[] {
-  const a = prev ? serviceSlices(prev) : undefined;
-  const b = serviceSlices(next);
-  return (Object.keys(b) as ServiceName[]).filter((k) => !a || JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  const a = prev ? sliceTexts(prev) : undefined;
+  const b = sliceTexts(next);
+  // First apply: every service present; a section absent from the spec (vpn) is no change.
+  return (Object.keys(b) as ServiceName[]).filter((k) => (a ? a[k] !== b[k] : b[k] !== 'null'));
+}
+
+/** Serialised slices, kept per spec object: the applied spec's are computed once, when it was
+ *  the new one (a spec with 10,000 VPN peers costs ~10 ms to serialise). */
+const sliceCache = new WeakMap<RouterSpec, Record<ServiceName, string>>();
+function sliceTexts(s: RouterSpec): Record<ServiceName, string> {
+  let t = sliceCache.get(s);
+  if (!t) {
+    const sl = serviceSlices(s);
+    t = Object.fromEntries(Object.entries(sl).map(([k, v]) => [k, JSON.stringify(v)])) as Record<ServiceName, string>;
+    sliceCache.set(s, t);
+  }
+  return t;
 }
 
 export class Router {
@@ -60,11 +79,14 @@ export class Router {
   private firewall: NftApplier | undefined;
   /** Recompiles only what changed since the last spec (a one-rule change touches one IP). */
   private readonly fwCompiler = new FirewallCompiler();
+  /** The remote-access VPN's WireGuard device (wireguard-go), created with the first VPN. */
+  readonly vpn: VpnApplier;
 
   constructor(private readonly opts: RouterOptions) {
     this.dns = new DnsServer({ port: opts.ports?.dns ?? 53 });
     this.metadata = new MetadataService(opts.ports?.metadata ?? 80);
     this.password = new PasswordService(join(opts.stateDir, 'passwords-acked.json'), opts.ports?.password ?? 8080);
+    this.vpn = new VpnApplier({ stateDir: opts.stateDir });
   }
 
   get appliedGeneration(): number | null { return this.applied?.generation ?? null; }
@@ -82,9 +104,16 @@ export class Router {
     const spec = v.spec;
     // The firewall compiler is pure and validates its spec fully: run it before anything is
     // applied so an invalid rule refuses the whole generation (nothing half-applied).
+    let vpn: CompiledVpn | undefined;
+    if (spec.vpn) {
+      try { vpn = compileVpn(spec.vpn); } catch (e) {
+        if (e instanceof VpnSpecError) return { ok: false, code: 'invalid_spec', errors: e.errors };
+        throw e;
+      }
+    }
     let fwDoc: NftDocument | undefined;
     if (spec.firewall) {
-      try { fwDoc = this.fwCompiler.compile(spec.firewall); } catch (e) {
+      try { fwDoc = this.fwCompiler.compile(withVpnFirewall(spec.firewall, vpn)); } catch (e) {
         if (e instanceof FirewallSpecError) return { ok: false, code: 'invalid_spec', errors: e.diagnostics.map((d) => `/firewall${d.path}: ${d.message}`) };
         throw e;
       }
@@ -121,6 +150,7 @@ export class Router {
       if (!this.applied) await this.password.load();
       await this.password.apply(table);
     });
+    await step('vpn', async () => { await this.vpn.apply(vpn); });
     if (errors.length) return { ok: false, code: 'apply_failed', generation: spec.generation, errors };
     this.applied = spec;
     return { ok: true, generation: spec.generation, changed };
@@ -135,6 +165,7 @@ export class Router {
   report(): { appliedGeneration: number | null; health: Record<string, ServiceHealth>; counters: RouterCounters } {
     const health: Record<string, ServiceHealth> = { ...this.health };
     if (this.dhcp) health.dhcp = this.health.dhcp?.ok === false ? this.health.dhcp : this.dhcp.health();
+    if (this.applied?.vpn && this.health.vpn?.ok !== false) health.vpn = this.vpn.health();
     if (this.applied) {
       for (const [k, s] of [['dns', this.dns], ['metadata', this.metadata], ['password', this.password]] as const) {
         health[k] = this.health[k]?.ok === false ? this.health[k]! : s.health();
@@ -153,5 +184,6 @@ export class Router {
     await this.leases?.close();
     // The table stays (the namespace goes with the appliance); the nft context is released.
     await this.firewall?.close();
+    await this.vpn.close();
   }
 }

@@ -8,6 +8,7 @@ import { NETWORK_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 import { ROLES_MIGRATION } from '../commands/roles/schema.ts';
 import { SESSION_GUARDS_MIGRATION } from '../commands/accounts/schema.ts';
+import { VPN_MIGRATION } from '../commands/vpn/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -111,6 +112,7 @@ CREATE TABLE secrets (
   SSH_KEY_INDEX_MIGRATION,
   ROLES_MIGRATION,
   SESSION_GUARDS_MIGRATION,
+  VPN_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

@@ -16,6 +16,8 @@ import { AgentRequestError } from '../agents/gateway.ts';
 import { guard, reportFailure } from '../background.ts';
 import { agentFailure, networkSpec, planHost, refreshPeers, releaseUnusedNetworks } from './compute.ts';
 import { firstFree, parseIPv4, parseVnetRanges } from './ipam.ts';
+import { vpnSpecOf } from '../commands/vpn/spec.ts';
+import type { RemoteAccessVpnSpec } from '@flotilla/protocol/vpn';
 
 export const SYSTEM_TEMPLATE_ID = '3b1b2a6e-0000-4000-8000-00000000a002';
 const ROUTER_OFFERING = 'Cloud.Com-SoftwareRouter';
@@ -110,6 +112,8 @@ export interface RouterInput {
   net: NetInfo; router: RouterRow; ips: PublicIpRow[]; rules: RuleRow[]; vms: VmNicRow[];
   /** opened passwords by VM id */
   passwords: Map<string, string>;
+  /** the network's remote-access VPN section, if it has one */
+  vpn?: RemoteAccessVpnSpec | undefined;
 }
 
 /** A network's domain: its own, or CloudStack's default `cs<account>.cloud.internal`. */
@@ -152,6 +156,7 @@ export function routerSpecOf(i: RouterInput): Omit<RouterSpec, 'generation'> {
     routes: sourceNat ? [{ destination: 'default', gateway: sourceNat.range_gateway, interface: IF.public }] : [],
     guestNetworks: [guest],
     firewall: firewallOf(net, i.ips, i.rules),
+    ...(i.vpn ? { vpn: i.vpn } : {}),
   };
 }
 
@@ -179,7 +184,7 @@ async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
      WHERE c.network_id = $1 AND v.type = 'User' AND v.state <> 'Destroyed' AND c.ip4 IS NOT NULL ORDER BY v.created, v.id`, [net.id]);
   const passwords = new Map<string, string>();
   for (const v of vms) if (v.password_enc) { try { passwords.set(v.vm_id, s.secrets.open(v.password_enc)); } catch { /* unreadable: not served */ } }
-  return { net, router, ips: await networkIps(db, net.id), rules: await networkRules(db, net.id), vms, passwords };
+  return { net, router, ips: await networkIps(db, net.id), rules: await networkRules(db, net.id), vms, passwords, vpn: await vpnSpecOf(s, db, net.id) };
 }
 
 // ---- implementing a network ----

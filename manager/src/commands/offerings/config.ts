@@ -67,6 +67,21 @@ export const CONFIG_DEFS: readonly ConfigDef[] = [
       return undefined;
     },
   },
+  {
+    name: 'remote.access.vpn.client.iprange', category: 'Network', type: 'String', defaultValue: '10.1.2.1-10.1.2.8', dynamic: true,
+    description: 'The range of ips to be allocated to remote access vpn clients. The first ip in the range is used by the VPN server',
+    readBy: 'createRemoteAccessVpn without iprange (commands/vpn/vpns.ts)',
+  },
+  {
+    name: 'remote.access.vpn.user.limit', category: 'Network', type: 'Number', defaultValue: '8', dynamic: true, min: 0, max: 65535,
+    description: 'The maximum number of VPN users that can be created per account',
+    readBy: 'addVpnUser (commands/vpn/users.ts)',
+  },
+  {
+    name: 'remote.access.vpn.wireguard.port', category: 'Network', type: 'Number', defaultValue: '51820', dynamic: true, min: 1, max: 65535,
+    description: "UDP port of the remote access VPN's WireGuard server on the router (Flotilla; taken when a VPN is created)",
+    readBy: 'createRemoteAccessVpn (commands/vpn/vpns.ts)',
+  },
 ];
 
 export const configDef = (name: string): ConfigDef | undefined => CONFIG_DEFS.find((d) => d.name === name);

@@ -1,0 +1,244 @@
+// `npm run bench` (root: `npm run bench:vpn`): the router appliance's VPN, on the path production
+// uses — the appliance process (routers/src/main.ts) in its own namespace, sent whole RouterSpecs
+// on its control socket, wireguard-go configured peer by peer — against a bare wireguard-go pair.
+//   add_peer_10k_ms / remove_peer_10k_ms: a server holding 10,000 peers is sent the next
+//     generation with one peer more (less); from sending the spec to the appliance's answer,
+//     which comes after the peer is live in wireguard-go. p50 of 20 each.
+//   tunnel_gbps_ratio_wggo: one iperf3 TCP flow, client → router's tunnel → guest behind the
+//     router (its nftables firewall included), over the same flow between a bare wireguard-go
+//     pair in two namespaces, configured as their users configure them (wg setconf), measured
+//     alternately in the same run; medians of 3 each.
+//   first_handshake_ms: through the whole product — a manager, a host agent (netns driver), an
+//     isolated network with its router and a VPN — from `addVpnUser` (a tenant's signed request)
+//     through its job, the answered wg-quick configuration taken by a client on the uplink
+//     (wireguard-go started, wg setconf) and its first packet, to its first completed handshake
+//     (wg show latest-handshakes), p50 of 5. Also printed: the same from the appliance's spec
+//     change alone (router_first_handshake_ms).
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Lab, isRoot } from '@flotilla/tests/lab';
+import { RouterControl, MAIN_PATH } from '@flotilla/routers';
+import type { RouterSpec } from '@flotilla/protocol/router';
+import type { FirewallSpec } from '@flotilla/protocol/firewall';
+import { generateKeyPair } from '../src/keys.ts';
+import { addHost, addUplink, createZone, netnsHosts, startCloud, waitFor } from '@flotilla/tests/cloud';
+import { signedClient } from '@flotilla/manager/client';
+
+const NA = 'vpn: add_peer_10k_ms=NA remove_peer_10k_ms=NA tunnel_gbps_ratio_wggo=NA first_handshake_ms=NA';
+if (!isRoot()) { console.log(`${NA} (needs root)`); process.exit(0); }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]!; };
+const peerAddr = (i: number) => `10.8.${(i + 16) >> 8}.${(i + 16) & 255}`;
+
+const lab = Lab.create(undefined, 'vpnb');
+const dir = mkdtempSync(join(tmpdir(), 'flt-vpnb-'));
+const children: ChildProcess[] = [];
+const mine: string[] = [];
+/** wireguard-go interfaces the bench (or its appliance) starts: their sockets in /var/run/wireguard
+ *  are removed at the end (a killed daemon leaves its socket behind). */
+const wgNames: string[] = [];
+const netns = async (name: string): Promise<string> => { const ns = await lab.netns(name); mine.push(ns); return ns; };
+const uniq = randomBytes(4).toString('hex');
+try {
+  const cl = await netns('cl');
+  const rt = await netns('rt');
+  const gs = await netns('gs');
+  await lab.veth(cl, 'eth0', rt, 'eth2');
+  await lab.veth(rt, 'eth0', gs, 'eth0');
+  await lab.exec(cl, ['ip', 'addr', 'add', '203.0.113.99/24', 'dev', 'eth0']);
+  await lab.exec(gs, ['ip', 'addr', 'add', '10.1.0.10/16', 'dev', 'eth0']);
+  await lab.exec(gs, ['ip', 'route', 'add', 'default', 'via', '10.1.0.1']);
+  const mac = async (ns: string, i: string) => JSON.parse((await lab.exec(ns, ['ip', '-j', 'link', 'show', i])).stdout)[0].address as string;
+
+  // The appliance, as the netns driver starts it.
+  const control = join(dir, 'control.sock');
+  const app = lab.spawn(rt, [process.execPath, '--import', 'tsx', MAIN_PATH, '--control', control, '--state-dir', join(dir, 'state')], { stdio: 'ignore' });
+  children.push(app);
+  for (let i = 0; i < 200 && !existsSync(control); i++) await sleep(50);
+  const router = await RouterControl.connect(control);
+
+  const server = generateKeyPair();
+  const iface = `wgb${uniq}`;
+  wgNames.push(iface);
+  const firewall: FirewallSpec = {
+    version: 1, publicInterfaces: ['eth2'], aclLists: [], securityGroups: [], securityGroupMembers: [],
+    publicIps: [{ address: '203.0.113.10', filter: 'rules', rules: [], portForwards: [] }],
+    guestNetworks: [{ id: 'net', interface: 'eth0', cidrs: ['10.1.0.0/16'], sourceNatIp: '203.0.113.10', egress: { defaultPolicy: 'allow', rules: [] } }],
+  };
+  const base = {
+    version: '1.0' as const, routerId: 'r-bench', routes: [], guestNetworks: [], firewall,
+    interfaces: [
+      { name: 'eth0', mac: await mac(rt, 'eth0'), role: 'guest' as const, addresses: ['10.1.0.1/16'] },
+      { name: 'eth2', mac: await mac(rt, 'eth2'), role: 'public' as const, addresses: ['203.0.113.10/24'] },
+    ],
+  };
+  let generation = 0;
+  const apply = async (peers: Array<{ publicKey: string; address: string }>) => {
+    const spec: RouterSpec = {
+      ...base, generation: ++generation,
+      vpn: { version: 1, id: '0b0b0b0b-0000-4000-8000-000000000001', interface: iface, publicIp: '203.0.113.10', listenPort: 51820, privateKey: server.privateKey, range: { start: '10.8.0.1', end: '10.8.255.254' }, openFirewall: true, peers },
+    };
+    const t0 = performance.now();
+    const r = await router.apply(spec);
+    const ms = performance.now() - t0;
+    if (r.type !== 'applied') throw new Error(`apply: ${JSON.stringify(r).slice(0, 500)}`);
+    return ms;
+  };
+
+  // ---- a client namespace's wireguard-go, configured as wg-quick would ----
+  const wgUp = async (ns: string, name: string, conf: string, address: string, routes: string[]) => {
+    wgNames.push(name);
+    const c = lab.spawn(ns, ['wireguard-go', '-f', name], { stdio: 'ignore', env: { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' } });
+    children.push(c);
+    for (let i = 0; i < 200 && !existsSync(`/var/run/wireguard/${name}.sock`); i++) await sleep(20);
+    const f = join(dir, `${name}.conf`);
+    writeFileSync(f, conf, { mode: 0o600 });
+    await lab.exec(ns, ['wg', 'setconf', name, f]);
+    await lab.exec(ns, ['ip', 'addr', 'add', address, 'dev', name]);
+    await lab.exec(ns, ['ip', 'link', 'set', name, 'up']);
+    for (const r of routes) await lab.exec(ns, ['ip', 'route', 'add', r, 'dev', name]);
+  };
+
+  // ---- 10,000 peers, then one more / one less ----
+  const peers = Array.from({ length: 10_000 }, (_, i) => ({ publicKey: generateKeyPair().publicKey, address: peerAddr(i) }));
+  const clientKey = generateKeyPair();
+  const clientPeer = { publicKey: clientKey.publicKey, address: '10.8.0.2' };
+  await apply([clientPeer, ...peers]);
+  const adds: number[] = []; const removes: number[] = [];
+  // The appliance's CPU time per change (user + system, /proc ticks summed over the 20 rounds):
+  // wall time on a machine shared by many jobs measures mostly the wait for a core.
+  const ticks = () => { const f = readFileSync(`/proc/${app.pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return Number(f[11]) + Number(f[12]); };
+  const hz = 100;
+  let cpuAdd = 0; let cpuRemove = 0;
+  for (let i = 0; i < 20; i++) {
+    const extra = { publicKey: generateKeyPair().publicKey, address: peerAddr(10_000 + i) };
+    let c0 = ticks();
+    adds.push(await apply([clientPeer, ...peers, extra]));
+    cpuAdd += ticks() - c0; c0 = ticks();
+    removes.push(await apply([clientPeer, ...peers]));
+    cpuRemove += ticks() - c0;
+  }
+  const cpuAddMs = (cpuAdd / 20) * (1000 / hz); const cpuRemoveMs = (cpuRemove / 20) * (1000 / hz);
+
+  // ---- throughput: the router's tunnel vs a bare wireguard-go pair ----
+  const clientIf = `wgc${uniq}`;
+  await wgUp(cl, clientIf, `[Interface]\nPrivateKey = ${clientKey.privateKey}\n\n[Peer]\nPublicKey = ${server.publicKey}\nEndpoint = 203.0.113.10:51820\nAllowedIPs = 10.1.0.0/16\n`, '10.8.0.2/32', ['10.1.0.0/16']);
+  const a = await netns('wa'); const b = await netns('wb');
+  await lab.veth(a, 'eth0', b, 'eth0');
+  await lab.exec(a, ['ip', 'addr', 'add', '192.168.77.1/24', 'dev', 'eth0']);
+  await lab.exec(b, ['ip', 'addr', 'add', '192.168.77.2/24', 'dev', 'eth0']);
+  const ka = generateKeyPair(); const kb = generateKeyPair();
+  await wgUp(a, `wga${uniq}`, `[Interface]\nPrivateKey = ${ka.privateKey}\nListenPort = 51820\n\n[Peer]\nPublicKey = ${kb.publicKey}\nEndpoint = 192.168.77.2:51820\nAllowedIPs = 10.9.0.2/32\n`, '10.9.0.1/24', []);
+  await wgUp(b, `wgd${uniq}`, `[Interface]\nPrivateKey = ${kb.privateKey}\nListenPort = 51820\n\n[Peer]\nPublicKey = ${ka.publicKey}\nEndpoint = 192.168.77.1:51820\nAllowedIPs = 10.9.0.1/32\n`, '10.9.0.2/24', []);
+  const srvG = lab.spawn(gs, ['iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
+  const srvB = lab.spawn(b, ['iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
+  children.push(srvG, srvB);
+  await sleep(500);
+  await lab.tryExec(cl, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.1.0.10']);
+  await lab.tryExec(a, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.9.0.2']);
+  const iperf = async (ns: string, host: string): Promise<number> => {
+    const r = await lab.exec(ns, ['iperf3', '-c', host, '-p', '5201', '-t', '3', '-J'], { timeoutMs: 30_000 });
+    return JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e9;
+  };
+  const viaRouter: number[] = []; const bare: number[] = [];
+  for (let i = 0; i < 5; i++) { viaRouter.push(await iperf(cl, '10.1.0.10')); bare.push(await iperf(a, '10.9.0.2')); }
+
+  // ---- first handshake: a client already sending, from the spec adding its peer ----
+  const firsts: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const k = generateKeyPair();
+    const ns = await netns(`f${i}`);
+    await lab.veth(ns, 'eth0', rt, `eh${i}`);
+    // One more public-side link of the router, as the uplink would be (the appliance owns only eth0/eth2).
+    await lab.exec(rt, ['ip', 'addr', 'add', `198.18.${i}.1/24`, 'dev', `eh${i}`]);
+    await lab.exec(ns, ['ip', 'addr', 'add', `198.18.${i}.2/24`, 'dev', 'eth0']);
+    const name = `wgh${i}${uniq}`;
+    // As a user does: the peer is added (addVpnUser's spec), then the client takes the
+    // configuration it was answered, comes up and sends.
+    const t0 = performance.now();
+    await apply([clientPeer, ...peers, { publicKey: k.publicKey, address: peerAddr(20_000 + i) }]);
+    await wgUp(ns, name, `[Interface]\nPrivateKey = ${k.privateKey}\n\n[Peer]\nPublicKey = ${server.publicKey}\nEndpoint = 198.18.${i}.1:51820\nAllowedIPs = 10.8.0.1/32\n`, `${peerAddr(20_000 + i)}/32`, ['10.8.0.1/32']);
+    const pinger = lab.spawn(ns, ['ping', '-i', '0.2', '10.8.0.1'], { stdio: 'ignore' });
+    children.push(pinger);
+    let ms = NaN;
+    for (let n = 0; n < 3000; n++) {
+      const hs = (await lab.exec(ns, ['wg', 'show', name, 'latest-handshakes'])).stdout.trim().split(/\s+/)[1];
+      if (hs && hs !== '0') { ms = performance.now() - t0; break; }
+      await sleep(10);
+    }
+    pinger.kill('SIGKILL');
+    firsts.push(ms);
+    await apply([clientPeer, ...peers]);
+  }
+  // ---- first handshake through the API ----
+  const teardowns: Array<() => unknown> = [];
+  const apiFirsts: number[] = [];
+  try {
+    const tt = { teardown: (fn: () => unknown) => { teardowns.push(fn); } };
+    const cloud = await startCloud(tt);
+    const z = await createZone(cloud.admin);
+    const [h1] = await netnsHosts(lab, 1);
+    await addHost(tt, cloud, z, { name: 'host1', driver: h1!.driver, tag: h1!.tag, hostNs: h1!.hostNs });
+    const up = await addUplink(lab, cloud, z, [h1!]);
+    const acc = (await cloud.admin.ok('createAccount', { username: 'bench', account: 'bench', password: 'pw-bench-1', email: 'b@example.org', firstname: 'b', lastname: 'b', accounttype: 0 })).account;
+    const keys = (await cloud.admin.ok('registerUserKeys', { id: acc.user[0].id })).userkeys;
+    const api = signedClient(cloud.url, keys.apikey, keys.secretkey);
+    const services = ['Dhcp', 'Dns', 'UserData', 'Firewall', 'SourceNat', 'StaticNat', 'PortForwarding', 'Vpn'];
+    const op: Record<string, string | boolean> = { name: 'vpnb', displaytext: 'vpnb', guestiptype: 'Isolated', traffictype: 'Guest', supportedservices: services.join(','), egressdefaultpolicy: true, enable: true };
+    services.forEach((sv, i) => { op[`serviceproviderlist[${i}].service`] = sv; op[`serviceproviderlist[${i}].provider`] = 'VirtualRouter'; });
+    const offering = (await cloud.admin.ok('createNetworkOffering', op)).networkoffering.id;
+    const net = (await api.ok('createNetwork', { name: 'vnet', zoneid: z.zoneId, networkofferingid: offering })).network;
+    const so = (await api.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
+    const tpl = (await api.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
+    await api.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: tpl.id, networkids: net.id, name: 'vm1' }, 180_000);
+    const snat = (await api.ok('listPublicIpAddresses', { associatednetworkid: net.id, issourcenat: true })).publicipaddress[0];
+    await api.jobOk('createRemoteAccessVpn', { publicipid: snat.id, iprange: '10.8.0.1-10.8.0.20' });
+    for (let i = 0; i < 5; i++) {
+      const ns = await netns(`a${i}`);
+      await lab.veth(ns, 'eth0', up.ns, `a${i}u`);
+      await lab.exec(up.ns, ['ip', 'link', 'set', `a${i}u`, 'master', 'br0']);
+      await lab.exec(ns, ['ip', 'addr', 'add', `203.0.113.${210 + i}/24`, 'dev', 'eth0']);
+      const t0 = performance.now();
+      const u = await api.jobOk('addVpnUser', { username: `user${i}`, password: 'secret-1' });
+      const conf = u.vpnuser.wireguardconfig as string;
+      const name = `wga${i}${uniq}`;
+      const addr = /^Address = (.+)$/m.exec(conf)![1]!;
+      await wgUp(ns, name, conf.split('\n').filter((l) => !/^(Address|DNS) =/.test(l)).join('\n'), addr, ['10.1.0.0/16']);
+      const pinger = lab.spawn(ns, ['ping', '-i', '0.2', '10.1.0.1'], { stdio: 'ignore' });
+      children.push(pinger);
+      let ms = NaN;
+      await waitFor(async () => {
+        const hs = (await lab.exec(ns, ['wg', 'show', name, 'latest-handshakes'])).stdout.trim().split(/\s+/)[1];
+        if (hs && hs !== '0') { ms = performance.now() - t0; return true; }
+        return false;
+      }, 'first handshake', 30_000);
+      pinger.kill('SIGKILL');
+      apiFirsts.push(ms);
+      await api.jobOk('removeVpnUser', { username: `user${i}` });
+    }
+  } finally {
+    for (const fn of teardowns.reverse()) await Promise.resolve(fn()).catch(() => undefined);
+  }
+
+  const ratio = median(viaRouter) / median(bare);
+  console.error(`vpn bench: adds ${adds.map((x) => x.toFixed(1)).join(' ')} | removes ${removes.map((x) => x.toFixed(1)).join(' ')} | router ${viaRouter.map((x) => x.toFixed(2)).join(' ')} Gbit/s, bare ${bare.map((x) => x.toFixed(2)).join(' ')} Gbit/s | first handshakes: router ${firsts.map((x) => x.toFixed(0)).join(' ')} ms, from addVpnUser ${apiFirsts.map((x) => x.toFixed(0)).join(' ')} ms`);
+  console.log(`vpn: add_peer_10k_ms=${median(adds).toFixed(1)} remove_peer_10k_ms=${median(removes).toFixed(1)} tunnel_gbps_ratio_wggo=${ratio.toFixed(2)} first_handshake_ms=${median(apiFirsts).toFixed(0)}`
+    + ` (router_first_handshake_ms=${median(firsts).toFixed(0)} appliance_cpu_ms_add=${cpuAddMs.toFixed(1)} appliance_cpu_ms_remove=${cpuRemoveMs.toFixed(1)} tunnel_gbps=${median(viaRouter).toFixed(2)} wggo_pair_gbps=${median(bare).toFixed(2)} loadavg=${loadavg()[0]!.toFixed(1)})`);
+} finally {
+  // wireguard-go processes the appliance started live in its namespace: stop every process of
+  // the bench's own namespaces (by PID) before they go.
+  for (const ns of mine) {
+    let pids: string[] = [];
+    try { pids = execFileSync('ip', ['netns', 'pids', ns]).toString().split('\n').filter(Boolean); } catch { /* no such namespace */ }
+    for (const p of pids) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
+  }
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await lab.cleanup();
+  for (const n of wgNames) rmSync(`/var/run/wireguard/${n}.sock`, { force: true });
+  rmSync(dir, { recursive: true, force: true });
+}
