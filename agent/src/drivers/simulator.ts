@@ -29,6 +29,8 @@ export class SimulatorDriver implements Driver {
   readonly vms = new Map<string, VmSpec>();
   /** How many commands ran (including failed ones), by op. */
   readonly calls = new Map<AgentOp, number>();
+  /** The last router spec each system VM accepted through relay. */
+  readonly appliedSpecs = new Map<string, { generation?: number }>();
   private readonly random: () => number;
 
   constructor(readonly config: SimulatorConfig = {}) {
@@ -166,11 +168,24 @@ export class SimulatorDriver implements Driver {
     return { stateKey, existed: false };
   }
 
-  /** Echoes the payload as the appliance's answer (there is no appliance). */
+  /**
+   * Plays a router appliance's control socket (there is no appliance): an `apply` is accepted
+   * and its spec recorded (`appliedSpecs`, by VM name), a `report` tells the last applied
+   * generation, so the manager's isolated networks and their rules work on simulated hosts.
+   * Anything else is echoed. Every answer carries `simulated: true`.
+   */
   async relay(args: AgentArgs<'relay'>): Promise<AgentResult<'relay'>> {
     const { name, payload } = await this.begin('relay', args);
     const spec = this.requireVm(name);
     if (spec.template.kind !== 'system') throw new AgentError('UNSUPPORTED', `VM ${name} is not a system VM; it has no control socket`);
+    const msg = payload as { type?: string; id?: string; spec?: { generation?: number } };
+    if (msg?.type === 'apply' && typeof msg.spec?.generation === 'number') {
+      this.appliedSpecs.set(name, msg.spec);
+      return { payload: { simulated: true, type: 'applied', ...(msg.id ? { id: msg.id } : {}), generation: msg.spec.generation, changed: [] } };
+    }
+    if (msg?.type === 'report') {
+      return { payload: { simulated: true, type: 'report', ...(msg.id ? { id: msg.id } : {}), appliedGeneration: this.appliedSpecs.get(name)?.generation ?? null, health: {}, counters: { dhcp: {}, dns: {}, metadata: {}, password: {} } } };
+    }
     return { payload: { simulated: true, request: payload } };
   }
 }
