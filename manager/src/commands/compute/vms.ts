@@ -355,6 +355,7 @@ export const destroyVirtualMachine = command({
     const nets = await networksOf(ctx.services.db, v.id);
     await ctx.services.db.tx(async (sql) => {
       await sql.query('DELETE FROM network_rules WHERE vm_id = $1', [v.id]);
+      await sql.query(`DELETE FROM network_rules WHERE purpose = 'StaticNat' AND ip_address_id IN (SELECT id FROM public_ip_addresses WHERE static_nat_vm_id = $1)`, [v.id]);
       await sql.query('UPDATE public_ip_addresses SET static_nat_vm_id = NULL, static_nat_ip = NULL WHERE static_nat_vm_id = $1', [v.id]);
       await sql.query('DELETE FROM nics WHERE vm_id = $1', [v.id]);
     });
