@@ -197,7 +197,9 @@ test('relay through the agent reaches the (simulated) appliance and comes back',
   await mgr.request(s, 'prepareNetwork', net);
   await mgr.request(s, 'startVm', { spec: { ...vm('r-4-VM'), template: { kind: 'system', role: 'router' } } });
   const r = await mgr.request(s, 'relay', { name: 'r-4-VM', payload: { type: 'report', id: 'x1' } });
-  t.like(r, { ok: true, result: { payload: { simulated: true, request: { type: 'report', id: 'x1' } } } });
+  t.like(r, { ok: true, result: { payload: { simulated: true, type: 'report', id: 'x1', appliedGeneration: null } } });
+  const echoed = await mgr.request(s, 'relay', { name: 'r-4-VM', payload: { type: 'other' } });
+  t.like(echoed, { ok: true, result: { payload: { simulated: true, request: { type: 'other' } } } });
   const guest = await mgr.request(s, 'startVm', { spec: vm('i-9-VM', '02:00:00:00:00:09') }).then(() => mgr.request(s, 'relay', { name: 'i-9-VM', payload: {} }));
   t.like(guest, { ok: false, error: { code: 'UNSUPPORTED' } });
 });

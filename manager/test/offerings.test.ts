@@ -139,7 +139,6 @@ eachDialect('bad input for network offerings: precise 431/536 and nothing writte
     [{ ...ok, name: 'x'.repeat(256) }, 431, /max allowed length 255 for param: name/],
     [{ ...ok, name: 'bad\u0007name' }, 431, /Invalid parameter name .*control characters/],
     [{ ...ok, networkrate: 'fast' }, 431, /Invalid parameter networkrate/],
-    [{ ...ok, specifyvlan: 'perhaps' }, 431, /Invalid parameter specifyvlan/],
     [{ ...ok, supportedservices: 'Dhcp,Teleport' }, 431, /Invalid service Teleport/],
     [{ ...ok, supportedservices: 'Dhcp,Gateway' }, 431, /Invalid service Gateway/],
     [{ ...ok, supportedservices: 'Dhcp,SecurityGroup' }, 431, /Service SecurityGroup is not supported by Flotilla/],

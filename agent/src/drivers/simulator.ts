@@ -29,6 +29,10 @@ export class SimulatorDriver implements Driver {
   readonly vms = new Map<string, VmSpec>();
   /** How many commands ran (including failed ones), by op. */
   readonly calls = new Map<AgentOp, number>();
+  /** Volumes as recorded (no files): name → size in bytes. */
+  readonly volumes = new Map<string, number>();
+  /** The last router spec each system VM accepted through relay. */
+  readonly appliedSpecs = new Map<string, { generation?: number }>();
   private readonly random: () => number;
 
   constructor(readonly config: SimulatorConfig = {}) {
@@ -161,16 +165,41 @@ export class SimulatorDriver implements Driver {
     return { vms: [...this.vms.values()].map((s) => this.state(s)), networks: [...this.networks.values()] };
   }
 
+  async ensureVolume(args: AgentArgs<'ensureVolume'>): Promise<AgentResult<'ensureVolume'>> {
+    const { volume, sizeBytes } = await this.begin('ensureVolume', args);
+    const created = !this.volumes.has(volume);
+    this.volumes.set(volume, sizeBytes);
+    return { volume, sizeBytes, allocatedBytes: 0, created };
+  }
+
+  async removeVolume(args: AgentArgs<'removeVolume'>): Promise<AgentResult<'removeVolume'>> {
+    const { volume } = await this.begin('removeVolume', args);
+    return { volume, existed: this.volumes.delete(volume) };
+  }
+
   async releaseState(args: AgentArgs<'releaseState'>): Promise<AgentResult<'releaseState'>> {
     const { stateKey } = await this.begin('releaseState', args);
     return { stateKey, existed: false };
   }
 
-  /** Echoes the payload as the appliance's answer (there is no appliance). */
+  /**
+   * Plays a router appliance's control socket (there is no appliance): an `apply` is accepted
+   * and its spec recorded (`appliedSpecs`, by VM name), a `report` tells the last applied
+   * generation, so the manager's isolated networks and their rules work on simulated hosts.
+   * Anything else is echoed. Every answer carries `simulated: true`.
+   */
   async relay(args: AgentArgs<'relay'>): Promise<AgentResult<'relay'>> {
     const { name, payload } = await this.begin('relay', args);
     const spec = this.requireVm(name);
     if (spec.template.kind !== 'system') throw new AgentError('UNSUPPORTED', `VM ${name} is not a system VM; it has no control socket`);
+    const msg = payload as { type?: string; id?: string; spec?: { generation?: number } };
+    if (msg?.type === 'apply' && typeof msg.spec?.generation === 'number') {
+      this.appliedSpecs.set(name, msg.spec);
+      return { payload: { simulated: true, type: 'applied', ...(msg.id ? { id: msg.id } : {}), generation: msg.spec.generation, changed: [] } };
+    }
+    if (msg?.type === 'report') {
+      return { payload: { simulated: true, type: 'report', ...(msg.id ? { id: msg.id } : {}), appliedGeneration: this.appliedSpecs.get(name)?.generation ?? null, health: {}, counters: { dhcp: {}, dns: {}, metadata: {}, password: {} } } };
+    }
     return { payload: { simulated: true, request: payload } };
   }
 }

@@ -13,6 +13,9 @@ import * as network from './network/index.ts';
 import * as ssh from './ssh/index.ts';
 import * as roles from './roles/index.ts';
 import * as vpn from './vpn/index.ts';
+import * as tags from './tags/index.ts';
+import * as volumes from './volumes/index.ts';
+import * as catalog from './catalog/index.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
   typeof v === 'object' && v !== null && 'name' in v && 'handler' in v && 'params' in v;
@@ -25,5 +28,8 @@ export function buildRegistry(): Registry {
     ...commandsOf(infra), ...commandsOf(offerings), ...commandsOf(compute), ...commandsOf(network), ...commandsOf(ssh),
     ...commandsOf(roles),
     ...commandsOf(vpn),
+    ...commandsOf(tags),
+    ...commandsOf(volumes),
+    ...commandsOf(catalog),
   );
 }

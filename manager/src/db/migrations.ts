@@ -3,12 +3,14 @@
 import type { Database } from './sql.ts';
 import { INFRA_MIGRATION } from '../commands/infra/schema.ts';
 import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
-import { COMPUTE_MIGRATION } from '../commands/compute/schema.ts';
-import { NETWORK_MIGRATION } from '../commands/network/schema.ts';
+import { COMPUTE_MIGRATION, VM_RECOVER_MIGRATION } from '../commands/compute/schema.ts';
+import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 import { ROLES_MIGRATION } from '../commands/roles/schema.ts';
 import { SESSION_GUARDS_MIGRATION } from '../commands/accounts/schema.ts';
 import { VPN_MIGRATION } from '../commands/vpn/schema.ts';
+import { TAGS_MIGRATION } from '../commands/tags/schema.ts';
+import { VOLUMES_MIGRATION } from '../commands/volumes/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -113,6 +115,10 @@ CREATE TABLE secrets (
   ROLES_MIGRATION,
   SESSION_GUARDS_MIGRATION,
   VPN_MIGRATION,
+  NETWORK_RELATED_RULES_MIGRATION,
+  TAGS_MIGRATION,
+  VOLUMES_MIGRATION,
+  VM_RECOVER_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ADMINS, ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { canAccessDomain } from '../../api/scope.ts';
 import { forgetRoles } from '../../api/permissions.ts';
 import { hashPassword } from '../../api/crypto.ts';
@@ -21,7 +21,7 @@ async function accountRoleOf(ctx: Context, a: { accounttype?: number | undefined
   if (a.roleid !== undefined) {
     const builtin = BUILTIN_ROLES.find((r) => r.id === a.roleid);
     const role = builtin ?? (await ctx.sql.query<{ type: string }>('SELECT type FROM roles WHERE id = $1', [a.roleid]))[0];
-    if (!role) throw paramError(`Unable to find role by roleid=${a.roleid}`);
+    if (!role) throw notFound(undefined, 'roleid', a.roleid);
     const type = ACCOUNT_TYPE_OF_ROLE[role.type]!;
     if (a.accounttype !== undefined && a.accounttype !== type) throw paramError('accounttype does not match the role given by roleid');
     return { type, roleId: builtin ? null : a.roleid };

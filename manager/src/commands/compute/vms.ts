@@ -4,7 +4,7 @@
 // failed start destroys whatever the host made and removes the records, so nothing is left
 // half-created. Re-run after a crash, it finds its VM by job id and continues.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ALL_ROLES, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
+import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where, type Sql } from '../../db/sql.ts';
@@ -13,6 +13,8 @@ import { zoneById } from '../infra/lookup.ts';
 import { agentFailure, planHost, releaseUnusedNetworks, startOnHost } from '../../orchestrator/compute.ts';
 import { NIC, NIC_SELECT, VM, VM_SELECT, nicView, vmView, type NicRow, type VmRow } from './views.ts';
 import { networkById, serviceOfferingById, templateById, vmById } from './lookup.ts';
+import { defaultNetworkFor } from './networks.ts';
+import { DEFAULT_ROOT_BYTES, createRootVolume, ensureVmVolumes, expungeVmVolumes } from '../volumes/volumes.ts';
 import { accountByName } from '../accounts/lookup.ts';
 import { ipam } from '../infra/validate.ts';
 import { firstFree, parseCidr, parseIPv4, spanText, subnetSpan, type Span } from '../../orchestrator/ipam.ts';
@@ -132,6 +134,7 @@ export const deployVirtualMachine = command({
     podid: { type: 'uuid', description: 'destination Pod ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
     clusterid: { type: 'uuid', description: 'destination Cluster ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
     startvm: { type: 'boolean', description: 'true if start vm after creating; defaulted to true if not specified' },
+    rootdisksize: { type: 'long', description: 'Optional field to resize root disk on deploy. Value is in GB. Only applies to template-based deployments.', min: 1, max: 1048576, since: '4.4' },
     account: { type: 'string', description: 'an optional account for the virtual machine. Must be used with domainId.' },
     domainid: { type: 'uuid', description: 'an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used.' },
   },
@@ -159,15 +162,16 @@ export const deployVirtualMachine = command({
         }
         // The owner's key pairs, looked up before anything is written (CloudStack's order too).
         const keyNames = keyPairNames(a);
-        if (!a.networkids?.length) throw paramError('Unable to execute API command deployvirtualmachine due to missing parameter networkids: a VM needs at least one network');
+        // No networkids: the owner's default network of the zone (made when it has none), as CloudStack.
+        const networkIds = a.networkids?.length ? a.networkids : [await defaultNetworkFor(tctx, owner, zone)];
         const nets = [];
-        for (const id of a.networkids) {
+        for (const id of networkIds) {
           const n = await networkById(tctx, id, 'networkids');
           if (n.zone_id !== zone.id) throw paramError(`Network ${n.name} is not in zone ${zone.name}`);
           if (n.acl_type === 'Account' && n.account_id !== owner.accountId) throw apiError('ACCOUNT_ERROR', `Network ${n.name} belongs to another account`);
           nets.push(n);
         }
-        if (new Set(a.networkids).size !== a.networkids.length) throw paramError('networkids lists a network twice');
+        if (new Set(networkIds).size !== networkIds.length) throw paramError('networkids lists a network twice');
         const seq = (await sql.query<{ n: number }>(`SELECT nextval('vm_instance_seq')::int AS n`))[0]!.n;
         const name = a.name ?? `VM-${randomUUID().slice(0, 8)}`;
         // The router's DNS answers each VM name of an isolated network: names are unique there.
@@ -191,6 +195,11 @@ export const deployVirtualMachine = command({
              VALUES ($1,$2,$3,$4,'User',$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
           [id, name, a.displayname ?? name, `i-${seq}-VM`, start ? 'Starting' : 'Stopped', zone.id, start ? host.pod_id : null, start ? host.id : null,
             tpl.id, off.id, owner.accountId, owner.domainId, a.userdata?.replace(/\s/g, '') ?? null, ctx.jobId ?? null, password, k.keypair, k.keys, k.encrypted]);
+        // Its ROOT volume: rootdisksize (GB), else the template's size (CloudStack: not below it).
+        const tplBytes = tpl.size ? Number(tpl.size) : DEFAULT_ROOT_BYTES;
+        const rootBytes = a.rootdisksize !== undefined ? a.rootdisksize * 1024 ** 3 : tplBytes;
+        if (rootBytes < tplBytes) throw paramError(`Unsupported: rootdisksize of ${a.rootdisksize} GB is smaller than template size of ${tplBytes} bytes`);
+        await createRootVolume(sql, { vmId: id, seq, zoneId: zone.id, accountId: owner.accountId, domainId: owner.domainId, templateId: tpl.id, sizeBytes: rootBytes });
         // Concurrent deploys into one network take its addresses one after the other.
         await sql.query('SELECT id FROM networks WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [nets.map((n) => n.id)]);
         for (const [i, n] of nets.entries()) {
@@ -212,11 +221,13 @@ export const deployVirtualMachine = command({
         // An isolated network is implemented now (router up) and its router holds the VM's
         // reservation before the guest asks DHCP.
         await prepareVmNetworks(s, vmId);
+        await ensureVmVolumes(s, vmId, hostId);
         await startOnHost(s, vmId, hostId);
       } catch (e) {
         // Leave nothing half-made: the host's objects, then the records.
         const inst = (await s.db.query<{ instance_name: string }>('SELECT instance_name FROM vm_instances WHERE id = $1', [vmId]))[0];
         if (inst && s.agents.isConnected(hostId)) await s.agents.request(hostId, 'destroyVm', { name: inst.instance_name }).catch(() => undefined);
+        await expungeVmVolumes(s, vmId).catch(() => undefined);
         await s.db.query('DELETE FROM vm_instances WHERE id = $1', [vmId]);
         await syncVmNetworks(s, nets).catch(() => undefined);
         await releaseUnusedNetworks(s, hostId).catch(() => undefined);
@@ -278,6 +289,7 @@ export const startVirtualMachine = command({
     });
     try {
       await prepareVmNetworks(s, v.id);
+      await ensureVmVolumes(s, v.id, host.id);
       await startOnHost(s, v.id, host.id);
     } catch (e) {
       await s.db.query(`UPDATE vm_instances SET state = 'Stopped', host_id = NULL WHERE id = $1`, [v.id]);
@@ -343,10 +355,18 @@ export const destroyVirtualMachine = command({
     const nets = await networksOf(ctx.services.db, v.id);
     await ctx.services.db.tx(async (sql) => {
       await sql.query('DELETE FROM network_rules WHERE vm_id = $1', [v.id]);
+      await sql.query(`DELETE FROM network_rules WHERE purpose = 'StaticNat' AND ip_address_id IN (SELECT id FROM public_ip_addresses WHERE static_nat_vm_id = $1)`, [v.id]);
       await sql.query('UPDATE public_ip_addresses SET static_nat_vm_id = NULL, static_nat_ip = NULL WHERE static_nat_vm_id = $1', [v.id]);
+      // What recoverVirtualMachine gives back (the same addresses, if still free).
+      if (!a.expunge && v.state !== 'Destroyed') {
+        await sql.query(`UPDATE vm_instances SET released_nics = (SELECT jsonb_agg(jsonb_build_object('network_id', network_id, 'device_id', device_id, 'mac', mac, 'ip4', ip4, 'is_default', is_default) ORDER BY device_id) FROM nics WHERE vm_id = $1) WHERE id = $1`, [v.id]);
+      }
       await sql.query('DELETE FROM nics WHERE vm_id = $1', [v.id]);
-      if (a.expunge) await sql.query('DELETE FROM vm_instances WHERE id = $1', [v.id]);
     });
+    if (a.expunge) {
+      await expungeVmVolumes(ctx.services, v.id);
+      await ctx.services.db.query('DELETE FROM vm_instances WHERE id = $1', [v.id]);
+    }
     await syncVmNetworks(ctx.services, nets).catch((e) => ctx.services.log.warn({ err: e, vm: v.id }, 'router update after VM destroy failed'));
     ctx.setResource('VirtualMachine', v.id);
     return { ...out, state: a.expunge ? 'Expunging' : 'Destroyed' };
@@ -464,4 +484,75 @@ export const resetSSHKeyForVirtualMachine = command({
     ctx.setResource('VirtualMachine', v.id);
     return { ...(await viewOf(ctx, v.id)), ...(password !== null ? { password } : {}) };
   },
+});
+
+// ---- expunge, recover, change of service offering ----
+
+export const expungeVirtualMachine = command({
+  name: 'expungeVirtualMachine', description: 'Expunge a virtual machine. Once expunged, it cannot be recoverd.', since: '4.2.0',
+  roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true, transactional: false, event: 'VM.EXPUNGE', instance: { type: 'VirtualMachine', param: 'id' },
+  params: { ...VM_ID },
+  async handler(ctx, a) {
+    const v = await vmById(ctx, a.id);
+    if (v.state !== 'Destroyed') throw paramError(`Please specify a VM that is in Destroyed state: ${v.name} is ${v.state}`);
+    await expungeVmVolumes(ctx.services, v.id);
+    await ctx.services.db.query('DELETE FROM vm_instances WHERE id = $1', [v.id]);
+    ctx.setResource('VirtualMachine', v.id);
+  },
+});
+
+export const recoverVirtualMachine = command({
+  name: 'recoverVirtualMachine', description: 'Recovers a virtual machine.', since: '1.0', roles: ALL_ROLES, response: VM, shape: 'object', transactional: false, event: 'VM.RECOVER',
+  params: { ...VM_ID },
+  async handler(ctx, a) {
+    const s = ctx.services;
+    const v = await vmById(ctx, a.id);
+    if (v.state !== 'Destroyed') throw paramError(`Unable to recover VM as it is not in Destroyed state: ${v.name} is ${v.state}`);
+    await s.db.tx(async (sql) => {
+      const saved = (await sql.query<{ released_nics: Array<{ network_id: string; device_id: number; mac: string; ip4: string | null; is_default: boolean }> | null }>(
+        'SELECT released_nics FROM vm_instances WHERE id = $1 FOR UPDATE', [v.id]))[0]?.released_nics ?? [];
+      // It gets its addresses back, unless another VM took one meanwhile.
+      for (const n of saved) {
+        const net = (await sql.query<{ name: string }>('SELECT name FROM networks WHERE id = $1 FOR UPDATE', [n.network_id]))[0];
+        if (!net) throw paramError(`Unable to recover VM ${v.name}: its network ${n.network_id} was deleted`);
+        if (n.ip4 && (await sql.query('SELECT 1 FROM nics WHERE network_id = $1 AND ip4 = $2', [n.network_id, n.ip4])).length) {
+          throw apiError('INSUFFICIENT_CAPACITY', `Unable to recover VM ${v.name}: its address ${n.ip4} in network ${net.name} is in use by another VM now`);
+        }
+        const mac = (await sql.query('SELECT 1 FROM nics WHERE mac = $1', [n.mac])).length ? newMac() : n.mac;
+        await sql.query('INSERT INTO nics (id, vm_id, network_id, device_id, mac, ip4, is_default) VALUES ($1,$2,$3,$4,$5,$6,$7)', [randomUUID(), v.id, n.network_id, n.device_id, mac, n.ip4, n.is_default]);
+      }
+      await sql.query(`UPDATE vm_instances SET state = 'Stopped', released_nics = NULL WHERE id = $1`, [v.id]);
+    });
+    ctx.setResource('VirtualMachine', v.id);
+    return viewOf(ctx, v.id);
+  },
+});
+
+/** Changes a stopped VM's service offering (CloudStack scales running VMs only on hypervisors that can; Flotilla's cannot). */
+async function changeOffering(ctx: Context, a: { id: string; serviceofferingid: string }): Promise<Record<string, unknown>> {
+  const v = await vmById(ctx, a.id);
+  const off = await serviceOfferingById(ctx, a.serviceofferingid);
+  if (off.is_system) throw paramError(`Service offering ${off.name} is for system VMs`);
+  if (v.service_offering_id === off.id) throw paramError(`Not upgrading vm ${v.name} since it already has the requested service offering (${off.name})`);
+  if (v.state !== 'Stopped') throw paramError(`Unable to upgrade virtual machine ${v.name}: it is ${v.state}; stop it first (its hypervisor cannot scale a running VM)`);
+  await ctx.services.db.query('UPDATE vm_instances SET service_offering_id = $2 WHERE id = $1', [v.id, off.id]);
+  ctx.setResource('VirtualMachine', v.id);
+  return viewOf(ctx, v.id);
+}
+const CHANGE_PARAMS = {
+  ...VM_ID,
+  serviceofferingid: { type: 'uuid', required: true, description: 'the service offering ID to apply to the virtual machine' },
+  details: { type: 'map', description: 'name value pairs of custom parameters for cpu, memory and cpunumber. example details[i].name=value' },
+} as const;
+
+export const changeServiceForVirtualMachine = command({
+  name: 'changeServiceForVirtualMachine', description: 'Changes the service offering for a virtual machine. The virtual machine must be in a "Stopped" state for this command to take effect.', since: '1.0',
+  roles: ALL_ROLES, response: VM, shape: 'object', transactional: false, event: 'VM.UPGRADE', params: CHANGE_PARAMS,
+  async handler(ctx, a) { return changeOffering(ctx, a); },
+});
+
+export const scaleVirtualMachine = command({
+  name: 'scaleVirtualMachine', description: 'Scales the virtual machine to a new service offering. This command also considers the volume size in the service offering or disk offering linked to the new service offering and apply all characteristics to the root volume.', since: '4.2.0',
+  roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false, event: 'VM.DYNAMIC.SCALE', instance: { type: 'VirtualMachine', param: 'id' }, params: CHANGE_PARAMS,
+  async handler(ctx, a) { return changeOffering(ctx, a); },
 });

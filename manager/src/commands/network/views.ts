@@ -81,7 +81,7 @@ export function routerView(r: RouterViewRow): Record<string, unknown> {
 // ---- public IP addresses ----
 
 export const IP_ADDRESS: ResponseDef = {
-  name: 'publicipaddress',
+  name: 'publicipaddress', tagged: 'PublicIpAddress',
   fields: {
     id: f('string', 'public IP address id'), ipaddress: f('string', 'public IP address'), allocated: f('date', 'date the public IP address was acquired'),
     zoneid: f('string', 'the ID of the zone the public IP address belongs to'), zonename: f('string', 'the name of the zone the public IP address belongs to'),
@@ -130,7 +130,7 @@ export const RULE_SELECT = `SELECT r.*, p.address, v.name AS vm_name, v.display_
   FROM network_rules r LEFT JOIN public_ip_addresses p ON p.id = r.ip_address_id LEFT JOIN vm_instances v ON v.id = r.vm_id`;
 
 export const FIREWALL_RULE: ResponseDef = {
-  name: 'firewallrule',
+  name: 'firewallrule', tagged: 'FirewallRule',
   fields: {
     id: f('string', 'the ID of the firewall rule'), protocol: f('string', 'the protocol of the firewall rule'), startport: f('integer', 'the starting port of firewall rule\'s port range'),
     endport: f('integer', 'the ending port of firewall rule\'s port range'), ipaddressid: f('string', 'the public ip address id for the firewall rule'),
@@ -151,7 +151,7 @@ export function firewallRuleView(r: RuleViewRow, c?: Counters): Record<string, u
 }
 
 export const PORT_FORWARDING_RULE: ResponseDef = {
-  name: 'portforwardingrule',
+  name: 'portforwardingrule', tagged: 'PortForwardingRule',
   fields: {
     id: f('string', 'the ID of the port forwarding rule'), privateport: f('string', 'the starting port of port forwarding rule\'s private port range'),
     privateendport: f('string', 'the ending port of port forwarding rule\'s private port range'), protocol: f('string', 'the protocol of the port forwarding rule'),
@@ -170,5 +170,27 @@ export function portForwardingView(r: RuleViewRow, c?: Counters): Record<string,
     publicendport: String(r.end_port), virtualmachineid: r.vm_id ?? undefined, virtualmachinename: r.vm_name ?? undefined, virtualmachinedisplayname: r.vm_display_name ?? r.vm_name ?? undefined,
     ipaddressid: r.ip_address_id ?? undefined, ipaddress: r.address ?? undefined, state: r.state, cidrlist: (r.source_cidrs.length ? r.source_cidrs : ['0.0.0.0/0']).join(','),
     vmguestip: r.private_ip ?? undefined, networkid: r.network_id, fordisplay: true, ...counted(c, r.id),
+  });
+}
+
+export const IP_FORWARDING_RULE: ResponseDef = {
+  name: 'ipforwardingrule',
+  fields: {
+    id: f('string', 'the ID of the port forwarding rule'), protocol: f('string', 'the protocol of the port forwarding rule'),
+    virtualmachineid: f('string', 'the VM ID for the port forwarding rule'), virtualmachinename: f('string', 'the VM name for the port forwarding rule'),
+    virtualmachinedisplayname: f('string', 'the VM display name for the port forwarding rule'), ipaddressid: f('string', 'the public ip address id for the port forwarding rule'),
+    ipaddress: f('string', 'the public ip address for the port forwarding rule'), startport: f('integer', 'the start port of the rule'), endport: f('integer', 'the end port of the rule'),
+    state: f('string', 'the state of the rule'), cidrlist: f('string', 'the cidr list to forward traffic from. Multiple entries are separated by a single comma character (,).'),
+    vmguestip: f('string', 'the vm ip address for the port forwarding rule'), networkid: f('string', 'the id of the guest network the port forwarding rule belongs to'),
+    fordisplay: f('boolean', 'is firewall for display to the regular user'),
+  },
+};
+/** A static NAT rule (createIpForwardingRule) of a public IP with static NAT: its VM is the IP's. */
+export function ipForwardingView(r: RuleViewRow & { nat_vm_id?: string | null; nat_vm_name?: string | null; nat_vm_display_name?: string | null; nat_ip?: string | null }): Record<string, unknown> {
+  return compact({
+    id: r.id, protocol: r.protocol, virtualmachineid: r.nat_vm_id ?? undefined, virtualmachinename: r.nat_vm_name ?? undefined,
+    virtualmachinedisplayname: r.nat_vm_display_name ?? r.nat_vm_name ?? undefined, ipaddressid: r.ip_address_id ?? undefined, ipaddress: r.address ?? undefined,
+    startport: r.start_port ?? undefined, endport: r.end_port ?? undefined, state: r.state, cidrlist: (r.source_cidrs.length ? r.source_cidrs : ['0.0.0.0/0']).join(','),
+    vmguestip: r.nat_ip ?? undefined, networkid: r.network_id, fordisplay: true,
   });
 }
