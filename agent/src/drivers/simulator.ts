@@ -111,11 +111,13 @@ export class SimulatorDriver implements Driver {
 
   async stopVm(args: AgentArgs<'stopVm'>): Promise<AgentResult<'stopVm'>> {
     const { name } = await this.begin('stopVm', args);
+    this.routerGenerations.delete(name);
     return { name, existed: this.vms.delete(name) };
   }
 
   async destroyVm(args: AgentArgs<'destroyVm'>): Promise<AgentResult<'destroyVm'>> {
     const { name } = await this.begin('destroyVm', args);
+    this.routerGenerations.delete(name);
     return { name, existed: this.vms.delete(name) };
   }
 
@@ -166,11 +168,31 @@ export class SimulatorDriver implements Driver {
     return { stateKey, existed: false };
   }
 
-  /** Echoes the payload as the appliance's answer (there is no appliance). */
+  /** Generation each simulated router applied last (a router answers `apply` and `report`). */
+  readonly routerGenerations = new Map<string, number>();
+
+  /**
+   * A router system VM answers its control protocol as the appliance does for a valid spec
+   * (`applied` with the spec's generation, `report` with the last applied one), so the manager's
+   * isolated networks, rules and their clients run on simulated hosts too; any other appliance
+   * echoes the payload (there is no appliance).
+   */
   async relay(args: AgentArgs<'relay'>): Promise<AgentResult<'relay'>> {
     const { name, payload } = await this.begin('relay', args);
     const spec = this.requireVm(name);
     if (spec.template.kind !== 'system') throw new AgentError('UNSUPPORTED', `VM ${name} is not a system VM; it has no control socket`);
+    const msg = payload as { type?: string; id?: string; spec?: { generation?: number } };
+    if (spec.template.role === 'router' && msg?.type === 'apply' && typeof msg.spec?.generation === 'number') {
+      const have = this.routerGenerations.get(name);
+      if (have !== undefined && have > msg.spec.generation) {
+        return { payload: { type: 'error', id: msg.id, generation: have, code: 'stale_generation', errors: [`generation ${msg.spec.generation} is older than ${have}`] } };
+      }
+      this.routerGenerations.set(name, msg.spec.generation);
+      return { payload: { type: 'applied', id: msg.id, generation: msg.spec.generation, changed: [] } };
+    }
+    if (spec.template.role === 'router' && msg?.type === 'report') {
+      return { payload: { type: 'report', id: msg.id, appliedGeneration: this.routerGenerations.get(name) ?? null, health: {}, counters: { dhcp: {}, dns: {}, metadata: {}, password: {} }, firewallCounters: {} } };
+    }
     return { payload: { simulated: true, request: payload } };
   }
 }
