@@ -4,7 +4,7 @@
 // things; the second must succeed with changed=0, as operators rely on.
 import test from 'ava';
 import { join } from 'node:path';
-import { clientCloud, runClient, scratch, CLIENTS_DIR, type Ran } from '../src/clients.ts';
+import { clientCloud, runClient, scratch, CLIENTS_DIR, type Ran } from '../src/client-suites.ts';
 
 interface Recap { ok: number; changed: number; failures: number; unreachable: number }
 

@@ -3,7 +3,7 @@
 // the client's side and checks what libcloud parsed; this test checks that every step ran and
 // that the cloud holds nothing of the tenant's afterwards.
 import test from 'ava';
-import { clientCloud, runClient, steps, CLIENTS_DIR } from '../src/clients.ts';
+import { clientCloud, runClient, steps, CLIENTS_DIR } from '../src/client-suites.ts';
 
 test('libcloud: networks, key pairs, create_node (ex_start_vm), list_nodes, reboot, public IPs, firewall, port and IP forwarding, volumes, tags, deletes', async (t) => {
   const c = await clientCloud(t, 'lc');

@@ -5,7 +5,7 @@
 // reads and deletes of gone ids (CloudStack's not-found text), openfirewall=false and tags.
 import test from 'ava';
 import { join } from 'node:path';
-import { clientCloud, runClient, scratch, steps, CLIENTS_DIR } from '../src/clients.ts';
+import { clientCloud, runClient, scratch, steps, CLIENTS_DIR } from '../src/client-suites.ts';
 
 test('go-cloudstack makes the Terraform provider\'s calls: instance (ROOT volume read), network, ipaddress, firewall, port_forward (openfirewall=false), egress_firewall, static_nat, ssh_keypair, tags, deletes of gone ids', async (t) => {
   const dir = await scratch(t, 'tf');
