@@ -20,6 +20,7 @@ function recap(r: Ran): { stats?: Recap; tasks: Array<{ task: string; changed: b
 }
 
 test('ansible: cs_physical_network, cs_vlan_ip_range, cs_account, cs_disk_offering, cs_sshkeypair, cs_network, cs_instance, cs_instance_info, cs_ip_address, cs_firewall, cs_portforward, cs_staticnat, cs_volume; the second run changes nothing', async (t) => {
+  t.timeout(600_000, 'a real client through a whole cycle (loaded CI machines are slow)');
   const c = await clientCloud(t, 'ans');
   const dir = await scratch(t, 'ansible');
   const env = {

@@ -6,6 +6,7 @@ import test from 'ava';
 import { clientCloud, runClient, steps, CLIENTS_DIR } from '../src/client-suites.ts';
 
 test('libcloud: networks, key pairs, create_node (ex_start_vm), list_nodes, reboot, public IPs, firewall, port and IP forwarding, volumes, tags, deletes', async (t) => {
+  t.timeout(600_000, 'a real client through a whole cycle (loaded CI machines are slow)');
   const c = await clientCloud(t, 'lc');
   // an operator's customizable disk offering, which libcloud's create_volume picks for any size
   const offering = await c.cloud.admin.call('createDiskOffering', { name: 'custom', displaytext: 'custom size', customized: true });

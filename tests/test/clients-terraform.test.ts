@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { clientCloud, runClient, scratch, steps, CLIENTS_DIR } from '../src/client-suites.ts';
 
 test('go-cloudstack makes the Terraform provider\'s calls: instance (ROOT volume read), network, ipaddress, firewall, port_forward (openfirewall=false), egress_firewall, static_nat, ssh_keypair, tags, deletes of gone ids', async (t) => {
+  t.timeout(600_000, 'a real client through a whole cycle (loaded CI machines are slow)');
   const dir = await scratch(t, 'tf');
   const bin = join(dir, 'tf-calls');
   const built = await runClient('/usr/bin/go', ['build', '-o', bin, '.'], {
