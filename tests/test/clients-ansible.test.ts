@@ -19,7 +19,7 @@ function recap(r: Ran): { stats?: Recap; tasks: Array<{ task: string; changed: b
   return { stats: out.stats.localhost, tasks };
 }
 
-test('ansible: cs_physical_network, cs_vlan_ip_range, cs_account, cs_disk_offering, cs_sshkeypair, cs_network, cs_instance, cs_instance_info, cs_ip_address, cs_firewall, cs_portforward, cs_staticnat, cs_volume; the second run changes nothing', async (t) => {
+test('ansible: cs_physical_network, cs_vlan_ip_range, cs_account, cs_disk_offering, cs_sshkeypair, cs_network, cs_instance, cs_instance_info, cs_ip_address, cs_firewall, cs_portforward, cs_staticnat, cs_volume; the second run changes nothing; then changes and removes it all', async (t) => {
   t.timeout(600_000, 'a real client through a whole cycle (loaded CI machines are slow)');
   const c = await clientCloud(t, 'ans');
   const dir = await scratch(t, 'ansible');
@@ -58,4 +58,18 @@ test('ansible: cs_physical_network, cs_vlan_ip_range, cs_account, cs_disk_offeri
   t.is((await a.ok('listPortForwardingRules', mine)).count, 1);
   t.is((await a.ok('listAccounts', { name: 'ops-team' })).count, 1);
   t.is((await a.ok('listVlanIpRanges', { zoneid: c.z.zoneId })).count, 2);
+
+  // then the tenant changes and removes it all with the same modules: every task changes something
+  const life = await runClient('/usr/bin/ansible-playbook', ['-i', 'localhost,', join(CLIENTS_DIR, 'ansible/lifecycle.yml')], { env, timeoutMs: 600_000 });
+  const r3 = recap(life);
+  const failed3 = r3.tasks.find((x) => x.failed);
+  t.is(failed3, undefined, `lifecycle: task "${failed3?.task}" failed: ${failed3?.msg}`);
+  t.is(life.code, 0, life.stderr.slice(-1500));
+  t.deepEqual(r3.tasks.filter((x) => !x.changed && !x.task.startsWith('The instance runs') && !x.task.startsWith('Recovered')).map((x) => x.task), [],
+    'lifecycle: tasks that changed nothing');
+  t.is((await a.ok('listVirtualMachines', mine)).count ?? 0, 0);
+  t.is((await a.ok('listNetworks', mine)).count ?? 0, 0);
+  t.is((await a.ok('listPublicIpAddresses', { ...mine, allocatedonly: true })).count ?? 0, 0);
+  t.is((await a.ok('listVolumes', mine)).count ?? 0, 0);
+  t.is((await a.ok('listSSHKeyPairs', mine)).count ?? 0, 0);
 });

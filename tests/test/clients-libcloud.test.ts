@@ -16,7 +16,7 @@ test('libcloud: networks, key pairs, create_node (ex_start_vm), list_nodes, rebo
   t.is(failed, undefined, `libcloud step ${failed?.step} failed: ${failed?.error}\n${r.stderr.slice(-3000)}`);
   t.is(r.code, 0, r.stderr.slice(-3000));
   t.is(offering.status, 200, JSON.stringify(offering.body));
-  t.deepEqual(done.map((s) => s.step), ['locations', 'catalogue', 'network', 'keypair', 'create_node', 'list_nodes', 'reboot', 'stop_start',
+  t.deepEqual(done.map((s) => s.step), ['locations', 'catalogue', 'network', 'keypair', 'create_node', 'list_nodes', 'reboot', 'stop_start', 'resize', 'account_views',
     'public_ips', 'firewall', 'port_forwarding', 'ip_forwarding', 'volumes', 'tags', 'teardown', 'done']);
   // nothing of the tenant's is left, seen by the admin
   const a = c.cloud.admin;

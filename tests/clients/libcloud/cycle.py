@@ -97,6 +97,28 @@ def stop_start():
     check(d.ex_get_node(s['node'].id).state == NodeState.RUNNING, 'Running after ex_start')
 
 
+def resize():
+    # scaleVirtualMachine of a stopped node to the next offering, and back
+    bigger = next(z for z in d.list_sizes() if z.name == 'Medium Instance')
+    d.ex_stop(s['node'])
+    check(d.ex_change_node_size(s['node'], bigger) == bigger.id, 'scaleVirtualMachine answered the new offering')
+    check(d.ex_get_node(s['node'].id).extra.get('size_id') == bigger.id, 'the node has the new offering')
+    check(d.ex_change_node_size(s['node'], s['size']) == s['size'].id, 'and back')
+    d.ex_start(s['node'])
+    check(d.ex_get_node(s['node'].id).state == NodeState.RUNNING, 'Running again')
+
+
+def account_views():
+    # what libcloud users read about their account: none of these may be an unknown command
+    limits = d.ex_limits()
+    check('max_instances' in limits and 'max_volumes' in limits, 'ex_limits maps listResourceLimits (%s)' % limits)
+    check(any(o.get('description') for o in d.ex_list_os_types()), 'ex_list_os_types lists OS types')
+    check(d.ex_list_security_groups() == [], 'no security groups in an advanced zone')
+    check(d.ex_list_affinity_groups() == [], 'no affinity groups')
+    check(d.ex_list_projects() == [], 'no projects')
+    return {'limits': limits}
+
+
 def public_ips():
     a = d.ex_allocate_public_ip(network_id=s['net'].id, location=s['zone'])
     b = d.ex_allocate_public_ip(network_id=s['net'].id, location=s['zone'])
@@ -185,7 +207,7 @@ def teardown():
 
 
 for name, fn in [('locations', locations), ('catalogue', catalogue), ('network', network), ('keypair', keypair),
-                 ('create_node', create_node), ('list_nodes', list_nodes), ('reboot', reboot), ('stop_start', stop_start),
+                 ('create_node', create_node), ('list_nodes', list_nodes), ('reboot', reboot), ('stop_start', stop_start), ('resize', resize), ('account_views', account_views),
                  ('public_ips', public_ips), ('firewall', firewall), ('port_forwarding', port_forwarding),
                  ('ip_forwarding', ip_forwarding), ('volumes', volumes), ('tags', tags), ('teardown', teardown)]:
     step(name, fn)
