@@ -23,7 +23,7 @@ test('go-cloudstack makes the Terraform provider\'s calls: instance (ROOT volume
   t.is(failed, undefined, `step ${failed?.step} failed: ${failed?.error}\n${r.stderr.slice(-2000)}`);
   t.is(r.code, 0, r.stderr.slice(-2000));
   t.deepEqual(done.map((s) => s.step), ['retrieve_ids', 'ssh_keypair', 'network', 'instance', 'ipaddress', 'firewall', 'port_forward',
-    'egress_firewall', 'static_nat', 'tags_update', 'delete', 'read_gone', 'delete_gone', 'done']);
+    'egress_firewall', 'static_nat', 'tags_update', 'instance_update', 'delete', 'read_gone', 'delete_gone', 'done']);
   const vm = done.find((s) => s.step === 'instance')!;
   t.true(vm.root_disk_size_gib > 0, 'the ROOT volume has a size');
   const a = c.cloud.admin;

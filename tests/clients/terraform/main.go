@@ -376,6 +376,36 @@ func main() {
 		return nil, sameTags(vm.Tags, map[string]string{"role": "db"})
 	})
 
+	// cloudstack_instance Update: display name, then a new service offering (stop, change, start)
+	step("instance_update", func() (map[string]interface{}, error) {
+		u := cs.VirtualMachine.NewUpdateVirtualMachineParams(vmID)
+		u.SetDisplayname("tf-vm1 (web)")
+		if _, err := cs.VirtualMachine.UpdateVirtualMachine(u); err != nil {
+			return nil, err
+		}
+		medium, _, err := cs.ServiceOffering.GetServiceOfferingID("Medium Instance")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := cs.VirtualMachine.StopVirtualMachine(cs.VirtualMachine.NewStopVirtualMachineParams(vmID)); err != nil {
+			return nil, err
+		}
+		if _, err := cs.VirtualMachine.ChangeServiceForVirtualMachine(cs.VirtualMachine.NewChangeServiceForVirtualMachineParams(vmID, medium)); err != nil {
+			return nil, err
+		}
+		if _, err := cs.VirtualMachine.StartVirtualMachine(cs.VirtualMachine.NewStartVirtualMachineParams(vmID)); err != nil {
+			return nil, err
+		}
+		vm, _, err := cs.VirtualMachine.GetVirtualMachineByID(vmID)
+		if err != nil {
+			return nil, err
+		}
+		if vm.Serviceofferingid != medium || vm.Displayname != "tf-vm1 (web)" || vm.State != "Running" {
+			return nil, fmt.Errorf("after update: offering %s (want %s), display name %q, state %s", vm.Serviceofferingid, medium, vm.Displayname, vm.State)
+		}
+		return nil, nil
+	})
+
 	// Deletes, in the order terraform destroys the dependency graph.
 	step("delete", func() (map[string]interface{}, error) {
 		if _, err := cs.NAT.DisableStaticNat(cs.NAT.NewDisableStaticNatParams(natIPID)); err != nil {
