@@ -49,7 +49,9 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
         }
       }
     } catch (e) {
-      answer = errorAnswer(command, e);
+      // A command that does not exist answers under errorresponse (CloudStack's ApiServlet).
+      const known = command !== undefined && (command === 'login' || command === 'logout' || services.registry.get(command) !== undefined);
+      answer = errorAnswer(known ? command : undefined, e);
     }
     reply.code(answer.status);
     if (json) return reply.type('application/json; charset=utf-8').send(JSON.stringify({ [answer.key]: answer.inner }));

@@ -60,6 +60,10 @@ export const PortForward = Type.Object({
   privateIp: FwAddress,
   privatePorts: PortRange,
   sourceCidrs: Type.Array(FwCidr, { maxItems: 256 }),
+  /** false: the forward opens nothing by itself; a firewall rule on its public ports must
+   *  (CloudStack's openfirewall=false; the manager sends every forward so and keeps
+   *  openfirewall=true as the separate firewall rule CloudStack creates). Absent: true. */
+  open: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 
 export const PublicIp = Type.Object({
@@ -420,7 +424,7 @@ export function normalizeFirewallSpec(raw: unknown): { spec?: NFirewallSpec; dia
         d.invalid(`${fp}/privatePorts`, `private range ${f.privatePorts.start}-${f.privatePorts.end} and public range ${f.publicPorts.start}-${f.publicPorts.end} differ in length; ranges map one to one`, f.id);
         ok = false;
       }
-      const sources = normCidrs(d, `${fp}/sourceCidrs`, f.sourceCidrs, address.family, f.id);
+      const sources = f.open === false ? [] : normCidrs(d, `${fp}/sourceCidrs`, f.sourceCidrs, address.family, f.id);
       if (ok) portForwards.push({ id: f.id, protocol: f.protocol, publicPorts: [f.publicPorts.start, f.publicPorts.end], privateIp: privateIp!, privatePorts: [f.privatePorts.start, f.privatePorts.end], sources });
     });
     let staticNat: NAddress | undefined;

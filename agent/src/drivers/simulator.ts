@@ -29,6 +29,8 @@ export class SimulatorDriver implements Driver {
   readonly vms = new Map<string, VmSpec>();
   /** How many commands ran (including failed ones), by op. */
   readonly calls = new Map<AgentOp, number>();
+  /** The last router spec each system VM accepted through relay. */
+  readonly appliedSpecs = new Map<string, { generation?: number }>();
   private readonly random: () => number;
 
   constructor(readonly config: SimulatorConfig = {}) {
@@ -111,13 +113,11 @@ export class SimulatorDriver implements Driver {
 
   async stopVm(args: AgentArgs<'stopVm'>): Promise<AgentResult<'stopVm'>> {
     const { name } = await this.begin('stopVm', args);
-    this.routerGenerations.delete(name);
     return { name, existed: this.vms.delete(name) };
   }
 
   async destroyVm(args: AgentArgs<'destroyVm'>): Promise<AgentResult<'destroyVm'>> {
     const { name } = await this.begin('destroyVm', args);
-    this.routerGenerations.delete(name);
     return { name, existed: this.vms.delete(name) };
   }
 
@@ -168,30 +168,23 @@ export class SimulatorDriver implements Driver {
     return { stateKey, existed: false };
   }
 
-  /** Generation each simulated router applied last (a router answers `apply` and `report`). */
-  readonly routerGenerations = new Map<string, number>();
-
   /**
-   * A router system VM answers its control protocol as the appliance does for a valid spec
-   * (`applied` with the spec's generation, `report` with the last applied one), so the manager's
-   * isolated networks, rules and their clients run on simulated hosts too; any other appliance
-   * echoes the payload (there is no appliance).
+   * Plays a router appliance's control socket (there is no appliance): an `apply` is accepted
+   * and its spec recorded (`appliedSpecs`, by VM name), a `report` tells the last applied
+   * generation, so the manager's isolated networks and their rules work on simulated hosts.
+   * Anything else is echoed. Every answer carries `simulated: true`.
    */
   async relay(args: AgentArgs<'relay'>): Promise<AgentResult<'relay'>> {
     const { name, payload } = await this.begin('relay', args);
     const spec = this.requireVm(name);
     if (spec.template.kind !== 'system') throw new AgentError('UNSUPPORTED', `VM ${name} is not a system VM; it has no control socket`);
     const msg = payload as { type?: string; id?: string; spec?: { generation?: number } };
-    if (spec.template.role === 'router' && msg?.type === 'apply' && typeof msg.spec?.generation === 'number') {
-      const have = this.routerGenerations.get(name);
-      if (have !== undefined && have > msg.spec.generation) {
-        return { payload: { type: 'error', id: msg.id, generation: have, code: 'stale_generation', errors: [`generation ${msg.spec.generation} is older than ${have}`] } };
-      }
-      this.routerGenerations.set(name, msg.spec.generation);
-      return { payload: { type: 'applied', id: msg.id, generation: msg.spec.generation, changed: [] } };
+    if (msg?.type === 'apply' && typeof msg.spec?.generation === 'number') {
+      this.appliedSpecs.set(name, msg.spec);
+      return { payload: { simulated: true, type: 'applied', ...(msg.id ? { id: msg.id } : {}), generation: msg.spec.generation, changed: [] } };
     }
-    if (spec.template.role === 'router' && msg?.type === 'report') {
-      return { payload: { type: 'report', id: msg.id, appliedGeneration: this.routerGenerations.get(name) ?? null, health: {}, counters: { dhcp: {}, dns: {}, metadata: {}, password: {} }, firewallCounters: {} } };
+    if (msg?.type === 'report') {
+      return { payload: { simulated: true, type: 'report', ...(msg.id ? { id: msg.id } : {}), appliedGeneration: this.appliedSpecs.get(name)?.generation ?? null, health: {}, counters: { dhcp: {}, dns: {}, metadata: {}, password: {} } } };
     }
     return { payload: { simulated: true, request: payload } };
   }

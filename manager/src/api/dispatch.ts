@@ -104,12 +104,18 @@ export async function execute(services: Services, caller: Caller, cmd: AnyComman
 
 export interface ApiAnswer { status: number; key: string; inner: Record<string, unknown> }
 
+/**
+ * CloudStack's error answer. A command that does not exist (or that the caller's role may not
+ * call) answers under `errorresponse`, as CloudStack's ApiServlet does; `uuidList` items are
+ * CloudStack's ExceptionProxyObject, `{uuid, description}`.
+ */
 export function errorAnswer(command: string | undefined, e: unknown): ApiAnswer {
   const err = toApiError(e);
+  const key = command === undefined || err.kind === 'UNSUPPORTED_ACTION' ? 'errorresponse' : `${command.toLowerCase()}response`;
   return {
     status: err.errorcode,
-    key: `${(command ?? 'error').toLowerCase()}response`,
-    inner: { uuidList: err.uuidList, errorcode: err.errorcode, cserrorcode: err.cserrorcode, errortext: err.message },
+    key,
+    inner: { uuidList: err.uuidList.map((uuid) => ({ uuid, description: 'id' })), errorcode: err.errorcode, cserrorcode: err.cserrorcode, errortext: err.message },
   };
 }
 

@@ -48,6 +48,16 @@ export function apiError(kind: ErrorKind, errortext: string, uuidList: string[] 
 /** The usual 431: a parameter's value is wrong. Names the parameter, as CloudStack does. */
 export function paramError(text: string): ApiError { return new ApiError('PARAM_ERROR', text); }
 
+/**
+ * An id that names nothing the caller may see: CloudStack's exact 431 (ParamProcessWorker), which
+ * clients match on — Terraform's provider treats a destroy whose object is already gone as done
+ * when the text contains "Invalid parameter id value=<id> due to incorrect long value format, or
+ * entity does not exist".
+ */
+export function notFound(command: string | undefined, param: string, id: string): ApiError {
+  return new ApiError('PARAM_ERROR', `${command ? `Unable to execute API command ${command.toLowerCase()} due to invalid value. ` : ''}Invalid parameter ${param} value=${id} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.`);
+}
+
 /** Any thrown value as an ApiError; unknown errors become 530 with a generic text. */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;

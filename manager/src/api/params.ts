@@ -77,11 +77,9 @@ export function parseParam(command: string, name: string, def: ParamDef, raw: st
     case 'uuid':
       if (!isUuid(s)) throw invalid('incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class');
       v = s.toLowerCase(); break;
-    case 'boolean': {
-      const l = s.toLowerCase();
-      if (l !== 'true' && l !== 'false') throw invalid('it is not a boolean (true or false)');
-      v = l === 'true'; break;
-    }
+    // CloudStack parses booleans with Java's Boolean.parseBoolean: "true" in any letter case is
+    // true, anything else false — clients rely on it (libcloud sends forced=None).
+    case 'boolean': v = s.trim().toLowerCase() === 'true'; break;
     case 'integer': case 'long': case 'short': {
       if (!/^-?\d+$/.test(s.trim())) throw invalid(`it is not a whole number`);
       const n = Number(s.trim());

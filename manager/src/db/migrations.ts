@@ -4,7 +4,7 @@ import type { Database } from './sql.ts';
 import { INFRA_MIGRATION } from '../commands/infra/schema.ts';
 import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
 import { COMPUTE_MIGRATION } from '../commands/compute/schema.ts';
-import { NETWORK_MIGRATION } from '../commands/network/schema.ts';
+import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
@@ -107,6 +107,7 @@ CREATE TABLE secrets (
   NETWORK_MIGRATION,
   SSH_MIGRATION,
   SSH_KEY_INDEX_MIGRATION,
+  NETWORK_RELATED_RULES_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

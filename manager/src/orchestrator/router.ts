@@ -95,6 +95,8 @@ export function firewallOf(net: { id: string; cidr: string; egress_allow: boolea
     portForwards: rules.filter((r) => r.purpose === 'PortForwarding' && r.ip_address_id === p.id).map((r): PortForward => ({
       id: r.id, protocol: r.protocol as PortForward['protocol'], publicPorts: portsOf(r.start_port, r.end_port)!, privateIp: r.private_ip!,
       privatePorts: portsOf(r.private_start_port, r.private_end_port)!, sourceCidrs: r.source_cidrs,
+      // As in CloudStack a forward opens nothing itself: openfirewall=true is a firewall rule of its own.
+      open: false,
     })),
     ...(p.static_nat_ip ? { staticNat: { privateIp: p.static_nat_ip } } : {}),
   }));
@@ -194,21 +196,30 @@ const stableMac = (networkId: string, role: string) => ['02', ...[...createHash(
  * Allocates a free public address of the zone's public ranges (not dedicated to another
  * account, not for system VMs) to a network, or refuses with 533 when none is left.
  */
-export async function allocatePublicIp(sql: Sql, o: { zoneId: string; networkId: string; accountId: string; domainId: string; sourceNat: boolean }): Promise<string> {
+export async function allocatePublicIp(sql: Sql, o: { zoneId: string; networkId: string; accountId: string; domainId: string; sourceNat: boolean; id?: string; address?: string }): Promise<string> {
   const ranges = await sql.query<{ id: string; start_ip: string; end_ip: string }>(
     `SELECT id, start_ip, end_ip FROM vlan_ip_ranges WHERE zone_id = $1 AND for_virtual_network AND NOT for_system_vms AND start_ip IS NOT NULL
        AND (account_id IS NULL OR account_id = $2) ORDER BY account_id NULLS LAST, seq`, [o.zoneId, o.accountId]);
   if (!ranges.length) throw apiError('INSUFFICIENT_CAPACITY', 'Insufficient address capacity: the zone has no public IP range (createVlanIpRange with forvirtualnetwork=true)');
   const used = new Set((await sql.query<{ address: string }>('SELECT address FROM public_ip_addresses WHERE zone_id = $1', [o.zoneId])).map((r) => r.address));
+  const insert = async (rangeId: string, ip: string) => {
+    const id = o.id ?? randomUUID();
+    await sql.query(
+      `INSERT INTO public_ip_addresses (id, address, zone_id, vlan_range_id, network_id, account_id, domain_id, is_source_nat) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+      [id, ip, o.zoneId, rangeId, o.networkId, o.accountId, o.domainId, o.sourceNat]);
+    return id;
+  };
+  if (o.address !== undefined) {
+    // associateIpAddress ipaddress=…: that address, if a public range the account may use has it free.
+    const want = parseIPv4('ipaddress', o.address);
+    const r = ranges.find((x) => parseIPv4('startip', x.start_ip).value <= want.value && want.value <= parseIPv4('endip', x.end_ip).value);
+    if (!r) throw apiError('INSUFFICIENT_CAPACITY', `Insufficient address capacity: ${want.text} is not in a public IP range of the zone this account may use`);
+    if (used.has(want.text)) throw apiError('INSUFFICIENT_CAPACITY', `Insufficient address capacity: public IP address ${want.text} is already allocated`);
+    return insert(r.id, want.text);
+  }
   for (const r of ranges) {
     const ip = firstFree({ family: 4, start: parseIPv4('startip', r.start_ip).value, end: parseIPv4('endip', r.end_ip).value }, (t) => used.has(t));
-    if (ip) {
-      const id = randomUUID();
-      await sql.query(
-        `INSERT INTO public_ip_addresses (id, address, zone_id, vlan_range_id, network_id, account_id, domain_id, is_source_nat) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
-        [id, ip, o.zoneId, r.id, o.networkId, o.accountId, o.domainId, o.sourceNat]);
-      return id;
-    }
+    if (ip) return insert(r.id, ip);
   }
   throw apiError('INSUFFICIENT_CAPACITY', 'Insufficient address capacity: every public IP address of the zone is allocated');
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ADMINS, ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { canAccessDomain } from '../../api/scope.ts';
 import { hashPassword } from '../../api/crypto.ts';
 import { Where } from '../../db/sql.ts';
@@ -15,7 +15,7 @@ const ACCOUNT_TYPES = { 0: 'User', 1: 'Admin', 2: 'DomainAdmin' } as const;
 function accountTypeOf(a: { accounttype?: number | undefined; roleid?: string | undefined }): number {
   if (a.roleid !== undefined) {
     const role = BUILTIN_ROLES.find((r) => r.id === a.roleid);
-    if (!role) throw paramError(`Unable to find role by roleid=${a.roleid}`);
+    if (!role) throw notFound(undefined, 'roleid', a.roleid);
     if (a.accounttype !== undefined && a.accounttype !== role.accounttype) throw paramError('accounttype does not match the role given by roleid');
     return role.accounttype;
   }

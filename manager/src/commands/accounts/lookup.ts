@@ -1,20 +1,20 @@
 // Finding the objects a command names, with the caller's right to act on them checked once
 // here: a missing object and a forbidden one both answer precisely, never with a 530.
 import type { Context } from '../../api/context.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, notFound, paramError } from '../../api/errors.ts';
 import { canAccessDomain } from '../../api/scope.ts';
 import { ACCOUNT_SELECT, DOMAIN_SELECT, USER_SELECT, type AccountRow, type DomainRow, type UserRow } from './views.ts';
 
 export async function domainById(ctx: Context, id: string, param = 'id'): Promise<DomainRow> {
   const d = (await ctx.sql.query<DomainRow>(`${DOMAIN_SELECT} WHERE d.id = $1`, [id]))[0];
-  if (!d) throw paramError(`Unable to find domain by ${param}=${id}`);
+  if (!d) throw notFound(ctx.command, param, id);
   if (!canAccessDomain(ctx.caller, d.path)) throw apiError('ACCOUNT_ERROR', `Caller ${ctx.caller.accountName} does not have permission to operate within domain id=${id}`, [id]);
   return d;
 }
 
 export async function accountById(ctx: Context, id: string, param = 'id'): Promise<AccountRow> {
   const a = (await ctx.sql.query<AccountRow>(`${ACCOUNT_SELECT} WHERE a.id = $1`, [id]))[0];
-  if (!a) throw paramError(`Unable to find account by ${param}=${id}`);
+  if (!a) throw notFound(ctx.command, param, id);
   assertAccountAccess(ctx, a);
   return a;
 }
@@ -45,7 +45,7 @@ export function assertAccountAccess(ctx: Context, a: { id: string; domain_path: 
 export async function userById(ctx: Context, id: string, param = 'id'): Promise<UserRow & { domain_path: string }> {
   const u = (await ctx.sql.query<UserRow & { domain_path: string }>(
     `${USER_SELECT.replace('d.name AS domain_name', 'd.name AS domain_name, d.path AS domain_path')} WHERE u.id = $1`, [id]))[0];
-  if (!u) throw paramError(`Unable to find user by ${param}=${id}`);
+  if (!u) throw notFound(ctx.command, param, id);
   assertAccountAccess(ctx, { id: u.account_id, domain_path: u.domain_path, type: u.account_type });
   return u;
 }

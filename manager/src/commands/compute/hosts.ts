@@ -4,7 +4,7 @@
 // move: netns VMs have no live migration) and keeps new VMs off it.
 import { randomUUID } from 'node:crypto';
 import { ADMIN, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { newToken } from '../../api/crypto.ts';
 import type { Context } from '../../api/context.ts';
 import { hashToken } from '../../agents/gateway.ts';
@@ -16,7 +16,7 @@ const HYPERVISORS = ['LXC', 'Simulator', 'KVM'] as const;
 
 async function hostById(ctx: Context, id: string): Promise<HostRow> {
   const h = (await ctx.sql.query<HostRow>(`${HOST_SELECT} WHERE h.id = $1`, [id]))[0];
-  if (!h) throw paramError(`Unable to find host by id=${id}`);
+  if (!h) throw notFound(ctx.command, 'id', id);
   return h;
 }
 const view = async (ctx: Context, id: string) => hostView(await hostById(ctx, id));

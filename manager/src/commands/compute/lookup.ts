@@ -1,13 +1,13 @@
 // Lookups of the compute area, each checking the caller's right to the object.
 import type { Context } from '../../api/context.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, notFound, paramError } from '../../api/errors.ts';
 import { canAccessDomain, inTree } from '../../api/scope.ts';
 import { NETWORK_SELECT, TEMPLATE_SELECT, VM_SELECT, type NetworkRow, type TemplateRow, type VmRow } from './views.ts';
 
 export async function templateById(ctx: Context, id: string, param = 'templateid'): Promise<TemplateRow> {
   const t = (await ctx.sql.query<TemplateRow>(`${TEMPLATE_SELECT} WHERE t.id = $1`, [id]))[0];
   const c = ctx.caller;
-  if (!t || !(t.is_public || c.role === 'Admin' || t.account_id === c.accountId)) throw paramError(`Unable to find template by ${param}=${id}`);
+  if (!t || !(t.is_public || c.role === 'Admin' || t.account_id === c.accountId)) throw notFound(ctx.command, param, id);
   return t;
 }
 
@@ -23,14 +23,14 @@ export function canUseNetwork(ctx: Context, n: NetworkRow): boolean {
 
 export async function networkById(ctx: Context, id: string, param = 'id'): Promise<NetworkRow> {
   const n = (await ctx.sql.query<NetworkRow>(`${NETWORK_SELECT} WHERE n.id = $1`, [id]))[0];
-  if (!n) throw paramError(`Unable to find network by ${param}=${id}`);
+  if (!n) throw notFound(ctx.command, param, id);
   if (!canUseNetwork(ctx, n)) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not have permission to access network id=${id}`, [id]);
   return n;
 }
 
 export async function vmById(ctx: Context, id: string, param = 'id'): Promise<VmRow> {
   const v = (await ctx.sql.query<VmRow>(`${VM_SELECT} WHERE v.id = $1`, [id]))[0];
-  if (!v || v.type !== 'User') throw paramError(`Unable to find virtual machine by ${param}=${id}`);
+  if (!v || v.type !== 'User') throw notFound(ctx.command, param, id);
   const c = ctx.caller;
   const ok = c.role === 'Admin' || v.account_id === c.accountId || (c.role === 'DomainAdmin' && canAccessDomain(c, v.domain_path));
   if (!ok) throw apiError('ACCOUNT_ERROR', `Account ${c.accountName} does not have permission to operate with virtual machine id=${id}`, [id]);
@@ -40,7 +40,7 @@ export async function vmById(ctx: Context, id: string, param = 'id'): Promise<Vm
 export async function serviceOfferingById(ctx: Context, id: string, param = 'serviceofferingid'): Promise<{ id: string; name: string; cpu_number: number; cpu_speed: number; memory: number; is_system: boolean }> {
   const s = (await ctx.sql.query<{ id: string; name: string; cpu_number: number; cpu_speed: number; memory: number; is_system: boolean; state: string }>(
     'SELECT id, name, cpu_number, cpu_speed, memory, is_system, state FROM service_offerings WHERE id = $1', [id]))[0];
-  if (!s || (s.is_system && ctx.caller.role !== 'Admin')) throw paramError(`Unable to find service offering by ${param}=${id}`);
+  if (!s || (s.is_system && ctx.caller.role !== 'Admin')) throw notFound(ctx.command, param, id);
   if (s.state !== 'Active') throw paramError(`Service offering ${s.name} is not active`);
   if (!s.cpu_number || !s.cpu_speed || !s.memory) throw paramError(`Service offering ${s.name} is a custom offering; Flotilla needs fixed cpunumber, cpuspeed and memory`);
   return s;

@@ -3,7 +3,7 @@
 // Netns hosts have no 802.1Q, so a network's VLAN id is carried as its VXLAN VNI.
 import { randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { Where } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
 import { inTree } from '../../api/scope.ts';
@@ -71,6 +71,30 @@ async function createIsolated(ctx: Context, a: { name: string; displaytext?: str
   return view(ctx, id);
 }
 
+/** An account's isolated networks in a zone (CloudStack's getIsolatedNetworksOwnedByAccountInZone). */
+export async function isolatedNetworksOf(ctx: Context, accountId: string, zoneId: string): Promise<Array<{ id: string; name: string }>> {
+  return ctx.sql.query<{ id: string; name: string }>(
+    `SELECT id, name FROM networks WHERE account_id = $1 AND zone_id = $2 AND guest_type = 'Isolated' ORDER BY created`, [accountId, zoneId]);
+}
+
+/**
+ * The network a VM deployed without networkids joins in an advanced zone, as CloudStack's
+ * UserVmManagerImpl picks it: the owner's one isolated network in the zone; with none, a new
+ * one `<account>-network` from the Required isolated offering (DefaultIsolatedNetworkOffering-
+ * WithSourceNatService), made in the caller's transaction; with several, a 431.
+ */
+export async function defaultNetworkFor(ctx: Context, owner: { accountId: string; accountName: string; domainId: string }, zone: ZoneRow): Promise<string> {
+  const nets = await isolatedNetworksOf(ctx, owner.accountId, zone.id);
+  if (nets.length > 1) throw paramError(`More than 1 default Isolated networks are found for account ${owner.accountName}; please specify networkIds`);
+  if (nets.length === 1) return nets[0]!.id;
+  const off = (await ctx.sql.query<{ id: string; name: string }>(
+    `SELECT id, name FROM network_offerings WHERE availability = 'Required' AND guest_ip_type = 'Isolated' AND state = 'Enabled' AND NOT for_vpc ORDER BY created LIMIT 1`))[0];
+  if (!off) throw paramError('Unable to find a network offering with availability=Required to create the default network for the account; please specify networkIds');
+  const name = `${owner.accountName}-network`;
+  const made = await createIsolated(ctx, { name, displaytext: name, ...(owner.accountId !== ctx.caller.accountId ? { account: owner.accountName, domainid: owner.domainId } : {}) }, zone, off);
+  return made.id as string;
+}
+
 async function view(ctx: Context, id: string): Promise<Record<string, unknown>> {
   return networkView((await ctx.sql.query<NetworkRow>(`${NETWORK_SELECT} WHERE n.id = $1`, [id]))[0]!, ctx.caller.role === 'Admin');
 }
@@ -100,7 +124,7 @@ export const createNetwork = command({
     const zone = await zoneById(ctx, a.zoneid, 'zoneid');
     const off = (await ctx.sql.query<{ id: string; name: string; guest_ip_type: string; state: string; specify_vlan: boolean }>(
       'SELECT id, name, guest_ip_type, state, specify_vlan FROM network_offerings WHERE id = $1', [a.networkofferingid]))[0];
-    if (!off) throw paramError(`Unable to find network offering by networkofferingid=${a.networkofferingid}`);
+    if (!off) throw notFound(ctx.command, 'networkofferingid', a.networkofferingid);
     if (off.state !== 'Enabled') throw paramError(`Network offering ${off.name} is not enabled`);
     if (off.guest_ip_type === 'Isolated') return createIsolated(ctx, a, zone, off);
     if (ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can create shared networks');

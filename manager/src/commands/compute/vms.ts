@@ -13,6 +13,7 @@ import { zoneById } from '../infra/lookup.ts';
 import { agentFailure, planHost, releaseUnusedNetworks, startOnHost } from '../../orchestrator/compute.ts';
 import { NIC, NIC_SELECT, VM, VM_SELECT, nicView, vmView, type NicRow, type VmRow } from './views.ts';
 import { networkById, serviceOfferingById, templateById, vmById } from './lookup.ts';
+import { defaultNetworkFor } from './networks.ts';
 import { accountByName } from '../accounts/lookup.ts';
 import { ipam } from '../infra/validate.ts';
 import { firstFree, parseCidr, parseIPv4, spanText, subnetSpan, type Span } from '../../orchestrator/ipam.ts';
@@ -159,15 +160,16 @@ export const deployVirtualMachine = command({
         }
         // The owner's key pairs, looked up before anything is written (CloudStack's order too).
         const keyNames = keyPairNames(a);
-        if (!a.networkids?.length) throw paramError('Unable to execute API command deployvirtualmachine due to missing parameter networkids: a VM needs at least one network');
+        // No networkids: the owner's default network of the zone (made when it has none), as CloudStack.
+        const networkIds = a.networkids?.length ? a.networkids : [await defaultNetworkFor(tctx, owner, zone)];
         const nets = [];
-        for (const id of a.networkids) {
+        for (const id of networkIds) {
           const n = await networkById(tctx, id, 'networkids');
           if (n.zone_id !== zone.id) throw paramError(`Network ${n.name} is not in zone ${zone.name}`);
           if (n.acl_type === 'Account' && n.account_id !== owner.accountId) throw apiError('ACCOUNT_ERROR', `Network ${n.name} belongs to another account`);
           nets.push(n);
         }
-        if (new Set(a.networkids).size !== a.networkids.length) throw paramError('networkids lists a network twice');
+        if (new Set(networkIds).size !== networkIds.length) throw paramError('networkids lists a network twice');
         const seq = (await sql.query<{ n: number }>(`SELECT nextval('vm_instance_seq')::int AS n`))[0]!.n;
         const name = a.name ?? `VM-${randomUUID().slice(0, 8)}`;
         // The router's DNS answers each VM name of an isolated network: names are unique there.

@@ -1,7 +1,7 @@
 // Finding the infra objects a command names — a missing one answers a precise 431 naming the
 // parameter — and gathering what IPAM needs to know about a zone.
 import type { Context } from '../../api/context.ts';
-import { paramError } from '../../api/errors.ts';
+import { notFound, paramError } from '../../api/errors.ts';
 import type { Sql } from '../../db/sql.ts';
 import { parseCidr, parseIPv4, parseIPv6, parseNetmask, subnetOf, type ExistingRange, type ZoneFacts } from '../../orchestrator/ipam.ts';
 import {
@@ -15,43 +15,43 @@ async function one<R>(sql: Sql, text: string, id: string): Promise<R | undefined
 
 export async function zoneById(ctx: Context, id: string, param = 'id'): Promise<ZoneRow> {
   const z = await one<ZoneRow>(ctx.sql, `${ZONE_SELECT} WHERE z.id = $1`, id);
-  if (!z) throw paramError(`Unable to find zone by ${param}=${id}`);
+  if (!z) throw notFound(ctx.command, param, id);
   return z;
 }
 
 export async function podById(ctx: Context, id: string, param = 'id'): Promise<PodRow> {
   const p = await one<PodRow>(ctx.sql, `${POD_SELECT} WHERE p.id = $1`, id);
-  if (!p) throw paramError(`Unable to find pod by ${param}=${id}`);
+  if (!p) throw notFound(ctx.command, param, id);
   return p;
 }
 
 export async function clusterById(ctx: Context, id: string, param = 'id'): Promise<ClusterRow> {
   const c = await one<ClusterRow>(ctx.sql, `${CLUSTER_SELECT} WHERE c.id = $1`, id);
-  if (!c) throw paramError(`Unable to find cluster by ${param}=${id}`);
+  if (!c) throw notFound(ctx.command, param, id);
   return c;
 }
 
 export async function physicalNetworkById(ctx: Context, id: string, param = 'id'): Promise<PhysicalNetworkRow> {
   const n = await one<PhysicalNetworkRow>(ctx.sql, `${PHYSICAL_NETWORK_SELECT} WHERE n.id = $1`, id);
-  if (!n) throw paramError(`Unable to find physical network by ${param}=${id}`);
+  if (!n) throw notFound(ctx.command, param, id);
   return n;
 }
 
 export async function nspById(ctx: Context, id: string, param = 'id'): Promise<NspRow> {
   const n = await one<NspRow>(ctx.sql, 'SELECT * FROM network_service_providers WHERE id = $1', id);
-  if (!n) throw paramError(`Unable to find network service provider by ${param}=${id}`);
+  if (!n) throw notFound(ctx.command, param, id);
   return n;
 }
 
 export async function vrElementById(ctx: Context, id: string, param = 'id'): Promise<VrElementRow> {
   const e = await one<VrElementRow>(ctx.sql, `${VR_ELEMENT_SELECT} WHERE e.id = $1 AND e.type IN ('VirtualRouter', 'VPCVirtualRouter')`, id);
-  if (!e) throw paramError(`Unable to find virtual router element by ${param}=${id}`);
+  if (!e) throw notFound(ctx.command, param, id);
   return e;
 }
 
 export async function vlanRangeById(ctx: Context, id: string, param = 'id'): Promise<VlanRangeRow> {
   const r = await one<VlanRangeRow>(ctx.sql, `${VLAN_RANGE_SELECT} WHERE v.id = $1`, id);
-  if (!r) throw paramError(`Unable to find VLAN IP range by ${param}=${id}`);
+  if (!r) throw notFound(ctx.command, param, id);
   return r;
 }
 

@@ -6,7 +6,7 @@
 // USAGE_CHECKS (guest networks, allocated addresses) still uses it.
 import { randomUUID } from 'node:crypto';
 import { ADMIN, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { Where, type Sql } from '../../db/sql.ts';
 import { formatVnetRanges, parseVnetRanges, vnetContains, vnetOverlap, type VnetInterval } from '../../orchestrator/ipam.ts';
 import { domainById } from '../accounts/lookup.ts';
@@ -77,7 +77,7 @@ function parseTags(tags: string[] | undefined): string | undefined {
 
 export const createPhysicalNetwork = command({
   name: 'createPhysicalNetwork', description: 'Creates a physical network', since: '3.0.0', roles: ADMIN, response: PHYSICAL_NETWORK, shape: 'object',
-  isAsync: true, event: 'PHYSICAL.NETWORK.CREATE', instance: { type: 'PhysicalNetwork' },
+  isAsync: true, event: 'PHYSICAL.NETWORK.CREATE', instance: { type: 'PhysicalNetwork', creates: true },
   params: {
     zoneid: { type: 'uuid', required: true, description: 'the Zone ID for the physical network' },
     vlan: { type: 'string', description: 'the VLAN for the physical network', length: 4096, check: checkVnetSyntax },
@@ -110,7 +110,7 @@ export const createPhysicalNetwork = command({
     if (basic && bdr !== 'POD') throw paramError('Basic zone can have broadcast domain type of value POD only');
     if (!basic && bdr !== 'ZONE') throw paramError('Advance zone can have broadcast domain type of value ZONE only');
     if (a.domainid) await domainById(ctx, a.domainid, 'domainid');
-    const id = randomUUID();
+    const id = ctx.newId ?? randomUUID();
     await ctx.sql.query(
       `INSERT INTO physical_networks (id, zone_id, name, vlan, isolation_methods, broadcast_domain_range, network_speed, tags, domain_id)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
@@ -212,7 +212,7 @@ const ONE_PER_ZONE = new Set(['Public', 'Management', 'Storage']);
 
 export const addTrafficType = command({
   name: 'addTrafficType', description: 'Adds traffic type to a physical network', since: '3.0.0', roles: ADMIN, response: TRAFFIC_TYPE, shape: 'object',
-  isAsync: true, event: 'TRAFFIC.TYPE.CREATE', instance: { type: 'TrafficType' },
+  isAsync: true, event: 'TRAFFIC.TYPE.CREATE', instance: { type: 'TrafficType', creates: true },
   params: {
     physicalnetworkid: { type: 'uuid', required: true, description: 'the Physical Network ID' },
     traffictype: { type: 'string', required: true, description: 'the trafficType to be added to the physical network', values: TRAFFIC_TYPES },
@@ -239,7 +239,7 @@ export const addTrafficType = command({
     if (!n.tags && untagged) {
       throw paramError(`There would be more than 1 physical network without tags carrying ${a.traffictype} traffic in zone ${zone.name}: ${untagged.name} (id ${untagged.id}) already does; tag one of them first`);
     }
-    const id = randomUUID();
+    const id = ctx.newId ?? randomUUID();
     await ctx.sql.query(
       `INSERT INTO traffic_types (id, physical_network_id, traffic_type, kvm_label, xen_label, vmware_label, hyperv_label, ovm3_label, isolation_method, vlan)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
@@ -251,9 +251,9 @@ export const addTrafficType = command({
 });
 
 
-async function trafficTypeById(ctx: { sql: Sql }, id: string): Promise<TrafficTypeRow & { pn_name: string }> {
+async function trafficTypeById(ctx: { sql: Sql; command?: string }, id: string): Promise<TrafficTypeRow & { pn_name: string }> {
   const r = (await ctx.sql.query<TrafficTypeRow & { pn_name: string }>('SELECT t.*, n.name AS pn_name FROM traffic_types t JOIN physical_networks n ON n.id = t.physical_network_id WHERE t.id = $1', [id]))[0];
-  if (!r) throw paramError(`Unable to find traffic type by id=${id}`);
+  if (!r) throw notFound(ctx.command, 'id', id);
   return r;
 }
 
@@ -430,7 +430,7 @@ export const configureInternalLoadBalancerElement = command({
   async handler(ctx, a) {
     await lockInfra(ctx);
     const e = (await ctx.sql.query<VrElementRow>(`${VR_ELEMENT_SELECT} WHERE e.id = $1 AND e.type = 'InternalLbVm'`, [a.id]))[0];
-    if (!e) throw paramError(`Unable to find internal load balancer element by id=${a.id}`);
+    if (!e) throw notFound(ctx.command, 'id', a.id);
     await ctx.sql.query('UPDATE virtual_router_elements SET enabled = $2 WHERE id = $1', [e.id, a.enabled]);
     ctx.setResource('InternalLbElement', e.id);
     return internalLbElementView({ ...e, enabled: a.enabled });

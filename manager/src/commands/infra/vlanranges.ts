@@ -3,7 +3,7 @@
 // zone (other ranges, guest CIDR, pod ranges, guest VLAN ranges of the physical networks).
 import { randomUUID } from 'node:crypto';
 import { ADMIN, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { Where } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
 import {
@@ -59,7 +59,7 @@ export const createVlanIpRange = command({
   async handler(ctx, a) {
     await lockInfra(ctx);
     // Guest networks and projects arrive with later areas; until then none can be named.
-    if (a.networkid) throw paramError(`Unable to find network by networkid=${a.networkid}`);
+    if (a.networkid) throw notFound(ctx.command, 'networkid', a.networkid);
     if (a.projectid) throw paramError(`Unable to find project by projectid=${a.projectid}`);
     const place = await resolvePlace(ctx, a);
     const { zone, pod } = place;

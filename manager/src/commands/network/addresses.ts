@@ -2,11 +2,16 @@
 // one-to-one NAT to a VM (enableStaticNat / disableStaticNat). The source NAT address is
 // acquired when the network is implemented and released with it.
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, notFound, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
-import { allocatePublicIp } from '../../orchestrator/router.ts';
+import { randomUUID } from 'node:crypto';
+import { allocatePublicIp, syncRouter } from '../../orchestrator/router.ts';
+import { agentFailure } from '../../orchestrator/compute.ts';
+import { zoneById } from '../infra/lookup.ts';
+import { accountByName } from '../accounts/lookup.ts';
+import { isolatedNetworksOf } from '../compute/networks.ts';
 import { networkById, vmById } from '../compute/lookup.ts';
 import { checkIPv4 } from '../infra/validate.ts';
 import { IP_ADDRESS, IP_SELECT, ipView, type IpViewRow } from './views.ts';
@@ -14,7 +19,7 @@ import { assertOwner, changeNetwork } from './apply.ts';
 
 export async function ipById(ctx: Context, id: string, param = 'id'): Promise<IpViewRow> {
   const r = (await ctx.services.db.query<IpViewRow>(`${IP_SELECT} WHERE p.id = $1`, [id]))[0];
-  if (!r) throw paramError(`Unable to find ip address by ${param}=${id}`);
+  if (!r) throw notFound(ctx.command, param, id);
   assertOwner(ctx, r, 'ip address', id);
   return r;
 }
@@ -25,7 +30,7 @@ async function viewOf(ctx: Context, id: string): Promise<Record<string, unknown>
 export const associateIpAddress = command({
   // CloudStack names the object of this answer `ipaddress` (lists name it `publicipaddress`).
   name: 'associateIpAddress', description: 'Acquires and associates a public IP to an account.', since: '1.0', roles: ALL_ROLES, response: { ...IP_ADDRESS, name: 'ipaddress' }, shape: 'object',
-  isAsync: true, transactional: false, event: 'NET.IPASSIGN', instance: { type: 'IpAddress' },
+  isAsync: true, transactional: false, event: 'NET.IPASSIGN', instance: { type: 'IpAddress', creates: true },
   params: {
     networkid: { type: 'uuid', description: 'The network this IP address should be associated to.' },
     zoneid: { type: 'uuid', description: 'the ID of the availability zone you want to acquire an public IP address from' },
@@ -35,20 +40,43 @@ export const associateIpAddress = command({
     fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the IP to the end user or not' },
   },
   async handler(ctx, a) {
-    if (!a.networkid) throw paramError('Unable to execute API command associateipaddress due to missing parameter networkid: Flotilla associates public IPs to isolated networks (VPCs and portable IPs are not supported yet)');
-    if (a.ipaddress) throw paramError('Acquiring a specific ipaddress is not supported yet: omit ipaddress to get the next free address');
-    const n = await networkById(ctx, a.networkid, 'networkid');
+    const n = await networkById(ctx, a.networkid ?? await defaultIsolatedNetwork(ctx, a), 'networkid');
     if (n.guest_type !== 'Isolated') throw paramError(`Network ${n.name} is a ${n.guest_type} network: public IPs are associated to isolated networks`);
     if (ctx.caller.role === 'User' && n.account_id !== ctx.caller.accountId) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
     if (a.zoneid && a.zoneid !== n.zone_id) throw paramError(`Network ${n.name} is not in zone ${a.zoneid}`);
-    let id = '';
-    await changeNetwork(ctx, n.id, async (sql) => {
-      id = await allocatePublicIp(sql, { zoneId: n.zone_id, networkId: n.id, accountId: n.account_id!, domainId: n.domain_id, sourceNat: false });
-    }, async (sql) => { await sql.query('DELETE FROM public_ip_addresses WHERE id = $1', [id]); });
+    // The id was chosen when the job was queued (answered at once); a re-run after a crash finds it.
+    const id = ctx.newId ?? randomUUID();
+    const done = (await ctx.services.db.query<{ network_id: string }>('SELECT network_id FROM public_ip_addresses WHERE id = $1', [id]))[0];
+    if (done) {
+      await syncRouter(ctx.services, done.network_id).catch((e) => { throw agentFailure(e, 'Applying the address on the router'); });
+    } else {
+      await changeNetwork(ctx, n.id, async (sql) => {
+        await allocatePublicIp(sql, { zoneId: n.zone_id, networkId: n.id, accountId: n.account_id!, domainId: n.domain_id, sourceNat: false, id, ...(a.ipaddress ? { address: a.ipaddress } : {}) });
+      }, async (sql) => { await sql.query('DELETE FROM public_ip_addresses WHERE id = $1', [id]); });
+    }
     ctx.setResource('IpAddress', id);
     return viewOf(ctx, id);
   },
 });
+
+/**
+ * associateIpAddress without networkid in an advanced zone (CloudStack's AssociateIPAddrCmd):
+ * the owner's one isolated network of `zoneid`; none or several is a 431.
+ */
+async function defaultIsolatedNetwork(ctx: Context, a: { zoneid?: string | undefined; account?: string | undefined; domainid?: string | undefined }): Promise<string> {
+  if (!a.zoneid) throw paramError('Unable to execute API command associateipaddress due to missing parameter networkid: give networkid, or zoneid to use the account\'s isolated network there (VPCs and portable IPs are not supported yet)');
+  const zone = await zoneById(ctx, a.zoneid, 'zoneid');
+  let owner = { id: ctx.caller.accountId, name: ctx.caller.accountName, domainId: ctx.caller.domainId };
+  if (a.account !== undefined || a.domainid !== undefined) {
+    if (a.account === undefined || a.domainid === undefined) throw paramError('account and domainid must be given together');
+    const acc = await accountByName(ctx, a.account, a.domainid);
+    owner = { id: acc.id, name: acc.name, domainId: acc.domain_id };
+  }
+  const nets = await isolatedNetworksOf(ctx, owner.id, zone.id);
+  if (!nets.length) throw paramError(`Account name=${owner.name} domain id=${owner.domainId} doesn't have virtual networks in zone=${zone.name}`);
+  if (nets.length > 1) throw paramError(`Account name=${owner.name} has more than one network in zone=${zone.name}: give networkid`);
+  return nets[0]!.id;
+}
 
 export const disassociateIpAddress = command({
   name: 'disassociateIpAddress', description: 'Disassociates an IP address from the account.', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
@@ -57,7 +85,8 @@ export const disassociateIpAddress = command({
   async handler(ctx, a) {
     const ip = await ipById(ctx, a.id);
     if (ip.is_source_nat) throw paramError(`IP address ${ip.address} is the source NAT address of network ${ip.network_name}; it is released with the network`);
-    const rules = await ctx.services.db.query<Record<string, unknown>>('SELECT * FROM network_rules WHERE ip_address_id = $1', [ip.id]);
+    // Forwards before the firewall rules that came with them (restored in this order).
+    const rules = await ctx.services.db.query<Record<string, unknown>>('SELECT * FROM network_rules WHERE ip_address_id = $1 ORDER BY related_rule_id NULLS FIRST', [ip.id]);
     const row = (await ctx.services.db.query<Record<string, unknown>>('SELECT * FROM public_ip_addresses WHERE id = $1', [ip.id]))[0]!;
     // Its rules and static NAT go with it (CloudStack revokes them on release).
     await changeNetwork(ctx, ip.network_id!, async (sql) => {

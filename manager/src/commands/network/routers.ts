@@ -3,7 +3,7 @@
 // not re-created by itself: restartNetwork (or the next VM deploy) brings a new one with the
 // same spec; a router that dies on its own IS re-created (orchestrator/router.ts).
 import { ADMINS, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { applyScope, canAccessDomain, resolveScope } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
@@ -13,7 +13,7 @@ import { ROUTER, ROUTER_SELECT, routerView, type RouterViewRow } from './views.t
 
 async function routerById(ctx: Context, id: string): Promise<RouterViewRow> {
   const r = (await ctx.services.db.query<RouterViewRow>(`${ROUTER_SELECT} WHERE v.id = $1 AND v.state <> 'Destroyed'`, [id]))[0];
-  if (!r) throw paramError(`Unable to find router by id=${id}`);
+  if (!r) throw notFound(ctx.command, 'id', id);
   if (!canAccessDomain(ctx.caller, r.domain_path)) throw apiError('ACCOUNT_ERROR', `Caller ${ctx.caller.accountName} does not have permission to operate with router id=${id}`, [id]);
   return r;
 }

@@ -4,11 +4,12 @@
 // from the router (fields `packets` and `bytes`).
 import { randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, notFound, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where, type Sql } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
-import { ruleCounters } from '../../orchestrator/router.ts';
+import { ruleCounters, syncRouter } from '../../orchestrator/router.ts';
+import { agentFailure } from '../../orchestrator/compute.ts';
 import { networkById, vmById } from '../compute/lookup.ts';
 import { checkIPv4 } from '../infra/validate.ts';
 import { FIREWALL_RULE, PORT_FORWARDING_RULE, RULE_SELECT, firewallRuleView, portForwardingView, type RuleViewRow } from './views.ts';
@@ -57,7 +58,7 @@ const MATCH_PARAMS = {
 async function ruleById(ctx: Context, id: string, purpose: string, what: string): Promise<RuleViewRow & { domain_path: string }> {
   const r = (await ctx.services.db.query<RuleViewRow & { domain_path: string }>(
     `${RULE_SELECT.replace('FROM network_rules r', ', dm.path AS domain_path FROM network_rules r JOIN domains dm ON dm.id = r.domain_id')} WHERE r.id = $1 AND r.purpose = $2`, [id, purpose]))[0];
-  if (!r) throw paramError(`Unable to find ${what} by id=${id}`);
+  if (!r) throw notFound(ctx.command, 'id', id);
   assertOwner(ctx, r, what, id);
   return r;
 }
@@ -68,11 +69,29 @@ async function oneView(ctx: Context, id: string, view: (r: RuleViewRow) => Recor
   return view((await ctx.services.db.query<RuleViewRow>(`${RULE_SELECT} WHERE r.id = $1`, [id]))[0]!);
 }
 
-/** Deletes a rule (applied on the router), restoring it if the router refuses. */
+/** Deletes a rule and the firewall rule that came with it (a port forward's openfirewall), applied
+ *  on the router; restores them if the router refuses. */
 async function deleteRule(ctx: Context, r: RuleViewRow): Promise<void> {
   const row = await ruleRow(ctx.services.db, r.id);
-  await changeNetwork(ctx, r.network_id, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [r.id]); },
-    async (sql) => { await sql.query(`INSERT INTO network_rules SELECT * FROM json_populate_record(NULL::network_rules, $1::json)`, [JSON.stringify(row)]); });
+  const related = await ctx.services.db.query<Record<string, unknown>>('SELECT * FROM network_rules WHERE related_rule_id = $1', [r.id]);
+  await changeNetwork(ctx, r.network_id, async (sql) => {
+    await sql.query('DELETE FROM network_rules WHERE related_rule_id = $1', [r.id]);
+    await sql.query('DELETE FROM network_rules WHERE id = $1', [r.id]);
+  }, async (sql) => {
+    for (const x of [row, ...related]) await sql.query(`INSERT INTO network_rules SELECT * FROM json_populate_record(NULL::network_rules, $1::json)`, [JSON.stringify(x)]);
+  });
+}
+
+/**
+ * An async create's rule id is chosen when the job is queued (ctx.newId). A job re-run after a
+ * crash may find its rule already written: it then makes sure the router has it and answers it.
+ */
+async function resumed(ctx: Context, id: string, view: (r: RuleViewRow) => Record<string, unknown>): Promise<Record<string, unknown> | undefined> {
+  const r = (await ctx.services.db.query<RuleViewRow>(`${RULE_SELECT} WHERE r.id = $1`, [id]))[0];
+  if (!r) return undefined;
+  await syncRouter(ctx.services, r.network_id).catch((e) => { throw agentFailure(e, 'Applying the rules on the router'); });
+  ctx.setResource('FirewallRule', id);
+  return view(r);
 }
 
 /** Lists rules of a purpose in the caller's scope, with their counters from the routers. */
@@ -90,7 +109,7 @@ async function listRules(ctx: Context, purpose: string, a: Record<string, unknow
 
 export const createFirewallRule = command({
   name: 'createFirewallRule', description: 'Creates a firewall rule for a given IP address', since: '1.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'object',
-  isAsync: true, transactional: false, event: 'FIREWALL.OPEN', instance: { type: 'FirewallRule' },
+  isAsync: true, transactional: false, event: 'FIREWALL.OPEN', instance: { type: 'FirewallRule', creates: true },
   params: {
     ipaddressid: { type: 'uuid', required: true, description: 'the IP address id of the port forwarding rule' },
     ...MATCH_PARAMS,
@@ -101,7 +120,9 @@ export const createFirewallRule = command({
   async handler(ctx, a) {
     const ip = await ipById(ctx, a.ipaddressid, 'ipaddressid');
     const m = matchOf(a);
-    const id = randomUUID();
+    const id = ctx.newId ?? randomUUID();
+    const again = await resumed(ctx, id, (r) => firewallRuleView(r));
+    if (again) return again;
     await changeNetwork(ctx, ip.network_id!, async (sql) => {
       await sql.query(
         `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, icmp_type, icmp_code, source_cidrs)
@@ -143,7 +164,7 @@ export const listFirewallRules = command({
 
 export const createEgressFirewallRule = command({
   name: 'createEgressFirewallRule', description: 'Creates a egress firewall rule for a given network ', since: '4.2.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'object',
-  isAsync: true, transactional: false, event: 'FIREWALL.EGRESS.OPEN', instance: { type: 'FirewallRule' },
+  isAsync: true, transactional: false, event: 'FIREWALL.EGRESS.OPEN', instance: { type: 'FirewallRule', creates: true },
   params: {
     networkid: { type: 'uuid', required: true, description: 'the network id of the port forwarding rule' },
     ...MATCH_PARAMS,
@@ -157,7 +178,9 @@ export const createEgressFirewallRule = command({
     if (n.guest_type !== 'Isolated') throw paramError(`Egress firewall rules are supported on isolated networks only; network ${n.name} is ${n.guest_type}`);
     assertOwner(ctx, { account_id: n.account_id, domain_path: n.domain_path }, 'network', n.id);
     const m = matchOf(a);
-    const id = randomUUID();
+    const id = ctx.newId ?? randomUUID();
+    const again = await resumed(ctx, id, (r) => firewallRuleView(r));
+    if (again) return again;
     await changeNetwork(ctx, n.id, async (sql) => {
       await sql.query(
         `INSERT INTO network_rules (id, purpose, network_id, account_id, domain_id, protocol, start_port, end_port, icmp_type, icmp_code, source_cidrs, dest_cidrs)
@@ -197,7 +220,7 @@ export const listEgressFirewallRules = command({
 
 export const createPortForwardingRule = command({
   name: 'createPortForwardingRule', description: 'Creates a port forwarding rule', since: '1.0', roles: ALL_ROLES, response: PORT_FORWARDING_RULE, shape: 'object',
-  isAsync: true, transactional: false, event: 'NET.RULEADD', instance: { type: 'FirewallRule' },
+  isAsync: true, transactional: false, event: 'NET.RULEADD', instance: { type: 'FirewallRule', creates: true },
   params: {
     ipaddressid: { type: 'uuid', required: true, description: 'the IP address id of the port forwarding rule' },
     privateport: port('the starting port of port forwarding rule\'s private port range'),
@@ -214,9 +237,6 @@ export const createPortForwardingRule = command({
   },
   async handler(ctx, a) {
     for (const p of ['privateport', 'publicport'] as const) if (a[p] === undefined) throw paramError(`Unable to execute API command createportforwardingrule due to missing parameter ${p}`);
-    // The router's firewall opens a port forward for its sources by itself (openfirewall=true);
-    // a forward that stays closed until a separate firewall rule opens it is not expressible yet.
-    if (a.openfirewall === false) throw paramError('openfirewall=false is not supported: a port forwarding rule always opens the firewall for its cidrlist');
     const ip = await ipById(ctx, a.ipaddressid, 'ipaddressid');
     const vm = await vmById(ctx, a.virtualmachineid, 'virtualmachineid');
     if (vm.account_id !== ip.account_id) throw apiError('ACCOUNT_ERROR', `Virtual machine ${vm.name} and IP address ${ip.address} belong to different accounts`);
@@ -229,13 +249,28 @@ export const createPortForwardingRule = command({
     if (pub.start > pub.end) throw paramError(`Start public port ${pub.start} is bigger than end public port ${pub.end}`);
     if (priv.start > priv.end) throw paramError(`Start private port ${priv.start} is bigger than end private port ${priv.end}`);
     if (pub.end - pub.start !== priv.end - priv.start) throw paramError('Private port range and public port range must have the same length');
-    const id = randomUUID();
+    const id = ctx.newId ?? randomUUID();
+    const again = await resumed(ctx, id, (r) => portForwardingView(r));
+    if (again) return again;
+    // openfirewall (default true outside VPCs, which Flotilla does not have yet): CloudStack
+    // creates a firewall rule for the public ports and sources, listed by listFirewallRules
+    // and deleted with the forward. false: the forward stays closed until a firewall rule opens it.
+    const open = a.openfirewall !== false;
     await changeNetwork(ctx, ip.network_id!, async (sql) => {
       await sql.query(
         `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, vm_id, private_ip, private_start_port, private_end_port)
          VALUES ($1,'PortForwarding',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
         [id, ip.network_id, ip.id, ip.account_id, ip.domain_id, a.protocol, pub.start, pub.end, a.cidrlist ?? [], vm.id, nic.ip4, priv.start, priv.end]);
-    }, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [id]); });
+      if (open) {
+        await sql.query(
+          `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, related_rule_id)
+           VALUES ($1,'Firewall',$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+          [randomUUID(), ip.network_id, ip.id, ip.account_id, ip.domain_id, a.protocol, pub.start, pub.end, a.cidrlist ?? [], id]);
+      }
+    }, async (sql) => {
+      await sql.query('DELETE FROM network_rules WHERE related_rule_id = $1', [id]);
+      await sql.query('DELETE FROM network_rules WHERE id = $1', [id]);
+    });
     ctx.setResource('FirewallRule', id);
     return oneView(ctx, id, (r) => portForwardingView(r));
   },

@@ -59,3 +59,21 @@ CREATE TABLE routers (
 ALTER TABLE vm_instances ADD COLUMN password_enc text;
 `,
 };
+
+/**
+ * CloudStack's openfirewall=true: a port forwarding rule comes with a firewall rule of its own
+ * (listed by listFirewallRules, deleted with the forward). `related_rule_id` ties the firewall
+ * rule to its forward; forwards made before this migration get theirs (they opened their ports
+ * implicitly), unless a firewall rule already opens the same first port.
+ */
+export const NETWORK_RELATED_RULES_MIGRATION: Migration = {
+  id: 50, name: 'network: firewall rules of port forwards (openfirewall)',
+  sql: `
+ALTER TABLE network_rules ADD COLUMN related_rule_id uuid REFERENCES network_rules(id) ON DELETE CASCADE;
+INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, related_rule_id, created)
+  SELECT gen_random_uuid(), 'Firewall', p.network_id, p.ip_address_id, p.account_id, p.domain_id, p.protocol, p.start_port, p.end_port, p.source_cidrs, p.id, p.created
+  FROM network_rules p WHERE p.purpose = 'PortForwarding' AND NOT EXISTS (
+    SELECT 1 FROM network_rules f WHERE f.purpose = 'Firewall' AND f.ip_address_id = p.ip_address_id AND f.protocol = p.protocol
+      AND f.start_port <= p.start_port AND f.end_port >= p.start_port);
+`,
+};
