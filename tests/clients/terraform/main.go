@@ -486,9 +486,13 @@ func main() {
 		if err := alreadyGone("deleteEgressFirewallRule", egressID, err); err != nil {
 			return nil, err
 		}
+		// disableStaticNat names its id parameter ipaddressid, so CloudStack's text (and ours)
+		// says "Invalid parameter ipaddressid value=…": the provider's match for "id" does not
+		// cover it, against CloudStack as against Flotilla.
 		_, err = cs.NAT.DisableStaticNat(cs.NAT.NewDisableStaticNatParams(natIPID))
-		if err := alreadyGone("disableStaticNat", natIPID, err); err != nil {
-			return nil, err
+		want := fmt.Sprintf("Invalid parameter ipaddressid value=%s due to incorrect long value format, or entity does not exist", natIPID)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			return nil, fmt.Errorf("disableStaticNat of released address %s: %v, want %q", natIPID, err, want)
 		}
 		return nil, nil
 	})
