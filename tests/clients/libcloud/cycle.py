@@ -129,9 +129,9 @@ def public_ips():
 
 
 def firewall():
-    r = d.ex_create_firewall_rule(s['pf_ip'], '0.0.0.0/0', 'tcp', start_port=2222, end_port=2222)
+    r = d.ex_create_firewall_rule(s['pf_ip'], '0.0.0.0/0', 'tcp', start_port=8080, end_port=8080)
     rules = d.ex_list_firewall_rules()
-    check(any(x.id == r.id and x.address.address == s['pf_ip'].address and str(x.start_port) == '2222' for x in rules),
+    check(any(x.id == r.id and x.address.address == s['pf_ip'].address and str(x.start_port) == '8080' for x in rules),
           'ex_list_firewall_rules shows the rule on its address')
     s['fw'] = r
     e = d.ex_create_egress_firewall_rule(s['net'].id, s['node'].private_ips[0] + '/32', 'tcp', start_port=80, end_port=80)
@@ -141,8 +141,12 @@ def firewall():
 
 
 def port_forwarding():
+    # libcloud's default openfirewall=True: CloudStack opens the public port with a firewall rule
+    # of the forward's own, listed with the others and removed with the forward
     r = d.ex_create_port_forwarding_rule(s['node'], s['pf_ip'], private_port=22, public_port=2222, protocol='tcp')
     check(any(x.id == r.id for x in d.ex_list_port_forwarding_rules()), 'ex_list_port_forwarding_rules shows it')
+    opened = [x for x in d.ex_list_firewall_rules() if x.address.address == s['pf_ip'].address and str(x.start_port) == '2222']
+    check(len(opened) == 1, 'openfirewall=True added a firewall rule for port 2222 (%d)' % len(opened))
     n = next(x for x in d.list_nodes() if x.id == s['node'].id)
     check([x.id for x in n.extra['port_forwarding_rules']] == [r.id], 'list_nodes attaches the rule to the node')
     check(s['pf_ip'].address in n.public_ips, 'and the rule\'s address to its public_ips')
@@ -192,6 +196,8 @@ def teardown():
     check(d.ex_delete_ip_forwarding_rule(s['node'], s['ipf']) is True, 'ex_delete_ip_forwarding_rule')
     check(all(x.id != s['ipf'].id for x in d.ex_list_ip_forwarding_rules()), 'IP forwarding rule gone')
     check(d.ex_delete_port_forwarding_rule(s['node'], s['pf']) is True, 'ex_delete_port_forwarding_rule')
+    check(not [x for x in d.ex_list_firewall_rules() if x.address.address == s['pf_ip'].address and str(x.start_port) == '2222'],
+          'the forward\'s firewall rule went with it')
     check(d.ex_delete_firewall_rule(s['fw']) is True, 'ex_delete_firewall_rule')
     check(d.ex_delete_egress_firewall_rule(s['egress']) is True, 'ex_delete_egress_firewall_rule')
     d._async_request('disableStaticNat', params={'ipaddressid': s['nat_ip'].id}, method='GET')
