@@ -5,56 +5,13 @@
 // no networkid; a chosen public address; Boolean.parseBoolean. Driven by Debian's `cs` CLI and
 // signed requests against a manager with a Simulator host, on both database dialects.
 import test, { type ExecutionContext } from 'ava';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createManager } from '@flotilla/manager/app';
-import { keysFor, signedClient, type Api } from '@flotilla/manager/client';
-import { createLogger } from '@flotilla/manager/log';
-import { openDatabase } from '@flotilla/manager/db/index';
-import { openPostgres } from '@flotilla/manager/db/postgres';
-import { addHost, createZone, simulatorDriver, type Cloud, type Zone } from '../src/cloud.ts';
-import { csCli } from '../src/clients.ts';
+import { randomUUID } from 'node:crypto';
+import type { Api } from '@flotilla/manager/client';
+import type { Cloud } from '../src/cloud.ts';
+import { cloudOn, csCli, simZone, tenant } from '../src/clients.ts';
 
 const PG_URL = process.env.FLOTILLA_TEST_PG_URL;
 const DIALECTS = PG_URL ? ['pglite', 'postgres'] as const : ['pglite'] as const;
-
-/** A manager on a fresh database of the dialect (a throwaway PostgreSQL database, dropped after). */
-export async function cloudOn(t: ExecutionContext, dialect: 'pglite' | 'postgres'): Promise<Cloud> {
-  let db;
-  if (dialect === 'postgres') {
-    const name = `flt_sem_${randomBytes(6).toString('hex')}`;
-    const server = await openPostgres(PG_URL!);
-    await server.query(`CREATE DATABASE ${name}`);
-    const u = new URL(PG_URL!); u.pathname = `/${name}`;
-    db = await openDatabase({ url: u.toString() });
-    t.teardown(async () => {
-      await db!.close().catch(() => undefined);
-      await server.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
-      await server.close();
-    });
-  }
-  const m = await createManager({
-    settings: { port: 0, host: '127.0.0.1', dataDir: '', sessionTimeout: 1800, jobDelayMs: 0 },
-    ...(db ? { db } : {}), memory: true, adminPassword: 'e2e-admin', log: createLogger(process.env.FLOTILLA_TEST_LOG ?? 'silent'), env: {},
-  });
-  t.teardown(() => m.close());
-  const url = await m.app.listen({ port: 0, host: '127.0.0.1' });
-  return { m, url, admin: await keysFor(url, 'admin', 'e2e-admin'), wsUrl: `${url.replace(/^http/, 'ws')}/agent` };
-}
-
-export async function tenant(cloud: Cloud, name: string): Promise<Api> {
-  const acc = (await cloud.admin.ok('createAccount', { username: name, account: name, password: `pw-${name}-1`, email: `${name}@example.org`, firstname: name, lastname: 'Tenant', accounttype: 0 })).account;
-  const keys = (await cloud.admin.ok('registerUserKeys', { id: acc.user[0].id })).userkeys;
-  return signedClient(cloud.url, keys.apikey, keys.secretkey);
-}
-
-/** A Simulator zone with a host and a public range 203.0.113.10-50, ready for isolated networks. */
-export async function simZone(t: ExecutionContext, cloud: Cloud, name: string): Promise<Zone> {
-  const z = await createZone(cloud.admin, name, 'Simulator');
-  await addHost(t, cloud, z, { name: `${name}-sim`, driver: simulatorDriver(), tag: 'sim1' });
-  await cloud.admin.jobOk('addTrafficType', { physicalnetworkid: z.physicalNetworkId, traffictype: 'Public' });
-  await cloud.admin.ok('createVlanIpRange', { zoneid: z.zoneId, physicalnetworkid: z.physicalNetworkId, forvirtualnetwork: true, vlan: 'untagged', gateway: '203.0.113.1', netmask: '255.255.255.0', startip: '203.0.113.10', endip: '203.0.113.50' });
-  return z;
-}
 
 /** Runs an async create; checks the immediate answer is {id, jobid} and that id is the created object's. */
 async function createdAtOnce(t: ExecutionContext, api: Api, command: string, params: Record<string, string | number | boolean>, key: string): Promise<any> {

@@ -9,6 +9,8 @@ import { ApiError, apiError, toApiError } from './errors.ts';
 import { collectMaps, parseParam, type MapValue } from './params.ts';
 import type { AnyCommand } from './registry.ts';
 import type { Sql } from '../db/sql.ts';
+import { attachTags, filterByTags } from '../commands/tags/views.ts';
+import type { TagType } from '../commands/tags/types.ts';
 
 /**
  * Parses the request's raw values for `cmd`, collecting maps and ignoring unknown names.
@@ -63,6 +65,19 @@ export function shapeResult(cmd: AnyCommand, result: unknown, args: Record<strin
   }
 }
 
+/** A tagged command's answer: filtered by `tags[n]` (lists), each object with its `tags`. */
+async function tagged(sql: Sql, cmd: AnyCommand, result: unknown, args: Record<string, unknown>): Promise<unknown> {
+  const type = cmd.response.tagged as TagType;
+  if (cmd.shape === 'list') {
+    let items = result as Array<Record<string, unknown>>;
+    if (args.tags) items = await filterByTags(sql, type, items, args.tags as MapValue);
+    await attachTags(sql, type, items);
+    return items;
+  }
+  if (cmd.shape === 'object' && result && typeof result === 'object') await attachTags(sql, type, [result as Record<string, unknown>]);
+  return result;
+}
+
 interface RunOpts { jobId?: string; newId?: string }
 
 /** Runs the handler in one transaction, with its audit event; returns the answer's inner object. */
@@ -76,7 +91,8 @@ export async function execute(services: Services, caller: Caller, cmd: AnyComman
         ...(opts.newId ? { newId: opts.newId } : {}),
         setResource: (type, id) => { resource = { type, id }; },
       };
-      const result = await cmd.handler(ctx, args as never);
+      let result = await cmd.handler(ctx, args as never);
+      if (cmd.response.tagged) result = await tagged(sql, cmd, result, args);
       const shaped = shapeResult(cmd, result, args);
       if (mutating) {
         await audit(sql, caller, { type: cmd.event!, command: cmd.name, params: args, result: 'SUCCESS', ...(resource ? { resourceType: resource.type, resourceId: resource.id } : {}) });

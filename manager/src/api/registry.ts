@@ -21,6 +21,12 @@ export const field = (type: FieldType, description: string, since?: string): Fie
 export interface ResponseDef {
   readonly name: string;
   readonly fields: Readonly<Record<string, FieldDef>>;
+  /**
+   * The resource tag type of these objects (CloudStack's ResourceObjectType, e.g. UserVm). The
+   * registry adds `tags` to the response of every command answering them and, to lists, the
+   * `tags[n].key/value` filter; the dispatcher fills each object's `tags` and applies the filter.
+   */
+  readonly tagged?: string;
 }
 
 export const SUCCESS_RESPONSE: ResponseDef = {
@@ -108,8 +114,9 @@ export class Registry {
       if (mutating && !c.event) {
         throw new Error(`${c.name}: a mutating command must declare its audit event type`);
       }
-      this.byName.set(c.name, c);
-      this.byLower.set(c.name.toLowerCase(), c);
+      const d = c.response.tagged ? withTags(c) : c;
+      this.byName.set(c.name, d);
+      this.byLower.set(c.name.toLowerCase(), d);
     }
     return this;
   }
@@ -117,6 +124,13 @@ export class Registry {
   /** CloudStack matches command names exactly; we also accept another letter case. */
   get(name: string): AnyCommand | undefined { return this.byName.get(name) ?? this.byLower.get(name.toLowerCase()); }
   all(): AnyCommand[] { return [...this.byName.values()].sort((a, b) => a.name.localeCompare(b.name)); }
+}
+
+/** A tagged command's declaration with its `tags` response field and (lists) `tags` filter. */
+function withTags(c: AnyCommand): AnyCommand {
+  const response = { ...c.response, fields: { ...c.response.fields, tags: c.response.fields.tags ?? field('set', 'the list of resource tags associated') } };
+  const params = c.shape === 'list' ? { ...c.params, tags: c.params.tags ?? { type: 'map', description: 'List resources by tags (key/value pairs)' } as const } : c.params;
+  return { ...c, response, params };
 }
 
 /** Commands that read but are not named list*. */

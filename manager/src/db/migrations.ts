@@ -6,6 +6,7 @@ import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
 import { COMPUTE_MIGRATION } from '../commands/compute/schema.ts';
 import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
+import { TAGS_MIGRATION } from '../commands/tags/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -108,6 +109,7 @@ CREATE TABLE secrets (
   SSH_MIGRATION,
   SSH_KEY_INDEX_MIGRATION,
   NETWORK_RELATED_RULES_MIGRATION,
+  TAGS_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

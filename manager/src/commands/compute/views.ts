@@ -8,7 +8,7 @@ import { netmaskOf } from '../../orchestrator/ipam.ts';
 // ---- templates ----
 
 export const TEMPLATE: ResponseDef = {
-  name: 'template',
+  name: 'template', tagged: 'Template',
   fields: {
     id: f('string', 'the template ID'), name: f('string', 'the template name'), displaytext: f('string', 'the template display text'),
     ispublic: f('boolean', 'true if this template is a public template, false otherwise'), isfeatured: f('boolean', 'true if this template is a featured template, false otherwise'),
@@ -38,7 +38,7 @@ export function templateView(r: TemplateRow): Record<string, unknown> {
 // ---- networks ----
 
 export const NETWORK: ResponseDef = {
-  name: 'network',
+  name: 'network', tagged: 'Network',
   fields: {
     id: f('string', 'the id of the network'), name: f('string', 'the name of the network'), displaytext: f('string', 'the displaytext of the network'),
     broadcastdomaintype: f('string', 'Broadcast domain type of the network'), traffictype: f('string', 'the traffic type of the network'),
@@ -101,7 +101,7 @@ export function nicView(r: NicRow): Record<string, unknown> {
 }
 
 export const VM: ResponseDef = {
-  name: 'virtualmachine',
+  name: 'virtualmachine', tagged: 'UserVm',
   fields: {
     id: f('string', 'the ID of the virtual machine'), name: f('string', 'the name of the virtual machine'), displayname: f('string', 'user generated name. The name of the virtual machine is returned if no displayname exists.'),
     instancename: f('string', 'instance name of the user vm; this parameter is returned to the ROOT admin only'), state: f('string', 'the state of the virtual machine'),

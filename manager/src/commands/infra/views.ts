@@ -9,7 +9,7 @@ import { parseIPv4, parseNetmask, subnetOf } from '../../orchestrator/ipam.ts';
 // ---- zone ----
 
 export const ZONE: ResponseDef = {
-  name: 'zone',
+  name: 'zone', tagged: 'Zone',
   fields: {
     id: f('string', 'Zone id'),
     name: f('string', 'Zone name'),

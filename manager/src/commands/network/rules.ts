@@ -102,6 +102,11 @@ async function listRules(ctx: Context, purpose: string, a: Record<string, unknow
   filters(w);
   const rows = await ctx.services.db.query<RuleViewRow>(`${RULE_SELECT} ${w} ORDER BY r.created, r.id`, w.params);
   const counters = await ruleCounters(ctx.services, rows.map((r) => r.network_id));
+  if (purpose === 'PortForwarding' && rows.length) {
+    // A forward opens nothing itself: its traffic is counted by the firewall rule that came with it.
+    const related = await ctx.services.db.query<{ id: string; related_rule_id: string }>('SELECT id, related_rule_id FROM network_rules WHERE related_rule_id = ANY($1::uuid[])', [rows.map((r) => r.id)]);
+    for (const r of related) { const c = counters.get(r.id); if (c && !counters.has(r.related_rule_id)) counters.set(r.related_rule_id, c); }
+  }
   return rows.map((row) => ({ row, counters }));
 }
 

@@ -81,7 +81,7 @@ export function routerView(r: RouterViewRow): Record<string, unknown> {
 // ---- public IP addresses ----
 
 export const IP_ADDRESS: ResponseDef = {
-  name: 'publicipaddress',
+  name: 'publicipaddress', tagged: 'PublicIpAddress',
   fields: {
     id: f('string', 'public IP address id'), ipaddress: f('string', 'public IP address'), allocated: f('date', 'date the public IP address was acquired'),
     zoneid: f('string', 'the ID of the zone the public IP address belongs to'), zonename: f('string', 'the name of the zone the public IP address belongs to'),
@@ -130,7 +130,7 @@ export const RULE_SELECT = `SELECT r.*, p.address, v.name AS vm_name, v.display_
   FROM network_rules r LEFT JOIN public_ip_addresses p ON p.id = r.ip_address_id LEFT JOIN vm_instances v ON v.id = r.vm_id`;
 
 export const FIREWALL_RULE: ResponseDef = {
-  name: 'firewallrule',
+  name: 'firewallrule', tagged: 'FirewallRule',
   fields: {
     id: f('string', 'the ID of the firewall rule'), protocol: f('string', 'the protocol of the firewall rule'), startport: f('integer', 'the starting port of firewall rule\'s port range'),
     endport: f('integer', 'the ending port of firewall rule\'s port range'), ipaddressid: f('string', 'the public ip address id for the firewall rule'),
@@ -151,7 +151,7 @@ export function firewallRuleView(r: RuleViewRow, c?: Counters): Record<string, u
 }
 
 export const PORT_FORWARDING_RULE: ResponseDef = {
-  name: 'portforwardingrule',
+  name: 'portforwardingrule', tagged: 'PortForwardingRule',
   fields: {
     id: f('string', 'the ID of the port forwarding rule'), privateport: f('string', 'the starting port of port forwarding rule\'s private port range'),
     privateendport: f('string', 'the ending port of port forwarding rule\'s private port range'), protocol: f('string', 'the protocol of the port forwarding rule'),
