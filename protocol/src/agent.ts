@@ -237,6 +237,17 @@ export const AgentErrorBody = Type.Object({
 });
 export type AgentErrorBody = Static<typeof AgentErrorBody>;
 
+/** A volume's file name on a host: no slashes, so it can never leave the volumes directory. */
+export const VolumeFile = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$' });
+export const VolumeState = Type.Object({
+  volume: VolumeFile,
+  sizeBytes: Type.Integer({ minimum: 0 }),
+  /** bytes the file really takes on the host (a new sparse file: ~0) */
+  allocatedBytes: Type.Integer({ minimum: 0 }),
+  created: Type.Boolean(),
+});
+export type VolumeState = Static<typeof VolumeState>;
+
 // ---- commands: op → args schema, result schema ----
 
 const NameArgs = Type.Object({ name: VmName }, { additionalProperties: false });
@@ -266,6 +277,17 @@ export const AgentCommands = {
   releaseState: {
     args: Type.Object({ stateKey: NetworkId }, { additionalProperties: false }),
     result: Type.Object({ stateKey: NetworkId, existed: Type.Boolean() }),
+  },
+  /** A volume's backing file on this host (netns: a sparse file under the agent's state
+   *  directory): created with the size, or resized to it. Idempotent. */
+  ensureVolume: {
+    args: Type.Object({ volume: VolumeFile, sizeBytes: Type.Integer({ minimum: 1, maximum: 2 ** 50 }) }, { additionalProperties: false }),
+    result: VolumeState,
+  },
+  /** Removes a volume's backing file. Idempotent. */
+  removeVolume: {
+    args: Type.Object({ volume: VolumeFile }, { additionalProperties: false }),
+    result: Type.Object({ volume: VolumeFile, existed: Type.Boolean() }),
   },
   /** Opaque JSON to an appliance's control socket; the first reply line comes back (when the
    *  payload has an `id`, the first reply with that `id`). */

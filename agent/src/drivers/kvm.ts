@@ -45,4 +45,6 @@ export class KvmDriver implements Driver {
   async listState(_: AgentArgs<'listState'>): Promise<AgentResult<'listState'>> { return this.no(); }
   async relay(_: AgentArgs<'relay'>): Promise<AgentResult<'relay'>> { return this.no(); }
   async releaseState(_: AgentArgs<'releaseState'>): Promise<AgentResult<'releaseState'>> { return this.no(); }
+  async ensureVolume(_: AgentArgs<'ensureVolume'>): Promise<AgentResult<'ensureVolume'>> { return this.no(); }
+  async removeVolume(_: AgentArgs<'removeVolume'>): Promise<AgentResult<'removeVolume'>> { return this.no(); }
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, statSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, readlink, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type {
@@ -330,6 +330,30 @@ export class NetnsDriver implements Driver {
    *  inside the VM's own directory (gone with the VM). */
   private applianceStateDir(spec: VmSpec): string {
     return spec.stateKey ? join(this.stateDir, 'kept', spec.stateKey) : join(this.vmDir(spec.name), 'state');
+  }
+
+  /** A volume's sparse file, `<stateDir>/volumes/<volume>.img` (a netns VM has no block
+   *  device to give it; the file is real storage a later driver can attach). */
+  private volumeFile(volume: string): string { return join(this.stateDir, 'volumes', `${volume}.img`); }
+
+  async ensureVolume(args: AgentArgs<'ensureVolume'>): Promise<AgentResult<'ensureVolume'>> {
+    const { volume, sizeBytes } = checkArgs('ensureVolume', args);
+    await mkdir(join(this.stateDir, 'volumes'), { recursive: true });
+    const file = this.volumeFile(volume);
+    const created = !existsSync(file);
+    // 'a' creates without truncating an existing file; truncate() then sets the size (sparse).
+    closeSync(openSync(file, 'a', 0o600));
+    await truncate(file, sizeBytes);
+    const st = statSync(file);
+    return { volume, sizeBytes: st.size, allocatedBytes: st.blocks * 512, created };
+  }
+
+  async removeVolume(args: AgentArgs<'removeVolume'>): Promise<AgentResult<'removeVolume'>> {
+    const { volume } = checkArgs('removeVolume', args);
+    const file = this.volumeFile(volume);
+    const existed = existsSync(file);
+    await rm(file, { force: true });
+    return { volume, existed };
   }
 
   async releaseState(args: AgentArgs<'releaseState'>): Promise<AgentResult<'releaseState'>> {

@@ -29,6 +29,8 @@ export class SimulatorDriver implements Driver {
   readonly vms = new Map<string, VmSpec>();
   /** How many commands ran (including failed ones), by op. */
   readonly calls = new Map<AgentOp, number>();
+  /** Volumes as recorded (no files): name → size in bytes. */
+  readonly volumes = new Map<string, number>();
   /** The last router spec each system VM accepted through relay. */
   readonly appliedSpecs = new Map<string, { generation?: number }>();
   private readonly random: () => number;
@@ -161,6 +163,18 @@ export class SimulatorDriver implements Driver {
   async listState(args: AgentArgs<'listState'> = {}): Promise<AgentResult<'listState'>> {
     await this.begin('listState', args);
     return { vms: [...this.vms.values()].map((s) => this.state(s)), networks: [...this.networks.values()] };
+  }
+
+  async ensureVolume(args: AgentArgs<'ensureVolume'>): Promise<AgentResult<'ensureVolume'>> {
+    const { volume, sizeBytes } = await this.begin('ensureVolume', args);
+    const created = !this.volumes.has(volume);
+    this.volumes.set(volume, sizeBytes);
+    return { volume, sizeBytes, allocatedBytes: 0, created };
+  }
+
+  async removeVolume(args: AgentArgs<'removeVolume'>): Promise<AgentResult<'removeVolume'>> {
+    const { volume } = await this.begin('removeVolume', args);
+    return { volume, existed: this.volumes.delete(volume) };
   }
 
   async releaseState(args: AgentArgs<'releaseState'>): Promise<AgentResult<'releaseState'>> {

@@ -7,6 +7,7 @@ import { COMPUTE_MIGRATION } from '../commands/compute/schema.ts';
 import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 import { TAGS_MIGRATION } from '../commands/tags/schema.ts';
+import { VOLUMES_MIGRATION } from '../commands/volumes/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -110,6 +111,7 @@ CREATE TABLE secrets (
   SSH_KEY_INDEX_MIGRATION,
   NETWORK_RELATED_RULES_MIGRATION,
   TAGS_MIGRATION,
+  VOLUMES_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

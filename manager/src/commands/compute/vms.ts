@@ -14,6 +14,7 @@ import { agentFailure, planHost, releaseUnusedNetworks, startOnHost } from '../.
 import { NIC, NIC_SELECT, VM, VM_SELECT, nicView, vmView, type NicRow, type VmRow } from './views.ts';
 import { networkById, serviceOfferingById, templateById, vmById } from './lookup.ts';
 import { defaultNetworkFor } from './networks.ts';
+import { DEFAULT_ROOT_BYTES, createRootVolume, ensureVmVolumes, expungeVmVolumes } from '../volumes/volumes.ts';
 import { accountByName } from '../accounts/lookup.ts';
 import { ipam } from '../infra/validate.ts';
 import { firstFree, parseCidr, parseIPv4, spanText, subnetSpan, type Span } from '../../orchestrator/ipam.ts';
@@ -133,6 +134,7 @@ export const deployVirtualMachine = command({
     podid: { type: 'uuid', description: 'destination Pod ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
     clusterid: { type: 'uuid', description: 'destination Cluster ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
     startvm: { type: 'boolean', description: 'true if start vm after creating; defaulted to true if not specified' },
+    rootdisksize: { type: 'long', description: 'Optional field to resize root disk on deploy. Value is in GB. Only applies to template-based deployments.', min: 1, max: 1048576, since: '4.4' },
     account: { type: 'string', description: 'an optional account for the virtual machine. Must be used with domainId.' },
     domainid: { type: 'uuid', description: 'an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used.' },
   },
@@ -193,6 +195,11 @@ export const deployVirtualMachine = command({
              VALUES ($1,$2,$3,$4,'User',$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
           [id, name, a.displayname ?? name, `i-${seq}-VM`, start ? 'Starting' : 'Stopped', zone.id, start ? host.pod_id : null, start ? host.id : null,
             tpl.id, off.id, owner.accountId, owner.domainId, a.userdata?.replace(/\s/g, '') ?? null, ctx.jobId ?? null, password, k.keypair, k.keys, k.encrypted]);
+        // Its ROOT volume: rootdisksize (GB), else the template's size (CloudStack: not below it).
+        const tplBytes = tpl.size ? Number(tpl.size) : DEFAULT_ROOT_BYTES;
+        const rootBytes = a.rootdisksize !== undefined ? a.rootdisksize * 1024 ** 3 : tplBytes;
+        if (rootBytes < tplBytes) throw paramError(`Unsupported: rootdisksize of ${a.rootdisksize} GB is smaller than template size of ${tplBytes} bytes`);
+        await createRootVolume(sql, { vmId: id, seq, zoneId: zone.id, accountId: owner.accountId, domainId: owner.domainId, templateId: tpl.id, sizeBytes: rootBytes });
         // Concurrent deploys into one network take its addresses one after the other.
         await sql.query('SELECT id FROM networks WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [nets.map((n) => n.id)]);
         for (const [i, n] of nets.entries()) {
@@ -214,11 +221,13 @@ export const deployVirtualMachine = command({
         // An isolated network is implemented now (router up) and its router holds the VM's
         // reservation before the guest asks DHCP.
         await prepareVmNetworks(s, vmId);
+        await ensureVmVolumes(s, vmId, hostId);
         await startOnHost(s, vmId, hostId);
       } catch (e) {
         // Leave nothing half-made: the host's objects, then the records.
         const inst = (await s.db.query<{ instance_name: string }>('SELECT instance_name FROM vm_instances WHERE id = $1', [vmId]))[0];
         if (inst && s.agents.isConnected(hostId)) await s.agents.request(hostId, 'destroyVm', { name: inst.instance_name }).catch(() => undefined);
+        await expungeVmVolumes(s, vmId).catch(() => undefined);
         await s.db.query('DELETE FROM vm_instances WHERE id = $1', [vmId]);
         await syncVmNetworks(s, nets).catch(() => undefined);
         await releaseUnusedNetworks(s, hostId).catch(() => undefined);
@@ -280,6 +289,7 @@ export const startVirtualMachine = command({
     });
     try {
       await prepareVmNetworks(s, v.id);
+      await ensureVmVolumes(s, v.id, host.id);
       await startOnHost(s, v.id, host.id);
     } catch (e) {
       await s.db.query(`UPDATE vm_instances SET state = 'Stopped', host_id = NULL WHERE id = $1`, [v.id]);
@@ -347,8 +357,11 @@ export const destroyVirtualMachine = command({
       await sql.query('DELETE FROM network_rules WHERE vm_id = $1', [v.id]);
       await sql.query('UPDATE public_ip_addresses SET static_nat_vm_id = NULL, static_nat_ip = NULL WHERE static_nat_vm_id = $1', [v.id]);
       await sql.query('DELETE FROM nics WHERE vm_id = $1', [v.id]);
-      if (a.expunge) await sql.query('DELETE FROM vm_instances WHERE id = $1', [v.id]);
     });
+    if (a.expunge) {
+      await expungeVmVolumes(ctx.services, v.id);
+      await ctx.services.db.query('DELETE FROM vm_instances WHERE id = $1', [v.id]);
+    }
     await syncVmNetworks(ctx.services, nets).catch((e) => ctx.services.log.warn({ err: e, vm: v.id }, 'router update after VM destroy failed'));
     ctx.setResource('VirtualMachine', v.id);
     return { ...out, state: a.expunge ? 'Expunging' : 'Destroyed' };

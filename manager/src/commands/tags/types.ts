@@ -16,6 +16,7 @@ export const TAGGABLE = {
   FirewallRule: { from: `network_rules x WHERE x.purpose IN ('Firewall', 'Egress')`, owned: true },
   PortForwardingRule: { from: `network_rules x WHERE x.purpose = 'PortForwarding'`, owned: true },
   Zone: { from: 'zones x WHERE true', owned: false },
+  Volume: { from: 'volumes x WHERE true', owned: true },
 } as const satisfies Record<string, Taggable>;
 
 export type TagType = keyof typeof TAGGABLE;
