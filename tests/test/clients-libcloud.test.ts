@@ -23,4 +23,5 @@ test('libcloud: networks, key pairs, create_node (ex_start_vm), list_nodes, rebo
   t.is((await a.ok('listNetworks', mine)).count ?? 0, 0);
   t.is((await a.ok('listPublicIpAddresses', { ...mine, allocatedonly: true })).count ?? 0, 0);
   t.is((await a.ok('listSSHKeyPairs', mine)).count ?? 0, 0);
+  t.is((await a.ok('listVolumes', mine)).count ?? 0, 0, 'the expunged node\'s ROOT volume and the data volume are gone');
 });

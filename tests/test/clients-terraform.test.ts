@@ -32,4 +32,6 @@ test('go-cloudstack makes the Terraform provider\'s calls: instance (ROOT volume
   t.is((await a.ok('listVirtualMachines', mine)).count ?? 0, 0);
   t.is((await a.ok('listNetworks', mine)).count ?? 0, 0);
   t.is((await a.ok('listPublicIpAddresses', { ...mine, allocatedonly: true })).count ?? 0, 0);
+  t.is((await a.ok('listVolumes', mine)).count ?? 0, 0, 'the expunged instance\'s ROOT volume is gone');
+  t.is((await a.ok('listTags', mine)).count ?? 0, 0, 'tags go with their resources');
 });
