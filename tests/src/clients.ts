@@ -19,7 +19,8 @@ export async function csCli(api: Api, args: string[]): Promise<any> {
     const r = await run('/usr/bin/python3', ['-m', 'cs', ...args], {
       env: { PATH: process.env.PATH, HOME: '/nonexistent', CLOUDSTACK_ENDPOINT: `${api.url}/client/api`, CLOUDSTACK_KEY: api.apiKey, CLOUDSTACK_SECRET: api.secretKey }, timeout: 120_000,
     });
-    return JSON.parse(r.stdout);
+    // cs prints nothing for an empty answer ({}).
+    return r.stdout.trim() === '' ? {} : JSON.parse(r.stdout);
   } catch (e) {
     const x = e as { stdout?: string; stderr?: string };
     try { return JSON.parse(x.stdout ?? ''); } catch { throw new Error(`cs ${args[0]} failed: ${x.stderr ?? x.stdout}`); }

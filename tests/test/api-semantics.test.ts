@@ -40,6 +40,7 @@ for (const dialect of DIALECTS) {
     await createdAtOnce(t, admin, 'addTrafficType', { physicalnetworkid: pn.id, traffictype: 'Management' }, 'traffictype');
 
     const api = await tenant(cloud, 'sam');
+    const eve = await tenant(cloud, 'eve');
     const cs = (args: string[]) => csCli(api, args);
     const so = (await api.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
     const tpl = (await api.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
@@ -94,6 +95,23 @@ for (const dialect of DIALECTS) {
     t.deepEqual((await api.ok('listFirewallRules', { ipaddressid: ip.id })).firewallrule.map((r: any) => r.id), [own.id], 'the forward\'s firewall rule went with it');
     await api.jobOk('deletePortForwardingRule', { id: closed.id });
 
+    // Static NAT as CloudStack also shows it: ip forwarding rules on a static NAT IP (libcloud's list_nodes reads them).
+    const natIp = (await cs(['associateIpAddress', `networkid=${nets[0].id}`])).ipaddress;
+    const noNat = await api.job('createIpForwardingRule', { ipaddressid: natIp.id, protocol: 'tcp', startport: 22 });
+    t.is(noNat.jobresult.errorcode, 431);
+    t.regex(noNat.jobresult.errortext, /static NAT is not enabled/);
+    t.deepEqual(await cs(['enableStaticNat', `ipaddressid=${natIp.id}`, `virtualmachineid=${vm.id}`]), { success: true });
+    const nat = await createdAtOnce(t, api, 'createIpForwardingRule', { ipaddressid: natIp.id, protocol: 'tcp', startport: 22, endport: 23 }, 'ipforwardingrule');
+    t.like(nat, { protocol: 'tcp', startport: 22, endport: 23, ipaddressid: natIp.id, ipaddress: natIp.ipaddress, virtualmachineid: vm.id, virtualmachinename: 'web', state: 'Active' });
+    const natOnly = (await cs(['createIpForwardingRule', `ipaddressid=${natIp.id}`, 'protocol=udp', 'startport=53', 'openfirewall=false'])).ipforwardingrule;
+    t.deepEqual((await cs(['listIpForwardingRules', `virtualmachineid=${vm.id}`])).ipforwardingrule.map((r: any) => r.id), [nat.id, natOnly.id]);
+    t.deepEqual((await api.ok('listFirewallRules', { ipaddressid: natIp.id })).firewallrule.map((r: any) => [r.protocol, r.startport, r.endport]), [['tcp', 22, 23]], 'openfirewall made one firewall rule');
+    await api.jobOk('deleteIpForwardingRule', { id: nat.id });
+    t.deepEqual(await api.ok('listFirewallRules', { ipaddressid: natIp.id }), {}, 'its firewall rule went with it');
+    await api.jobOk('disableStaticNat', { ipaddressid: natIp.id });
+    t.deepEqual(await api.ok('listIpForwardingRules', {}), {}, 'disabling static NAT removes its rules');
+    t.is((await eve.call('listIpForwardingRules', { ipaddressid: natIp.id })).status, 531);
+
     // A deleted (or never existing) id: CloudStack's exact text, which Terraform matches on destroy.
     const gone = await api.job('deletePortForwardingRule', { id: pf.id });
     t.is(gone.jobresult.errorcode, 431);
@@ -111,7 +129,6 @@ for (const dialect of DIALECTS) {
     t.is(unknown.errorresponse?.errorcode, 432, JSON.stringify(unknown));
 
     // uuidList items are {uuid, description} (another tenant may not touch the VM).
-    const eve = await tenant(cloud, 'eve');
     const denied = await eve.call('updateVirtualMachine', { id: vm.id, displayname: 'mine' });
     t.is(denied.status, 531);
     t.deepEqual(denied.body.uuidList, [{ uuid: vm.id, description: 'id' }]);

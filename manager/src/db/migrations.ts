@@ -3,7 +3,7 @@
 import type { Database } from './sql.ts';
 import { INFRA_MIGRATION } from '../commands/infra/schema.ts';
 import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
-import { COMPUTE_MIGRATION } from '../commands/compute/schema.ts';
+import { COMPUTE_MIGRATION, VM_RECOVER_MIGRATION } from '../commands/compute/schema.ts';
 import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 import { TAGS_MIGRATION } from '../commands/tags/schema.ts';
@@ -112,6 +112,7 @@ CREATE TABLE secrets (
   NETWORK_RELATED_RULES_MIGRATION,
   TAGS_MIGRATION,
   VOLUMES_MIGRATION,
+  VM_RECOVER_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

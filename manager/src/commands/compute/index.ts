@@ -6,6 +6,7 @@ export { addHost, updateHost, deleteHost, prepareHostForMaintenance, cancelHostM
 export { listTemplates, registerTemplate } from './templates.ts';
 export { listSystemVms } from './systemvms.ts';
 export { createNetwork, listNetworks, deleteNetwork, updateNetwork, restartNetwork } from './networks.ts';
-export { deployVirtualMachine, listVirtualMachines, startVirtualMachine, stopVirtualMachine, rebootVirtualMachine, destroyVirtualMachine, listNics, updateVirtualMachine, resetPasswordForVirtualMachine, getVMPassword, resetSSHKeyForVirtualMachine } from './vms.ts';
+export { deployVirtualMachine, listVirtualMachines, startVirtualMachine, stopVirtualMachine, rebootVirtualMachine, destroyVirtualMachine, listNics, updateVirtualMachine, resetPasswordForVirtualMachine, getVMPassword, resetSSHKeyForVirtualMachine,
+  expungeVirtualMachine, recoverVirtualMachine, changeServiceForVirtualMachine, scaleVirtualMachine } from './vms.ts';
 
 export const seed: Seeder = async (sql) => { await seedTemplates(sql); };

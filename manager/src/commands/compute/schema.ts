@@ -85,3 +85,9 @@ CREATE TABLE nics (
 CREATE UNIQUE INDEX nics_ip ON nics (network_id, ip4) WHERE ip4 IS NOT NULL;
 `,
 };
+
+/** A destroyed VM keeps what its NICs were, for recoverVirtualMachine (CloudStack keeps the NICs until expunge). */
+export const VM_RECOVER_MIGRATION: Migration = {
+  id: 53, name: 'compute: NICs a destroyed VM released (recover)',
+  sql: `ALTER TABLE vm_instances ADD COLUMN released_nics jsonb;`,
+};

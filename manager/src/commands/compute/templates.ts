@@ -4,7 +4,8 @@
 // show isready=false and deploying from them is refused.
 import { randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
-import { paramError } from '../../api/errors.ts';
+import { paramError, notFound } from '../../api/errors.ts';
+import { osTypeById } from '../catalog/ostypes.ts';
 import { Where } from '../../db/sql.ts';
 import type { Sql } from '../../db/sql.ts';
 import { zoneById } from '../infra/lookup.ts';
@@ -80,15 +81,17 @@ export const registerTemplate = command({
     if (!zoneIds.length) throw paramError('Please specify a valid zone id with zoneid or zoneids');
     const c = ctx.caller;
     if (c.role !== 'Admin' && a.isfeatured) throw paramError('Only root admins can register featured templates');
+    const os = a.ostypeid ? osTypeById(a.ostypeid) : undefined;
+    if (a.ostypeid && !os) throw notFound(ctx.command, 'ostypeid', a.ostypeid);
     const out: Record<string, unknown>[] = [];
     for (const z of zoneIds) {
       await zoneById(ctx, z, 'zoneid');
       const id = randomUUID();
       await ctx.sql.query(
         `INSERT INTO templates (id, name, display_text, kind, template_type, hypervisor, format, url, checksum, is_public, is_featured, is_ready, status,
-           password_enabled, account_id, domain_id, zone_id) VALUES ($1,$2,$3,'guest','USER',$4,$5,$6,$7,$8,$9,false,'Not downloaded: the storage VM is not available yet',$10,$11,$12,$13)`,
+           password_enabled, account_id, domain_id, zone_id, os_type) VALUES ($1,$2,$3,'guest','USER',$4,$5,$6,$7,$8,$9,false,'Not downloaded: the storage VM is not available yet',$10,$11,$12,$13,$14)`,
         [id, a.name, a.displaytext ?? a.name, a.hypervisor, a.format, a.url, a.checksum ?? null, a.ispublic ?? c.role === 'Admin', a.isfeatured ?? false,
-          a.passwordenabled ?? false, c.accountId, c.domainId, z]);
+          a.passwordenabled ?? false, c.accountId, c.domainId, z, os?.description ?? 'Other Linux (64-bit)']);
       ctx.setResource('Template', id);
       out.push(templateView((await ctx.sql.query<TemplateRow>(`${TEMPLATE_SELECT} WHERE t.id = $1`, [id]))[0]!));
     }

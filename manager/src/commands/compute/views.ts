@@ -3,6 +3,7 @@
 import { field as f, type ResponseDef } from '../../api/registry.ts';
 import { compact, csDate } from '../../api/serialize.ts';
 import { netmaskOf } from '../../orchestrator/ipam.ts';
+import { osTypeByName } from '../catalog/ostypes.ts';
 
 
 // ---- templates ----
@@ -14,7 +15,7 @@ export const TEMPLATE: ResponseDef = {
     ispublic: f('boolean', 'true if this template is a public template, false otherwise'), isfeatured: f('boolean', 'true if this template is a featured template, false otherwise'),
     isready: f('boolean', 'true if the template is ready to be deployed from, false otherwise.'), status: f('string', 'the status of the template'),
     format: f('string', 'the format of the template.'), hypervisor: f('string', 'the hypervisor on which the template runs'),
-    templatetype: f('string', 'the type of the template'), ostypename: f('string', 'the name of the OS type for this template.'),
+    templatetype: f('string', 'the type of the template'), ostypeid: f('string', 'the ID of the OS type for this template.'), ostypename: f('string', 'the name of the OS type for this template.'),
     passwordenabled: f('boolean', 'true if the reset password feature is enabled, false otherwise'), crossZones: f('boolean', 'true if the template is managed across all Zones, false otherwise'),
     zoneid: f('string', 'the ID of the zone for this template'), zonename: f('string', 'the name of the zone for this template'),
     account: f('string', 'the account name to which the template belongs'), domainid: f('string', 'the ID of the domain to which the template belongs'),
@@ -28,7 +29,7 @@ export const TEMPLATE_SELECT = `SELECT t.*, a.name AS account_name, z.name AS zo
 export function templateView(r: TemplateRow): Record<string, unknown> {
   return compact({
     id: r.id, name: r.name, displaytext: r.display_text, ispublic: r.is_public, isfeatured: r.is_featured, isready: r.is_ready, status: r.status,
-    format: r.format, hypervisor: r.hypervisor, templatetype: r.template_type, ostypename: r.os_type, passwordenabled: r.password_enabled,
+    format: r.format, hypervisor: r.hypervisor, templatetype: r.template_type, ostypename: r.os_type, ostypeid: osTypeByName(r.os_type)?.id, passwordenabled: r.password_enabled,
     crossZones: r.zone_id === null, zoneid: r.zone_id ?? undefined, zonename: r.zone_name ?? undefined, account: r.account_name ?? 'system',
     domainid: r.domain_id ?? undefined, url: r.url ?? undefined, checksum: r.checksum ?? undefined, size: r.size ?? undefined,
     created: csDate(r.created), isextractable: false, bootable: true, sshkeyenabled: false,

@@ -4,7 +4,7 @@
 // failed start destroys whatever the host made and removes the records, so nothing is left
 // half-created. Re-run after a crash, it finds its VM by job id and continues.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ALL_ROLES, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
+import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where, type Sql } from '../../db/sql.ts';
@@ -355,7 +355,12 @@ export const destroyVirtualMachine = command({
     const nets = await networksOf(ctx.services.db, v.id);
     await ctx.services.db.tx(async (sql) => {
       await sql.query('DELETE FROM network_rules WHERE vm_id = $1', [v.id]);
+      await sql.query(`DELETE FROM network_rules WHERE purpose = 'StaticNat' AND ip_address_id IN (SELECT id FROM public_ip_addresses WHERE static_nat_vm_id = $1)`, [v.id]);
       await sql.query('UPDATE public_ip_addresses SET static_nat_vm_id = NULL, static_nat_ip = NULL WHERE static_nat_vm_id = $1', [v.id]);
+      // What recoverVirtualMachine gives back (the same addresses, if still free).
+      if (!a.expunge && v.state !== 'Destroyed') {
+        await sql.query(`UPDATE vm_instances SET released_nics = (SELECT jsonb_agg(jsonb_build_object('network_id', network_id, 'device_id', device_id, 'mac', mac, 'ip4', ip4, 'is_default', is_default) ORDER BY device_id) FROM nics WHERE vm_id = $1) WHERE id = $1`, [v.id]);
+      }
       await sql.query('DELETE FROM nics WHERE vm_id = $1', [v.id]);
     });
     if (a.expunge) {
@@ -479,4 +484,75 @@ export const resetSSHKeyForVirtualMachine = command({
     ctx.setResource('VirtualMachine', v.id);
     return { ...(await viewOf(ctx, v.id)), ...(password !== null ? { password } : {}) };
   },
+});
+
+// ---- expunge, recover, change of service offering ----
+
+export const expungeVirtualMachine = command({
+  name: 'expungeVirtualMachine', description: 'Expunge a virtual machine. Once expunged, it cannot be recoverd.', since: '4.2.0',
+  roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true, transactional: false, event: 'VM.EXPUNGE', instance: { type: 'VirtualMachine', param: 'id' },
+  params: { ...VM_ID },
+  async handler(ctx, a) {
+    const v = await vmById(ctx, a.id);
+    if (v.state !== 'Destroyed') throw paramError(`Please specify a VM that is in Destroyed state: ${v.name} is ${v.state}`);
+    await expungeVmVolumes(ctx.services, v.id);
+    await ctx.services.db.query('DELETE FROM vm_instances WHERE id = $1', [v.id]);
+    ctx.setResource('VirtualMachine', v.id);
+  },
+});
+
+export const recoverVirtualMachine = command({
+  name: 'recoverVirtualMachine', description: 'Recovers a virtual machine.', since: '1.0', roles: ALL_ROLES, response: VM, shape: 'object', transactional: false, event: 'VM.RECOVER',
+  params: { ...VM_ID },
+  async handler(ctx, a) {
+    const s = ctx.services;
+    const v = await vmById(ctx, a.id);
+    if (v.state !== 'Destroyed') throw paramError(`Unable to recover VM as it is not in Destroyed state: ${v.name} is ${v.state}`);
+    await s.db.tx(async (sql) => {
+      const saved = (await sql.query<{ released_nics: Array<{ network_id: string; device_id: number; mac: string; ip4: string | null; is_default: boolean }> | null }>(
+        'SELECT released_nics FROM vm_instances WHERE id = $1 FOR UPDATE', [v.id]))[0]?.released_nics ?? [];
+      // It gets its addresses back, unless another VM took one meanwhile.
+      for (const n of saved) {
+        const net = (await sql.query<{ name: string }>('SELECT name FROM networks WHERE id = $1 FOR UPDATE', [n.network_id]))[0];
+        if (!net) throw paramError(`Unable to recover VM ${v.name}: its network ${n.network_id} was deleted`);
+        if (n.ip4 && (await sql.query('SELECT 1 FROM nics WHERE network_id = $1 AND ip4 = $2', [n.network_id, n.ip4])).length) {
+          throw apiError('INSUFFICIENT_CAPACITY', `Unable to recover VM ${v.name}: its address ${n.ip4} in network ${net.name} is in use by another VM now`);
+        }
+        const mac = (await sql.query('SELECT 1 FROM nics WHERE mac = $1', [n.mac])).length ? newMac() : n.mac;
+        await sql.query('INSERT INTO nics (id, vm_id, network_id, device_id, mac, ip4, is_default) VALUES ($1,$2,$3,$4,$5,$6,$7)', [randomUUID(), v.id, n.network_id, n.device_id, mac, n.ip4, n.is_default]);
+      }
+      await sql.query(`UPDATE vm_instances SET state = 'Stopped', released_nics = NULL WHERE id = $1`, [v.id]);
+    });
+    ctx.setResource('VirtualMachine', v.id);
+    return viewOf(ctx, v.id);
+  },
+});
+
+/** Changes a stopped VM's service offering (CloudStack scales running VMs only on hypervisors that can; Flotilla's cannot). */
+async function changeOffering(ctx: Context, a: { id: string; serviceofferingid: string }): Promise<Record<string, unknown>> {
+  const v = await vmById(ctx, a.id);
+  const off = await serviceOfferingById(ctx, a.serviceofferingid);
+  if (off.is_system) throw paramError(`Service offering ${off.name} is for system VMs`);
+  if (v.service_offering_id === off.id) throw paramError(`Not upgrading vm ${v.name} since it already has the requested service offering (${off.name})`);
+  if (v.state !== 'Stopped') throw paramError(`Unable to upgrade virtual machine ${v.name}: it is ${v.state}; stop it first (its hypervisor cannot scale a running VM)`);
+  await ctx.services.db.query('UPDATE vm_instances SET service_offering_id = $2 WHERE id = $1', [v.id, off.id]);
+  ctx.setResource('VirtualMachine', v.id);
+  return viewOf(ctx, v.id);
+}
+const CHANGE_PARAMS = {
+  ...VM_ID,
+  serviceofferingid: { type: 'uuid', required: true, description: 'the service offering ID to apply to the virtual machine' },
+  details: { type: 'map', description: 'name value pairs of custom parameters for cpu, memory and cpunumber. example details[i].name=value' },
+} as const;
+
+export const changeServiceForVirtualMachine = command({
+  name: 'changeServiceForVirtualMachine', description: 'Changes the service offering for a virtual machine. The virtual machine must be in a "Stopped" state for this command to take effect.', since: '1.0',
+  roles: ALL_ROLES, response: VM, shape: 'object', transactional: false, event: 'VM.UPGRADE', params: CHANGE_PARAMS,
+  async handler(ctx, a) { return changeOffering(ctx, a); },
+});
+
+export const scaleVirtualMachine = command({
+  name: 'scaleVirtualMachine', description: 'Scales the virtual machine to a new service offering. This command also considers the volume size in the service offering or disk offering linked to the new service offering and apply all characteristics to the root volume.', since: '4.2.0',
+  roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false, event: 'VM.DYNAMIC.SCALE', instance: { type: 'VirtualMachine', param: 'id' }, params: CHANGE_PARAMS,
+  async handler(ctx, a) { return changeOffering(ctx, a); },
 });

@@ -161,9 +161,16 @@ export const disableStaticNat = command({
   async handler(ctx, a) {
     const ip = await ipById(ctx, a.ipaddressid, 'ipaddressid');
     if (!ip.static_nat_vm_id) throw paramError(`Specified IP address id is not associated with any vm Id: static NAT is not enabled on ${ip.address}`);
+    // Its static NAT rules (createIpForwardingRule) and their firewall rules go with it, as in CloudStack.
+    const natRules = await ctx.services.db.query<Record<string, unknown>>(
+      `SELECT * FROM network_rules WHERE ip_address_id = $1 AND (purpose = 'StaticNat' OR related_rule_id IN (SELECT id FROM network_rules WHERE ip_address_id = $1 AND purpose = 'StaticNat')) ORDER BY related_rule_id NULLS FIRST`, [ip.id]);
     await changeNetwork(ctx, ip.network_id!, async (sql) => {
+      await sql.query(`DELETE FROM network_rules WHERE ip_address_id = $1 AND purpose = 'StaticNat'`, [ip.id]);
       await sql.query('UPDATE public_ip_addresses SET static_nat_vm_id = NULL, static_nat_ip = NULL WHERE id = $1', [ip.id]);
-    }, async (sql) => { await sql.query('UPDATE public_ip_addresses SET static_nat_vm_id = $2, static_nat_ip = $3 WHERE id = $1', [ip.id, ip.static_nat_vm_id, ip.static_nat_ip]); });
+    }, async (sql) => {
+      await sql.query('UPDATE public_ip_addresses SET static_nat_vm_id = $2, static_nat_ip = $3 WHERE id = $1', [ip.id, ip.static_nat_vm_id, ip.static_nat_ip]);
+      for (const r of natRules) await sql.query(`INSERT INTO network_rules SELECT * FROM json_populate_record(NULL::network_rules, $1::json)`, [JSON.stringify(r)]);
+    });
     ctx.setResource('IpAddress', ip.id);
   },
 });

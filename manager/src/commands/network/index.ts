@@ -7,6 +7,7 @@ export { associateIpAddress, disassociateIpAddress, listPublicIpAddresses, enabl
 export {
   createFirewallRule, deleteFirewallRule, listFirewallRules, createEgressFirewallRule, deleteEgressFirewallRule, listEgressFirewallRules,
   createPortForwardingRule, deletePortForwardingRule, listPortForwardingRules,
+  createIpForwardingRule, deleteIpForwardingRule, listIpForwardingRules,
 } from './rules.ts';
 
 export const seed: Seeder = async () => { /* nothing to seed: free public IPs have no rows */ };

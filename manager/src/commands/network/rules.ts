@@ -12,7 +12,7 @@ import { ruleCounters, syncRouter } from '../../orchestrator/router.ts';
 import { agentFailure } from '../../orchestrator/compute.ts';
 import { networkById, vmById } from '../compute/lookup.ts';
 import { checkIPv4 } from '../infra/validate.ts';
-import { FIREWALL_RULE, PORT_FORWARDING_RULE, RULE_SELECT, firewallRuleView, portForwardingView, type RuleViewRow } from './views.ts';
+import { FIREWALL_RULE, IP_FORWARDING_RULE, PORT_FORWARDING_RULE, RULE_SELECT, firewallRuleView, ipForwardingView, portForwardingView, type RuleViewRow } from './views.ts';
 import { assertOwner, changeNetwork } from './apply.ts';
 import { ipById } from './addresses.ts';
 
@@ -304,5 +304,81 @@ export const listPortForwardingRules = command({
     if (a.networkid) await networkById(ctx, a.networkid, 'networkid');
     return (await listRules(ctx, 'PortForwarding', a, (w) => w.add('r.id = ?', a.id).add('r.ip_address_id = ?', a.ipaddressid).add('r.network_id = ?', a.networkid)))
       .map(({ row, counters }) => portForwardingView(row, counters));
+  },
+});
+
+// ---- static NAT rules (createIpForwardingRule): ports of a static NAT IP, as CloudStack shows
+// them. The one-to-one NAT itself is the IP's (enableStaticNat); a rule opens its ports with a
+// firewall rule of its own (openfirewall, default true) and goes with it. ----
+
+const NAT_SELECT = RULE_SELECT.replace('SELECT r.*,', 'SELECT r.*, p.static_nat_vm_id AS nat_vm_id, p.static_nat_ip AS nat_ip, nv.name AS nat_vm_name, nv.display_name AS nat_vm_display_name,')
+  .replace('FROM network_rules r LEFT JOIN public_ip_addresses p ON p.id = r.ip_address_id', 'FROM network_rules r LEFT JOIN public_ip_addresses p ON p.id = r.ip_address_id LEFT JOIN vm_instances nv ON nv.id = p.static_nat_vm_id');
+async function natView(ctx: Context, id: string): Promise<Record<string, unknown>> {
+  return ipForwardingView((await ctx.services.db.query<RuleViewRow>(`${NAT_SELECT} WHERE r.id = $1`, [id]))[0]!);
+}
+
+export const createIpForwardingRule = command({
+  name: 'createIpForwardingRule', description: 'Creates an IP forwarding rule', since: '1.0', roles: ALL_ROLES, response: IP_FORWARDING_RULE, shape: 'object',
+  isAsync: true, transactional: false, event: 'NET.RULEADD', instance: { type: 'FirewallRule', creates: true },
+  params: {
+    ipaddressid: { type: 'uuid', required: true, description: 'the public IP address ID of the forwarding rule, already associated via associateIp' },
+    protocol: { type: 'string', required: true, description: 'the protocol for the rule. Valid values are TCP or UDP.', values: ['tcp', 'udp'] },
+    startport: { ...port('the start port for the rule'), required: true },
+    endport: port('the end port for the rule'),
+    cidrlist: { type: 'list', description: 'the CIDR list to forward traffic from. Multiple entries must be separated by a single comma character (,).', check: checkCidrs },
+    openfirewall: { type: 'boolean', description: 'if true, firewall rule for source/end public port is automatically created; if false - firewall rule has to be created explicitly. Has value true by default' },
+  },
+  async handler(ctx, a) {
+    const ip = await ipById(ctx, a.ipaddressid, 'ipaddressid');
+    if (!ip.static_nat_vm_id) throw paramError(`Can't create ip forwarding rules for address ${ip.address}: static NAT is not enabled on it (enableStaticNat first)`);
+    const start = a.startport; const end = a.endport ?? a.startport;
+    if (start > end) throw paramError(`Start port can't be bigger than end port: ${start} > ${end}`);
+    const id = ctx.newId ?? randomUUID();
+    const again = await resumed(ctx, id, (r) => ipForwardingView(r));
+    if (again) return natView(ctx, id);
+    await changeNetwork(ctx, ip.network_id!, async (sql) => {
+      await sql.query(
+        `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs)
+         VALUES ($1,'StaticNat',$2,$3,$4,$5,$6,$7,$8,$9)`, [id, ip.network_id, ip.id, ip.account_id, ip.domain_id, a.protocol, start, end, a.cidrlist ?? []]);
+      if (a.openfirewall !== false) {
+        await sql.query(
+          `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, related_rule_id)
+           VALUES ($1,'Firewall',$2,$3,$4,$5,$6,$7,$8,$9,$10)`, [randomUUID(), ip.network_id, ip.id, ip.account_id, ip.domain_id, a.protocol, start, end, a.cidrlist ?? [], id]);
+      }
+    }, async (sql) => {
+      await sql.query('DELETE FROM network_rules WHERE related_rule_id = $1', [id]);
+      await sql.query('DELETE FROM network_rules WHERE id = $1', [id]);
+    });
+    ctx.setResource('FirewallRule', id);
+    return natView(ctx, id);
+  },
+});
+
+export const deleteIpForwardingRule = command({
+  name: 'deleteIpForwardingRule', description: 'Deletes an IP forwarding rule', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
+  isAsync: true, transactional: false, event: 'NET.RULEDELETE', instance: { type: 'FirewallRule', param: 'id' },
+  params: { id: { type: 'uuid', required: true, description: 'the ID of the forwarding rule' } },
+  async handler(ctx, a) {
+    await deleteRule(ctx, await ruleById(ctx, a.id, 'StaticNat', 'ip forwarding rule'));
+    ctx.setResource('FirewallRule', a.id);
+  },
+});
+
+export const listIpForwardingRules = command({
+  name: 'listIpForwardingRules', description: 'List the IP forwarding rules', since: '1.0', roles: ALL_ROLES, response: IP_FORWARDING_RULE, shape: 'list', transactional: false,
+  params: {
+    ...LIST_OWNED_PARAMS,
+    id: { type: 'uuid', description: 'Lists rule with the specified ID.' },
+    ipaddressid: { type: 'uuid', description: 'list the rule belonging to this public IP address' },
+    virtualmachineid: { type: 'uuid', description: 'Lists all rules applied to the specified VM.' },
+    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+  },
+  async handler(ctx, a) {
+    if (a.projectid) return [];
+    if (a.ipaddressid) await ipById(ctx, a.ipaddressid, 'ipaddressid');
+    const scope = await resolveScope(ctx.sql, ctx.caller, a);
+    const w = applyScope(new Where([]), scope, { account: 'r.account_id', domain: 'r.domain_id' });
+    w.add(`r.purpose = 'StaticNat'`).add('r.id = ?', a.id).add('r.ip_address_id = ?', a.ipaddressid).add('p.static_nat_vm_id = ?', a.virtualmachineid);
+    return (await ctx.services.db.query<RuleViewRow>(`${NAT_SELECT} ${w} ORDER BY r.created, r.id`, w.params)).map((r) => ipForwardingView(r));
   },
 });

@@ -172,3 +172,25 @@ export function portForwardingView(r: RuleViewRow, c?: Counters): Record<string,
     vmguestip: r.private_ip ?? undefined, networkid: r.network_id, fordisplay: true, ...counted(c, r.id),
   });
 }
+
+export const IP_FORWARDING_RULE: ResponseDef = {
+  name: 'ipforwardingrule',
+  fields: {
+    id: f('string', 'the ID of the port forwarding rule'), protocol: f('string', 'the protocol of the port forwarding rule'),
+    virtualmachineid: f('string', 'the VM ID for the port forwarding rule'), virtualmachinename: f('string', 'the VM name for the port forwarding rule'),
+    virtualmachinedisplayname: f('string', 'the VM display name for the port forwarding rule'), ipaddressid: f('string', 'the public ip address id for the port forwarding rule'),
+    ipaddress: f('string', 'the public ip address for the port forwarding rule'), startport: f('integer', 'the start port of the rule'), endport: f('integer', 'the end port of the rule'),
+    state: f('string', 'the state of the rule'), cidrlist: f('string', 'the cidr list to forward traffic from. Multiple entries are separated by a single comma character (,).'),
+    vmguestip: f('string', 'the vm ip address for the port forwarding rule'), networkid: f('string', 'the id of the guest network the port forwarding rule belongs to'),
+    fordisplay: f('boolean', 'is firewall for display to the regular user'),
+  },
+};
+/** A static NAT rule (createIpForwardingRule) of a public IP with static NAT: its VM is the IP's. */
+export function ipForwardingView(r: RuleViewRow & { nat_vm_id?: string | null; nat_vm_name?: string | null; nat_vm_display_name?: string | null; nat_ip?: string | null }): Record<string, unknown> {
+  return compact({
+    id: r.id, protocol: r.protocol, virtualmachineid: r.nat_vm_id ?? undefined, virtualmachinename: r.nat_vm_name ?? undefined,
+    virtualmachinedisplayname: r.nat_vm_display_name ?? r.nat_vm_name ?? undefined, ipaddressid: r.ip_address_id ?? undefined, ipaddress: r.address ?? undefined,
+    startport: r.start_port ?? undefined, endport: r.end_port ?? undefined, state: r.state, cidrlist: (r.source_cidrs.length ? r.source_cidrs : ['0.0.0.0/0']).join(','),
+    vmguestip: r.nat_ip ?? undefined, networkid: r.network_id, fordisplay: true,
+  });
+}
