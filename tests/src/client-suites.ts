@@ -54,7 +54,7 @@ export interface Ran { code: number; stdout: string; stderr: string }
 export async function runClient(file: string, args: string[], o: { env: Record<string, string>; cwd?: string; timeoutMs?: number }): Promise<Ran> {
   try {
     const r = await run(file, args, {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...o.env }, cwd: o.cwd ?? CLIENTS_DIR,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', PYTHONDONTWRITEBYTECODE: '1', ...o.env }, cwd: o.cwd ?? CLIENTS_DIR,
       timeout: o.timeoutMs ?? 300_000, maxBuffer: 64 * 1024 * 1024,
     });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
