@@ -11,6 +11,7 @@ interface Recap { ok: number; changed: number; failures: number; unreachable: nu
 /** The json callback's stats for localhost, and each task's changed/failed result. */
 function recap(r: Ran): { stats?: Recap; tasks: Array<{ task: string; changed: boolean; failed: boolean; msg?: string }> } {
   const start = r.stdout.indexOf('{');
+  if (start < 0) throw new Error(`ansible-playbook printed no result (exit ${r.code}): ${r.stderr.slice(-2000)}`);
   const out = JSON.parse(r.stdout.slice(start)) as { plays: Array<{ tasks: Array<{ task: { name: string }; hosts: Record<string, any> }> }>; stats: Record<string, Recap> };
   const tasks = out.plays.flatMap((p) => p.tasks).map((x) => {
     const h = x.hosts.localhost ?? {};
