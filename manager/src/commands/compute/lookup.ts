@@ -18,7 +18,10 @@ export function canUseNetwork(ctx: Context, n: NetworkRow): boolean {
   const c = ctx.caller;
   if (c.role === 'Admin') return true;
   if (n.acl_type === 'Account') return n.account_id === c.accountId || (c.role === 'DomainAdmin' && canAccessDomain(c, n.domain_path));
-  return inTree(c.domainPath, n.domain_path) || (c.role === 'DomainAdmin' && canAccessDomain(c, n.domain_path));
+  // subdomainaccess=false: only accounts of the network's own domain (CloudStack's
+  // isNetworkAvailableInDomain); domain admins above it still manage it.
+  const member = n.subdomain_access === false ? c.domainPath === n.domain_path : inTree(c.domainPath, n.domain_path);
+  return member || (c.role === 'DomainAdmin' && canAccessDomain(c, n.domain_path));
 }
 
 export async function networkById(ctx: Context, id: string, param = 'id'): Promise<NetworkRow> {

@@ -48,7 +48,7 @@ export const NETWORK: ResponseDef = {
     networkofferingid: f('string', 'network offering id the network is created from'), networkofferingname: f('string', 'name of the network offering the network is created from'),
     networkofferingdisplaytext: f('string', 'display text of the network offering the network is created from'),
     state: f('string', 'state of the network'), type: f('string', 'the type of the network'), vlan: f('string', 'The vlan of the network. This parameter is visible to ROOT admins only'),
-    broadcasturi: f('string', 'broadcast uri of the network. This parameter is visible to ROOT admins only'), acltype: f('string', 'acl type - access type to the network'),
+    broadcasturi: f('string', 'broadcast uri of the network. This parameter is visible to ROOT admins only'), acltype: f('string', 'acl type - access type to the network'), subdomainaccess: f('boolean', 'true if users from subdomains can access the domain level network'),
     account: f('string', 'the owner of the network'), domainid: f('string', 'the domain id of the network owner'), domain: f('string', 'the domain name of the network owner'),
     networkdomain: f('string', 'the network domain'), physicalnetworkid: f('string', 'the physical network id'), dns1: f('string', 'the first IPv4 DNS for the network'),
     dns2: f('string', 'the second IPv4 DNS for the network'), ip6gateway: f('string', 'the gateway of IPv6 network'), ip6cidr: f('string', 'the cidr of IPv6 network'),
@@ -57,7 +57,7 @@ export const NETWORK: ResponseDef = {
     ispersistent: f('boolean', 'list networks that are persistent'), service: f('list', 'the list of services'), created: f('date', 'the date this network was created'),
   },
 };
-export interface NetworkRow { id: string; name: string; display_text: string; zone_id: string; zone_name: string; physical_network_id: string | null; network_offering_id: string; offering_name: string; offering_display_text: string; services: Record<string, string[]>; guest_type: string; acl_type: string; account_id: string | null; account_name: string | null; domain_id: string; domain_name: string; domain_path: string; state: string; vni: number | null; cidr: string; gateway: string; start_ip: string | null; end_ip: string | null; ip6_gateway: string | null; ip6_cidr: string | null; network_domain: string | null; dns1: string | null; dns2: string | null; created: Date; specify_ip_ranges: boolean }
+export interface NetworkRow { id: string; subdomain_access: boolean | null; name: string; display_text: string; zone_id: string; zone_name: string; physical_network_id: string | null; network_offering_id: string; offering_name: string; offering_display_text: string; services: Record<string, string[]>; guest_type: string; acl_type: string; account_id: string | null; account_name: string | null; domain_id: string; domain_name: string; domain_path: string; state: string; vni: number | null; cidr: string; gateway: string; start_ip: string | null; end_ip: string | null; ip6_gateway: string | null; ip6_cidr: string | null; network_domain: string | null; dns1: string | null; dns2: string | null; created: Date; specify_ip_ranges: boolean }
 export const NETWORK_SELECT = `SELECT n.*, z.name AS zone_name, o.name AS offering_name, o.display_text AS offering_display_text, o.services, o.specify_ip_ranges,
   a.name AS account_name, d.name AS domain_name, d.path AS domain_path
   FROM networks n JOIN zones z ON z.id = n.zone_id JOIN network_offerings o ON o.id = n.network_offering_id
@@ -69,7 +69,7 @@ export function networkView(r: NetworkRow, admin: boolean): Record<string, unkno
     id: r.id, name: r.name, displaytext: r.display_text, broadcastdomaintype: 'Vxlan', traffictype: 'Guest', gateway: r.gateway,
     netmask: cidrNetmask(r.cidr), cidr: r.cidr, zoneid: r.zone_id, zonename: r.zone_name, networkofferingid: r.network_offering_id,
     networkofferingname: r.offering_name, networkofferingdisplaytext: r.offering_display_text, state: r.state, type: r.guest_type,
-    vlan: admin && r.vni ? String(r.vni) : undefined, broadcasturi: admin && r.vni ? `vxlan://${r.vni}` : undefined, acltype: r.acl_type,
+    vlan: admin && r.vni ? String(r.vni) : undefined, broadcasturi: admin && r.vni ? `vxlan://${r.vni}` : undefined, acltype: r.acl_type, subdomainaccess: r.acl_type === 'Domain' ? r.subdomain_access ?? true : undefined,
     account: r.account_name ?? undefined, domainid: r.domain_id, domain: r.domain_name, networkdomain: r.network_domain ?? undefined,
     physicalnetworkid: admin ? r.physical_network_id ?? undefined : undefined, dns1: r.dns1 ?? undefined, dns2: r.dns2 ?? undefined,
     ip6gateway: r.ip6_gateway ?? undefined, ip6cidr: r.ip6_cidr ?? undefined, issystem: false, canusefordeploy: r.state !== 'Destroy',
