@@ -9,6 +9,7 @@ import { ApiError, apiError, toApiError } from './errors.ts';
 import { collectMaps, parseParam, type MapValue } from './params.ts';
 import type { AnyCommand } from './registry.ts';
 import type { Sql } from '../db/sql.ts';
+import { Page, pageWindow, type PageArgs } from './paging.ts';
 
 /**
  * Parses the request's raw values for `cmd`, collecting maps and ignoring unknown names.
@@ -50,14 +51,12 @@ export function shapeResult(cmd: AnyCommand, result: unknown, args: Record<strin
     case 'success': return { success: true };
     case 'object': return { [cmd.response.name]: result };
     case 'list': {
+      // Paged in SQL by the handler (api/paging.ts): answered as it is.
+      if (result instanceof Page) return result.count === 0 ? {} : result.items.length ? { count: result.count, [cmd.response.name]: result.items } : { count: result.count };
       const items = result as unknown[];
       if (items.length === 0) return {};
-      const pagesize = args.pagesize as number | undefined;
-      const page = (args.page as number | undefined) ?? 1;
-      // pagesize=-1 or none: everything, unless a page is asked for, which then uses
-      // CloudStack's default.page.size (500).
-      const paged = pagesize === undefined || pagesize === -1 ? (args.page ? items.slice((page - 1) * 500, page * 500) : items)
-        : items.slice((page - 1) * pagesize, page * pagesize);
+      const win = pageWindow(args as PageArgs);
+      const paged = win ? items.slice(win.offset, win.offset + win.limit) : items;
       return paged.length ? { count: items.length, [cmd.response.name]: paged } : { count: items.length };
     }
   }

@@ -1,5 +1,6 @@
 // Lookups of the compute area, each checking the caller's right to the object.
-import type { Context } from '../../api/context.ts';
+import type { Caller, Context } from '../../api/context.ts';
+import type { Where } from '../../db/sql.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import { canAccessDomain, inTree } from '../../api/scope.ts';
 import { NETWORK_SELECT, TEMPLATE_SELECT, VM_SELECT, type NetworkRow, type TemplateRow, type VmRow } from './views.ts';
@@ -19,6 +20,21 @@ export function canUseNetwork(ctx: Context, n: NetworkRow): boolean {
   if (c.role === 'Admin') return true;
   if (n.acl_type === 'Account') return n.account_id === c.accountId || (c.role === 'DomainAdmin' && canAccessDomain(c, n.domain_path));
   return inTree(c.domainPath, n.domain_path) || (c.role === 'DomainAdmin' && canAccessDomain(c, n.domain_path));
+}
+
+/**
+ * canUseNetwork as a condition on `n` (networks) and `d` (its domain), for lists filtered in
+ * SQL. Kept next to canUseNetwork: the two must say the same.
+ */
+export function whereUsableNetwork(w: Where, c: Caller): Where {
+  if (c.role === 'Admin') return w;
+  const below = (col: string) => `(${col} = ? OR starts_with(${col}, ? || '/'))`;
+  const mine = c.role === 'DomainAdmin' ? ` OR ${below('d.path')}` : '';
+  const mineArgs = c.role === 'DomainAdmin' ? [c.domainPath, c.domainPath] : [];
+  // Account networks: the owner (and domain admins above it); domain networks: accounts in
+  // that domain or below it (and domain admins above it).
+  return w.add(`((n.acl_type = 'Account' AND (n.account_id = ?${mine})) OR (n.acl_type <> 'Account' AND ((? = d.path OR starts_with(?, d.path || '/'))${mine})))`,
+    c.accountId, ...mineArgs, c.domainPath, c.domainPath, ...mineArgs);
 }
 
 export async function networkById(ctx: Context, id: string, param = 'id'): Promise<NetworkRow> {
