@@ -23,19 +23,22 @@ export function canUseNetwork(ctx: Context, n: NetworkRow): boolean {
 }
 
 /**
- * canUseNetwork as a condition on `n` (networks) and `d` (its domain), for lists filtered in
- * SQL. Kept next to canUseNetwork: the two must say the same.
+ * canUseNetwork as a condition on `n` (networks), for lists filtered in SQL. Kept next to
+ * canUseNetwork: the two must say the same. Domains are matched as id arrays computed once per
+ * statement (`= ANY(ARRAY(…))`), so the account and domain indexes can serve the lookup.
  */
 export function whereUsableNetwork(w: Where, c: Caller): Where {
   if (c.role === 'Admin') return w;
-  const below = (col: string) => `(${col} = ? OR starts_with(${col}, ? || '/'))`;
-  const mine = c.role === 'DomainAdmin' ? ` OR ${below('d.path')}` : '';
-  const mineArgs = c.role === 'DomainAdmin' ? [c.domainPath, c.domainPath] : [];
   // Account networks: the owner (and domain admins above it); domain networks: accounts in
   // that domain or below it (and domain admins above it).
-  return w.add(`((n.acl_type = 'Account' AND (n.account_id = ?${mine})) OR (n.acl_type <> 'Account' AND ((? = d.path OR starts_with(?, d.path || '/'))${mine})))`,
-    c.accountId, ...mineArgs, c.domainPath, c.domainPath, ...mineArgs);
+  const ancestors = `n.domain_id = ANY(ARRAY(SELECT id FROM domains WHERE path = ? OR starts_with(?, path || '/')))`;
+  const own = `(n.acl_type = 'Account' AND n.account_id = ?) OR (n.acl_type <> 'Account' AND ${ancestors})`;
+  if (c.role === 'DomainAdmin') return w.add(`(${own} OR ${domainSubtree('n.domain_id')})`, c.accountId, c.domainPath, c.domainPath, c.domainPath, c.domainPath);
+  return w.add(`(${own})`, c.accountId, c.domainPath, c.domainPath);
 }
+
+/** `col` is the id of the domain at `?` or of one below it (two placeholders: the path twice). */
+export const domainSubtree = (col: string) => `${col} = ANY(ARRAY(SELECT id FROM domains WHERE path = ? OR starts_with(path, ? || '/')))`;
 
 export async function networkById(ctx: Context, id: string, param = 'id'): Promise<NetworkRow> {
   const n = (await ctx.sql.query<NetworkRow>(`${NETWORK_SELECT} WHERE n.id = $1`, [id]))[0];

@@ -12,7 +12,7 @@ import { domainById, accountByName } from '../accounts/lookup.ts';
 import { checkNetworkDomain } from '../accounts/validate.ts';
 import { parseVlanTag, validateV4Range } from '../../orchestrator/ipam.ts';
 import { NETWORK, NETWORK_COUNT_FROM, NETWORK_SELECT, networkView, type NetworkRow } from './views.ts';
-import { networkById, whereUsableNetwork } from './lookup.ts';
+import { domainSubtree, networkById, whereUsableNetwork } from './lookup.ts';
 import { pagedRows } from '../../api/paging.ts';
 import type { ZoneRow } from '../infra/views.ts';
 import { parseCidr, parseIPv4, parseNetmask, subnetOf, contains, addrText } from '../../orchestrator/ipam.ts';
@@ -172,7 +172,7 @@ export const listNetworks = command({
       // accountByName checks the domain too (one statement fewer than looking both up).
       const acc = a.account ? await accountByName(ctx, a.account, a.domainid) : undefined;
       const d = acc ? { id: acc.domain_id, path: acc.domain_path } : await domainById(ctx, a.domainid, 'domainid');
-      if (a.isrecursive) w.add(`(d.path = ? OR starts_with(d.path, ? || '/'))`, d.path, d.path); else w.add('n.domain_id = ?', d.id);
+      if (a.isrecursive) w.add(domainSubtree('n.domain_id'), d.path, d.path); else w.add('n.domain_id = ?', d.id);
       if (acc) w.add('n.account_id = ?', acc.id);
     } else if (!a.listall && !a.id) {
       w.add(`(n.acl_type = 'Domain' OR n.account_id = ?)`, c.accountId);
