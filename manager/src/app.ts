@@ -16,6 +16,7 @@ import { reconcileHost, startVmMonitor } from './orchestrator/compute.ts';
 import { startRouterMonitor } from './orchestrator/router.ts';
 import { bootstrap } from './bootstrap.ts';
 import { createLogger, type Logger } from './log.ts';
+import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 import type { Services, Settings } from './services.ts';
 
 export interface Manager {
@@ -79,10 +80,12 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   const services: Services = {
     db, registry: buildRegistry(), jobs, log, agents,
     secrets: new SecretBox(masterKey(o.memory ? undefined : o.settings.dataDir, env)),
-    runId: randomUUID(), settings: o.settings, callers: new CallerCache(),
+    runId: randomUUID(), settings: o.settings, callers: new CallerCache(), metrics: new Metrics(),
   };
   jobs.bind(services);
+  services.metrics.bind(services);
   const app = await buildServer(services);
+  registerMetricsRoute(app, services.metrics, { token: env.FLOTILLA_METRICS_TOKEN });
   agents.hooks = { onConnect: (hostId) => reconcileHost(services, hostId) };
   await agents.register(app);
   await jobs.recover();

@@ -24,6 +24,7 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
   await app.register(formbody);
 
   const handler = async (req: { method: string; query: unknown; body: unknown; cookies: Record<string, string | undefined>; ip: string }, reply: FastifyReply) => {
+    const started = process.hrtime.bigint();
     const params: Record<string, string> = {};
     for (const src of [req.query, req.body]) {
       if (!src || typeof src !== 'object') continue;
@@ -61,6 +62,9 @@ export async function buildServer(services: Services): Promise<FastifyInstance> 
       answer = errorAnswer(command ? services.registry.get(command)?.name : undefined, e);
     }
     reply.code(answer.status);
+    // Labelled by the registry's name only (unknown names share one label: no unbounded series).
+    const known = command === 'login' || command === 'logout' ? command : command ? services.registry.get(command)?.name : undefined;
+    services.metrics.observeRequest(known ?? 'unknown', answer.status, Number(process.hrtime.bigint() - started) / 1e9);
     if (json) return reply.type('application/json; charset=utf-8').send(JSON.stringify({ [answer.key]: answer.inner }));
     return reply.type('text/xml; charset=utf-8').send(renderXml(answer.key, answer.inner));
   };

@@ -6,6 +6,7 @@ import type { SecretBox } from './api/crypto.ts';
 import type { JobRunner } from './jobs/runner.ts';
 import type { Logger } from './log.ts';
 import type { AgentGateway } from './agents/gateway.ts';
+import type { Metrics } from './metrics/metrics.ts';
 
 /** Process-wide services handed to every command through its Context. */
 export interface Services {
@@ -21,6 +22,8 @@ export interface Services {
   readonly settings: Settings;
   /** API key → caller and secret, for signed requests (see api/caller-cache.ts) */
   readonly callers: CallerCache<CachedKey>;
+  /** Prometheus metrics (GET /metrics) */
+  readonly metrics: Metrics;
 }
 
 export interface Settings {

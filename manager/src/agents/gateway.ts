@@ -69,6 +69,8 @@ export class AgentGateway {
     c.ws.close(REFUSED_CLOSE_CODE, 'REVOKED');
   }
   connectedHosts(): string[] { return [...this.conns.keys()]; }
+  /** When each connected host's agent was last heard (ms since the epoch), for metrics. */
+  lastHeard(): Map<string, number> { return new Map([...this.conns].map(([id, c]) => [id, c.lastHeard])); }
 
   async register(app: FastifyInstance): Promise<void> {
     await app.register(websocket, { options: { maxPayload: 16 * 1024 * 1024 } });

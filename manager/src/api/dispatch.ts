@@ -12,6 +12,7 @@ import { permits } from './permissions.ts';
 import type { Sql } from '../db/sql.ts';
 import { attachTags, filterByTags } from '../commands/tags/views.ts';
 import type { TagType } from '../commands/tags/types.ts';
+import { Page, TAG_FILTER, pageWindow, type PageArgs } from './paging.ts';
 
 /**
  * Parses the request's raw values for `cmd`, collecting maps and ignoring unknown names.
@@ -53,14 +54,12 @@ export function shapeResult(cmd: AnyCommand, result: unknown, args: Record<strin
     case 'success': return { success: true };
     case 'object': return { [cmd.response.name]: result };
     case 'list': {
+      // Paged in SQL by the handler (api/paging.ts): answered as it is.
+      if (result instanceof Page) return result.count === 0 ? {} : result.items.length ? { count: result.count, [cmd.response.name]: result.items } : { count: result.count };
       const items = result as unknown[];
       if (items.length === 0) return {};
-      const pagesize = args.pagesize as number | undefined;
-      const page = (args.page as number | undefined) ?? 1;
-      // pagesize=-1 or none: everything, unless a page is asked for, which then uses
-      // CloudStack's default.page.size (500).
-      const paged = pagesize === undefined || pagesize === -1 ? (args.page ? items.slice((page - 1) * 500, page * 500) : items)
-        : items.slice((page - 1) * pagesize, page * pagesize);
+      const win = pageWindow(args as PageArgs);
+      const paged = win ? items.slice(win.offset, win.offset + win.limit) : items;
       return paged.length ? { count: items.length, [cmd.response.name]: paged } : { count: items.length };
     }
   }
@@ -69,6 +68,11 @@ export function shapeResult(cmd: AnyCommand, result: unknown, args: Record<strin
 /** A tagged command's answer: filtered by `tags[n]` (lists), each object with its `tags`. */
 async function tagged(sql: Sql, cmd: AnyCommand, result: unknown, args: Record<string, unknown>): Promise<unknown> {
   const type = cmd.response.tagged as TagType;
+  if (result instanceof Page) {
+    // Paged in SQL, its tag filter included (TAG_FILTER): only the page's tags to attach.
+    await attachTags(sql, type, result.items as Array<Record<string, unknown>>);
+    return result;
+  }
   if (cmd.shape === 'list') {
     let items = result as Array<Record<string, unknown>>;
     if (args.tags) items = await filterByTags(sql, type, items, args.tags as MapValue);
@@ -92,6 +96,9 @@ export async function execute(services: Services, caller: Caller, cmd: AnyComman
         ...(opts.newId ? { newId: opts.newId } : {}),
         setResource: (type, id) => { resource = { type, id }; },
       };
+      if (cmd.response.tagged && cmd.shape === 'list' && args.tags) {
+        Object.defineProperty(args, TAG_FILTER, { value: { type: cmd.response.tagged, pairs: args.tags as MapValue }, enumerable: false });
+      }
       let result = await cmd.handler(ctx, args as never);
       if (cmd.response.tagged) result = await tagged(sql, cmd, result, args);
       const shaped = shapeResult(cmd, result, args);

@@ -40,7 +40,8 @@ export const SUCCESS_RESPONSE: ResponseDef = {
 /**
  * How a handler's result becomes the answer:
  * - `object`: `{"<cmd>response": {"<name>": result}}`
- * - `list`: handler returns all visible items; the dispatcher pages them:
+ * - `list`: handler returns a Page (paged in SQL by api/paging.ts pagedRows) or all visible
+ *   items (then the dispatcher pages them in memory):
  *   `{"<cmd>response": {"count": N, "<name>": [...]}}`, or `{}` when there are none
  * - `success`: `{"<cmd>response": {"success": true}}`
  * - `raw`: the result is the whole inner object (login, listApis, …)

@@ -11,6 +11,7 @@ import { SESSION_GUARDS_MIGRATION } from '../commands/accounts/schema.ts';
 import { VPN_MIGRATION } from '../commands/vpn/schema.ts';
 import { TAGS_MIGRATION } from '../commands/tags/schema.ts';
 import { VOLUMES_MIGRATION } from '../commands/volumes/schema.ts';
+import { LIST_INDEX_MIGRATION } from '../api/list-indexes.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -119,6 +120,7 @@ CREATE TABLE secrets (
   TAGS_MIGRATION,
   VOLUMES_MIGRATION,
   VM_RECOVER_MIGRATION,
+  LIST_INDEX_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

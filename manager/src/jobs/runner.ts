@@ -75,6 +75,8 @@ export class JobRunner {
     const cmd = s.registry.get(job.command);
     const caller = await loadCaller(s, job.user_id);
     if (!cmd || !caller) return this.fail(job.id, new ApiError('INTERNAL_ERROR', `Job ${job.command} cannot run: its command or its user no longer exists`));
+    const started = process.hrtime.bigint();
+    const took = () => Number(process.hrtime.bigint() - started) / 1e9;
     try {
       const newId = cmd.instance?.creates && job.instance_id ? job.instance_id : undefined;
       const { inner, resource } = await execute(s, caller, cmd, job.params, { jobId: job.id, ...(newId ? { newId } : {}) });
@@ -82,8 +84,10 @@ export class JobRunner {
         `UPDATE async_jobs SET status = 1, result_code = 0, result = $2, completed = now(),
            instance_type = coalesce($3, instance_type), instance_id = coalesce($4, instance_id) WHERE id = $1`,
         [job.id, JSON.stringify(inner), resource?.type ?? null, resource?.id ?? null]);
+      s.metrics.jobDuration.observe({ command: cmd.name, result: 'succeeded' }, took());
     } catch (e) {
       await this.fail(job.id, e);
+      s.metrics.jobDuration.observe({ command: cmd.name, result: 'failed' }, took());
     }
   }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { pagedRows } from '../../api/paging.ts';
 import { ADMINS, ALL_ROLES, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import { inTree } from '../../api/scope.ts';
@@ -143,6 +144,6 @@ export const listDomainChildren = command({
     const w = new Where();
     if (a.isrecursive) w.add(`starts_with(d.path, ? || '/')`, parent.path); else w.add('d.parent_id = ?', parent.id);
     w.add('lower(d.name) = lower(?)', a.name).keyword(a.keyword, 'd.name');
-    return (await ctx.sql.query<DomainRow>(`${DOMAIN_SELECT} ${w} ORDER BY d.path`, w.params)).map(domainView);
+    return (await pagedRows<DomainRow>(ctx.sql, a, { select: DOMAIN_SELECT, where: w, orderBy: 'd.path' })).map(domainView);
   },
 });

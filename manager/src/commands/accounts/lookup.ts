@@ -20,9 +20,14 @@ export async function accountById(ctx: Context, id: string, param = 'id'): Promi
 }
 
 export async function accountByName(ctx: Context, name: string, domainId: string): Promise<AccountRow> {
-  await domainById(ctx, domainId, 'domainid');
+  // One statement when the account exists (its row carries its domain's path); when it does not,
+  // the domain's own errors (missing, forbidden) come first, as before.
   const a = (await ctx.sql.query<AccountRow>(`${ACCOUNT_SELECT} WHERE a.domain_id = $1 AND lower(a.name) = lower($2)`, [domainId, name]))[0];
-  if (!a) throw paramError(`Unable to find account ${name} in domain id=${domainId}`);
+  if (!a) {
+    await domainById(ctx, domainId, 'domainid');
+    throw paramError(`Unable to find account ${name} in domain id=${domainId}`);
+  }
+  if (!canAccessDomain(ctx.caller, a.domain_path)) throw apiError('ACCOUNT_ERROR', `Caller ${ctx.caller.accountName} does not have permission to operate within domain id=${domainId}`, [domainId]);
   assertAccountAccess(ctx, a);
   return a;
 }

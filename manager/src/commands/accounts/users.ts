@@ -1,4 +1,5 @@
 import { ADMINS, ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
+import { pagedRows } from '../../api/paging.ts';
 import { paramError } from '../../api/errors.ts';
 import { hashPassword, newApiKey, verifyPassword } from '../../api/crypto.ts';
 import { Where } from '../../db/sql.ts';
@@ -109,7 +110,7 @@ export const listUsers = command({
       w.add(`u.domain_id IN (SELECT id FROM domains WHERE path = ? OR starts_with(path, ? || '/'))`, c.domainPath, c.domainPath);
     }
     w.add('u.username = ?', a.username).add('a.type = ?', a.accounttype).add('u.state = lower(?)', a.state).keyword(a.keyword, 'u.username', 'u.firstname', 'u.lastname', 'u.email');
-    return (await ctx.sql.query<UserRow>(`${USER_SELECT} ${w} ORDER BY u.username`, w.params)).map(userView);
+    return (await pagedRows<UserRow>(ctx.sql, a, { select: USER_SELECT, where: w, orderBy: 'u.username, u.id' })).map(userView);
   },
 });
 

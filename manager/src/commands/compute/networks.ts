@@ -6,14 +6,14 @@ import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../a
 import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { Where } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
-import { inTree } from '../../api/scope.ts';
 import { ipam, checkIPv4, checkNetmask } from '../infra/validate.ts';
 import { zoneById, physicalNetworkById } from '../infra/lookup.ts';
 import { domainById, accountByName } from '../accounts/lookup.ts';
 import { checkNetworkDomain } from '../accounts/validate.ts';
 import { parseVlanTag, validateV4Range } from '../../orchestrator/ipam.ts';
-import { NETWORK, NETWORK_SELECT, networkView, type NetworkRow } from './views.ts';
-import { canUseNetwork, networkById } from './lookup.ts';
+import { NETWORK, NETWORK_COUNT_FROM, NETWORK_SELECT, networkView, type NetworkRow } from './views.ts';
+import { domainSubtree, networkById, whereUsableNetwork } from './lookup.ts';
+import { pagedRows } from '../../api/paging.ts';
 import type { ZoneRow } from '../infra/views.ts';
 import { parseCidr, parseIPv4, parseNetmask, subnetOf, contains, addrText, isPrivateGuestCidr, overlaps, subnetSpan } from '../../orchestrator/ipam.ts';
 import { defaultNetworkDomain, ensureRouter, routerOf, syncRouter, takeDownRouter } from '../../orchestrator/router.ts';
@@ -202,18 +202,21 @@ export const listNetworks = command({
     if (a.traffictype && a.traffictype.toLowerCase() !== 'guest') w.add('false');
     if (a.issystem) w.add('false');
     if (a.canusefordeploy) w.add(`n.state <> 'Destroy'`);
-    let rows = (await ctx.sql.query<NetworkRow>(`${NETWORK_SELECT} ${w} ORDER BY n.created`, w.params)).filter((n) => canUseNetwork(ctx, n));
     // Account networks follow CloudStack's listall/account/domainid rules; domain networks are
     // listed to everyone who may use them.
     const c = ctx.caller;
+    whereUsableNetwork(w, c);
     if (a.domainid) {
-      const d = await domainById(ctx, a.domainid, 'domainid');
-      rows = rows.filter((n) => (a.isrecursive ? inTree(n.domain_path, d.path) : n.domain_id === d.id));
-      if (a.account) { const acc = await accountByName(ctx, a.account, d.id); rows = rows.filter((n) => n.account_id === acc.id); }
+      // accountByName checks the domain too (one statement fewer than looking both up).
+      const acc = a.account ? await accountByName(ctx, a.account, a.domainid) : undefined;
+      const d = acc ? { id: acc.domain_id, path: acc.domain_path } : await domainById(ctx, a.domainid, 'domainid');
+      if (a.isrecursive) w.add(domainSubtree('n.domain_id'), d.path, d.path); else w.add('n.domain_id = ?', d.id);
+      if (acc) w.add('n.account_id = ?', acc.id);
     } else if (!a.listall && !a.id) {
-      rows = rows.filter((n) => n.acl_type === 'Domain' || n.account_id === c.accountId);
+      w.add(`(n.acl_type = 'Domain' OR n.account_id = ?)`, c.accountId);
     }
-    return rows.map((n) => networkView(n, c.role === 'Admin'));
+    const page = await pagedRows<NetworkRow>(ctx.sql, a, { select: NETWORK_SELECT, where: w, orderBy: 'n.created, n.id', countFrom: NETWORK_COUNT_FROM });
+    return page.map((n) => networkView(n, c.role === 'Admin'));
   },
 });
 

@@ -2,6 +2,7 @@
 // its hostname on port 80) and the system-VM template (runs an appliance role). Registered
 // templates are records until the secondary storage VM downloads them (a later issue): they
 // show isready=false and deploying from them is refused.
+import { pagedRows } from '../../api/paging.ts';
 import { randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
 import { paramError, notFound } from '../../api/errors.ts';
@@ -53,7 +54,7 @@ export const listTemplates = command({
     if (c.role !== 'Admin') w.add(`t.template_type <> 'SYSTEM'`);
     w.add('t.id = ?', a.id).add('lower(t.name) = lower(?)', a.name).add('(t.zone_id IS NULL OR t.zone_id = ?)', a.zoneid).add('lower(t.hypervisor) = lower(?)', a.hypervisor)
       .keyword(a.keyword, 't.name', 't.display_text');
-    return (await ctx.sql.query<TemplateRow>(`${TEMPLATE_SELECT} ${w} ORDER BY t.created, t.name`, w.params)).map(templateView);
+    return (await pagedRows<TemplateRow>(ctx.sql, a, { select: TEMPLATE_SELECT, where: w, orderBy: 't.created, t.name, t.id' })).map(templateView);
   },
 });
 

@@ -62,6 +62,8 @@ export const NETWORK_SELECT = `SELECT n.*, z.name AS zone_name, o.name AS offeri
   a.name AS account_name, d.name AS domain_name, d.path AS domain_path
   FROM networks n JOIN zones z ON z.id = n.zone_id JOIN network_offerings o ON o.id = n.network_offering_id
   LEFT JOIN accounts a ON a.id = n.account_id JOIN domains d ON d.id = n.domain_id`;
+/** What a count of listed networks needs: the WHERE of listNetworks refers to n only. */
+export const NETWORK_COUNT_FROM = 'FROM networks n';
 /** The dotted netmask of a CIDR's prefix length, as CloudStack shows beside it. */
 export const cidrNetmask = (cidr: string): string => netmaskOf(Number(cidr.split('/')[1]));
 export function networkView(r: NetworkRow, admin: boolean): Record<string, unknown> {

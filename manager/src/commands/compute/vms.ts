@@ -8,6 +8,7 @@ import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../a
 import { apiError, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where, type Sql } from '../../db/sql.ts';
+import { pagedRows } from '../../api/paging.ts';
 import type { Context } from '../../api/context.ts';
 import { zoneById } from '../infra/lookup.ts';
 import { agentFailure, planHost, releaseUnusedNetworks, startOnHost } from '../../orchestrator/compute.ts';
@@ -266,7 +267,8 @@ export const listVirtualMachines = command({
     if (a.state && a.state.toLowerCase() === 'present') w.add(`v.state <> 'Destroyed'`);
     else if (a.state) w.add('lower(v.state) = lower(?)', a.state);
     else if (ctx.caller.role !== 'Admin') w.add(`v.state <> 'Destroyed'`);
-    return views(ctx.sql, await ctx.sql.query<VmRow>(`${VM_SELECT} ${w} ORDER BY v.created`, w.params), ctx.caller.role === 'Admin', Boolean(a.userdata));
+    const page = await pagedRows<VmRow>(ctx.sql, a, { select: VM_SELECT, where: w, orderBy: 'v.created, v.id', countFrom: 'FROM vm_instances v' });
+    return page.mapAll((rows) => views(ctx.sql, [...rows], ctx.caller.role === 'Admin', Boolean(a.userdata)));
   },
 });
 
@@ -386,7 +388,7 @@ export const listNics = command({
   async handler(ctx, a) {
     const v = await vmById(ctx, a.virtualmachineid, 'virtualmachineid');
     const w = new Where().add('c.vm_id = ?', v.id).add('c.id = ?', a.nicid).add('c.network_id = ?', a.networkid);
-    return (await ctx.sql.query<NicRow>(`${NIC_SELECT} ${w} ORDER BY c.device_id`, w.params)).map(nicView);
+    return (await pagedRows<NicRow>(ctx.sql, a, { select: NIC_SELECT, where: w, orderBy: 'c.device_id, c.id' })).map(nicView);
   },
 });
 

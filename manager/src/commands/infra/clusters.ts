@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { pagedRows } from '../../api/paging.ts';
 import { ADMIN, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import { Where } from '../../db/sql.ts';
@@ -99,7 +100,7 @@ export const listClusters = command({
       .add('lower(c.hypervisor) = lower(?)', a.hypervisor).add('lower(c.cluster_type) = lower(?)', a.clustertype)
       .add('lower(c.allocation_state) = lower(?)', a.allocationstate).add('lower(c.managed_state) = lower(?)', a.managedstate)
       .add('c.arch = ?', a.arch).keyword(a.keyword, 'c.name');
-    return (await ctx.sql.query<ClusterRow>(`${CLUSTER_SELECT} ${w} ORDER BY c.created, c.name`, w.params)).map(clusterView);
+    return (await pagedRows<ClusterRow>(ctx.sql, a, { select: CLUSTER_SELECT, where: w, orderBy: 'c.created, c.name, c.id' })).map(clusterView);
   },
 });
 
@@ -140,6 +141,6 @@ export const listHosts = command({
       .keyword(a.keyword, 'h.name', 'h.ip_address');
     // No out-of-band management exists here, so asking for hosts that have it finds none.
     if (a.outofbandmanagementenabled === true) return [];
-    return (await ctx.sql.query<HostRow>(`${HOST_SELECT} ${w} ORDER BY h.created, h.name`, w.params)).map(hostView);
+    return (await pagedRows<HostRow>(ctx.sql, a, { select: HOST_SELECT, where: w, orderBy: 'h.created, h.name, h.id' })).map(hostView);
   },
 });

@@ -4,6 +4,7 @@
 // provider can be enabled only once its element is; deleting a physical network takes its
 // providers, traffic types and public ranges with it unless something registered in
 // USAGE_CHECKS (guest networks, allocated addresses) still uses it.
+import { pagedRows } from '../../api/paging.ts';
 import { randomUUID } from 'node:crypto';
 import { ADMIN, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError, notFound } from '../../api/errors.ts';
@@ -137,7 +138,7 @@ export const listPhysicalNetworks = command({
   },
   async handler(ctx, a) {
     const w = new Where().add('n.id = ?', a.id).add('n.zone_id = ?', a.zoneid).keyword(a.name, 'n.name').keyword(a.keyword, 'n.name');
-    return (await ctx.sql.query<PhysicalNetworkRow>(`${PHYSICAL_NETWORK_SELECT} ${w} ORDER BY n.seq`, w.params)).map(physicalNetworkView);
+    return (await pagedRows<PhysicalNetworkRow>(ctx.sql, a, { select: PHYSICAL_NETWORK_SELECT, where: w, orderBy: 'n.seq' })).map(physicalNetworkView);
   },
 });
 
@@ -304,7 +305,7 @@ export const listTrafficTypes = command({
   async handler(ctx, a) {
     const n = await physicalNetworkById(ctx, a.physicalnetworkid, 'physicalnetworkid');
     const w = new Where().add('physical_network_id = ?', n.id).keyword(a.keyword, 'traffic_type');
-    return (await ctx.sql.query<TrafficTypeRow>(`SELECT * FROM traffic_types ${w} ORDER BY seq`, w.params)).map(trafficTypeView);
+    return (await pagedRows<TrafficTypeRow>(ctx.sql, a, { select: 'SELECT * FROM traffic_types', where: w, orderBy: 'seq' })).map(trafficTypeView);
   },
 });
 
@@ -322,7 +323,7 @@ export const listNetworkServiceProviders = command({
   async handler(ctx, a) {
     if (a.physicalnetworkid) await physicalNetworkById(ctx, a.physicalnetworkid, 'physicalnetworkid');
     const w = new Where().add('physical_network_id = ?', a.physicalnetworkid).add('name = ?', a.name).add('state = ?', a.state).keyword(a.keyword, 'name');
-    return (await ctx.sql.query<NspRow>(`SELECT * FROM network_service_providers ${w} ORDER BY seq`, w.params)).map(nspView);
+    return (await pagedRows<NspRow>(ctx.sql, a, { select: 'SELECT * FROM network_service_providers', where: w, orderBy: 'seq' })).map(nspView);
   },
 });
 
@@ -382,7 +383,7 @@ export const listVirtualRouterElements = command({
   async handler(ctx, a) {
     // Only VirtualRouter and VpcVirtualRouter elements, as CloudStack lists them.
     const w = new Where().add(`e.type IN ('VirtualRouter', 'VPCVirtualRouter')`).add('e.id = ?', a.id).add('e.nsp_id = ?', a.nspid).add('e.enabled = ?', a.enabled);
-    return (await ctx.sql.query<VrElementRow>(`${VR_ELEMENT_SELECT} ${w} ORDER BY e.seq`, w.params)).map(vrElementView);
+    return (await pagedRows<VrElementRow>(ctx.sql, a, { select: VR_ELEMENT_SELECT, where: w, orderBy: 'e.seq' })).map(vrElementView);
   },
 });
 
@@ -416,7 +417,7 @@ export const listInternalLoadBalancerElements = command({
   },
   async handler(ctx, a) {
     const w = new Where().add(`e.type = 'InternalLbVm'`).add('e.id = ?', a.id).add('e.nsp_id = ?', a.nspid).add('e.enabled = ?', a.enabled);
-    return (await ctx.sql.query<VrElementRow>(`${VR_ELEMENT_SELECT} ${w} ORDER BY e.seq`, w.params)).map(internalLbElementView);
+    return (await pagedRows<VrElementRow>(ctx.sql, a, { select: VR_ELEMENT_SELECT, where: w, orderBy: 'e.seq' })).map(internalLbElementView);
   },
 });
 

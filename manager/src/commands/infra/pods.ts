@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { pagedRows } from '../../api/paging.ts';
 import { ADMIN, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import { Where } from '../../db/sql.ts';
@@ -90,7 +91,7 @@ export const listPods = command({
   async handler(ctx, a) {
     const w = new Where().add('p.id = ?', a.id).add('lower(p.name) = lower(?)', a.name).add('p.zone_id = ?', a.zoneid)
       .add('lower(p.allocation_state) = lower(?)', a.allocationstate).keyword(a.keyword, 'p.name');
-    return (await ctx.sql.query<PodRow>(`${POD_SELECT} ${w} ORDER BY p.created, p.name`, w.params)).map(podView);
+    return (await pagedRows<PodRow>(ctx.sql, a, { select: POD_SELECT, where: w, orderBy: 'p.created, p.name, p.id' })).map(podView);
   },
 });
 

@@ -1,6 +1,7 @@
 // Public (and Basic-zone direct) IP ranges. Every range is checked by IPAM before anything is
 // written: its own consistency (gateway, netmask, start ≤ end …) and its conflicts with the
 // zone (other ranges, guest CIDR, pod ranges, guest VLAN ranges of the physical networks).
+import { pagedRows } from '../../api/paging.ts';
 import { randomUUID } from 'node:crypto';
 import { ADMIN, LIST_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError, notFound } from '../../api/errors.ts';
@@ -171,7 +172,7 @@ export const listVlanIpRanges = command({
       w.add('v.domain_id = ?', (await domainById(ctx, a.domainid, 'domainid')).id);
     }
     w.keyword(a.keyword, 'v.start_ip', 'v.end_ip', 'v.gateway', 'v.vlan', 'v.start_ipv6', 'v.ip6_cidr');
-    return (await ctx.sql.query<VlanRangeRow>(`${VLAN_RANGE_SELECT} ${w} ORDER BY v.seq`, w.params)).map(vlanRangeView);
+    return (await pagedRows<VlanRangeRow>(ctx.sql, a, { select: VLAN_RANGE_SELECT, where: w, orderBy: 'v.seq' })).map(vlanRangeView);
   },
 });
 

@@ -1,6 +1,7 @@
 // Public IP addresses of isolated networks: acquire (associateIpAddress), release, list, and
 // one-to-one NAT to a VM (enableStaticNat / disableStaticNat). The source NAT address is
 // acquired when the network is implemented and released with it.
+import { pagedRows } from '../../api/paging.ts';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, notFound, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
@@ -123,7 +124,7 @@ export const listPublicIpAddresses = command({
     w.add('p.id = ?', a.id).add('p.address = ?', a.ipaddress).add('p.vlan_range_id = ?', a.vlanid).add('p.zone_id = ?', a.zoneid).add('p.network_id = ?', a.associatednetworkid)
       .add('r.physical_network_id = ?', a.physicalnetworkid).add('p.is_source_nat = ?', a.issourcenat).add('lower(p.state) = lower(?)', a.state).keyword(a.keyword, 'p.address');
     if (a.isstaticnat !== undefined) w.add(a.isstaticnat ? 'p.static_nat_vm_id IS NOT NULL' : 'p.static_nat_vm_id IS NULL');
-    return (await ctx.sql.query<IpViewRow>(`${IP_SELECT} ${w} ORDER BY p.allocated, p.address`, w.params)).map((r) => ipView(r, ctx.caller.role === 'Admin'));
+    return (await pagedRows<IpViewRow>(ctx.sql, a, { select: IP_SELECT, where: w, orderBy: 'p.allocated, p.address, p.id' })).map((r) => ipView(r, ctx.caller.role === 'Admin'));
   },
 });
 

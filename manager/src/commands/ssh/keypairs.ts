@@ -1,6 +1,7 @@
 // SSH key pairs (CloudStack's SshKeyPairServiceImpl): owned by an account, unique by name
 // (case-insensitively, as CloudStack's MySQL collation makes them) and by public key within it.
 // createSSHKeyPair answers the private key once and stores only the public key.
+import { pagedRows } from '../../api/paging.ts';
 import { randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
@@ -113,7 +114,7 @@ export const listSSHKeyPairs = command({
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
     const w = applyScope(new Where(), scope, { account: 'k.account_id', domain: 'k.domain_id' });
     w.add('k.id = ?', a.id).add('lower(k.name) = lower(?)', a.name).add('lower(k.fingerprint) = lower(?)', a.fingerprint).keyword(a.keyword, 'k.name', 'k.fingerprint');
-    return (await ctx.sql.query<KeyPairRow>(`${KEYPAIR_SELECT} ${w} ORDER BY k.created, k.id`, w.params)).map(keyPairView);
+    return (await pagedRows<KeyPairRow>(ctx.sql, a, { select: KEYPAIR_SELECT, where: w, orderBy: 'k.created, k.id' })).map(keyPairView);
   },
 });
 

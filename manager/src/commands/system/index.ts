@@ -1,4 +1,5 @@
 import { ALL_ROLES, LIST_OWNED_PARAMS, command, type AnyCommand, type ResponseDef } from '../../api/registry.ts';
+import { pagedRows } from '../../api/paging.ts';
 import { paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
@@ -154,7 +155,7 @@ export const listAsyncJobs = command({
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
     const w = applyScope(new Where(), scope, { account: 'j.account_id', domain: 'j.domain_id' });
     w.add('j.created >= ?', a.startdate).add('j.id = ?', a.id).keyword(a.keyword, 'j.command');
-    return (await ctx.sql.query<JobRow>(`${JOB_SELECT} ${w} ORDER BY j.created DESC`, w.params)).map((j) => jobView(j, true));
+    return (await pagedRows<JobRow>(ctx.sql, a, { select: JOB_SELECT, where: w, orderBy: 'j.created DESC, j.id' })).map((j) => jobView(j, true));
   },
 });
 
@@ -198,8 +199,8 @@ export const listEvents = command({
     w.add('e.id = ?', a.id).add('e.type = ?', a.type).add('e.level = ?', a.level).add('e.created >= ?', a.startdate)
       .add('e.created <= ?', a.enddate).add('e.resource_id = ?', a.resourceid).add('lower(e.resource_type) = lower(?)', a.resourcetype)
       .keyword(a.keyword, 'e.description', 'e.type');
-    const rows = await ctx.sql.query<{ id: string; username: string | null; type: string; level: string; description: string; account_name: string | null; domain_id: string | null; domain_name: string | null; created: Date; state: string; resource_id: string | null; resource_type: string | null }>(
-      `SELECT e.*, d.name AS domain_name FROM events e LEFT JOIN domains d ON d.id = e.domain_id ${w} ORDER BY e.created DESC, e.id`, w.params);
+    const rows = await pagedRows<{ id: string; username: string | null; type: string; level: string; description: string; account_name: string | null; domain_id: string | null; domain_name: string | null; created: Date; state: string; resource_id: string | null; resource_type: string | null }>(
+      ctx.sql, a, { select: 'SELECT e.*, d.name AS domain_name FROM events e LEFT JOIN domains d ON d.id = e.domain_id', where: w, orderBy: 'e.created DESC, e.id', countFrom: 'FROM events e' });
     return rows.map((e) => compact({
       id: e.id, username: e.username, type: e.type, level: e.level, description: e.description, account: e.account_name,
       domainid: e.domain_id, domain: e.domain_name, created: csDate(e.created), state: e.state, resourceid: e.resource_id, resourcetype: e.resource_type,
