@@ -5,6 +5,7 @@
 // anywhere between the API and the guest.
 import { Type, type Static } from '@sinclair/typebox';
 import { FirewallSpec, RuleCounters } from './firewall.ts';
+import { LbSpec, LbStatus } from './lb.ts';
 
 /** Protocol version of RouterSpec and its control messages (minor: additive, major: breaking). */
 export const ROUTER_SPEC_VERSION = '1.0' as const;
@@ -97,6 +98,8 @@ export const RouterSpec = Type.Object({
   guestNetworks: Type.Array(GuestNetwork),
   /** Filtering and NAT of this router (firewall/ compiles and applies it); absent = no table. */
   firewall: Type.Optional(FirewallSpec),
+  /** Load-balancer rules (lb/ compiles them: kernel elements in the firewall's table, HAProxy). */
+  lb: Type.Optional(LbSpec),
 }, { additionalProperties: false });
 
 export type RouterSpec = Static<typeof RouterSpec>;
@@ -112,6 +115,7 @@ export type VmMetadata = Static<typeof VmMetadata>;
 export const ServiceName = Type.Union([
   Type.Literal('links'), Type.Literal('firewall'), Type.Literal('dhcp'), Type.Literal('dns'),
   Type.Literal('metadata'), Type.Literal('password'),
+  Type.Literal('lb'),
 ]);
 export type ServiceName = Static<typeof ServiceName>;
 
@@ -155,6 +159,8 @@ export const ReportMessage = Type.Object({
   counters: RouterCounters,
   /** Per-rule hit counters of the applied firewall (rule id → packets/bytes). */
   firewallCounters: Type.Optional(RuleCounters),
+  /** Per load-balancer rule: engine, backend health, accumulated counters. */
+  lb: Type.Optional(LbStatus),
 });
 export const RouterReply = Type.Union([AppliedMessage, ErrorMessage, ReportMessage]);
 export type RouterReply = Static<typeof RouterReply>;
