@@ -11,6 +11,7 @@ import * as offerings from './offerings/index.ts';
 import * as compute from './compute/index.ts';
 import * as network from './network/index.ts';
 import * as ssh from './ssh/index.ts';
+import * as lb from './lb/index.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
   typeof v === 'object' && v !== null && 'name' in v && 'handler' in v && 'params' in v;
@@ -21,5 +22,6 @@ export function buildRegistry(): Registry {
     loginCmd, logoutCmd,
     ...commandsOf(domains), ...commandsOf(accounts), ...commandsOf(users), ...commandsOf(system),
     ...commandsOf(infra), ...commandsOf(offerings), ...commandsOf(compute), ...commandsOf(network), ...commandsOf(ssh),
+    ...commandsOf(lb),
   );
 }

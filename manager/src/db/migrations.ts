@@ -6,6 +6,7 @@ import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
 import { COMPUTE_MIGRATION } from '../commands/compute/schema.ts';
 import { NETWORK_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
+import { LB_MIGRATION } from '../commands/lb/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -107,6 +108,7 @@ CREATE TABLE secrets (
   NETWORK_MIGRATION,
   SSH_MIGRATION,
   SSH_KEY_INDEX_MIGRATION,
+  LB_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

@@ -15,6 +15,8 @@ import { apiError } from '../api/errors.ts';
 import { AgentRequestError } from '../agents/gateway.ts';
 import { agentFailure, networkSpec, planHost, refreshPeers, releaseUnusedNetworks } from './compute.ts';
 import { firstFree, parseIPv4, parseVnetRanges } from './ipam.ts';
+import { lbSpecOf } from './lb.ts';
+import type { LbSpec } from '@flotilla/protocol/lb';
 
 export const SYSTEM_TEMPLATE_ID = '3b1b2a6e-0000-4000-8000-00000000a002';
 const ROUTER_OFFERING = 'Cloud.Com-SoftwareRouter';
@@ -109,6 +111,8 @@ export interface RouterInput {
   net: NetInfo; router: RouterRow; ips: PublicIpRow[]; rules: RuleRow[]; vms: VmNicRow[];
   /** opened passwords by VM id */
   passwords: Map<string, string>;
+  /** load-balancer rules (absent: none) */
+  lb?: LbSpec | undefined;
 }
 
 /** A network's domain: its own, or CloudStack's default `cs<account>.cloud.internal`. */
@@ -151,6 +155,7 @@ export function routerSpecOf(i: RouterInput): Omit<RouterSpec, 'generation'> {
     routes: sourceNat ? [{ destination: 'default', gateway: sourceNat.range_gateway, interface: IF.public }] : [],
     guestNetworks: [guest],
     firewall: firewallOf(net, i.ips, i.rules),
+    ...(i.lb ? { lb: i.lb } : {}),
   };
 }
 
@@ -178,7 +183,7 @@ async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
      WHERE c.network_id = $1 AND v.type = 'User' AND v.state <> 'Destroyed' AND c.ip4 IS NOT NULL ORDER BY v.created, v.id`, [net.id]);
   const passwords = new Map<string, string>();
   for (const v of vms) if (v.password_enc) { try { passwords.set(v.vm_id, s.secrets.open(v.password_enc)); } catch { /* unreadable: not served */ } }
-  return { net, router, ips: await networkIps(db, net.id), rules: await networkRules(db, net.id), vms, passwords };
+  return { net, router, ips: await networkIps(db, net.id), rules: await networkRules(db, net.id), vms, passwords, lb: await lbSpecOf(db, net.id, s.secrets) };
 }
 
 // ---- implementing a network ----
@@ -417,6 +422,7 @@ export async function refreshRouter(s: Services, r: RouterRow): Promise<ReportMe
   await s.db.query(
     `UPDATE routers SET applied_generation = $2, health = $3, counters = $4, firewall_counters = $5, last_report = now() WHERE vm_id = $1`,
     [r.vm_id, rep.appliedGeneration, JSON.stringify(rep.health), JSON.stringify(rep.counters), JSON.stringify(rep.firewallCounters ?? {})]);
+  if (rep.lb) await s.db.query('UPDATE routers SET lb_status = $2 WHERE vm_id = $1', [r.vm_id, JSON.stringify(rep.lb)]);
   if (rep.appliedGeneration !== r.generation || r.spec_hash === null) await syncRouter(s, r.network_id).catch((e) => s.log.warn({ err: e, router: r.instance_name }, 'router re-sync failed'));
   return rep;
 }
