@@ -30,7 +30,7 @@ export function compileHaproxy(spec: LbSpec, paths: HaproxyPaths): string {
   const out: string[] = [
     'global',
     `    stats socket ${paths.socket} mode 600 level admin expose-fd listeners`,
-    '    maxconn 50000',
+    '    maxconn 4096', // fits the appliance's fd limit (HAProxy needs ~2 fds a connection)
     '    hard-stop-after 30s',
     '',
     'defaults',
