@@ -86,25 +86,20 @@ export class Haproxy {
     }
     // Keep what the old worker counted: the new one starts from zero.
     await this.remember();
-    const before = await this.workers();
-    const answer = await cli(this.master, 'reload');
+    const pidOf = async () => /Pid: (\d+)/.exec(await cli(this.socket, 'show info', 2000).catch(() => ''))?.[1];
+    const before = await pidOf();
+    const answer = await cli(this.master, 'reload').catch((e: Error) => `failed: ${e.message}`);
     if (/fail/i.test(answer)) throw new Error(`haproxy reload: ${answer.trim()}`);
     this.config = cfg;
     this.reloads++;
-    // The reload is done when a new worker is up (the master answers before that).
+    // The reload is done when the admin socket answers from a new worker (the master answers first).
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      const now = await this.workers().catch(() => before);
-      if (now.some((w) => !before.includes(w))) break;
+      const now = await pidOf();
+      if (now && now !== before) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     return 'reloaded';
-  }
-
-  /** Current worker pids (master CLI `show proc`). */
-  private async workers(): Promise<string[]> {
-    const out = await cli(this.master, 'show proc');
-    return out.split('\n').filter((l) => /\bworker\b/.test(l) && !/old workers/i.test(l)).map((l) => l.trim().split(/\s+/)[0]!).filter((p) => /^\d+$/.test(p));
   }
 
   private async start(file: string): Promise<void> {
