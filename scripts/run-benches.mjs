@@ -13,6 +13,7 @@ const all = {
   router: ['node', ['scripts/bench-router.mjs']],
   api: ['npm', ['run', '--silent', 'bench', '-w', 'manager']],
   'hosts-driver': ['npm', ['run', '--silent', 'bench', '-w', 'agent']],
+  lb: ['npm', ['run', '--silent', 'bench', '-w', 'lb']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;

@@ -13,6 +13,7 @@ import { backendName, compileHaproxy, haproxyRules, pemOf, serverName } from '@f
 import type { LbSpec } from '@flotilla/protocol/lb';
 
 export const HAPROXY_BIN = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p)) ?? 'haproxy';
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 /** One line of `show stat` (CSV), the fields we use. */
 export interface StatRow { pxname: string; svname: string; stot: number; bin: number; bout: number; status: string }
@@ -24,7 +25,8 @@ export function cli(path: string, command: string, timeoutMs = 5000): Promise<st
     let out = '';
     const timer = setTimeout(() => { c.destroy(); reject(new Error(`haproxy cli ${command}: timeout`)); }, timeoutMs);
     c.setEncoding('utf8');
-    c.on('connect', () => c.write(`${command}\n`));
+    // Half-close after the command: the master CLI answers and closes only then.
+    c.on('connect', () => c.end(`${command}\n`));
     c.on('data', (d: string) => { out += d; });
     c.on('error', (e) => { clearTimeout(timer); reject(e); });
     c.on('close', () => { clearTimeout(timer); resolve(out); });
@@ -104,7 +106,14 @@ export class Haproxy {
 
   private async start(file: string): Promise<void> {
     rmSync(this.master, { force: true });
-    const p = spawn(HAPROXY_BIN, ['-W', '-S', `${this.master},mode,600`, '-f', file, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // setpriv --pdeathsig: HAProxy's master dies with the appliance even when the appliance is
+    // SIGKILLed (its workers follow their master), so no HAProxy outlives its router.
+    const argv = ['-W', '-S', `${this.master},mode,600`, '-f', file, '-db'];
+    const p = SETPRIV ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', HAPROXY_BIN, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(HAPROXY_BIN, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const kill = () => { try { p.kill('SIGKILL'); } catch { /* gone */ } };
+    process.once('exit', kill);
+    p.once('exit', () => process.removeListener('exit', kill));
     let err = '';
     p.stderr!.setEncoding('utf8');
     p.stderr!.on('data', (d: string) => { err = (err + d).slice(-4000); });

@@ -13,13 +13,13 @@ const PEM = /^(-----BEGIN [A-Z0-9 ]{1,40}-----\r?\n[A-Za-z0-9+/=\r\n]+-----END [
 const pemCheck = (v: string) => (PEM.test(v.trim() + '\n') ? undefined : 'it is not PEM text');
 
 async function certById(ctx: Context, id: string, param = 'id'): Promise<CertRow> {
-  const c = (await ctx.services.db.query<CertRow>(`${CERT_SELECT} WHERE c.id = $1`, [id]))[0];
+  const c = (await ctx.sql.query<CertRow>(`${CERT_SELECT} WHERE c.id = $1`, [id]))[0];
   if (!c) throw paramError(`Unable to find SSL certificate by ${param}=${id}`);
   assertOwner(ctx, c, 'SSL certificate', id);
   return c;
 }
 async function rulesOf(ctx: Context, certId: string): Promise<string[]> {
-  return (await ctx.services.db.query<{ id: string }>('SELECT id FROM lb_rules WHERE cert_id = $1 ORDER BY created', [certId])).map((r) => r.id);
+  return (await ctx.sql.query<{ id: string }>('SELECT id FROM lb_rules WHERE cert_id = $1 ORDER BY created', [certId])).map((r) => r.id);
 }
 
 export const uploadSslCert = command({
