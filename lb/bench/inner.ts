@@ -46,8 +46,8 @@ if (mode === 'failover') {
     if (line !== 'go') continue;
     const r = lb.rules[0]!;
     for (let i = 0; i < 20; i++) {
-      // 20 rule changes HAProxy can only take by a reload: the backend list and algorithm change.
-      const next: LbSpec = { rules: [{ ...r, algorithm: i % 2 ? 'leastconn' : 'roundrobin', backends: i % 2 ? r.backends.slice(0, 2) : r.backends }] };
+      // 20 rule changes HAProxy takes by a reload: the backend list and the stickiness change.
+      const next: LbSpec = { rules: [{ ...r, backends: i % 2 ? r.backends.slice(0, 1) : r.backends, ...(i % 4 === 1 ? { stickiness: { method: 'LbCookie' as const, cookieName: `C${i}` } } : {}) }] };
       await hp.apply(next);
       await new Promise((res) => setTimeout(res, 100));
     }

@@ -88,8 +88,7 @@ try {
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
     const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
     const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
-    // Read errors under Connection: close are the server's FIN racing wrk's next read, not failures.
-    return { rps, errors: (sock ? Number(sock[1]) + Number(sock[4]) : 0) + non2xx, out: r.stdout };
+    return { rps, errors: (sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0) + non2xx, out: r.stdout };
   };
 
   // ---- connection rate: direct / kernel L4 / HAProxy TCP, alternated ----
@@ -181,6 +180,8 @@ try {
     rlines.on('line', on);
   });
   await rnext('ready', 30_000);
+  // The same load without changes: wrk's error count must be 0 here for the number below to mean anything.
+  const baseline = await wrk(`http://${PUB}:8443/`, true, 3);
   const load = wrk(`http://${PUB}:8443/`, true, 8);
   await new Promise((r) => setTimeout(r, 500));
   rc.stdin!.write('go\n');
@@ -193,7 +194,7 @@ try {
   const r2 = (x: number) => x.toFixed(2);
   console.error(`lb detail: connrate direct ${direct.map(Math.round).join('/')} kernel ${kernel.map(Math.round).join('/')} haproxy-tcp ${hap.map(Math.round).join('/')} conn/s; ` +
     `one flow direct ${gDirect.map((g) => r2(g / 1e9)).join('/')} lb ${gLb.map((g) => r2(g / 1e9)).join('/')} Gbit/s; tls generated ${tGen.map(Math.round).join('/')} hand ${tHand.map(Math.round).join('/')} req/s; ` +
-    `apply_1k ${applyTimes.map(Math.round).join('/')} ms; reload run ${Math.round(loaded.rps)} req/s, ${doneLine}`);
+    `apply_1k ${applyTimes.map(Math.round).join('/')} ms; reload run ${Math.round(loaded.rps)} req/s, ${doneLine.replace('done', 'reloads')}, baseline errors ${baseline.errors}`);
   console.log(`lb: l4_connrate_ratio_direct=${r2(median(kernel) / median(direct))} l4_connrate_ratio_haproxy=${r2(median(kernel) / median(hap))} l4_gbps_ratio_direct=${r2(median(gLb) / median(gDirect))} ` +
     `tls_rps_ratio_haproxy_plain=${r2(median(tGen) / median(tHand))} failover_ms=${failover} apply_1k_ms=${Math.round(median(applyTimes))} reload_failed_requests=${loaded.errors}`);
 } finally {
