@@ -49,7 +49,9 @@ export function serviceSlices(s: RouterSpec): Record<ServiceName, unknown> {
 export function diffServices(prev: RouterSpec | undefined, next: RouterSpec): ServiceName[] {
   const a = prev ? serviceSlices(prev) : undefined;
   const b = serviceSlices(next);
-  return (Object.keys(b) as ServiceName[]).filter((k) => !a || JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  return (Object.keys(b) as ServiceName[]).filter((k) => !a || JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    // A router without load balancing never touches (nor reports) the lb service.
+    .filter((k) => k !== 'lb' || prev?.lb !== undefined || next.lb !== undefined);
 }
 
 export class Router {
