@@ -7,18 +7,20 @@
 // Layout (names stable for a given shape; the shape depends only on the largest backend count
 // rounded up, never on which backends are healthy):
 //   chain lb_nat  (nat, prerouting, priority -99: after port forwarding's -100)
-//     iifname @public_ifs  ip daddr . l4proto . dport . saddr @lb_hits4      (counted per rule)
-//     iifname @public_ifs  ip daddr . l4proto . dport . saddr vmap @lb_disp4 (→ jump lb_rr<N> | lb_sh<N>)
-//     meta mark & LB_MARK != 0  dnat ip to (daddr . l4proto . dport . mark) map @lb_addr4 : … @lb_port4
-//   chain lb_rr<N>: meta mark set numgen inc mod N offset LB_MARK      (roundrobin over N healthy backends)
-//   chain lb_sh<N>: meta mark set jhash ip saddr mod N offset LB_MARK  (source: a client keeps its backend)
-// Slot k of a rule maps to its k-th healthy backend. A backend leaving or returning rewrites the
+//     iifname @public_ifs  ip daddr . l4proto . dport . saddr @lb_hits4         (counted per rule)
+//     iifname @public_ifs  meta mark set (ip daddr . l4proto . dport . saddr) map @lb_base4  (rule base mark)
+//     … marked  ip daddr . l4proto . dport . saddr vmap @lb_disp4               (→ jump lb_rr<N> | lb_sh<N>)
+//     marked  dnat ip to meta mark map @lb_addr4 : (meta mark & ~slots) map @lb_port4
+//   chain lb_rr<N>: numgen inc mod N vmap { j : goto lb_slot<j> }          (roundrobin over N healthy backends)
+//   chain lb_sh<N>: jhash ip saddr mod N vmap { j : goto lb_slot<j> }      (source: a client keeps its backend)
+//   chain lb_slot<j>: meta mark set meta mark | j
+// Slot j of a rule maps to its j-th healthy backend. A backend leaving or returning rewrites the
 // rule's dispatch element (N) and its slot elements: no rule, chain or set declaration changes.
 import type { LbRule, LbSpec } from '@flotilla/protocol/lb';
 import { lbEngine } from '@flotilla/protocol/lb';
 import { TABLE } from '@flotilla/firewall/compile';
 import {
-  baseChain, chain, concat, dnat, elem, jhash, jump, map, match, meta, namedMap, numgen, payload, prefix, ref, rule, set, vmap, mangle,
+  anonMap, anonSet, baseChain, chain, concat, dnat, elem, goto, jhash, jump, map, match, meta, namedMap, numgen, payload, prefix, ref, rule, set, vmap, mangle,
 } from '@flotilla/firewall/nft/build';
 import type { Command, Expr, Verdict } from '@flotilla/firewall/nft/types';
 
@@ -60,55 +62,61 @@ export function compileLbNft(spec: LbSpec, down: LbHealth = new Map()): Command[
   const t = TABLE;
   const rules = kernelRules(spec);
   const slots = slotCount(rules);
+  const bits = Math.log2(slots);
+  const slotMask = slots - 1;
   const hits: Expr[] = [];
   const disp: Array<[Expr, Verdict]> = [];
+  const base: Array<[Expr, Expr]> = [];
   const addr: Array<[Expr, Expr]> = [];
   const port: Array<[Expr, Expr]> = [];
-  for (const r of rules) {
-    const live = healthyBackends(r, down);
+  rules.forEach((r, k) => {
+    // The rule's base mark: LB_MARK with the rule's index above the slot bits. The backend map is
+    // keyed by the mark alone (one part): libnftables parses a 4-part key ~4× slower, which is
+    // most of a 10k-backend load.
+    const b = (LB_MARK | (k << bits)) >>> 0;
     // Numeric protocol: nft lists elements numerically, and counters are matched by element value.
     const proto = r.protocol === 'udp' ? 17 : 6;
+    const live = healthyBackends(r, down);
     const srcs = r.sourceCidrs.length ? r.sourceCidrs : ['0.0.0.0/0'];
     for (const c of srcs) {
-      const k = concat(r.publicIp, proto, r.publicPort, prefixOf(c));
-      hits.push(elem(k, { comment: r.id }));
+      const key = concat(r.publicIp, proto, r.publicPort, prefixOf(c));
+      hits.push(elem(key, { comment: r.id }));
       const sticky = r.algorithm === 'source' || r.stickiness?.method === 'SourceBased';
-      if (live.length) disp.push([k, jump(`${sticky ? 'lb_sh' : 'lb_rr'}${live.length}`)]);
+      if (live.length) { disp.push([key, jump(`${sticky ? 'lb_sh' : 'lb_rr'}${live.length}`)]); base.push([key, b]); }
     }
-    live.forEach((b, i) => {
-      const k = concat(r.publicIp, proto, r.publicPort, LB_MARK + i);
-      addr.push([k, b.ip]);
-      port.push([k, r.privatePort]);
-    });
-  }
+    live.forEach((be, i) => addr.push([(b | i) >>> 0, be.ip]));
+    if (live.length) port.push([b, r.privatePort]);
+  });
   const key4 = ['ipv4_addr', 'inet_proto', 'inet_service', 'ipv4_addr'];
-  const slotKey = ['ipv4_addr', 'inet_proto', 'inet_service', 'mark'];
   const dispKey = concat(payload('ip', 'daddr'), meta('l4proto'), payload('th', 'dport'), payload('ip', 'saddr'));
-  const markKey = concat(payload('ip', 'daddr'), meta('l4proto'), payload('th', 'dport'), meta('mark'));
   const onPublic = match(meta('iifname'), ref('public_ifs'));
+  const marked = match({ '&': [meta('mark'), LB_MARK] } as unknown as Expr, LB_MARK);
   const cmds: Command[] = [
     { add: { set: set(t, 'lb_hits4', key4, { flags: ['interval'], counters: true, elem: hits }) } },
     { add: { chain: baseChain(t, 'lb_nat', 'nat', 'prerouting', LB_NAT_PRIORITY) } },
   ];
-  for (let n = 1; n <= slots; n++) {
-    cmds.push({ add: { chain: chain(t, `lb_rr${n}`) } }, { add: { chain: chain(t, `lb_sh${n}`) } });
-  }
+  for (let j = 0; j < slots; j++) cmds.push({ add: { chain: chain(t, `lb_slot${j}`) } });
+  for (let n = 1; n <= slots; n++) cmds.push({ add: { chain: chain(t, `lb_rr${n}`) } }, { add: { chain: chain(t, `lb_sh${n}`) } });
   cmds.push(
     { add: { map: namedMap(t, 'lb_disp4', key4, 'verdict', { flags: ['interval'], elem: disp }) } },
-    { add: { map: namedMap(t, 'lb_addr4', slotKey, 'ipv4_addr', { elem: addr }) } },
-    { add: { map: namedMap(t, 'lb_port4', slotKey, 'inet_service', { elem: port }) } },
+    { add: { map: namedMap(t, 'lb_base4', key4, 'mark', { flags: ['interval'], elem: base }) } },
+    { add: { map: namedMap(t, 'lb_addr4', 'mark', 'ipv4_addr', { elem: addr }) } },
+    { add: { map: namedMap(t, 'lb_port4', 'mark', 'inet_service', { elem: port }) } },
   );
+  for (let j = 0; j < slots; j++) cmds.push({ add: { rule: rule(t, `lb_slot${j}`, mangle(meta('mark'), { '|': [meta('mark'), j] } as unknown as Expr)) } });
   for (let n = 1; n <= slots; n++) {
-    cmds.push({ add: { rule: rule(t, `lb_rr${n}`, mangle(meta('mark'), numgen('inc', n, LB_MARK))) } });
-    cmds.push({ add: { rule: rule(t, `lb_sh${n}`, mangle(meta('mark'), jhash(payload('ip', 'saddr'), n, JHASH_SEED, LB_MARK))) } });
+    const pick = (e: Expr) => vmap(e, anonMap(Array.from({ length: n }, (_, j): [Expr, Verdict] => [j, goto(`lb_slot${j}`)])));
+    cmds.push({ add: { rule: rule(t, `lb_rr${n}`, pick(numgen('inc', n))) } });
+    cmds.push({ add: { rule: rule(t, `lb_sh${n}`, pick(jhash(payload('ip', 'saddr'), n, JHASH_SEED))) } });
   }
+  const slotMarkMask = (~slotMask) >>> 0;
   cmds.push(
     { add: { rule: rule(t, 'lb_nat', onPublic, match(dispKey, ref('lb_hits4'))) } },
-    { add: { rule: rule(t, 'lb_nat', onPublic, vmap(dispKey, ref('lb_disp4'))) } },
-    { add: { rule: rule(t, 'lb_nat', match({ '&': [meta('mark'), LB_MARK] } as unknown as Expr, LB_MARK), dnat({ family: 'ip', addr: map(markKey, ref('lb_addr4')), port: map(markKey, ref('lb_port4')) })) } },
-    // The slot mark is scratch: nothing after lb_nat sees it (a missing slot leaves it set only
-    // on a packet that is then not translated; it is cleared all the same).
-    { add: { rule: rule(t, 'lb_nat', match({ '&': [meta('mark'), LB_MARK] } as unknown as Expr, LB_MARK), mangle(meta('mark'), 0)) } },
+    { add: { rule: rule(t, 'lb_nat', onPublic, mangle(meta('mark'), map(dispKey, ref('lb_base4')))) } },
+    { add: { rule: rule(t, 'lb_nat', onPublic, marked, vmap(dispKey, ref('lb_disp4'))) } },
+    { add: { rule: rule(t, 'lb_nat', marked, match(meta('l4proto'), anonSet(['tcp', 'udp'])), dnat({ family: 'ip', addr: map(meta('mark'), ref('lb_addr4')), port: map({ '&': [meta('mark'), slotMarkMask] } as unknown as Expr, ref('lb_port4')) })) } },
+    // The mark is scratch: nothing after lb_nat sees it.
+    { add: { rule: rule(t, 'lb_nat', marked, mangle(meta('mark'), 0)) } },
   );
   return cmds;
 }
