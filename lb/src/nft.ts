@@ -64,9 +64,11 @@ export function compileLbNft(spec: LbSpec, down: LbHealth = new Map()): Command[
   const slots = slotCount(rules);
   const bits = Math.log2(slots);
   const slotMask = slots - 1;
-  const hits: Expr[] = [];
-  const disp: Array<[Expr, Verdict]> = [];
-  const base: Array<[Expr, Expr]> = [];
+  // Rules without a cidrlist are looked up by an exact 3-part key (hash: cheap to load and to
+  // match); rules with one by the 4-part key with the source prefix (interval).
+  const hits: Expr[] = [], hitsX: Expr[] = [];
+  const disp: Array<[Expr, Verdict]> = [], dispX: Array<[Expr, Verdict]> = [];
+  const base: Array<[Expr, Expr]> = [], baseX: Array<[Expr, Expr]> = [];
   const addr: Array<[Expr, Expr]> = [];
   const port: Array<[Expr, Expr]> = [];
   rules.forEach((r, k) => {
@@ -77,22 +79,32 @@ export function compileLbNft(spec: LbSpec, down: LbHealth = new Map()): Command[
     // Numeric protocol: nft lists elements numerically, and counters are matched by element value.
     const proto = r.protocol === 'udp' ? 17 : 6;
     const live = healthyBackends(r, down);
-    const srcs = r.sourceCidrs.length ? r.sourceCidrs : ['0.0.0.0/0'];
+    const sticky = r.algorithm === 'source' || r.stickiness?.method === 'SourceBased';
+    const target = jump(`${sticky ? 'lb_sh' : 'lb_rr'}${live.length}`);
+    const anywhere = !r.sourceCidrs.length || r.sourceCidrs.some((c) => c.endsWith('/0'));
+    const srcs = anywhere ? [] : r.sourceCidrs;
+    if (anywhere) {
+      const key = concat(r.publicIp, proto, r.publicPort);
+      hitsX.push(elem(key, { comment: r.id }));
+      if (live.length) { dispX.push([key, target]); baseX.push([key, b]); }
+    }
     for (const c of srcs) {
       const key = concat(r.publicIp, proto, r.publicPort, prefixOf(c));
       hits.push(elem(key, { comment: r.id }));
-      const sticky = r.algorithm === 'source' || r.stickiness?.method === 'SourceBased';
-      if (live.length) { disp.push([key, jump(`${sticky ? 'lb_sh' : 'lb_rr'}${live.length}`)]); base.push([key, b]); }
+      if (live.length) { disp.push([key, target]); base.push([key, b]); }
     }
     live.forEach((be, i) => addr.push([(b | i) >>> 0, be.ip]));
     if (live.length) port.push([b, r.privatePort]);
   });
   const key4 = ['ipv4_addr', 'inet_proto', 'inet_service', 'ipv4_addr'];
+  const key3 = ['ipv4_addr', 'inet_proto', 'inet_service'];
+  const exactKey = concat(payload('ip', 'daddr'), meta('l4proto'), payload('th', 'dport'));
   const dispKey = concat(payload('ip', 'daddr'), meta('l4proto'), payload('th', 'dport'), payload('ip', 'saddr'));
   const onPublic = match(meta('iifname'), ref('public_ifs'));
   const marked = match({ '&': [meta('mark'), LB_MARK] } as unknown as Expr, LB_MARK);
   const cmds: Command[] = [
     { add: { set: set(t, 'lb_hits4', key4, { flags: ['interval'], counters: true, elem: hits }) } },
+    { add: { set: set(t, 'lb_hitsx4', key3, { counters: true, elem: hitsX }) } },
     { add: { chain: baseChain(t, 'lb_nat', 'nat', 'prerouting', LB_NAT_PRIORITY) } },
   ];
   for (let j = 0; j < slots; j++) cmds.push({ add: { chain: chain(t, `lb_slot${j}`) } });
@@ -100,6 +112,8 @@ export function compileLbNft(spec: LbSpec, down: LbHealth = new Map()): Command[
   cmds.push(
     { add: { map: namedMap(t, 'lb_disp4', key4, 'verdict', { flags: ['interval'], elem: disp }) } },
     { add: { map: namedMap(t, 'lb_base4', key4, 'mark', { flags: ['interval'], elem: base }) } },
+    { add: { map: namedMap(t, 'lb_dispx4', key3, 'verdict', { elem: dispX }) } },
+    { add: { map: namedMap(t, 'lb_basex4', key3, 'mark', { elem: baseX }) } },
     { add: { map: namedMap(t, 'lb_addr4', 'mark', 'ipv4_addr', { elem: addr }) } },
     { add: { map: namedMap(t, 'lb_port4', 'mark', 'inet_service', { elem: port }) } },
   );
@@ -111,8 +125,12 @@ export function compileLbNft(spec: LbSpec, down: LbHealth = new Map()): Command[
   }
   const slotMarkMask = (~slotMask) >>> 0;
   cmds.push(
+    // A listener (address, protocol, port) belongs to one rule: at most one of the two key kinds matches.
+    { add: { rule: rule(t, 'lb_nat', onPublic, match(exactKey, ref('lb_hitsx4'))) } },
     { add: { rule: rule(t, 'lb_nat', onPublic, match(dispKey, ref('lb_hits4'))) } },
+    { add: { rule: rule(t, 'lb_nat', onPublic, mangle(meta('mark'), map(exactKey, ref('lb_basex4')))) } },
     { add: { rule: rule(t, 'lb_nat', onPublic, mangle(meta('mark'), map(dispKey, ref('lb_base4')))) } },
+    { add: { rule: rule(t, 'lb_nat', onPublic, marked, vmap(exactKey, ref('lb_dispx4'))) } },
     { add: { rule: rule(t, 'lb_nat', onPublic, marked, vmap(dispKey, ref('lb_disp4'))) } },
     { add: { rule: rule(t, 'lb_nat', marked, match(meta('l4proto'), anonSet(['tcp', 'udp'])), dnat({ family: 'ip', addr: map(meta('mark'), ref('lb_addr4')), port: map({ '&': [meta('mark'), slotMarkMask] } as unknown as Expr, ref('lb_port4')) })) } },
     // The mark is scratch: nothing after lb_nat sees it.
