@@ -20,6 +20,7 @@ const all = {
   guests: ['npm', ['run', '--silent', 'bench:guests', '-w', 'agent']],
   ui: ['npm', ['run', '--silent', 'bench', '-w', 'ui']],
   vpn: ['npm', ['run', '--silent', 'bench', '-w', 'vpn']],
+  lb: ['npm', ['run', '--silent', 'bench', '-w', 'lb']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;

@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { FirewallSpec, RuleCounters } from './firewall.ts';
 import { RemoteAccessVpnSpec } from './vpn.ts';
+import { LbSpec, LbStatus } from './lb.ts';
 
 /** Protocol version of RouterSpec and its control messages (minor: additive, major: breaking). */
 export const ROUTER_SPEC_VERSION = '1.0' as const;
@@ -100,6 +101,8 @@ export const RouterSpec = Type.Object({
   firewall: Type.Optional(FirewallSpec),
   /** Remote-access VPN (WireGuard) of this router; absent = none (see ./vpn.ts). */
   vpn: Type.Optional(RemoteAccessVpnSpec),
+  /** Load-balancer rules (lb/ compiles them: kernel elements in the firewall's table, HAProxy). */
+  lb: Type.Optional(LbSpec),
 }, { additionalProperties: false });
 
 export type RouterSpec = Static<typeof RouterSpec>;
@@ -116,6 +119,7 @@ export const ServiceName = Type.Union([
   Type.Literal('links'), Type.Literal('firewall'), Type.Literal('dhcp'), Type.Literal('dns'),
   Type.Literal('metadata'), Type.Literal('password'),
   Type.Literal('vpn'),
+  Type.Literal('lb'),
 ]);
 export type ServiceName = Static<typeof ServiceName>;
 
@@ -159,6 +163,8 @@ export const ReportMessage = Type.Object({
   counters: RouterCounters,
   /** Per-rule hit counters of the applied firewall (rule id → packets/bytes). */
   firewallCounters: Type.Optional(RuleCounters),
+  /** Per load-balancer rule: engine, backend health, accumulated counters. */
+  lb: Type.Optional(LbStatus),
 });
 export const RouterReply = Type.Union([AppliedMessage, ErrorMessage, ReportMessage]);
 export type RouterReply = Static<typeof RouterReply>;

@@ -55,7 +55,8 @@ export async function handle(router: Router, line: string): Promise<RouterReply>
     return withId({ type: 'error', code: 'invalid_message', errors: [...Value.Errors(RouterRequest, msg)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`) });
   }
   const firewallCounters = await router.firewallCounters();
-  return withId({ type: 'report', ...router.report(), ...(firewallCounters ? { firewallCounters } : {}) });
+  const lb = await router.lbStatus();
+  return withId({ type: 'report', ...router.report(), ...(firewallCounters ? { firewallCounters } : {}), ...(lb ? { lb } : {}) });
 }
 
 async function main(): Promise<void> {

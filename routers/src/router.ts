@@ -16,6 +16,9 @@ import { validateSpec } from './validate.ts';
 import { compileVmData } from './vmdata/compile.ts';
 import { MetadataService, PasswordService } from './vmdata/services.ts';
 import { VpnApplier, VpnSpecError, compileVpn, withVpnFirewall, type CompiledVpn } from '@flotilla/vpn';
+import { validateLbSpec, type LbStatus } from '@flotilla/protocol/lb';
+import { emptyFirewallSpec } from '@flotilla/protocol/firewall';
+import { LbService } from './lb/service.ts';
 
 export interface RouterOptions {
   /** Directory for the lease journal and password acknowledgements (kept across re-creation). */
@@ -40,6 +43,7 @@ export function serviceSlices(s: RouterSpec): Record<ServiceName, unknown> {
     metadata: s.guestNetworks.map((g) => [g.gateway, g.vms.map(({ password: _p, ...v }) => v)]),
     password: s.guestNetworks.map((g) => [g.gateway, g.vms.map((v) => [v.ip, v.password ?? null])]),
     vpn: s.vpn ?? null,
+    lb: s.lb ?? null,
   };
 }
 
@@ -81,12 +85,49 @@ export class Router {
   private readonly fwCompiler = new FirewallCompiler();
   /** The remote-access VPN's WireGuard device (wireguard-go), created with the first VPN. */
   readonly vpn: VpnApplier;
+  /** The applied spec's compiled VPN (its firewall additions ride in every reload). */
+  private appliedVpn: CompiledVpn | undefined;
+  /** Load balancing: its kernel part rides in the firewall's document (loadFirewall). */
+  readonly lb: LbService;
+  /** The table last loaded carries LB kernel rules (their counters are kept across a full replace). */
+  private lbInTable = false;
 
   constructor(private readonly opts: RouterOptions) {
     this.dns = new DnsServer({ port: opts.ports?.dns ?? 53 });
     this.metadata = new MetadataService(opts.ports?.metadata ?? 80);
     this.password = new PasswordService(join(opts.stateDir, 'passwords-acked.json'), opts.ports?.password ?? 8080);
     this.vpn = new VpnApplier({ stateDir: opts.stateDir });
+    // A kernel backend changed health: reload the table (element changes only), serialised with applies.
+    this.lb = new LbService(opts.stateDir, () => {
+      const next = this.chain.then(async () => {
+        if (!this.applied) return;
+        try { await this.loadFirewall(this.applied); } catch (e) { this.health.lb = { ok: false, detail: `health change: ${(e as Error).message}` }; }
+      });
+      this.chain = next.catch(() => undefined);
+    });
+  }
+
+  /**
+   * Loads the firewall with the VPN's additions plus the LB's kernel commands in one transaction.
+   * `doc`: the firewall document this apply already compiled; without it (an LB health change)
+   * it is compiled again from the applied spec, through the same incremental compiler.
+   */
+  private async loadFirewall(spec: RouterSpec, doc?: NftDocument): Promise<void> {
+    if (!spec.firewall && !this.firewall && !spec.lb) return;
+    doc ??= this.fwCompiler.compile(withVpnFirewall(spec.firewall ?? emptyFirewallSpec(), this.appliedVpn)!);
+    if (spec.lb) doc.nftables.push(...this.lb.nftCommands());
+    this.firewall ??= new NftApplier();
+    const before = this.lbInTable ? await this.firewall.counters().catch(() => undefined) : undefined;
+    const r = await this.firewall.apply(doc);
+    if (r.mode === 'full' && before) this.lb.keep(before);
+    this.lbInTable = !!spec.lb;
+  }
+
+  /** Per load-balancer rule: engine, backend state, accumulated counters. */
+  async lbStatus(): Promise<LbStatus | undefined> {
+    if (!this.applied?.lb) return undefined;
+    const fw = this.lbInTable && this.firewall ? await this.firewall.counters().catch(() => undefined) : undefined;
+    return this.lb.status(fw);
   }
 
   get appliedGeneration(): number | null { return this.applied?.generation ?? null; }
@@ -118,6 +159,8 @@ export class Router {
         throw e;
       }
     }
+    const lbDiags = spec.lb ? validateLbSpec(spec.lb) : [];
+    if (lbDiags.length) return { ok: false, code: 'invalid_spec', errors: lbDiags.map((d) => `${d.path}: ${d.message}`) };
     if (this.applied && spec.generation === this.applied.generation) return { ok: true, generation: spec.generation, changed: [] };
     if (this.applied && spec.generation < this.applied.generation) {
       return { ok: false, code: 'stale_generation', generation: spec.generation, errors: [`generation ${spec.generation} is older than applied ${this.applied.generation}`] };
@@ -132,7 +175,12 @@ export class Router {
       }
     };
     await step('links', async () => { if (this.opts.manageLinks !== false) await applyLinks(spec, this.applied); });
+    await step('lb', async () => {
+      await this.lb.apply(spec.lb);
+      if (!changed.includes('firewall')) await this.loadFirewall(spec, fwDoc);
+    });
     await step('firewall', async () => {
+      if (fwDoc && spec.lb) { await this.loadFirewall(spec, fwDoc); return; }
       if (fwDoc) { this.firewall ??= new NftApplier(); await this.firewall.apply(fwDoc); return; }
       // Firewall removed from the spec: an empty spec keeps the table but filters and NATs nothing.
       if (this.firewall) { await this.firewall.apply(compileFirewall({ version: 1, publicInterfaces: [], guestNetworks: [], publicIps: [], aclLists: [], securityGroups: [], securityGroupMembers: [] })); }
@@ -153,6 +201,7 @@ export class Router {
     await step('vpn', async () => { await this.vpn.apply(vpn); });
     if (errors.length) return { ok: false, code: 'apply_failed', generation: spec.generation, errors };
     this.applied = spec;
+    this.appliedVpn = vpn;
     return { ok: true, generation: spec.generation, changed };
   }
 
@@ -180,7 +229,7 @@ export class Router {
 
   async close(): Promise<void> {
     await this.chain;
-    await Promise.all([this.dhcp?.close(), this.dns.close(), this.metadata.close(), this.password.close()]);
+    await Promise.all([this.dhcp?.close(), this.dns.close(), this.metadata.close(), this.password.close(), this.lb.close()]);
     await this.leases?.close();
     // The table stays (the namespace goes with the appliance); the nft context is released.
     await this.firewall?.close();

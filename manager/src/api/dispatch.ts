@@ -158,6 +158,10 @@ export async function dispatch(services: Services, caller: Caller, commandName: 
   const jobId = randomUUID();
   const instanceId = cmd.instance?.creates ? randomUUID()
     : cmd.instance?.param ? (args[cmd.instance.param] as string | undefined) : undefined;
+  if (cmd.create) {
+    const ctx: Context = { caller, sql: services.db, services, command: cmd.name, ...(cmd.instance?.creates && instanceId ? { newId: instanceId } : {}), setResource: () => undefined };
+    await cmd.create(ctx, args as never);
+  }
   await services.db.query(
     `INSERT INTO async_jobs (id, user_id, account_id, domain_id, command, params, instance_type, instance_id)
      VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,

@@ -77,6 +77,13 @@ export interface CommandDef<P extends Record<string, ParamDef> = Record<string, 
    * re-run finds what an interrupted one already wrote).
    */
   readonly instance?: { type: string; param?: string; creates?: true };
+  /**
+   * Async commands: runs before the job is queued (CloudStack's BaseAsyncCreateCmd.create()):
+   * checks that need the database answer their error at once (431 before any job), and an async
+   * create may record its object (state Add) so it is listable as soon as `{id, jobid}` is
+   * answered. Gets ctx.newId like the handler; not in a transaction.
+   */
+  readonly create?: (ctx: Context, args: Args<P>) => Promise<void>;
   readonly handler: (ctx: Context, args: Args<P>) => Promise<unknown>;
 }
 

@@ -16,6 +16,7 @@ import * as vpn from './vpn/index.ts';
 import * as tags from './tags/index.ts';
 import * as volumes from './volumes/index.ts';
 import * as catalog from './catalog/index.ts';
+import * as lb from './lb/index.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
   typeof v === 'object' && v !== null && 'name' in v && 'handler' in v && 'params' in v;
@@ -31,5 +32,6 @@ export function buildRegistry(): Registry {
     ...commandsOf(tags),
     ...commandsOf(volumes),
     ...commandsOf(catalog),
+    ...commandsOf(lb),
   );
 }

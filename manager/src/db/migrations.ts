@@ -12,6 +12,7 @@ import { VPN_MIGRATION } from '../commands/vpn/schema.ts';
 import { TAGS_MIGRATION } from '../commands/tags/schema.ts';
 import { VOLUMES_MIGRATION } from '../commands/volumes/schema.ts';
 import { LIST_INDEX_MIGRATION } from '../api/list-indexes.ts';
+import { LB_MIGRATION } from '../commands/lb/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -121,6 +122,7 @@ CREATE TABLE secrets (
   VOLUMES_MIGRATION,
   VM_RECOVER_MIGRATION,
   LIST_INDEX_MIGRATION,
+  LB_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

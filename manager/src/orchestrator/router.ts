@@ -18,6 +18,8 @@ import { agentFailure, networkSpec, planHost, refreshPeers, releaseUnusedNetwork
 import { firstFree, parseIPv4, parseVnetRanges } from './ipam.ts';
 import { vpnSpecOf } from '../commands/vpn/spec.ts';
 import type { RemoteAccessVpnSpec } from '@flotilla/protocol/vpn';
+import { lbSpecOf } from './lb.ts';
+import type { LbSpec } from '@flotilla/protocol/lb';
 
 export const SYSTEM_TEMPLATE_ID = '3b1b2a6e-0000-4000-8000-00000000a002';
 const ROUTER_OFFERING = 'Cloud.Com-SoftwareRouter';
@@ -116,6 +118,8 @@ export interface RouterInput {
   passwords: Map<string, string>;
   /** the network's remote-access VPN section, if it has one */
   vpn?: RemoteAccessVpnSpec | undefined;
+  /** load-balancer rules (absent: none) */
+  lb?: LbSpec | undefined;
 }
 
 /** A network's domain: its own, or CloudStack's default `cs<account>.cloud.internal`. */
@@ -159,6 +163,7 @@ export function routerSpecOf(i: RouterInput): Omit<RouterSpec, 'generation'> {
     guestNetworks: [guest],
     firewall: firewallOf(net, i.ips, i.rules),
     ...(i.vpn ? { vpn: i.vpn } : {}),
+    ...(i.lb ? { lb: i.lb } : {}),
   };
 }
 
@@ -186,7 +191,10 @@ async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
      WHERE c.network_id = $1 AND v.type = 'User' AND v.state <> 'Destroyed' AND c.ip4 IS NOT NULL ORDER BY v.created, v.id`, [net.id]);
   const passwords = new Map<string, string>();
   for (const v of vms) if (v.password_enc) { try { passwords.set(v.vm_id, s.secrets.open(v.password_enc)); } catch { /* unreadable: not served */ } }
-  return { net, router, ips: await networkIps(db, net.id), rules: await networkRules(db, net.id), vms, passwords, vpn: await vpnSpecOf(s, db, net.id) };
+  return {
+    net, router, ips: await networkIps(db, net.id), rules: await networkRules(db, net.id), vms, passwords,
+    vpn: await vpnSpecOf(s, db, net.id), lb: await lbSpecOf(db, net.id, s.secrets),
+  };
 }
 
 // ---- implementing a network ----
@@ -434,6 +442,7 @@ export async function refreshRouter(s: Services, r: RouterRow): Promise<ReportMe
   await s.db.query(
     `UPDATE routers SET applied_generation = $2, health = $3, counters = $4, firewall_counters = $5, last_report = now() WHERE vm_id = $1`,
     [r.vm_id, rep.appliedGeneration, JSON.stringify(rep.health), JSON.stringify(rep.counters), JSON.stringify(rep.firewallCounters ?? {})]);
+  if (rep.lb) await s.db.query('UPDATE routers SET lb_status = $2 WHERE vm_id = $1', [r.vm_id, JSON.stringify(rep.lb)]);
   if (rep.appliedGeneration !== r.generation || r.spec_hash === null) await syncRouter(s, r.network_id).catch((e) => s.log.warn({ err: e, router: r.instance_name }, 'router re-sync failed'));
   return rep;
 }

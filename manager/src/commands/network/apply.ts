@@ -11,8 +11,10 @@ import type { Sql } from '../../db/sql.ts';
 import { agentFailure } from '../../orchestrator/compute.ts';
 import { RouterApplyError, firewallOf, netInfo, networkIps, networkRules, serialized, syncRouter } from '../../orchestrator/router.ts';
 import { canAccessDomain } from '../../api/scope.ts';
+import { checkLb } from '../../orchestrator/lb.ts';
 
 export async function checkFirewall(sql: Sql, networkId: string): Promise<void> {
+  await checkLb(sql, networkId);
   const net = await netInfo(sql, networkId);
   const diags = validateFirewallSpec(firewallOf(net, await networkIps(sql, networkId), await networkRules(sql, networkId)));
   if (!diags.length) return;

@@ -1,0 +1,203 @@
+// npm run bench:lb — the load balancer against its peers, in one run, one summary line:
+//   lb: l4_connrate_ratio_direct= l4_connrate_ratio_haproxy= l4_gbps_ratio_direct= tls_rps_ratio_haproxy_plain= failover_ms= apply_1k_ms= reload_failed_requests=
+// Topology: outside → router namespace → backends (HAProxy `http-request return` responders, the
+// fastest HTTP server at hand, so the backends are not what is measured; iperf3 servers).
+// - connection rate: wrk with `Connection: close` (a new connection per request) through the
+//   kernel L4 rule, against the same wrk to the backend directly (routed through the same router
+//   namespace, no table), and against HAProxy in TCP mode on the router; alternated, medians.
+// - one-flow throughput: iperf3 through the L4 rule / directly.
+// - TLS: HTTPS keep-alive requests/s through compileHaproxy's configuration / a minimal
+//   hand-written one on the same HAProxy.
+// - failover: a backend's responder killed → the appliance's LbService (1 s interval, 2
+//   unhealthy) has it out of the kernel map (after the element update).
+// - apply_1k: compile (firewall + LB) and apply 1,000 rules × 10 backends in a fresh namespace.
+// - reload: failed requests of a wrk run while HAProxy takes 20 rule changes by reload.
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { Lab, isRoot } from '@flotilla/tests/lab';
+import { compile } from '@flotilla/firewall/compile';
+import { NftApplier } from '@flotilla/firewall/apply';
+import { emptyFirewallSpec, type FirewallSpec } from '@flotilla/protocol/firewall';
+import type { LbRule, LbSpec } from '@flotilla/protocol/lb';
+import { compileLbNft } from '../src/nft.ts';
+import { compileHaproxy } from '../src/haproxy.ts';
+
+const run = promisify(execFile);
+if (!isRoot()) { console.log('lb: skipped (needs root)'); process.exit(0); }
+
+const PUB = '203.0.113.10';
+const uid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const lab = Lab.create(undefined, 'lbb');
+const dir = mkdtempSync(join(tmpdir(), 'flt-lbb-'));
+process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+try {
+  const [outside, router, lan] = await Promise.all([lab.netns('out'), lab.netns('rtr'), lab.netns('lan')]);
+  await lab.veth(outside, 'up0', router, 'pub0');
+  await lab.veth(router, 'gst0', lan, 'lr0');
+  await lab.exec(lan, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+  await lab.exec(lan, ['ip', 'link', 'set', 'br0', 'up']);
+  await lab.exec(lan, ['ip', 'link', 'set', 'lr0', 'master', 'br0']);
+  await lab.exec(outside, ['ip', 'addr', 'add', '203.0.113.1/24', 'dev', 'up0']);
+  await lab.exec(outside, ['ip', 'route', 'add', '10.1.1.0/24', 'via', PUB]);
+  await lab.exec(router, ['ip', 'addr', 'add', `${PUB}/24`, 'dev', 'pub0']);
+  await lab.exec(router, ['ip', 'addr', 'add', '10.1.1.1/24', 'dev', 'gst0']);
+  await lab.exec(router, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  const backends: Array<{ ns: string; ip: string; pid: number }> = [];
+  for (let i = 1; i <= 3; i++) {
+    const ns = await lab.netns(`be${i}`);
+    const ip = `10.1.1.${10 + i}`;
+    await lab.veth(ns, 'eth0', lan, `lb${i}`);
+    await lab.exec(lan, ['ip', 'link', 'set', `lb${i}`, 'master', 'br0']);
+    await lab.exec(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', '10.1.1.1']);
+    const cfg = join(dir, `be${i}.cfg`);
+    writeFileSync(cfg, `global\n    maxconn 4096\ndefaults\n    mode http\n    timeout client 10s\n    timeout server 10s\n    timeout connect 5s\nfrontend f\n    bind :80\n    http-request return status 200 content-type text/plain string be${i}\n`);
+    const p = lab.spawn(ns, ['haproxy', '-db', '-f', cfg]);
+    lab.spawn(ns, ['iperf3', '-s', '-p', '5201']);
+    backends.push({ ns, ip, pid: p.pid! });
+  }
+  await new Promise((r) => setTimeout(r, 500));
+
+  const fwSpec = (ports: Array<[number, 'tcp' | 'udp']>): FirewallSpec => ({
+    ...emptyFirewallSpec(), publicInterfaces: ['pub0'],
+    guestNetworks: [{ id: 'n1', interface: 'gst0', cidrs: ['10.1.1.0/24'], sourceNatIp: PUB, egress: { defaultPolicy: 'allow', rules: [] } }],
+    publicIps: [{ address: PUB, filter: 'rules', portForwards: [], rules: ports.map(([p, proto], i) => ({ id: uid(900 + i), protocol: proto, ports: { start: p, end: p }, sourceCidrs: [] })) }],
+  });
+  const one = [{ vmId: uid(11), ip: backends[0]!.ip }];
+  const all = backends.map((b, i) => ({ vmId: uid(11 + i), ip: b.ip }));
+  const rule = (id: number, over: Partial<LbRule>): LbRule => ({ id: uid(id), publicIp: PUB, publicPort: 80, privatePort: 80, protocol: 'tcp', algorithm: 'roundrobin', sourceCidrs: [], backends: one, ...over });
+  const lbSpec: LbSpec = { rules: [rule(1, {}), rule(2, { publicPort: 5201, privatePort: 5201 })] };
+  const ports: Array<[number, 'tcp' | 'udp']> = [[80, 'tcp'], [5201, 'tcp'], [8081, 'tcp'], [443, 'tcp'], [444, 'tcp'], [8443, 'tcp']];
+  const fw = new NftApplier({ netns: router });
+  const loadLb = async () => { const d = compile(fwSpec(ports)); d.nftables.push(...compileLbNft(lbSpec)); await fw.apply(d); };
+
+  // HAProxy in TCP mode on the router: the peer a user would otherwise configure.
+  const tcpCfg = join(dir, 'tcp.cfg');
+  writeFileSync(tcpCfg, `global\n    maxconn 4096\ndefaults\n    mode tcp\n    timeout client 10s\n    timeout server 10s\n    timeout connect 5s\nfrontend t\n    bind ${PUB}:8081\n    default_backend b\nbackend b\n    server s1 ${backends[0]!.ip}:80\n`);
+  lab.spawn(router, ['haproxy', '-db', '-f', tcpCfg]);
+  await new Promise((r) => setTimeout(r, 300));
+
+  const wrk = async (url: string, close: boolean, secs = 4, extra: string[] = []) => {
+    const r = await lab.tryExec(outside, ['wrk', '-t1', '-c32', `-d${secs}s`, ...(close ? ['-H', 'Connection: close'] : []), ...extra, url], { timeoutMs: (secs + 30) * 1000 });
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+    return { rps, errors: (sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0) + non2xx, out: r.stdout };
+  };
+
+  // ---- connection rate: direct / kernel L4 / HAProxy TCP, alternated ----
+  const direct: number[] = [], kernel: number[] = [], hap: number[] = [];
+  // Five alternated rounds: this machine's speed comes and goes; the median of each path counts.
+  for (let round = 0; round < 5; round++) {
+    await fw.remove();
+    direct.push((await wrk(`http://${backends[0]!.ip}/`, true)).rps);
+    await loadLb();
+    kernel.push((await wrk(`http://${PUB}/`, true)).rps);
+    hap.push((await wrk(`http://${PUB}:8081/`, true)).rps);
+  }
+  // ---- one-flow throughput ----
+  const iperf = async (host: string) => {
+    const r = await lab.exec(outside, ['iperf3', '-c', host, '-p', '5201', '-t', '3', '-J'], { timeoutMs: 60_000 });
+    return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
+  };
+  const gDirect: number[] = [], gLb: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    await fw.remove();
+    gDirect.push(await iperf(backends[0]!.ip));
+    await loadLb();
+    gLb.push(await iperf(PUB));
+  }
+
+  // ---- TLS: generated configuration vs a minimal hand-written one, same HAProxy ----
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '2', '-subj', `/CN=${PUB}`]);
+  const pem = readFileSync(join(dir, 'c.pem'), 'utf8') + readFileSync(join(dir, 'k.pem'), 'utf8');
+  writeFileSync(join(dir, `${uid(3)}.pem`), pem);
+  const tlsRule = rule(3, { publicPort: 443, protocol: 'ssl', algorithm: 'roundrobin', backends: all, tls: { certificate: readFileSync(join(dir, 'c.pem'), 'utf8'), privateKey: readFileSync(join(dir, 'k.pem'), 'utf8') } });
+  const gen = join(dir, 'gen.cfg');
+  writeFileSync(gen, compileHaproxy({ rules: [tlsRule] }, { socket: join(dir, 'gen.sock'), certDir: dir }));
+  const hand = join(dir, 'hand.cfg');
+  writeFileSync(hand, `global\n    maxconn 4096\ndefaults\n    mode http\n    timeout client 10s\n    timeout server 10s\n    timeout connect 5s\nfrontend f\n    bind ${PUB}:444 ssl crt ${join(dir, `${uid(3)}.pem`)}\n    default_backend b\nbackend b\n    balance roundrobin\n${all.map((b, i) => `    server s${i} ${b.ip}:80\n`).join('')}`);
+  const genP = lab.spawn(router, ['haproxy', '-db', '-f', gen]);
+  const handP = lab.spawn(router, ['haproxy', '-db', '-f', hand]);
+  await new Promise((r) => setTimeout(r, 500));
+  const tGen: number[] = [], tHand: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    tGen.push((await wrk(`https://${PUB}:443/`, false, 3)).rps);
+    tHand.push((await wrk(`https://${PUB}:444/`, false, 3)).rps);
+  }
+  for (const p of [genP, handP]) if (p.pid) process.kill(p.pid, 'SIGKILL');
+
+  // ---- failover: the appliance's health checks take a killed backend out ----
+  const foLb: LbSpec = { rules: [rule(4, { backends: all, healthCheck: { intervalS: 1, timeoutS: 1, healthy: 2, unhealthy: 2 } })] };
+  const child = spawn('ip', ['netns', 'exec', router, process.execPath, '--import', 'tsx', join(import.meta.dirname, 'inner.ts'), 'failover', JSON.stringify(fwSpec(ports)), JSON.stringify(foLb)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const next = (prefix: string, ms: number) => new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${prefix} within ${ms} ms`)), ms);
+    const on = (l: string) => { if (l.startsWith(prefix)) { clearTimeout(t); lines.off('line', on); resolve(l); } };
+    lines.on('line', on);
+  });
+  await next('ready', 30_000);
+  await new Promise((r) => setTimeout(r, 2500)); // the first checks pass
+  const t0 = Date.now();
+  process.kill(backends[1]!.pid, 'SIGKILL');
+  const failover = Number((await next('down', 30_000)).split(' ')[1]) - t0;
+  child.stdin!.end();
+  await new Promise((r) => child.once('exit', r));
+  fw.reset();
+
+  // ---- 1,000 rules × 10 backends, compiled and applied ----
+  const bigNs = await lab.netns('big');
+  const big = new NftApplier({ netns: bigNs });
+  const bigLb: LbSpec = { rules: Array.from({ length: 1000 }, (_, i) => ({
+    id: uid(10_000 + i), publicIp: PUB, publicPort: 1000 + i, privatePort: 80, protocol: 'tcp' as const, algorithm: (i % 2 ? 'source' : 'roundrobin') as 'source' | 'roundrobin', sourceCidrs: [],
+    backends: Array.from({ length: 10 }, (_, j) => ({ vmId: uid(50_000 + j), ip: `10.1.1.${20 + j}` })),
+  })) };
+  const bigFw: FirewallSpec = { ...fwSpec([]), publicIps: [{ address: PUB, filter: 'rules', portForwards: [], rules: [{ id: uid(899), protocol: 'tcp', ports: { start: 1000, end: 1999 }, sourceCidrs: [] }] }] };
+  const applyTimes: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    big.reset();
+    const s = performance.now();
+    const d = compile(bigFw);
+    d.nftables.push(...compileLbNft(bigLb));
+    await big.apply(d);
+    applyTimes.push(performance.now() - s);
+  }
+  await big.close();
+
+  // ---- 20 HAProxy changes (reloads) under load ----
+  await fw.apply((() => { const d = compile(fwSpec(ports)); return d; })());
+  const rlLb: LbSpec = { rules: [rule(5, { publicPort: 8443, algorithm: 'leastconn', backends: [all[0]!, all[2]!] })] };
+  const rc = spawn('ip', ['netns', 'exec', router, process.execPath, '--import', 'tsx', join(import.meta.dirname, 'inner.ts'), 'reload', JSON.stringify(fwSpec(ports)), JSON.stringify(rlLb)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const rlines = createInterface({ input: rc.stdout! });
+  const rnext = (prefix: string, ms: number) => new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${prefix} within ${ms} ms`)), ms);
+    const on = (l: string) => { if (l.startsWith(prefix)) { clearTimeout(t); rlines.off('line', on); resolve(l); } };
+    rlines.on('line', on);
+  });
+  await rnext('ready', 30_000);
+  // The same load without changes: wrk's error count must be 0 here for the number below to mean anything.
+  const baseline = await wrk(`http://${PUB}:8443/`, true, 3);
+  const load = wrk(`http://${PUB}:8443/`, true, 8);
+  await new Promise((r) => setTimeout(r, 500));
+  rc.stdin!.write('go\n');
+  const doneLine = await rnext('done', 60_000);
+  const loaded = await load;
+  rc.stdin!.end();
+  await new Promise((r) => rc.once('exit', r));
+  await fw.close();
+
+  const r2 = (x: number) => x.toFixed(2);
+  console.error(`lb detail: connrate direct ${direct.map(Math.round).join('/')} kernel ${kernel.map(Math.round).join('/')} haproxy-tcp ${hap.map(Math.round).join('/')} conn/s; ` +
+    `one flow direct ${gDirect.map((g) => r2(g / 1e9)).join('/')} lb ${gLb.map((g) => r2(g / 1e9)).join('/')} Gbit/s; tls generated ${tGen.map(Math.round).join('/')} hand ${tHand.map(Math.round).join('/')} req/s; ` +
+    `apply_1k ${applyTimes.map(Math.round).join('/')} ms; reload run ${Math.round(loaded.rps)} req/s, ${doneLine.replace('done', 'reloads')}, baseline errors ${baseline.errors}`);
+  console.log(`lb: l4_connrate_ratio_direct=${r2(median(kernel) / median(direct))} l4_connrate_ratio_haproxy=${r2(median(kernel) / median(hap))} l4_gbps_ratio_direct=${r2(median(gLb) / median(gDirect))} ` +
+    `tls_rps_ratio_haproxy_plain=${r2(median(tGen) / median(tHand))} failover_ms=${failover} apply_1k_ms=${Math.round(median(applyTimes))} reload_failed_requests=${loaded.errors}`);
+} finally {
+  await lab.cleanup();
+}
