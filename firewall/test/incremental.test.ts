@@ -32,6 +32,7 @@ test('FirewallCompiler gives compile()\'s document after every kind of change, a
     ['rule removed', (s) => { s.publicIps[1]!.rules.pop(); }],
     ['port forward private port', (s) => { s.publicIps[0]!.portForwards[0]!.privatePorts = { start: 81, end: 81 }; s.publicIps[0]!.portForwards[0]!.publicPorts = { start: 8081, end: 8081 }; }],
     ['port forward address', (s) => { s.publicIps[0]!.portForwards[0]!.privateIp = '10.1.1.9'; }],
+    ['port forward opens nothing itself (openfirewall=false)', (s) => { s.publicIps[0]!.portForwards[1]!.open = false; }],
     ['static NAT target', (s) => { s.publicIps[1]!.staticNat = { privateIp: '10.1.1.8' }; }],
     ['filter', (s) => { s.publicIps[1]!.filter = 'open'; }],
     ['IP added', (s) => { s.publicIps.push({ address: '203.0.113.50', filter: 'rules', rules: [{ id: uid(97), protocol: 'tcp', ports: { start: 1, end: 2 }, sourceCidrs: [] }], portForwards: [] }); }],

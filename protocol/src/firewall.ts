@@ -426,7 +426,7 @@ const sameStrings = (a: readonly string[], b: readonly string[]) => {
 export const COMPARED_FIELDS = {
   PublicIp: ['address', 'filter', 'rules', 'portForwards', 'staticNat'],
   FirewallRule: ['id', 'protocol', 'ports', 'icmpType', 'icmpCode', 'sourceCidrs'],
-  PortForward: ['id', 'protocol', 'publicPorts', 'privateIp', 'privatePorts', 'sourceCidrs'],
+  PortForward: ['id', 'protocol', 'publicPorts', 'privateIp', 'privatePorts', 'sourceCidrs', 'open'],
 } as const;
 /** Equality of two schema-valid raw public IPs, field by field (several times cheaper than a
  *  generic deep comparison over 10,000 rules). */
@@ -440,7 +440,7 @@ export function samePublicIp(a: RawPublicIp, b: RawPublicIp): boolean {
   }
   for (let i = 0; i < a.portForwards.length; i++) {
     const x = a.portForwards[i]!, y = b.portForwards[i]!;
-    if (x.id !== y.id || x.protocol !== y.protocol || x.privateIp !== y.privateIp
+    if (x.id !== y.id || x.protocol !== y.protocol || x.privateIp !== y.privateIp || x.open !== y.open
       || !sameRange(x.publicPorts, y.publicPorts) || !sameRange(x.privatePorts, y.privatePorts) || !sameStrings(x.sourceCidrs, y.sourceCidrs)) return false;
   }
   return true;

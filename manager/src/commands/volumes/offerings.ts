@@ -65,8 +65,9 @@ export const createDiskOffering = command({
     displaytext: { type: 'string', description: 'An alternate display text of the disk offering, defaults to \'name\'.', length: 4096 },
     disksize: { type: 'long', description: 'size of the disk offering in GB (1GB = 1,073,741,824 bytes)', min: 1, max: 1048576 },
     customized: { type: 'boolean', description: 'whether disk offering size is custom or not' },
-    domainid: { type: 'uuid', description: 'the ID of the containing domain, null for public offerings' },
-    zoneid: { type: 'uuid', description: 'the ID of the containing zone, null for public offerings', since: '4.13' },
+    // CloudStack takes lists here; an offering of Flotilla belongs to at most one domain and zone.
+    domainid: { type: 'list', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
+    zoneid: { type: 'list', of: 'uuid', description: 'the ID of the containing zone(s), null for public offerings', since: '4.13' },
     storagetype: { type: 'string', description: 'the storage type of the disk offering. Values are local and shared.', values: ['local', 'shared'] },
     provisioningtype: { type: 'string', description: 'provisioning type used to create volumes. Valid values are thin, sparse, fat.', values: PROVISIONING },
     displayoffering: { type: 'boolean', description: 'an optional field, whether to display the offering to the end user or not.' },
@@ -76,8 +77,11 @@ export const createDiskOffering = command({
     const customized = a.customized ?? false;
     if (!customized && a.disksize === undefined) throw paramError('Disksize is required for a non-customized disk offering');
     if (customized && a.disksize !== undefined) throw paramError('Disksize must not be given for a customized disk offering');
-    const domainId = a.domainid ? (await domainById(ctx, a.domainid, 'domainid')).id : null;
-    const zoneId = a.zoneid ? (await zoneById(ctx, a.zoneid, 'zoneid')).id : null;
+    for (const p of ['domainid', 'zoneid'] as const) {
+      if ((a[p]?.length ?? 0) > 1) throw paramError(`Invalid parameter ${p}: a disk offering of more than one ${p === 'domainid' ? 'domain' : 'zone'} is not supported yet`);
+    }
+    const domainId = a.domainid?.[0] ? (await domainById(ctx, a.domainid[0], 'domainid')).id : null;
+    const zoneId = a.zoneid?.[0] ? (await zoneById(ctx, a.zoneid[0], 'zoneid')).id : null;
     const id = randomUUID();
     await ctx.sql.query(
       `INSERT INTO disk_offerings (id, name, display_text, disk_size, is_customized, storage_type, provisioning_type, domain_id, zone_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
