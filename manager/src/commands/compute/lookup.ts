@@ -33,11 +33,12 @@ export function canUseNetwork(ctx: Context, n: NetworkRow): boolean {
 export function whereUsableNetwork(w: Where, c: Caller): Where {
   if (c.role === 'Admin') return w;
   // Account networks: the owner (and domain admins above it); domain networks: accounts in
-  // that domain or below it (and domain admins above it).
+  // that domain, or below it unless subdomainaccess=false (and domain admins above it) — the
+  // same rule as canUseNetwork.
   const ancestors = `n.domain_id = ANY(ARRAY(SELECT id FROM domains WHERE path = ? OR starts_with(?, path || '/')))`;
-  const own = `(n.acl_type = 'Account' AND n.account_id = ?) OR (n.acl_type <> 'Account' AND ${ancestors})`;
-  if (c.role === 'DomainAdmin') return w.add(`(${own} OR ${domainSubtree('n.domain_id')})`, c.accountId, c.domainPath, c.domainPath, c.domainPath, c.domainPath);
-  return w.add(`(${own})`, c.accountId, c.domainPath, c.domainPath);
+  const own = `(n.acl_type = 'Account' AND n.account_id = ?) OR (n.acl_type <> 'Account' AND (n.domain_id = ? OR (n.subdomain_access IS DISTINCT FROM false AND ${ancestors})))`;
+  if (c.role === 'DomainAdmin') return w.add(`(${own} OR ${domainSubtree('n.domain_id')})`, c.accountId, c.domainId, c.domainPath, c.domainPath, c.domainPath, c.domainPath);
+  return w.add(`(${own})`, c.accountId, c.domainId, c.domainPath, c.domainPath);
 }
 
 /** `col` is the id of the domain at `?` or of one below it (two placeholders: the path twice). */
