@@ -30,7 +30,10 @@ kernelTest('a router\'s rule counters, DHCP leases and DNS queries reach /metric
   const ns1 = await nsOf(w, vm1.id);
   await leased(w, ns1, vm1.nic[0].ipaddress);
   const snat = (await api.ok('listPublicIpAddresses', { associatednetworkid: net.id, issourcenat: true })).publicipaddress[0];
-  const pf = (await api.jobOk('createPortForwardingRule', { ipaddressid: snat.id, protocol: 'tcp', publicport: 8080, privateport: 80, virtualmachineid: vm1.id, cidrlist: '0.0.0.0/0' })).portforwardingrule;
+  await api.jobOk('createPortForwardingRule', { ipaddressid: snat.id, protocol: 'tcp', publicport: 8080, privateport: 80, virtualmachineid: vm1.id, cidrlist: '0.0.0.0/0' });
+  // openfirewall (default true) made the forward's firewall rule, which counts the connections it opens.
+  const pf = (await api.ok('listFirewallRules', { ipaddressid: snat.id })).firewallrule.find((r: any) => r.startport === 8080);
+  t.truthy(pf, 'the forward\'s firewall rule');
   for (let i = 0; i < 3; i++) t.is((await w.lab.exec(w.uplink, ['curl', '-sS', '--max-time', '3', `http://${snat.ipaddress}:8080/`])).stdout.trim(), 'vm1');
   const domain = (await api.ok('listNetworks', { id: net.id })).network[0].networkdomain;
   await w.lab.exec(ns1, ['busybox', 'nslookup', `vm1.${domain}`, '10.1.0.1']);
