@@ -8,10 +8,8 @@
 //   - Kea (kea-dhcp4): the reservations in the subnet, memfile lease database with persistence
 //     (`persist: true`, its CSV in the same directory).
 // Ours persists each lease in its journal (fdatasync'd before the ACK). perfdhcp draws its
-// clients from the reserved MACs (-M), so every exchange is a reservation; it always acts as a
-// relay (giaddr = its address), and dnsmasq ignores relayed requests whose relay sits on one of
-// its connected subnets, so the client namespace is a "remote" subnet reached by a route on the
-// server side (as in routers/bench/router.bench.ts).
+// clients from the reserved MACs (-M), so every exchange is a reservation; the topology is
+// lab.ts's (a relayed client subnet, which dnsmasq needs).
 // Per server, fresh lease files each try: DORA — the best completed 4-way exchange rate over
 // offered rates (past saturation a server answers late and perfdhcp counts drops, so the best
 // rate is the sustainable one); renewals — the best rate of answered renewals (REQUEST → ACK
@@ -20,12 +18,12 @@
 // Sizes: 250 and 4,000 reservations. Servers alternate within each offered rate.
 // Ends with: dhcp: dora_per_s_250=… ratio_dnsmasq_250=… ratio_kea_250=… renew_per_s_250=… renew_ratio_dnsmasq_250=… renew_ratio_kea_250=… (and _4000)
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Lab, isRoot } from '@flotilla/tests/lab';
+import { isRoot } from '@flotilla/tests/lab';
 import { reservedIp, reservedMac } from './net.ts';
+import { benchLab, serverAndClient, started, stop } from './lab.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SIZES = [250, 4000];
@@ -41,38 +39,10 @@ if (!isRoot()) {
   process.exit(0);
 }
 
-const lab = Lab.create(undefined, 'dhb');
-const dir = await mkdtemp(join(tmpdir(), 'flt-dhcpbench-'));
-lab.onCleanup(() => rm(dir, { recursive: true, force: true }));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || !p.pid) return;
-  const done = new Promise((r) => p.once('exit', r));
-  process.kill(p.pid, 'SIGTERM');
-  await Promise.race([done, sleep(5000)]);
-  if (p.exitCode === null) { process.kill(p.pid, 'SIGKILL'); await done; }
-}
-
-/** Resolves when `p` prints `marker` (ours: "ready"), or after `ms` for servers that say nothing. */
-async function started(p: ChildProcess, marker: string | undefined, ms = 800): Promise<void> {
-  if (!marker) { await sleep(ms); if (p.exitCode !== null) throw new Error(`server exited ${p.exitCode}`); return; }
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error('server did not start')), 30_000);
-    p.stdout!.on('data', (d) => { out += String(d); if (out.includes(marker)) { clearTimeout(t); resolve(); } });
-    p.once('exit', (c) => { clearTimeout(t); reject(new Error(`server exited ${c}`)); });
-  });
-}
+const { lab, dir } = await benchLab('dhb');
 
 try {
-  const r = await lab.netns('srv');
-  const c = await lab.netns('cli');
-  await lab.veth(r, 'gst0', c, 'eth0');
-  await lab.exec(r, ['ip', 'addr', 'add', '10.8.0.1/24', 'dev', 'gst0']);
-  await lab.exec(r, ['ip', 'route', 'add', '10.9.0.0/16', 'dev', 'gst0']);
-  await lab.exec(c, ['ip', 'addr', 'add', '10.9.0.2/16', 'dev', 'eth0']);
-  await lab.exec(c, ['ip', 'route', 'add', '10.8.0.0/24', 'dev', 'eth0']);
+  const { r, c } = await serverAndClient(lab);
 
   const results: Record<number, Record<Server, { dora: number; renew: number }>> = {};
   for (const size of SIZES) {

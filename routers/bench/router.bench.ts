@@ -12,12 +12,12 @@
 // ready_ms and rule_live_ms need the manager (createNetwork → lease, rule → port answering):
 // printed as NA here.
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Lab, isRoot } from '@flotilla/tests/lab';
+import { isRoot } from '@flotilla/tests/lab';
 import { NAMES, reservedIp } from './net.ts';
+import { benchLab, serverAndClient, sleep, started, stop } from './lab.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NA = 'router: ready_ms=NA rule_live_ms=NA';
@@ -28,36 +28,11 @@ if (!isRoot()) {
   process.exit(0);
 }
 
-const lab = Lab.create(undefined, 'rbn');
-const dir = await mkdtemp(join(tmpdir(), 'flt-rbench-'));
-lab.onCleanup(() => rm(dir, { recursive: true, force: true }));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || !p.pid) return;
-  const done = new Promise((r) => p.once('exit', r));
-  process.kill(p.pid, 'SIGTERM');
-  await Promise.race([done, sleep(5000)]);
-  if (p.exitCode === null) { process.kill(p.pid, 'SIGKILL'); await done; }
-}
-
-async function waitReady(p: ChildProcess): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error('server did not start')), 30_000);
-    p.stdout!.on('data', (d) => { out += String(d); if (out.includes('ready')) { clearTimeout(t); resolve(); } });
-    p.once('exit', (c) => { clearTimeout(t); reject(new Error(`server exited ${c}`)); });
-  });
-}
+const { lab, dir } = await benchLab('rbn');
+const waitReady = (p: ChildProcess) => started(p, 'ready');
 
 try {
-  const r = await lab.netns('srv');
-  const c = await lab.netns('cli');
-  await lab.veth(r, 'gst0', c, 'eth0');
-  await lab.exec(r, ['ip', 'addr', 'add', '10.8.0.1/24', 'dev', 'gst0']);
-  await lab.exec(r, ['ip', 'route', 'add', '10.9.0.0/16', 'dev', 'gst0']);
-  await lab.exec(c, ['ip', 'addr', 'add', '10.9.0.2/16', 'dev', 'eth0']);
-  await lab.exec(c, ['ip', 'route', 'add', '10.8.0.0/24', 'dev', 'eth0']);
+  const { r, c } = await serverAndClient(lab);
   const u = await lab.netns('up');
   await lab.veth(r, 'up0', u, 'eth0');
   await lab.exec(r, ['ip', 'addr', 'add', '10.7.0.2/24', 'dev', 'up0']);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { kernelTestsUnavailable } from '../src/lab.ts';
 import { waitFor } from '../src/cloud.ts';
-import { deploy, leased, nsOf, tenant, world, type World } from './lb-helpers.ts';
+import { deploy, leased, nsOf, tenant, world, type World } from '../src/router-world.ts';
 import type { Api } from '@flotilla/manager/client';
 
 const run = promisify(execFile);
