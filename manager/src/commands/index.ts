@@ -12,6 +12,7 @@ import * as compute from './compute/index.ts';
 import * as network from './network/index.ts';
 import * as ssh from './ssh/index.ts';
 import * as roles from './roles/index.ts';
+import { createConsoleEndpoint } from '../console/endpoint.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
   typeof v === 'object' && v !== null && 'name' in v && 'handler' in v && 'params' in v;
@@ -23,5 +24,6 @@ export function buildRegistry(): Registry {
     ...commandsOf(domains), ...commandsOf(accounts), ...commandsOf(users), ...commandsOf(system),
     ...commandsOf(infra), ...commandsOf(offerings), ...commandsOf(compute), ...commandsOf(network), ...commandsOf(ssh),
     ...commandsOf(roles),
+    createConsoleEndpoint,
   );
 }
