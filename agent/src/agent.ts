@@ -6,7 +6,7 @@
 // the manager asks listState and reconciles (starts what should run, destroys strays).
 import { EventEmitter } from 'node:events';
 import { constants as fsConstants, openSync } from 'node:fs';
-import net from 'node:net';
+import tty from 'node:tty';
 import { hostname } from 'node:os';
 import WebSocket from 'ws';
 import {
@@ -221,8 +221,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     const path = await this.opts.driver.consoleDevice?.(args.name);
     if (!path) throw new AgentError('NOT_FOUND', `VM ${args.name} has no serial console on this host`);
     const fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
-    // A tty handle (libuv) reads and writes the pty without blocking the event loop.
-    const pty = new net.Socket({ fd, readable: true, writable: true });
+    // A tty handle (libuv) reads and writes the pty without blocking the event loop (net.Socket
+    // refuses a TTY fd; tty.ReadStream is a socket over one and writes too).
+    const pty = new tty.ReadStream(fd);
     const u = new URL(this.opts.url);
     u.pathname = `${u.pathname.replace(/\/$/, '')}/console`;
     const ws = new WebSocket(u, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000 });

@@ -105,11 +105,13 @@ export class AgentGateway {
   async openConsole(hostId: string, vmName: string, timeoutMs = 15_000): Promise<WebSocket> {
     const session = randomBytes(24).toString('base64url');
     const arrived = new Promise<WebSocket>((resolve) => this.consoleWaiters.set(session, { hostId, resolve }));
-    const timer = new Promise<never>((_r, reject) => setTimeout(() => reject(new AgentRequestError('TIMEOUT', `host ${hostId} did not open the console of ${vmName}`, hostId)), timeoutMs).unref());
+    let timeout: NodeJS.Timeout | undefined;
+    const timer = new Promise<never>((_r, reject) => { timeout = setTimeout(() => reject(new AgentRequestError('TIMEOUT', `host ${hostId} did not open the console of ${vmName}`, hostId)), timeoutMs); });
+    timer.catch(() => undefined);
     try {
       await this.request(hostId, 'openConsole', { name: vmName, session, console: 'serial' }, timeoutMs);
       return await Promise.race([arrived, timer]);
-    } finally { this.consoleWaiters.delete(session); }
+    } finally { clearTimeout(timeout); this.consoleWaiters.delete(session); }
   }
 
   private acceptConsole(ws: WebSocket): void {
