@@ -112,7 +112,7 @@ export class ConsoleProxy {
       const fresh: ConsoleClaims = { ...claims, jti: newJti(), exp: this.now() + timeoutMs };
       if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'reconnect', token: sealToken(this.o.key(), fresh) }));
     };
-    ws.send(JSON.stringify({ type: 'ready', vm: claims.vmName }));
+    ws.send(JSON.stringify({ type: 'ready', vm: claims.label }));
     sendReconnect();
     const refresher = setInterval(sendReconnect, Math.max(1000, Math.floor(timeoutMs / 2)));
     let done = false;

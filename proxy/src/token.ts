@@ -15,6 +15,8 @@ export interface ConsoleClaims {
   /** the VM's uuid and its instance name on the host */
   vmId: string;
   vmName: string;
+  /** the VM's name as its owner knows it (the page shows it; the instance name is admin-only) */
+  label: string;
   /** host the VM ran on when the token was made (a VM that moved is refused) */
   hostId: string;
   console: 'serial' | 'vnc';

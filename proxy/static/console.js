@@ -50,6 +50,8 @@
     };
   }
 
+  // Drops the socket as a network failure would (tests and the reconnect path use it).
+  window.flotillaDrop = () => { if (ws) ws.close(); };
   term.onData(send);
   again.addEventListener('click', connect);
   // Paste: the terminal's own paste (Ctrl+Shift+V / middle click / context menu) goes through

@@ -5,7 +5,7 @@ import { consoleEndpoint, normalizePrefix } from '../src/url.ts';
 
 const key = deriveConsoleKey(randomBytes(32));
 const claims = (exp: number): ConsoleClaims => ({
-  jti: newJti(), vmId: '6f1b0c1e-0000-4000-8000-000000000001', vmName: 'i-2-10-VM', hostId: 'h', console: 'serial',
+  jti: newJti(), vmId: '6f1b0c1e-0000-4000-8000-000000000001', vmName: 'i-2-10-VM', label: 'web1', hostId: 'h', console: 'serial',
   userId: 'u', username: 'alice', accountId: 'a', accountName: 'alice', domainId: 'd', exp,
 });
 

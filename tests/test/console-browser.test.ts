@@ -70,6 +70,7 @@ kernelTest('a VM console in a real browser: xterm.js page, the guest\'s shell, p
   const t0 = Date.now();
   const ep = (await alice.ok('createConsoleEndpoint', { virtualmachineid: vm.id })).consoleendpoint;
   t.true(ep.success);
+  t.is(ep.websocket.extra, '');
   t.regex(ep.url, /^http:\/\/127\.0\.0\.1:\d+\/console\/\?token=c1\./);
   t.is(ep.websocket.path, '/console/ws');
   t.is(ep.websocket.host, '127.0.0.1');
@@ -144,6 +145,15 @@ kernelTest('a VM console in a real browser: xterm.js page, the guest\'s shell, p
   const viaLegacy = await ctx.newPage();
   await viaLegacy.goto(legacy.headers.get('location')!);
   await waitFor(async () => /connected to/.test(await statusText(viaLegacy)), 'legacy URL connected', 20_000);
+
+  // A dropped socket: the page says disconnected and reconnects with the proxy's fresh token.
+  await viaLegacy.evaluate('window.flotillaDrop()');
+  await waitFor(async () => /disconnected/.test(await statusText(viaLegacy)) && await viaLegacy.locator('#reconnect').isVisible(), 'reconnect offered', 10_000);
+  await viaLegacy.locator('#reconnect').click();
+  await waitFor(async () => /connected to webcons/.test(await statusText(viaLegacy)), 'reconnected', 20_000);
+  await typeLine(viaLegacy, 'echo again-$((2+3))');
+  await waitText(viaLegacy, /^again-5\s*$/m, 'a command after reconnecting');
+  t.is((await cloud.m.services.db.query(`SELECT 1 FROM events WHERE type = 'VM.CONSOLE.OPEN'`)).length, 3);
 
   // The VM stopped: the open console shows the disconnected state; no new endpoint (431).
   await alice.jobOk('stopVirtualMachine', { id: vm.id }, 120_000);

@@ -81,14 +81,14 @@ export async function attachConsole(app: FastifyInstance, s: Services, masterKey
   });
 }
 
-export interface EndpointVm { id: string; instance_name: string; host_id: string }
+export interface EndpointVm { id: string; name: string; instance_name: string; host_id: string }
 
 /** Seals a single-use token for a VM's serial console and builds CloudStack's answer. */
 export async function makeEndpoint(s: Services, sql: Sql, caller: Caller, vm: EndpointVm, extra: string | undefined): Promise<ConsoleEndpoint> {
   const c = consoleService(s);
   const timeout = await configNumber(sql, 'consoleproxy.session.timeout');
   const claims: ConsoleClaims = {
-    jti: newJti(), vmId: vm.id, vmName: vm.instance_name, hostId: vm.host_id, console: 'serial',
+    jti: newJti(), vmId: vm.id, vmName: vm.instance_name, label: vm.name, hostId: vm.host_id, console: 'serial',
     userId: caller.userId, username: caller.username, accountId: caller.accountId, accountName: caller.accountName, domainId: caller.domainId,
     exp: Date.now() + timeout, ...(extra ? { extra } : {}),
   };
