@@ -7,7 +7,7 @@ const byName = (list: any[], name: string) => list.find((o) => o.name === name);
 eachDialect('listConfigurations shows the keys Flotilla reads, with CloudStack fields', async (t, dialect) => {
   const { admin } = await startManager(t, dialect);
   const all = (await admin.ok('listConfigurations')).configuration as any[];
-  t.deepEqual(all.map((c) => c.name), ['cpu.overprovisioning.factor', 'mem.overprovisioning.factor', 'network.loadbalancer.haproxy.max.conn', 'network.throttling.rate', 'router.service.offering']);
+  t.deepEqual(all.map((c) => c.name), ['consoleproxy.session.timeout', 'consoleproxy.url.domain', 'consoleproxy.url.path', 'consoleproxy.url.scheme', 'cpu.overprovisioning.factor', 'mem.overprovisioning.factor', 'network.loadbalancer.haproxy.max.conn', 'network.throttling.rate', 'router.service.offering']);
   t.deepEqual(byName(all, 'network.throttling.rate'), {
     category: 'Network', name: 'network.throttling.rate', value: '200', defaultvalue: '200', isdynamic: true, type: 'Number',
     description: 'Default data transfer rate in megabits per second allowed in network.', displaytext: 'Network Throttling Rate',
