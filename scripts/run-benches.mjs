@@ -5,6 +5,7 @@
 //   dhcp: …       (routers/bench/dhcp.bench.ts: reservations, against dnsmasq and Kea)
 //   hosts-driver: … (agent/bench, the netns driver and simulated agents below the manager)
 //   guests: … (agent/bench/guests.bench.ts: guest containers until they answer, RSS per VM)
+//   console: … (tests/bench/console.ts: console proxy open time, echo, 100 sessions)
 // Usage: node scripts/run-benches.mjs [name …]  (names: the keys of `all` below)
 import { spawnSync } from 'node:child_process';
 
@@ -17,6 +18,7 @@ const all = {
   api: ['npm', ['run', '--silent', 'bench', '-w', 'manager']],
   'hosts-driver': ['npm', ['run', '--silent', 'bench', '-w', 'agent']],
   guests: ['npm', ['run', '--silent', 'bench:guests', '-w', 'agent']],
+  console: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'console']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;
