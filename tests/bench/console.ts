@@ -179,7 +179,7 @@ async function main(): Promise<void> {
     ids.push(...await Promise.all(Array.from({ length: 10 }, async (_, j) =>
       (await admin.jobOk('deployVirtualMachine', { zoneid: zs.zoneId, serviceofferingid: so.id, templateid: simTpl.id, networkids: snet.id, name: `s${i + j}` }, 300_000)).virtualmachine.id as string)));
   }
-  phase('100 VMs deployed');
+  phase(`${ids.length} VMs deployed`);
   const rss0 = rssMb(mgr.pid);
   const urls: string[] = [];
   for (const id of ids) urls.push((await admin.ok('createConsoleEndpoint', { virtualmachineid: id })).consoleendpoint.url as string);
