@@ -6,6 +6,7 @@
 //   hosts-driver: … (agent/bench, the netns driver and simulated agents below the manager)
 //   guests: … (agent/bench/guests.bench.ts: guest containers until they answer, RSS per VM)
 //   vpn: …        (vpn/bench, the router appliance's WireGuard VPN)
+//   console: … (tests/bench/console.ts: console proxy open time, echo, 100 sessions)
 // Usage: node scripts/run-benches.mjs [name …]  (names: the keys of `all` below)
 import { spawnSync } from 'node:child_process';
 
@@ -21,6 +22,7 @@ const all = {
   ui: ['npm', ['run', '--silent', 'bench', '-w', 'ui']],
   vpn: ['npm', ['run', '--silent', 'bench', '-w', 'vpn']],
   lb: ['npm', ['run', '--silent', 'bench', '-w', 'lb']],
+  console: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'console']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;

@@ -5,10 +5,12 @@
 // revoked token, version) is final. The agent holds no desired state: after each reconnect
 // the manager asks listState and reconciles (starts what should run, destroys strays).
 import { EventEmitter } from 'node:events';
+import { constants as fsConstants, openSync } from 'node:fs';
+import tty from 'node:tty';
 import { hostname } from 'node:os';
 import WebSocket from 'ws';
 import {
-  AGENT_OPS, AGENT_PROTOCOL_VERSION, REFUSED_CLOSE_CODE, Refused, Welcome,
+  AGENT_OPS, AGENT_PROTOCOL_VERSION, AgentCommands, REFUSED_CLOSE_CODE, Refused, Welcome,
   type AgentOp, type AgentToManager, type Hello, type RefusalCode,
 } from '@flotilla/protocol/agent';
 import type { Driver } from './driver.ts';
@@ -210,6 +212,35 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
   }
 
+  /** Opens a VM's console pty and relays it over a WebSocket of its own to the manager's
+   *  `<url>/console` (never over the control channel: a busy console must not delay requests). */
+  private async openConsole(raw: unknown): Promise<{ name: string; session: string }> {
+    const problems = schemaProblems(AgentCommands.openConsole.args, raw);
+    if (problems.length) throw new AgentError('INVALID_ARGUMENT', `invalid openConsole: ${problems.join('; ')}`);
+    const args = raw as { name: string; session: string };
+    const path = await this.opts.driver.consoleDevice?.(args.name);
+    if (!path) throw new AgentError('NOT_FOUND', `VM ${args.name} has no serial console on this host`);
+    const fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
+    // A tty handle (libuv) reads and writes the pty without blocking the event loop (net.Socket
+    // refuses a TTY fd; tty.ReadStream is a socket over one and writes too).
+    const pty = new tty.ReadStream(fd);
+    const u = new URL(this.opts.url);
+    u.pathname = `${u.pathname.replace(/\/$/, '')}/console`;
+    const ws = new WebSocket(u, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000 });
+    const close = () => { pty.destroy(); if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.terminate(); };
+    pty.on('error', close);
+    pty.on('close', close);
+    ws.on('close', close);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', (e) => { close(); reject(new AgentError('DRIVER_FAILURE', `console socket to the manager: ${e.message}`)); });
+    });
+    ws.send(JSON.stringify({ type: 'console', token: this.opts.token, session: args.session }));
+    pty.on('data', (b: Buffer) => { if (ws.readyState === WebSocket.OPEN) ws.send(b); });
+    ws.on('message', (data, isBinary) => { if (isBinary) pty.write(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)); });
+    return { name: args.name, session: args.session };
+  }
+
   private async onRequest(ws: WebSocket, msg: Record<string, unknown>): Promise<void> {
     const id = msg.id;
     if (typeof id !== 'string' || !id || id.length > 64) {
@@ -223,8 +254,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     } else {
       this.emit('request', { id, op });
       try {
-        const fn = this.opts.driver[op] as (a: unknown) => Promise<unknown>;
-        const result = await fn.call(this.opts.driver, msg.args ?? {});
+        const result = op === 'openConsole'
+          ? await this.openConsole(msg.args)
+          : await (this.opts.driver[op] as (a: unknown) => Promise<unknown>).call(this.opts.driver, msg.args ?? {});
         response = { type: 'response', id, ok: true, result };
       } catch (e) {
         const err = AgentError.from(e);

@@ -10,7 +10,9 @@
 // restart must not take guests down.
 import type { AgentArgs, AgentOp, AgentResult, HostCapacity, HypervisorType } from '@flotilla/protocol/agent';
 
-export type DriverOps = { [O in AgentOp]: (args: AgentArgs<O>) => Promise<AgentResult<O>> };
+// openConsole is the agent's own (it streams over a socket of its own); drivers only say where
+// a VM's console is (consoleDevice).
+export type DriverOps = { [O in Exclude<AgentOp, 'openConsole'>]: (args: AgentArgs<O>) => Promise<AgentResult<O>> };
 
 export interface HostFacts {
   hypervisor: HypervisorType;
@@ -23,4 +25,6 @@ export interface Driver extends DriverOps {
   readonly hypervisor: HypervisorType;
   hostFacts(): Promise<HostFacts>;
   close(): Promise<void>;
+  /** The host path of a running VM's serial console (a pty), if it has one. */
+  consoleDevice?(name: string): Promise<string | undefined>;
 }

@@ -15,6 +15,7 @@ import { AgentGateway } from './agents/gateway.ts';
 import { reconcileHost, startVmMonitor } from './orchestrator/compute.ts';
 import { startRouterMonitor } from './orchestrator/router.ts';
 import { bootstrap } from './bootstrap.ts';
+import { attachConsole } from './console/index.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 import type { Services, Settings } from './services.ts';
@@ -77,9 +78,10 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   const jobs = new JobRunner();
   const log = o.log ?? createLogger();
   const agents = new AgentGateway(db, log);
+  const master = masterKey(o.memory ? undefined : o.settings.dataDir, env);
   const services: Services = {
     db, registry: buildRegistry(), jobs, log, agents,
-    secrets: new SecretBox(masterKey(o.memory ? undefined : o.settings.dataDir, env)),
+    secrets: new SecretBox(master),
     runId: randomUUID(), settings: o.settings, callers: new CallerCache(), metrics: new Metrics(),
   };
   jobs.bind(services);
@@ -88,6 +90,7 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   registerMetricsRoute(app, services.metrics, { token: env.FLOTILLA_METRICS_TOKEN });
   agents.hooks = { onConnect: (hostId) => reconcileHost(services, hostId) };
   await agents.register(app);
+  await attachConsole(app, services, master);
   await jobs.recover();
   // Routers report their applied generation, health and counters; a dead one is re-created.
   const stopRouterMonitor = startRouterMonitor(services, Number(env.FLOTILLA_ROUTER_CHECK_MS ?? 10_000));

@@ -7,7 +7,7 @@ const byName = (list: any[], name: string) => list.find((o) => o.name === name);
 eachDialect('listConfigurations shows the keys Flotilla reads, with CloudStack fields', async (t, dialect) => {
   const { admin } = await startManager(t, dialect);
   const all = (await admin.ok('listConfigurations')).configuration as any[];
-  t.deepEqual(all.map((c) => c.name), ['cpu.overprovisioning.factor', 'incorrect.login.attempts.allowed', 'mem.overprovisioning.factor', 'network.loadbalancer.haproxy.max.conn', 'network.throttling.rate',
+  t.deepEqual(all.map((c) => c.name), ['consoleproxy.session.timeout', 'consoleproxy.url.domain', 'consoleproxy.url.path', 'consoleproxy.url.scheme', 'cpu.overprovisioning.factor', 'incorrect.login.attempts.allowed', 'mem.overprovisioning.factor', 'network.loadbalancer.haproxy.max.conn', 'network.throttling.rate',
     'remote.access.vpn.client.iprange', 'remote.access.vpn.user.limit', 'remote.access.vpn.wireguard.port', 'router.service.offering']);
   t.deepEqual(byName(all, 'network.throttling.rate'), {
     category: 'Network', name: 'network.throttling.rate', value: '200', defaultvalue: '200', isdynamic: true, type: 'Number',

@@ -299,6 +299,15 @@ export const AgentCommands = {
     }, { additionalProperties: false }),
     result: Type.Object({ payload: Type.Unknown() }),
   },
+  /** Console proxy: the agent opens the VM's console and dials `<manager url>/console` (its
+   *  token + `session` in the first text frame), then relays the console's bytes over that
+   *  socket as binary frames until either side closes. Answered once the socket is open. */
+  openConsole: {
+    args: Type.Object({
+      name: VmName, session: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }), console: Type.Literal('serial'),
+    }, { additionalProperties: false }),
+    result: Type.Object({ name: VmName, session: Type.String() }),
+  },
 } as const satisfies Record<string, { args: TSchema; result: TSchema }>;
 
 export type AgentOp = keyof typeof AgentCommands;

@@ -235,6 +235,12 @@ export class NetnsDriver implements Driver {
   private vmDir(vm: string): string { return join(this.stateDir, 'vms', vm); }
   private controlSocket(vm: string): string { return join(this.vmDir(vm), 'control.sock'); }
   private consolePath(vm: string): string { return join(this.vmDir(vm), 'console'); }
+  /** The console link of a VM of this host, when the name is valid and the link exists. */
+  async consoleDevice(name: string): Promise<string | undefined> {
+    if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,38}[A-Za-z0-9])?$/.test(name)) return undefined;
+    const p = this.consolePath(name);
+    return existsSync(p) ? p : undefined;
+  }
   private ipH(...args: string[]): Promise<unknown> { return run(['ip', '-n', this.host, ...args]); }
 
   private async hostLinks(): Promise<IpLink[]> {

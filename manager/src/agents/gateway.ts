@@ -4,7 +4,7 @@
 // with responses. A host that is silent for HEARTBEAT_TIMEOUT_MS is marked Disconnected (and
 // Alert after a further grace period). After every hello the manager reconciles the host
 // (the `onConnect` hook), since the agent keeps no desired state of its own.
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import type WebSocket from 'ws';
@@ -75,6 +75,7 @@ export class AgentGateway {
   async register(app: FastifyInstance): Promise<void> {
     await app.register(websocket, { options: { maxPayload: 16 * 1024 * 1024 } });
     app.get('/agent', { websocket: true }, (socket) => this.accept(socket as unknown as WebSocket));
+    app.get('/agent/console', { websocket: true }, (socket) => this.acceptConsole(socket as unknown as WebSocket));
     this.monitor = setInterval(guarded(this.r, 'agent heartbeat check', () => this.checkHeartbeats()), HEARTBEAT_INTERVAL_MS);
     this.monitor.unref();
     app.addHook('onClose', async () => this.close());
@@ -99,6 +100,42 @@ export class AgentGateway {
     const schema = AgentCommands[op].result;
     if (!Value.Check(schema, result)) throw new AgentRequestError('BAD_MESSAGE', `host ${hostId} answered ${op} with a malformed result`, hostId);
     return result as AgentResult<O>;
+  }
+
+  /** Console sessions asked of an agent, waiting for its console socket (session id → waiter). */
+  private readonly consoleWaiters = new Map<string, { hostId: string; resolve: (ws: WebSocket) => void }>();
+
+  /** Asks a host's agent to open a VM's serial console; resolves with the agent's console
+   *  socket (binary frames = console bytes both ways). */
+  async openConsole(hostId: string, vmName: string, timeoutMs = 15_000): Promise<WebSocket> {
+    const session = randomBytes(24).toString('base64url');
+    const arrived = new Promise<WebSocket>((resolve) => this.consoleWaiters.set(session, { hostId, resolve }));
+    let timeout: NodeJS.Timeout | undefined;
+    const timer = new Promise<never>((_r, reject) => { timeout = setTimeout(() => reject(new AgentRequestError('TIMEOUT', `host ${hostId} did not open the console of ${vmName}`, hostId)), timeoutMs); });
+    timer.catch(() => undefined);
+    try {
+      await this.request(hostId, 'openConsole', { name: vmName, session, console: 'serial' }, timeoutMs);
+      return await Promise.race([arrived, timer]);
+    } finally { clearTimeout(timeout); this.consoleWaiters.delete(session); }
+  }
+
+  private acceptConsole(ws: WebSocket): void {
+    const timer = setTimeout(() => ws.terminate(), 10_000);
+    ws.once('message', (data) => {
+      clearTimeout(timer);
+      let m: { type?: string; token?: string; session?: string };
+      try { m = JSON.parse(data.toString()); } catch { ws.terminate(); return; }
+      const w = typeof m.session === 'string' ? this.consoleWaiters.get(m.session) : undefined;
+      if (m.type !== 'console' || typeof m.token !== 'string' || !w) { ws.close(REFUSED_CLOSE_CODE, 'unknown console session'); return; }
+      const hash = hashToken(m.token);
+      void this.db.query<{ id: string }>('SELECT id FROM hosts WHERE token_hash = $1', [hash]).then((rows) => {
+        // Only the agent the session was asked of may answer it.
+        if (rows[0]?.id !== w.hostId) { ws.close(REFUSED_CLOSE_CODE, 'UNKNOWN_TOKEN'); return; }
+        this.consoleWaiters.delete(m.session!);
+        w.resolve(ws);
+      }, () => ws.terminate());
+    });
+    ws.on('error', () => undefined);
   }
 
   private accept(ws: WebSocket): void {

@@ -17,6 +17,7 @@ import * as tags from './tags/index.ts';
 import * as volumes from './volumes/index.ts';
 import * as catalog from './catalog/index.ts';
 import * as lb from './lb/index.ts';
+import { createConsoleEndpoint } from '../console/endpoint.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
   typeof v === 'object' && v !== null && 'name' in v && 'handler' in v && 'params' in v;
@@ -33,5 +34,6 @@ export function buildRegistry(): Registry {
     ...commandsOf(volumes),
     ...commandsOf(catalog),
     ...commandsOf(lb),
+    createConsoleEndpoint,
   );
 }

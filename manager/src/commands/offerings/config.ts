@@ -82,6 +82,30 @@ export const CONFIG_DEFS: readonly ConfigDef[] = [
     description: "UDP port of the remote access VPN's WireGuard server on the router (Flotilla; taken when a VPN is created)",
     readBy: 'createRemoteAccessVpn (commands/vpn/vpns.ts)',
   },
+  // Console proxy (manager/src/console, proxy/): read when an endpoint is made and a console opens.
+  {
+    name: 'consoleproxy.session.timeout', category: 'Console Proxy', type: 'Number', defaultValue: '30000', dynamic: true, min: 1000, max: 3600000,
+    description: 'Milliseconds a console endpoint (its single-use token) stays valid to be opened',
+    readBy: 'createConsoleEndpoint (token expiry) and the console proxy (reconnect tokens)',
+  },
+  {
+    name: 'consoleproxy.url.domain', category: 'Console Proxy', type: 'String', defaultValue: '', dynamic: true, emptyAllowed: true,
+    description: 'host[:port] browsers reach the console proxy at (a reverse proxy\'s name); empty: the manager\'s own address',
+    readBy: 'createConsoleEndpoint (url, websocket.host/port)',
+    async check(_sql, value) { return /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(value) ? undefined : 'it is not host[:port]'; },
+  },
+  {
+    name: 'consoleproxy.url.scheme', category: 'Console Proxy', type: 'String', defaultValue: 'http', dynamic: true,
+    description: 'http or https: the scheme browsers reach the console proxy with',
+    readBy: 'createConsoleEndpoint (url)',
+    async check(_sql, value) { return value === 'http' || value === 'https' ? undefined : 'it is neither http nor https'; },
+  },
+  {
+    name: 'consoleproxy.url.path', category: 'Console Proxy', type: 'String', defaultValue: '/console/', dynamic: true,
+    description: 'Path prefix browsers reach the console proxy under (what a reverse proxy forwards to the manager\'s /console/)',
+    readBy: 'createConsoleEndpoint (url, websocket.path)',
+    async check(_sql, value) { return /^\/?([A-Za-z0-9._~-]+\/?)*$/.test(value) ? undefined : 'it is not a path of letters, digits, . _ ~ - and /'; },
+  },
 ];
 
 export const configDef = (name: string): ConfigDef | undefined => CONFIG_DEFS.find((d) => d.name === name);

@@ -1,0 +1,3 @@
+export * from './token.ts';
+export * from './url.ts';
+export * from './server.ts';

@@ -1,0 +1,165 @@
+// The console proxy in a real browser (playwright-core driving Debian's chromium, headless):
+// a tenant's guest VM (a runc container on the netns driver) deployed through the API, its
+// createConsoleEndpoint URL opened in the page the proxy serves (xterm.js, screen-reader mode,
+// whose accessibility tree is what we read), `hostname` typed and the VM's name read back,
+// `ls /root` showing the guest's files (not the host's), a paste reaching the shell, the same
+// URL refused the second time, an expired token refused, another tenant refused an endpoint,
+// a stopped VM refused with 431, the legacy /client/console redirect with a session, and an
+// event for the console opened. Screenshots go to tests/artifacts/console/ (gitignored).
+import test from 'ava';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { keysFor, login } from '@flotilla/manager/client';
+import { Lab, kernelTestsUnavailable } from '../src/lab.ts';
+import { addHost, createZone, netnsHosts, startCloud, waitFor } from '../src/cloud.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const why = kernelTestsUnavailable() ?? (existsSync(CHROMIUM) ? undefined : 'no /usr/bin/chromium');
+const kernelTest = why ? test.skip : test.serial;
+const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts', 'console');
+
+async function launch(t: { teardown(fn: () => unknown): void }): Promise<Browser> {
+  // launch() gives every browser a fresh temporary user-data-dir of its own (Playwright
+  // refuses --user-data-dir with launch()); it is removed at close.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  t.teardown(() => browser.close());
+  return browser;
+}
+
+/** The terminal's text as assistive technology reads it (xterm's screen-reader mode). */
+// (Browser code as strings: this package's TypeScript has no DOM types.)
+const screenText = (page: Page) => page.evaluate<string>(`document.querySelector('.xterm-accessibility-tree')?.innerText ?? ''`);
+const statusText = (page: Page) => page.locator('#status').innerText();
+async function waitText(page: Page, re: RegExp, what: string, ms = 20_000): Promise<string> {
+  let last = '';
+  await waitFor(async () => re.test(last = await screenText(page)), `${what} (screen: ${JSON.stringify(last.slice(-400))})`, ms);
+  return last;
+}
+async function typeLine(page: Page, line: string): Promise<void> {
+  await page.locator('.xterm-helper-textarea').focus();
+  await page.keyboard.type(line);
+  await page.keyboard.press('Enter');
+}
+
+kernelTest('a VM console in a real browser: xterm.js page, the guest\'s shell, paste, single use, expiry, tenants', async (t) => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const lab = Lab.create(t, 'cons');
+  const cloud = await startCloud(t);
+  const z = await createZone(cloud.admin);
+  const [h1] = await netnsHosts(lab, 1);
+  await addHost(t, cloud, z, { name: 'host1', driver: h1!.driver, tag: h1!.tag, hostNs: h1!.hostNs });
+  const off = (await cloud.admin.ok('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' })).networkoffering[0];
+  const net = (await cloud.admin.ok('createNetwork', {
+    name: 'consnet', zoneid: z.zoneId, networkofferingid: off.id, vlan: 'vxlan://6600', gateway: '10.82.0.1', netmask: '255.255.255.0', startip: '10.82.0.10', endip: '10.82.0.99',
+  })).network.id;
+  const tpl = (await cloud.admin.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
+  const small = (await cloud.admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
+  for (const name of ['alice', 'bob']) {
+    await cloud.admin.ok('createAccount', { username: name, account: name, password: `pw-${name}-1`, email: `${name}@example.org`, firstname: name, lastname: 'T', accounttype: 0 });
+  }
+  const alice = await keysFor(cloud.url, 'alice', 'pw-alice-1');
+  const bob = await keysFor(cloud.url, 'bob', 'pw-bob-1');
+  const vm = (await alice.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: small.id, templateid: tpl.id, networkids: net, name: 'webcons' }, 120_000)).virtualmachine;
+
+  // CloudStack 4.18's answer.
+  const t0 = Date.now();
+  const ep = (await alice.ok('createConsoleEndpoint', { virtualmachineid: vm.id })).consoleendpoint;
+  t.true(ep.success);
+  t.is(ep.websocket.extra, '');
+  t.regex(ep.url, /^http:\/\/127\.0\.0\.1:\d+\/console\/\?token=c1\./);
+  t.is(ep.websocket.path, '/console/ws');
+  t.is(ep.websocket.host, '127.0.0.1');
+  t.is(ep.url, `http://${ep.websocket.host}:${ep.websocket.port}/console/?token=${encodeURIComponent(ep.websocket.token)}`);
+
+  const browser = await launch(t);
+  const ctx = await browser.newContext({ viewport: { width: 1000, height: 600 } });
+  const page = await ctx.newPage();
+  await page.goto(ep.url);
+  await waitFor(async () => /connected to/.test(await statusText(page)), 'page connected', 20_000);
+  await waitText(page, /[#$] ?$/m, 'a prompt');
+  t.log(`endpoint to prompt: ${Date.now() - t0} ms`);
+
+  await typeLine(page, 'hostname');
+  await waitText(page, /^webcons\s*$/m, 'the VM name from hostname');
+  // The guest's /root, not the host's: a file made there is listed, and the host has no such file.
+  const mark = `flt-guest-${randomBytes(4).toString('hex')}`;
+  await typeLine(page, `touch /root/${mark}; ls /root; echo done-$((6*7))`);
+  const ls = await waitText(page, /done-42/, 'ls /root');
+  t.regex(ls, new RegExp(mark));
+  t.false(existsSync(`/root/${mark}`), 'the console shell is not on the host');
+  // Paste: a clipboard paste event on xterm's input reaches the shell as typed text.
+  await page.evaluate(`(() => {
+    const dt = new DataTransfer();
+    dt.setData('text/plain', 'echo pasted-$((40+2))-ok\\r');
+    document.querySelector('.xterm-helper-textarea').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  })()`);
+  await waitText(page, /^pasted-42-ok\s*$/m, 'the pasted command\'s output');
+  await page.screenshot({ path: join(ARTIFACTS, 'console-open.png') });
+
+  // One event per console opened: who, which VM, from where.
+  const events = await cloud.m.services.db.query<{ username: string; resource_id: string; params: string }>(`SELECT username, resource_id, params::text AS params FROM events WHERE type = 'VM.CONSOLE.OPEN'`);
+  t.is(events.length, 1);
+  t.is(events[0]!.username, 'alice');
+  t.is(events[0]!.resource_id, vm.id);
+  t.regex(events[0]!.params, /127\.0\.0\.1/);
+
+  // The same URL a second time: refused, and the page says so.
+  const again = await ctx.newPage();
+  await again.goto(ep.url);
+  await waitFor(async () => /disconnected — token already used/.test(await statusText(again)), 'reuse refused', 15_000);
+  await again.screenshot({ path: join(ARTIFACTS, 'console-reused.png') });
+  t.is((await cloud.m.services.db.query(`SELECT 1 FROM events WHERE type = 'VM.CONSOLE.OPEN'`)).length, 1);
+
+  // An expired token: refused.
+  await cloud.admin.ok('updateConfiguration', { name: 'consoleproxy.session.timeout', value: '1000' });
+  const short = (await alice.ok('createConsoleEndpoint', { virtualmachineid: vm.id })).consoleendpoint;
+  await new Promise((r) => setTimeout(r, 1500));
+  const late = await ctx.newPage();
+  await late.goto(short.url);
+  await waitFor(async () => /disconnected — token expired/.test(await statusText(late)), 'expired refused', 15_000);
+  await late.screenshot({ path: join(ARTIFACTS, 'console-expired.png') });
+  await cloud.admin.ok('updateConfiguration', { name: 'consoleproxy.session.timeout', value: '30000' });
+  // A tampered token: refused.
+  const fresh = (await alice.ok('createConsoleEndpoint', { virtualmachineid: vm.id })).consoleendpoint;
+  const bad = await ctx.newPage();
+  await bad.goto(fresh.url.replace(/token=c1\.(.)/, (_m: string, c: string) => `token=c1.${c === 'A' ? 'B' : 'A'}`));
+  await waitFor(async () => /disconnected — invalid token/.test(await statusText(bad)), 'tampered refused', 15_000);
+
+  // Another tenant gets no endpoint; a stopped VM gets a clear 431.
+  const other = await bob.call('createConsoleEndpoint', { virtualmachineid: vm.id });
+  t.is(other.status, 531);
+  t.is(other.body.errorcode, 531);
+  t.is((await alice.call('createConsoleEndpoint', {})).status, 431);
+
+  // The legacy redirect with a session (CloudStack's UI): a 302 to a console URL; none without.
+  const s = await login(cloud.url, 'alice', 'pw-alice-1');
+  const legacy = await fetch(`${cloud.url}/client/console?cmd=access&vm=${vm.id}`, { headers: { cookie: s.cookie }, redirect: 'manual' });
+  t.is(legacy.status, 302);
+  t.regex(legacy.headers.get('location') ?? '', /\/console\/\?token=c1\./);
+  t.is((await fetch(`${cloud.url}/client/console?cmd=access&vm=${vm.id}`, { redirect: 'manual' })).status, 401);
+  const viaLegacy = await ctx.newPage();
+  await viaLegacy.goto(legacy.headers.get('location')!);
+  await waitFor(async () => /connected to/.test(await statusText(viaLegacy)), 'legacy URL connected', 20_000);
+
+  // A dropped socket: the page says disconnected and reconnects with the proxy's fresh token.
+  await viaLegacy.evaluate('window.flotillaDrop()');
+  await waitFor(async () => /disconnected/.test(await statusText(viaLegacy)) && await viaLegacy.locator('#reconnect').isVisible(), 'reconnect offered', 10_000);
+  await viaLegacy.locator('#reconnect').click();
+  await waitFor(async () => /connected to webcons/.test(await statusText(viaLegacy)), 'reconnected', 20_000);
+  await typeLine(viaLegacy, 'echo again-$((2+3))');
+  await waitText(viaLegacy, /^again-5\s*$/m, 'a command after reconnecting');
+  t.is((await cloud.m.services.db.query(`SELECT 1 FROM events WHERE type = 'VM.CONSOLE.OPEN'`)).length, 3);
+
+  // The VM stopped: the open console shows the disconnected state; no new endpoint (431).
+  await alice.jobOk('stopVirtualMachine', { id: vm.id }, 120_000);
+  await waitFor(async () => /disconnected/.test(await statusText(viaLegacy)), 'disconnected after stop', 20_000);
+  await viaLegacy.screenshot({ path: join(ARTIFACTS, 'console-disconnected.png') });
+  const stopped = await alice.call('createConsoleEndpoint', { virtualmachineid: vm.id });
+  t.is(stopped.status, 431);
+  t.regex(stopped.body.errortext, /Stopped/);
+});
