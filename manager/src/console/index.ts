@@ -67,7 +67,11 @@ export async function attachConsole(app: FastifyInstance, s: Services, masterKey
     const q = req.query as Record<string, string | undefined>;
     if (q.cmd !== 'access' || !q.vm) return reply.code(400).type('text/plain').send('expected cmd=access&vm=<virtual machine id>');
     try {
-      const caller = await authenticate(s, {}, req.cookies);
+      // Like CloudStack's ConsoleProxyServlet: the session key from the query or its cookie, and
+      // the session's JSESSIONID cookie must match it (authenticate checks both). A link from
+      // another site gets at most a redirect it cannot read, to a console in the user's own tab.
+      const sessionkey = q.sessionkey ?? req.cookies.sessionkey;
+      const caller = await authenticate(s, sessionkey ? { sessionkey } : {}, req.cookies);
       const { dispatch } = await import('../api/dispatch.ts');
       const answer = await dispatch(s, caller, 'createConsoleEndpoint', { virtualmachineid: q.vm });
       const ep = (answer.inner as { consoleendpoint?: { url?: string } }).consoleendpoint;
