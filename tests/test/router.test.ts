@@ -34,6 +34,9 @@ kernelTest('isolated network: implemented at first deploy, guests lease by DHCP,
   const snat = (await api.ok('listPublicIpAddresses', { associatednetworkid: net.id, issourcenat: true })).publicipaddress[0];
   t.regex(snat.ipaddress, /^203\.0\.113\.\d+$/);
 
+  // The manager records the applied generation when the appliance's answer (or its next report)
+  // reaches it, a moment after the deploy's job ends.
+  await waitFor(async () => { const [x] = (await w.cloud.admin.ok('listRouters', { networkid: net.id })).router; return x.appliedgeneration === x.generation; }, 'applied generation recorded', 15_000);
   const routers = (await w.cloud.admin.ok('listRouters', { networkid: net.id })).router;
   t.is(routers.length, 1);
   t.like(routers[0], { state: 'Running', publicip: snat.ipaddress, guestipaddress: '10.1.0.1', guestnetworkid: net.id, role: 'VIRTUAL_ROUTER', requiresupgrade: false });
