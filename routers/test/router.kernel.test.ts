@@ -11,7 +11,8 @@ import { compileLinks, type KernelLink } from '../src/links.ts';
 
 const skip = kernelTestsUnavailable();
 const kt = skip ? test.skip : test.serial;
-if (skip) test('router kernel tests', (t) => { t.log(skip); t.pass(); });
+// Without root these show as skipped, with the reason in the title (never as passed).
+if (skip) test.skip(`router kernel tests: ${skip}`, () => undefined);
 
 const VM1 = '02:00:00:00:01:0a';
 const VM2 = '02:00:00:00:01:0b';
