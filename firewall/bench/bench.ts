@@ -256,8 +256,14 @@ async function main(): Promise<void> {
       return Object.fromEntries(paths.map((p, i) => [p.cfg, rates.map((row) => row[i]!)])) as Record<Cfg, number[]>;
     }
     async function iperf(p: Path): Promise<number> {
-      const r = await lab.exec(outside, ['iperf3', '-c', trafficIp(p.index, iperfFlow.k), '-B', iperfFlow.src, '-p', String(iperfFlow.port), '-t', String(IPERF_SECONDS), '-J', '--connect-timeout', '2000'], { timeoutMs: 30_000 });
-      return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
+      // iperf3's server refuses a test while it still winds down the previous one ("busy"): retry.
+      for (let attempt = 1; ; attempt++) {
+        const r = await lab.tryExec(outside, ['iperf3', '-c', trafficIp(p.index, iperfFlow.k), '-B', iperfFlow.src, '-p', String(iperfFlow.port), '-t', String(IPERF_SECONDS), '-J', '--connect-timeout', '2000'], { timeoutMs: 30_000 });
+        const out = JSON.parse(r.stdout || '{}') as { end?: { sum_received?: { bits_per_second: number } }; error?: string };
+        if (out.end?.sum_received) return out.end.sum_received.bits_per_second;
+        if (attempt >= 5) throw new Error(`iperf3 through ${p.cfg}: ${out.error ?? r.stderr}`);
+        await new Promise((res) => setTimeout(res, 500));
+      }
     }
     const rates = await connrates();
     // Proof that the flows were classified against the rules: every flow's rule counted.
