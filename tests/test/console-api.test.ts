@@ -3,56 +3,14 @@
 // consoleproxy.url.* configuration (as behind a reverse proxy), bad configuration refused, other
 // tenants and stopped VMs refused; and the proxy's WebSocket refusing tokens by reason (the
 // simulator has no console: the first use gets "console unavailable", then the token is spent).
-import test, { type ExecutionContext } from 'ava';
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
+import test from 'ava';
 import WebSocket from 'ws';
-import { createManager } from '@flotilla/manager/app';
-import { keysFor, type Api } from '@flotilla/manager/client';
-import { createLogger } from '@flotilla/manager/log';
-import { openDatabase } from '@flotilla/manager/db/index';
-import { openPostgres } from '@flotilla/manager/db/postgres';
-import { addHost, createZone, simulatorDriver, type Cloud } from '../src/cloud.ts';
+import { keysFor } from '@flotilla/manager/client';
+import { addHost, createZone, simulatorDriver } from '../src/cloud.ts';
+import { DIALECTS, cloudOn, csCli } from '../src/clients.ts';
 
-const run = promisify(execFile);
-const PG_URL = process.env.FLOTILLA_TEST_PG_URL;
-const DIALECTS = PG_URL ? ['pglite', 'postgres'] as const : ['pglite'] as const;
-
-async function cloudOn(t: ExecutionContext, dialect: 'pglite' | 'postgres'): Promise<Cloud> {
-  let db;
-  if (dialect === 'postgres') {
-    const name = `flt_cons_${randomBytes(6).toString('hex')}`;
-    const server = await openPostgres(PG_URL!);
-    await server.query(`CREATE DATABASE ${name}`);
-    const u = new URL(PG_URL!); u.pathname = `/${name}`;
-    db = await openDatabase({ url: u.toString() });
-    t.teardown(async () => {
-      await db!.close().catch(() => undefined);
-      await server.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
-      await server.close();
-    });
-  }
-  const m = await createManager({
-    settings: { port: 0, host: '127.0.0.1', dataDir: '', sessionTimeout: 1800, jobDelayMs: 0 },
-    ...(db ? { db } : {}), memory: true, adminPassword: 'e2e-admin', log: createLogger('silent'), env: {},
-  });
-  t.teardown(() => m.close());
-  const url = await m.app.listen({ port: 0, host: '127.0.0.1' });
-  return { m, url, admin: await keysFor(url, 'admin', 'e2e-admin'), wsUrl: `${url.replace(/^http/, 'ws')}/agent` };
-}
-
-async function cs(api: Api, args: string[]): Promise<any> {
-  try {
-    const r = await run('/usr/bin/python3', ['-m', 'cs', ...args], {
-      env: { PATH: process.env.PATH, HOME: '/nonexistent', CLOUDSTACK_ENDPOINT: `${api.url}/client/api`, CLOUDSTACK_KEY: api.apiKey, CLOUDSTACK_SECRET: api.secretKey }, timeout: 120_000,
-    });
-    return JSON.parse(r.stdout);
-  } catch (e) {
-    const x = e as { stdout?: string; stderr?: string };
-    try { return JSON.parse(x.stdout ?? ''); } catch { throw new Error(`cs ${args[0]} failed: ${x.stderr ?? x.stdout}`); }
-  }
-}
+// The manager on either database and Debian's cs CLI: the helpers every API suite shares.
+const cs = csCli;
 
 /** Opens the proxy's WebSocket with a token; resolves with the close code and reason. */
 function wsClose(base: string, token: string): Promise<{ code: number; reason: string }> {

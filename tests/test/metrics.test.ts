@@ -65,6 +65,7 @@ kernelTest('a router\'s rule counters, DHCP leases and DNS queries reach /metric
   // More traffic moves the counter.
   const before = value(fams, 'flotilla_router_rule_packets_total', { ...l, rule: pf.id })!;
   await w.lab.exec(w.uplink, ['curl', '-sS', '--max-time', '3', `http://${snat.ipaddress}:8080/`]);
-  await waitFor(async () => (value(await scrape(w.cloud.url), 'flotilla_router_rule_packets_total', { ...l, rule: pf.id }) ?? 0) > before, 'the counter moves', 30_000);
-  t.pass();
+  let after = before;
+  await waitFor(async () => { after = value(await scrape(w.cloud.url), 'flotilla_router_rule_packets_total', { ...l, rule: pf.id }) ?? 0; return after > before; }, 'the counter moves', 30_000);
+  t.true(after > before, `rule packets ${before} → ${after}`);
 });
