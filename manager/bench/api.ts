@@ -17,11 +17,8 @@
 // (a server to create the bench database on; default FLOTILLA_TEST_PG_URL, else a throwaway
 // server of the Debian postgresql package in a temporary directory), BENCH_DIALECTS
 // (postgres,pglite).
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdtempSync, rmSync, chmodSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import pg from 'pg';
@@ -32,6 +29,7 @@ import type { Database } from '../src/db/sql.ts';
 import { javaUrlEncode } from '../src/api/signing.ts';
 import { NETWORK_COUNT_FROM, NETWORK_SELECT, VM_SELECT, NIC_SELECT, networkView, vmView, type NetworkRow, type VmRow, type NicRow } from '../src/commands/compute/views.ts';
 import { seedScale } from './seed.ts';
+import { pgServer } from './pg.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -42,21 +40,6 @@ const dialects = (process.env.BENCH_DIALECTS ?? 'postgres,pglite').split(',');
 // BENCH_SCALE (1) shrinks the data for a quick look at the bench itself; the figures are at 1.
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const SIZE = { domains: 10, accounts: Math.round(1000 * scale), networks: Math.round(10_000 * scale), vms: Math.round(20_000 * scale) };
-
-/** A PostgreSQL server: the given one, or a throwaway one of this machine's postgresql package. */
-async function pgServer(): Promise<{ url: string; stop(): void }> {
-  const given = process.env.BENCH_PG_URL ?? process.env.FLOTILLA_TEST_PG_URL;
-  if (given) return { url: given, stop: () => undefined };
-  const bin = readdirSync('/usr/lib/postgresql').sort().map((v) => `/usr/lib/postgresql/${v}/bin`).pop();
-  if (!bin) throw new Error('no PostgreSQL: set BENCH_PG_URL or install the postgresql package');
-  const dir = mkdtempSync(join(tmpdir(), 'flt-bench-pg-'));
-  chmodSync(dir, 0o777);
-  const asPg = (cmd: string, args: string[]) => execFileSync(process.getuid?.() === 0 ? 'runuser' : cmd, process.getuid?.() === 0 ? ['-u', 'postgres', '--', cmd, ...args] : args, { stdio: 'ignore' });
-  const port = 20000 + (process.pid % 20000);
-  asPg(`${bin}/initdb`, ['-D', `${dir}/data`, '-A', 'trust', '-U', 'postgres']);
-  asPg(`${bin}/pg_ctl`, ['-D', `${dir}/data`, '-l', `${dir}/log`, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop: () => { try { asPg(`${bin}/pg_ctl`, ['-D', `${dir}/data`, '-m', 'fast', 'stop']); } finally { rmSync(dir, { recursive: true, force: true }); } } };
-}
 
 interface Result { all: number; n: number; rps: number; p50: number; p99: number; errors: number; late?: number }
 function load(job: Record<string, unknown>): Promise<Result> {

@@ -32,6 +32,9 @@ export class Metrics {
   readonly requests: client.Counter<'command' | 'code'>;
   readonly latency: client.Histogram<'command'>;
   readonly jobDuration: client.Histogram<'command' | 'result'>;
+  /** One router-monitor cycle over every host: its wall time and how many routers it checked. */
+  readonly routerMonitorCycle: client.Histogram;
+  readonly routerMonitorRouters: client.Gauge;
   private services?: Services;
   /** Readers of the database-fed series, run before each scrape renders. */
   private readonly readers: Array<(s: Services) => Promise<void>> = [];
@@ -42,6 +45,8 @@ export class Metrics {
     this.requests = new client.Counter({ name: 'flotilla_api_requests_total', help: 'API requests by command and answered HTTP status (CloudStack errorcode)', labelNames: ['command', 'code'], registers: r });
     this.latency = new client.Histogram({ name: 'flotilla_api_request_duration_seconds', help: 'API request latency by command, from parsed request to answer', labelNames: ['command'], buckets: LATENCY_BUCKETS, registers: r });
     this.jobDuration = new client.Histogram({ name: 'flotilla_job_duration_seconds', help: 'Async job run time (claim to completion) by command and result', labelNames: ['command', 'result'], buckets: JOB_BUCKETS, registers: r });
+    this.routerMonitorCycle = new client.Histogram({ name: 'flotilla_router_monitor_cycle_seconds', help: 'Wall time of one router-monitor cycle (a report from every running router, re-syncs included)', buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60], registers: r });
+    this.routerMonitorRouters = new client.Gauge({ name: 'flotilla_router_monitor_routers', help: 'Routers checked by the last complete router-monitor cycle', registers: r });
     const jobs = new client.Gauge({ name: 'flotilla_jobs', help: 'Async jobs in the database by state and command', labelNames: ['state', 'command'], registers: r });
     const hostRows = new client.Gauge({ name: 'flotilla_host_state', help: 'Hosts by state (1 for the host\'s current state)', labelNames: ['zone', 'host', 'state'], registers: r });
     const connected = new client.Gauge({ name: 'flotilla_agent_connected', help: '1 when the host\'s agent channel is open to this manager', labelNames: ['zone', 'host'], registers: r });
