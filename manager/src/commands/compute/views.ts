@@ -4,6 +4,7 @@ import { field as f, type ResponseDef } from '../../api/registry.ts';
 import { compact, csDate } from '../../api/serialize.ts';
 import { netmaskOf } from '../../orchestrator/ipam.ts';
 import { osTypeByName } from '../catalog/ostypes.ts';
+import { networkServicesView } from '../offerings/element-capabilities.ts';
 
 
 // ---- templates ----
@@ -76,7 +77,7 @@ export function networkView(r: NetworkRow, admin: boolean): Record<string, unkno
     physicalnetworkid: admin ? r.physical_network_id ?? undefined : undefined, dns1: r.dns1 ?? undefined, dns2: r.dns2 ?? undefined,
     ip6gateway: r.ip6_gateway ?? undefined, ip6cidr: r.ip6_cidr ?? undefined, issystem: false, canusefordeploy: r.state !== 'Destroy',
     restartrequired: false, specifyipranges: r.specify_ip_ranges, ispersistent: false,
-    service: Object.entries(r.services ?? {}).map(([name, providers]) => ({ name, provider: providers.map((p) => ({ name: p })) })),
+    service: networkServicesView(r.services),
     created: csDate(r.created),
   });
 }

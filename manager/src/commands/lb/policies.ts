@@ -7,16 +7,13 @@ import { ALL_ROLES, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import type { Context } from '../../api/context.ts';
 import { STICKINESS_METHODS } from '@flotilla/protocol/lb';
+import { STICKINESS_PARAMS } from '../offerings/element-capabilities.ts';
 import { changeNetwork } from '../network/apply.ts';
 import { lbById, lbStatuses } from './rules.ts';
 import { HEALTH_CHECK, STICKINESS, healthView, stickinessView, type HealthRow, type LbViewRow, type StickyRow } from './views.ts';
 
 /** CloudStack's stickiness parameters per method (what listNetworks advertises). */
-const METHOD_PARAMS: Record<string, string[]> = {
-  SourceBased: ['tablesize', 'expire'],
-  LbCookie: ['cookie-name', 'mode', 'nocache', 'indirect', 'postonly', 'domain'],
-  AppCookie: ['cookie-name', 'length', 'holdtime', 'request-learn', 'prefix', 'mode'],
-};
+const METHOD_PARAMS: Record<string, string[]> = Object.fromEntries(Object.entries(STICKINESS_PARAMS).map(([m, ps]) => [m, ps.map(([n]) => n)]));
 /** "30m", "3h", "600" → seconds (CloudStack's time format for expire/holdtime). */
 function seconds(v: string): number | undefined {
   const m = /^(\d{1,7})([smhd]?)$/.exec(v);

@@ -5,7 +5,7 @@
 // the job is queued — then the job applies it on the router (state Active) or removes it.
 import { randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
-import { apiError, paramError } from '../../api/errors.ts';
+import { apiError, notFound, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import type { Context } from '../../api/context.ts';
 import type { MapValue } from '../../api/params.ts';
@@ -32,7 +32,9 @@ const NAME_CHECK = (v: string) => (/^[\p{L}\p{N} _.:@()-]{1,255}$/u.test(v) ? un
 
 export async function lbById(ctx: Context, id: string, param = 'id'): Promise<LbViewRow> {
   const r = (await ctx.services.db.query<LbViewRow>(`${LB_SELECT} WHERE l.id = $1`, [id]))[0];
-  if (!r) throw paramError(`Unable to find load balancer rule by ${param}=${id}`);
+  // CloudStack's ParamProcessWorker text for an id that names nothing: the Terraform provider's
+  // delete treats it as "already gone".
+  if (!r) throw notFound(ctx.command, param, id);
   assertOwner(ctx, r, 'load balancer rule', id);
   return r;
 }
