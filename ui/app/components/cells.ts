@@ -1,6 +1,5 @@
 // Cell renderers shared by the pages.
 import { h } from 'vue';
-import { NTag } from 'naive-ui';
 import type { Json } from '../api.ts';
 
 const KIND: Record<string, 'success' | 'warning' | 'error' | 'default' | 'info'> = {
@@ -9,7 +8,8 @@ const KIND: Record<string, 'success' | 'warning' | 'error' | 'default' | 'info'>
   Stopped: 'default', Disconnected: 'error', Down: 'error', Error: 'error', Alert: 'error', Destroyed: 'error', Expunging: 'error', disabled: 'error', Disabled: 'error',
 };
 
-export const stateTag = (key = 'state') => (row: Json) => row[key] === undefined ? '' : h(NTag, { size: 'small', type: KIND[String(row[key])] ?? 'default', bordered: false }, () => String(row[key]));
+// A state as a coloured label (a span with a class: cheaper per row than a component).
+export const stateTag = (key = 'state') => (row: Json) => row[key] === undefined ? '' : h('span', { class: `tag ${KIND[String(row[key])] ?? 'default'}` }, String(row[key]));
 
 const unit = (n: number, units: string[], step: number) => { let i = 0; while (n >= step && i < units.length - 1) { n /= step; i++; } return `${i ? n.toFixed(1) : n} ${units[i]}`; };
 export const bytes = (n: number) => unit(Number(n) || 0, ['B', 'KiB', 'MiB', 'GiB', 'TiB'], 1024);
