@@ -64,7 +64,12 @@ test.before(async () => {
   browser = await openBrowser();
   page = browser.page;
 });
-test.afterEach.always(async (t) => { if (!t.passed && page) await screenshot(page, `failed-${t.title.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined); });
+test.afterEach.always(async (t) => {
+  if (t.passed || !page) return;
+  await screenshot(page, `failed-${t.title.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
+  // A dialog a failed test left open is modal: close it so the next test starts from the page.
+  await page.evaluate('document.querySelectorAll("dialog[open]").forEach((d) => d.close())').catch(() => undefined);
+});
 test.after.always(async () => { await browser?.close(); await mgr?.stop(); });
 
 test.serial('the manager serves the UI at /client/ and / redirects there', async (t) => {
@@ -187,7 +192,7 @@ test.serial('a load balancer rule made on the page reaches the VM and shows its 
   let dlg = page.getByRole('dialog');
   await dlg.getByLabel('Rule name').fill('ui-lb');
   await dlg.getByLabel('Algorithm').selectOption('leastconn');
-  await dlg.getByLabel('Public port').fill('8080');
+  await dlg.getByLabel('Public port', { exact: true }).fill('8080');
   await dlg.getByLabel('Private port').fill('80');
   await dlg.getByRole('button', { name: 'Add' }).click();
   await dialogClosed();
