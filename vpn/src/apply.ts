@@ -100,7 +100,7 @@ export class VpnApplier {
   private async applyNow(change: VpnChange | CompiledVpn | undefined): Promise<VpnApplyResult> {
     const c = change && 'compiled' in change ? change.compiled : change;
     const hinted = change && 'compiled' in change ? change : undefined;
-    const rev = this.appliedRev;
+    let rev = this.appliedRev;
     this.appliedRev = undefined;
     if (!c) {
       const had = this.applied !== undefined;
@@ -116,6 +116,7 @@ export class VpnApplier {
       const adopted = await this.connectOrStart(device.interface);
       // A daemon that outlived its appliance process (restart): diff against what it holds.
       this.applied = adopted ? await this.live(device) : undefined;
+      rev = undefined; // what the daemon holds now is diffed, not assumed
     }
     const client = this.client!;
     if (!this.applied || this.applied.device.privateKey !== device.privateKey || this.applied.device.listenPort !== device.listenPort) {
