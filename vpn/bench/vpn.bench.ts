@@ -69,8 +69,13 @@ try {
   const control = join(dir, 'control.sock');
   const app = lab.spawn(rt, [process.execPath, '--import', 'tsx', MAIN_PATH, '--control', control, '--state-dir', join(dir, 'state')], { stdio: 'ignore' });
   children.push(app);
-  for (let i = 0; i < 200 && !existsSync(control); i++) await sleep(50);
-  const router = await RouterControl.connect(control);
+  // The socket file appears at bind, a moment before the appliance listens: retry a refused connect.
+  let router: RouterControl | undefined;
+  for (let i = 0; i < 600 && !router; i++) {
+    router = await RouterControl.connect(control).catch(() => undefined);
+    if (!router) await sleep(50);
+  }
+  if (!router) throw new Error('the appliance did not open its control socket');
 
   const server = generateKeyPair();
   const iface = `wgb${uniq}`;
@@ -221,14 +226,18 @@ try {
     const s = cloud.m.services;
     const vpnId = (await s.db.query<{ id: string }>('SELECT id FROM remote_access_vpns WHERE network_id = $1', [net.id]))[0]!.id;
     const wgIf = vpnInterfaceOf(net.id);
-    const users = Array.from({ length: 10_000 }, (_, i) => ({ id: randomUUID(), key: generateKeyPair().publicKey, address: peerAddr(i) }));
+    // The keys of the appliance-alone part (another server): no 10,000 key pairs made again, which
+    // would hold this process's event loop (the manager's and the agent's too) for seconds.
+    const users = peers.map((p, i) => ({ id: randomUUID(), key: p.publicKey, address: peerAddr(i) }));
     /** What addVpnUser's transaction writes for one user (the password hash aside). */
     const insertUsers = (us: typeof users) => s.db.tx(async (sql) => {
       await sql.query(`INSERT INTO vpn_users (id, username, account_id, domain_id, password_hash, public_key, state)
         SELECT id, 'u' || replace(id::text, '-', ''), $1, $2, 'bench', key, 'Active' FROM unnest($3::uuid[], $4::text[]) AS t(id, key)`, [acc.id, acc.domainid, us.map((u) => u.id), us.map((u) => u.key)]);
       await sql.query('INSERT INTO vpn_user_addresses (vpn_id, user_id, address) SELECT $1, id, address FROM unnest($2::uuid[], $3::text[]) AS t(id, address)', [vpnId, us.map((u) => u.id), us.map((u) => u.address)]);
     });
-    await insertUsers(users);
+    // In slices, yielding between them: one 10,000-row statement in PGlite blocks the event loop
+    // for seconds, past the agent's heartbeat timeout.
+    for (let i = 0; i < users.length; i += 500) { await insertUsers(users.slice(i, i + 500)); await sleep(5); }
     await syncRouter(s, net.id);
     /** The server's live peers (wg show over wireguard-go's UAPI socket, shared by all namespaces). */
     const livePeers = async () => new Map(execFileSync('wg', ['show', wgIf, 'allowed-ips'], { maxBuffer: 64 << 20 }).toString().trim().split('\n').map((l) => l.split('\t') as [string, string]));
