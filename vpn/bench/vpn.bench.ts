@@ -199,6 +199,9 @@ try {
   const fullAdds: number[] = []; const fullRemoves: number[] = [];
   const deltaStages: Array<Record<string, number>> = []; const fullStages: Array<Record<string, number>> = [];
   const buildMs: number[] = []; const hashMs: number[] = [];
+  // CPU per change (user + system), summed over the rounds: the bench's own process (the manager
+  // and the agent live in it) and the router's namespace (appliance + wireguard-go, /proc ticks).
+  const cpu = { delta: { mgr: 0, rt: 0, n: 0 }, full: { mgr: 0, rt: 0, n: 0 } };
   try {
     const tt = { teardown: (fn: () => unknown) => { teardowns.push(fn); } };
     const cloud = await startCloud(tt);
@@ -243,18 +246,27 @@ try {
     const livePeers = async () => new Map(execFileSync('wg', ['show', wgIf, 'allowed-ips'], { maxBuffer: 64 << 20 }).toString().trim().split('\n').map((l) => l.split('\t') as [string, string]));
     const have = (await livePeers()).size;
     if (have < 10_000) throw new Error(`router holds ${have} peers, not 10,000`);
+    const rtName = (await s.db.query<{ instance_name: string }>('SELECT v.instance_name FROM routers r JOIN vm_instances v ON v.id = r.vm_id WHERE r.network_id = $1', [net.id]))[0]!.instance_name;
+    const rtNs = execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!).find((n) => n.endsWith(`-${rtName}`))!;
+    const rtPids = () => execFileSync('ip', ['netns', 'pids', rtNs]).toString().split('\n').filter(Boolean);
+    const rtTicks = (pids: string[]) => pids.reduce((sum, p) => { try { const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' '); return sum + Number(f[11]) + Number(f[12]); } catch { return sum; } }, 0);
+    const timed = async (hint: boolean, key: string) => {
+      const pids = rtPids();
+      const r0 = rtTicks(pids); const c0 = process.cpuUsage(); const t0 = performance.now();
+      await syncRouter(s, net.id, hint ? { vpnKeys: [key] } : undefined);
+      const ms = performance.now() - t0; const c = process.cpuUsage(c0); const r = rtTicks(pids) - r0;
+      const acc = hint ? cpu.delta : cpu.full;
+      acc.mgr += (c.user + c.system) / 1000; acc.rt += r * 10; acc.n++;
+      return ms;
+    };
     const round = async (i: number, hint: boolean) => {
       const u = { id: randomUUID(), key: generateKeyPair().publicKey, address: peerAddr(10_000 + i) };
       await insertUsers([u]);
-      let t0 = performance.now();
-      await syncRouter(s, net.id, hint ? { vpnKeys: [u.key] } : undefined);
-      const add = performance.now() - t0;
+      const add = await timed(hint, u.key);
       if ((await livePeers()).get(u.key) !== `${u.address}/32`) throw new Error(`peer ${u.key} not live after its add`);
       if (hint) deltaStages.push({ ...lastDeltaTimings }); else fullStages.push({ ...lastFullTimings });
       await s.db.query('DELETE FROM vpn_users WHERE id = $1', [u.id]);
-      t0 = performance.now();
-      await syncRouter(s, net.id, hint ? { vpnKeys: [u.key] } : undefined);
-      const rm = performance.now() - t0;
+      const rm = await timed(hint, u.key);
       if ((await livePeers()).has(u.key)) throw new Error(`peer ${u.key} still live after its removal`);
       return [add, rm] as const;
     };
@@ -306,7 +318,8 @@ try {
   console.error(`vpn bench: full-spec adds ${fullAdds.map((x) => x.toFixed(1)).join(' ')} | removes ${fullRemoves.map((x) => x.toFixed(1)).join(' ')}`);
   console.error(`vpn bench: adds ${adds.map((x) => x.toFixed(1)).join(' ')} | removes ${removes.map((x) => x.toFixed(1)).join(' ')} | router ${viaRouter.map((x) => x.toFixed(2)).join(' ')} Gbit/s, bare ${bare.map((x) => x.toFixed(2)).join(' ')} Gbit/s | first handshakes: router ${firsts.map((x) => x.toFixed(0)).join(' ')} ms, from addVpnUser ${apiFirsts.map((x) => x.toFixed(0)).join(' ')} ms`);
   console.log(`vpn: add_peer_10k_ms=${median(adds).toFixed(1)} remove_peer_10k_ms=${median(removes).toFixed(1)} tunnel_gbps_ratio_wggo=${ratio.toFixed(2)} first_handshake_ms=${median(apiFirsts).toFixed(0)}`
-    + ` (full_spec_add_ms=${median(fullAdds).toFixed(1)} full_spec_remove_ms=${median(fullRemoves).toFixed(1)} api_add_user_ms=${median(apiAdds).toFixed(0)} appliance_full_spec_add_ms=${median(appAdds).toFixed(1)} appliance_full_spec_remove_ms=${median(appRemoves).toFixed(1)}`
+    + ` (cpu_ms_per_change: manager=${(cpu.delta.mgr / cpu.delta.n).toFixed(1)} router=${(cpu.delta.rt / cpu.delta.n).toFixed(1)} full_spec_manager=${(cpu.full.mgr / cpu.full.n).toFixed(1)} full_spec_router=${(cpu.full.rt / cpu.full.n).toFixed(1)}`
+    + ` full_spec_add_ms=${median(fullAdds).toFixed(1)} full_spec_remove_ms=${median(fullRemoves).toFixed(1)} api_add_user_ms=${median(apiAdds).toFixed(0)} appliance_full_spec_add_ms=${median(appAdds).toFixed(1)} appliance_full_spec_remove_ms=${median(appRemoves).toFixed(1)}`
     + ` router_first_handshake_ms=${median(firsts).toFixed(0)} appliance_cpu_ms_add=${cpuAddMs.toFixed(1)} appliance_cpu_ms_remove=${cpuRemoveMs.toFixed(1)} tunnel_gbps=${median(viaRouter).toFixed(2)} wggo_pair_gbps=${median(bare).toFixed(2)} loadavg=${loadavg()[0]!.toFixed(1)})`);
 } finally {
   // wireguard-go processes the appliance started live in its namespace: stop every process of
