@@ -198,7 +198,7 @@ try {
   const adds: number[] = []; const removes: number[] = [];
   const fullAdds: number[] = []; const fullRemoves: number[] = [];
   const deltaStages: Array<Record<string, number>> = []; const fullStages: Array<Record<string, number>> = [];
-  const buildMs: number[] = []; const hashMs: number[] = [];
+  const buildMs: number[] = []; const hashMs: number[] = []; const relayFloor: number[] = [];
   // CPU per change (user + system), summed over the rounds: the bench's own process (the manager
   // and the agent live in it) and the router's namespace (appliance + wireguard-go, /proc ticks).
   const cpu = { delta: { mgr: 0, rt: 0, n: 0 }, full: { mgr: 0, rt: 0, n: 0 } };
@@ -247,7 +247,10 @@ try {
     const have = (await livePeers()).size;
     if (have < 10_000) throw new Error(`router holds ${have} peers, not 10,000`);
     const rtName = (await s.db.query<{ instance_name: string }>('SELECT v.instance_name FROM routers r JOIN vm_instances v ON v.id = r.vm_id WHERE r.network_id = $1', [net.id]))[0]!.instance_name;
-    const rtNs = execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!).find((n) => n.endsWith(`-${rtName}`))!;
+    // The router VM's namespace as the netns driver names it (its host's tag: other runs on this
+    // machine have routers of the same instance name).
+    const rtNs = `flt-vm-${h1!.tag}-${rtName}`;
+    if (!existsSync(`/run/netns/${rtNs}`)) throw new Error(`no namespace ${rtNs}`);
     const rtPids = () => execFileSync('ip', ['netns', 'pids', rtNs]).toString().split('\n').filter(Boolean);
     const rtTicks = (pids: string[]) => pids.reduce((sum, p) => { try { const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' '); return sum + Number(f[11]) + Number(f[12]); } catch { return sum; } }, 0);
     const timed = async (hint: boolean, key: string) => {
@@ -271,6 +274,14 @@ try {
       return [add, rm] as const;
     };
     for (let i = 0; i < 20; i++) { const [a, r] = await round(i, true); adds.push(a); removes.push(r); }
+    // The floor of any push in this run: the manager → agent → appliance → back round trip of a
+    // message the appliance answers at once (an unknown type: invalid_message), p50 of 20.
+    const hostId = (await s.db.query<{ host_id: string }>('SELECT v.host_id FROM routers r JOIN vm_instances v ON v.id = r.vm_id WHERE r.network_id = $1', [net.id]))[0]!.host_id;
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      await s.agents.request(hostId, 'relay', { name: rtName, payload: { type: 'ping', id: `p${i}` }, timeoutMs: 10_000 }, 15_000);
+      relayFloor.push(performance.now() - t0);
+    }
     for (let i = 0; i < 10; i++) {
       const [a, r] = await round(100 + i, false); fullAdds.push(a); fullRemoves.push(r);
       // The whole-spec path's manager-side stages, measured alone: the 10,000-row spec section
@@ -312,14 +323,14 @@ try {
 
   const ratio = median(viaRouter) / median(bare);
   const stageP50 = (rs: Array<Record<string, number>>) => [...new Set(rs.flatMap((r) => Object.keys(r)))].map((k) => `${k}=${median(rs.map((r) => r[k] ?? 0)).toFixed(2)}`).join(' ');
-  console.error(`vpn bench stages, delta (p50 ms): ${stageP50(deltaStages)}`);
+  console.error(`vpn bench stages, delta (p50 ms): ${stageP50(deltaStages)} relay_floor=${median(relayFloor).toFixed(2)}`);
   console.error(`vpn bench stages, whole spec (p50 ms): ${stageP50(fullStages)} manager_vpn_section_10k=${median(buildMs).toFixed(2)} manager_json_sha256=${median(hashMs).toFixed(2)}`);
   console.error(`vpn bench stages, appliance alone sent whole specs (p50 ms): ${stageP50(appTimings.slice(1))}`);
   console.error(`vpn bench: full-spec adds ${fullAdds.map((x) => x.toFixed(1)).join(' ')} | removes ${fullRemoves.map((x) => x.toFixed(1)).join(' ')}`);
   console.error(`vpn bench: adds ${adds.map((x) => x.toFixed(1)).join(' ')} | removes ${removes.map((x) => x.toFixed(1)).join(' ')} | router ${viaRouter.map((x) => x.toFixed(2)).join(' ')} Gbit/s, bare ${bare.map((x) => x.toFixed(2)).join(' ')} Gbit/s | first handshakes: router ${firsts.map((x) => x.toFixed(0)).join(' ')} ms, from addVpnUser ${apiFirsts.map((x) => x.toFixed(0)).join(' ')} ms`);
   console.log(`vpn: add_peer_10k_ms=${median(adds).toFixed(1)} remove_peer_10k_ms=${median(removes).toFixed(1)} tunnel_gbps_ratio_wggo=${ratio.toFixed(2)} first_handshake_ms=${median(apiFirsts).toFixed(0)}`
     + ` (cpu_ms_per_change: manager=${(cpu.delta.mgr / cpu.delta.n).toFixed(1)} router=${(cpu.delta.rt / cpu.delta.n).toFixed(1)} full_spec_manager=${(cpu.full.mgr / cpu.full.n).toFixed(1)} full_spec_router=${(cpu.full.rt / cpu.full.n).toFixed(1)}`
-    + ` full_spec_add_ms=${median(fullAdds).toFixed(1)} full_spec_remove_ms=${median(fullRemoves).toFixed(1)} api_add_user_ms=${median(apiAdds).toFixed(0)} appliance_full_spec_add_ms=${median(appAdds).toFixed(1)} appliance_full_spec_remove_ms=${median(appRemoves).toFixed(1)}`
+    + ` relay_floor_ms=${median(relayFloor).toFixed(1)} full_spec_add_ms=${median(fullAdds).toFixed(1)} full_spec_remove_ms=${median(fullRemoves).toFixed(1)} api_add_user_ms=${median(apiAdds).toFixed(0)} appliance_full_spec_add_ms=${median(appAdds).toFixed(1)} appliance_full_spec_remove_ms=${median(appRemoves).toFixed(1)}`
     + ` router_first_handshake_ms=${median(firsts).toFixed(0)} appliance_cpu_ms_add=${cpuAddMs.toFixed(1)} appliance_cpu_ms_remove=${cpuRemoveMs.toFixed(1)} tunnel_gbps=${median(viaRouter).toFixed(2)} wggo_pair_gbps=${median(bare).toFixed(2)} loadavg=${loadavg()[0]!.toFixed(1)})`);
 } finally {
   // wireguard-go processes the appliance started live in its namespace: stop every process of

@@ -183,7 +183,7 @@ export async function networkRules(sql: Sql, networkId: string): Promise<RuleRow
   return sql.query<RuleRow>(`SELECT * FROM network_rules WHERE network_id = $1 ORDER BY created, id`, [networkId]);
 }
 
-async function loadInput(s: Services, router: RouterRow, vpnPeers = true): Promise<RouterInput> {
+async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
   const db = s.db;
   const net = await netInfo(db, router.network_id);
   const vms = await db.query<VmNicRow>(
@@ -194,7 +194,7 @@ async function loadInput(s: Services, router: RouterRow, vpnPeers = true): Promi
   for (const v of vms) if (v.password_enc) { try { passwords.set(v.vm_id, s.secrets.open(v.password_enc)); } catch { /* unreadable: not served */ } }
   return {
     net, router, ips: await networkIps(db, net.id), rules: await networkRules(db, net.id), vms, passwords,
-    vpn: await vpnSpecOf(s, db, net.id, vpnPeers), lb: await lbSpecOf(db, net.id, s.secrets),
+    vpn: await vpnSpecOf(s, db, net.id), lb: await lbSpecOf(db, net.id, s.secrets),
   };
 }
 
@@ -398,7 +398,7 @@ export interface SyncHint { vpnKeys?: readonly string[] }
 async function pushSpec(s: Services, router: RouterRow, hint?: SyncHint): Promise<number> {
   if (!router.host_id) throw new Error(`router ${router.instance_name} has no host`);
   if (hint?.vpnKeys) {
-    const g = await pushVpnDelta(s, router, hint.vpnKeys, async () => routerSpecOf(await loadInput(s, router, false)));
+    const g = await pushVpnDelta(s, router, hint.vpnKeys);
     if (g !== undefined) return g;
   }
   forgetApplied(s, router.vm_id);

@@ -2,11 +2,14 @@
 // protocol/src/vpn.ts) instead of the whole spec: with 10,000 peers the whole spec is ~0.8 MB of
 // JSON built from 10,000 rows, hashed, sent through the agent and parsed and checked by the
 // appliance — per change. The manager remembers, per router, what the router acknowledged last
-// (generation, a hash of the spec without its peers, the peers by key); a change names the keys
-// it touched, and only those keys are read back from the database (the truth, not the caller's
-// word) and sent. Whenever anything else differs — the rest of the spec, the peer count, the
-// router's applied generation (it answers base_mismatch), any refusal or error — the caller
-// falls back to the whole spec, which stays the reference and refreshes this memory.
+// (generation, the peers by key); a change names the keys it touched, and only those keys are
+// read back from the database (the truth, not the caller's word) and sent. The rest of the spec
+// is not rebuilt: every other change of a network goes through the whole-spec path, which bumps
+// the router's generation in the database before it pushes (and forgets this memory), so a
+// generation still equal to the remembered one means nothing else was pushed or left half-pushed
+// since. Whenever anything differs — that generation, the peer count, the router's applied
+// generation (it answers base_mismatch), any refusal or error — the caller falls back to the
+// whole spec, which stays the reference and refreshes this memory.
 import { createHash, randomUUID } from 'node:crypto';
 import { VPN_PEERS_DELTA_VERSION, type VpnPeersDeltaMessage } from '@flotilla/protocol/vpn';
 import type { RouterSpec } from '@flotilla/protocol/router';
@@ -14,7 +17,7 @@ import type { Services } from '../../services.ts';
 
 interface Pushed {
   generation: number;
-  /** sha256 of the spec without generation and VPN peers. */
+  /** sha256 of the spec without generation and VPN peers (names the delta's generation). */
   restHash: string;
   vpnId: string;
   peers: Map<string, string>;
@@ -48,20 +51,17 @@ export const lastDeltaTimings: Record<string, number> = {};
 /**
  * Sends the router the peers of `keys` that changed since what it acknowledged, as a delta.
  * Returns the generation it applied, or undefined when a whole spec must be sent instead.
- * `rest`: the router's spec built without VPN peers (everything else the database says).
+ * `router`: its row as read inside the network's sync lock (its generation is current).
  */
 export async function pushVpnDelta(
-  s: Services, router: { vm_id: string; host_id: string | null; instance_name: string }, keys: readonly string[],
-  rest: () => Promise<Omit<RouterSpec, 'generation'>>,
+  s: Services, router: { vm_id: string; host_id: string | null; instance_name: string; generation: number }, keys: readonly string[],
 ): Promise<number | undefined> {
   const was = routersOf(s).get(router.vm_id);
   if (!was || !router.host_id) return undefined;
+  if (router.generation !== was.generation) { forgetApplied(s, router.vm_id); return undefined; }
   const T = (t0: number) => Math.round((performance.now() - t0) * 100) / 100;
-  let t = performance.now();
-  const body = await rest();
-  if (!body.vpn || body.vpn.id !== was.vpnId || restHashOf(body) !== was.restHash) return undefined;
-  lastDeltaTimings.build = T(t);
-  t = performance.now();
+  const t0 = performance.now();
+  let t = t0;
   // The touched keys as the database has them now, and the peer count as a check that nothing
   // else changed unseen (a change written without naming its keys).
   const rows = await s.db.query<{ public_key: string; address: string }>(
@@ -91,6 +91,7 @@ export async function pushVpnDelta(
     reply = (await s.agents.request(router.host_id, 'relay', { name: router.instance_name, payload: msg, timeoutMs: 60_000 }, 70_000)).payload as typeof reply;
   } catch (e) { forgetApplied(s, router.vm_id); throw e; }
   lastDeltaTimings.push = T(t);
+  lastDeltaTimings.total = T(t0);
   if (reply?.type !== 'applied') { forgetApplied(s, router.vm_id); return undefined; }
   for (const k of remove) was.peers.delete(k);
   for (const p of set) was.peers.set(p.publicKey, p.address);

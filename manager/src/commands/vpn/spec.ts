@@ -18,16 +18,15 @@ import { RouterApplyError, serialized, syncRouter } from '../../orchestrator/rou
  *  namespaces — and the same for a re-created router. */
 export const vpnInterfaceOf = (networkId: string): string => `wg${createHash('sha256').update(networkId).digest('hex').slice(0, 13)}`;
 
-/** The VPN section of a network's router spec (undefined: the network has no VPN); without its
- *  peers (an empty list) when `withPeers` is false — what a peers delta is checked against. */
-export async function vpnSpecOf(s: Services, sql: Sql, networkId: string, withPeers = true): Promise<RemoteAccessVpnSpec | undefined> {
+/** The VPN section of a network's router spec (undefined: the network has no VPN). */
+export async function vpnSpecOf(s: Services, sql: Sql, networkId: string): Promise<RemoteAccessVpnSpec | undefined> {
   const v = (await sql.query<{ id: string; address: string; ip_range: string; port: number; private_key_enc: string; open_firewall: boolean }>(
     `SELECT x.id, p.address, x.ip_range, x.port, x.private_key_enc, x.open_firewall FROM remote_access_vpns x JOIN public_ip_addresses p ON p.id = x.public_ip_id
      WHERE x.network_id = $1`, [networkId]))[0];
   if (!v) return undefined;
   const range = parseRange(v.ip_range);
   if (typeof range === 'string') throw new Error(`vpn ${v.id}: stored iprange invalid: ${range}`);
-  const peers = !withPeers ? [] : await sql.query<{ public_key: string; address: string }>(
+  const peers = await sql.query<{ public_key: string; address: string }>(
     `SELECT u.public_key, ua.address FROM vpn_user_addresses ua JOIN vpn_users u ON u.id = ua.user_id WHERE ua.vpn_id = $1 ORDER BY u.created, u.id`, [v.id]);
   return {
     version: VPN_SPEC_VERSION, id: v.id, interface: vpnInterfaceOf(networkId), publicIp: v.address, listenPort: v.port, privateKey: s.secrets.open(v.private_key_enc),
