@@ -99,7 +99,9 @@ export class ProxyAppliance {
     if (!this.app) {
       // The VM's namespace holds only its own NICs: listening on every address of it means its
       // public address (browsers) and its control address.
-      const app = Fastify({ logger: false, trustProxy: c.trustProxy?.length ? c.trustProxy : false });
+      // X-Forwarded-For is believed from the addresses the manager names (its forward), read at
+      // each request so a later configuration changes it.
+      const app = Fastify({ logger: false, trustProxy: (addr: string) => (this.cfg?.trustProxy ?? []).includes(addr.replace(/^::ffff:/, '')) });
       await app.register(websocket, { options: { maxPayload: 1 << 20 } });
       await this.proxy.register(app);
       app.get('/health', async () => ({ ok: true, role: 'proxy' }));
@@ -111,7 +113,7 @@ export class ProxyAppliance {
   }
 
   report(): Record<string, unknown> {
-    return { role: 'proxy', sessions: this.proxy.sessions, epochs: (this.cfg?.keys ?? []).map((k) => k.epoch), ...(this.port ? { listening: { port: this.port } } : {}) };
+    return { role: 'proxy', sessions: this.proxy.sessions, epochs: (this.cfg?.keys ?? []).map((k) => k.epoch), trustProxy: this.cfg?.trustProxy ?? [], ...(this.port ? { listening: { port: this.port } } : {}) };
   }
 
   async handle(line: string): Promise<Record<string, unknown>> {
