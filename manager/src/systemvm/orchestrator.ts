@@ -6,7 +6,7 @@
 // destroy are the API's (commands.ts). The database is the desired state: a VM recorded Running
 // that its host does not run is re-created; one recorded Stopped (an admin stopped it) is left
 // alone; a destroyed one is replaced by a new VM on the next check.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { NicSpec, VmSpec } from '@flotilla/protocol/agent';
 import type { Services } from '../services.ts';
 import type { Sql } from '../db/sql.ts';
@@ -32,6 +32,10 @@ export async function systemVmById(sql: Sql, id: string): Promise<SystemVmRow | 
 
 const prefixOf = (netmask: string): number => netmask.split('.').reduce((n, o) => n + (Number(o) >>> 0).toString(2).replace(/0/g, '').length, 0);
 const randomMac = () => ['02', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+/** A public NIC's MAC follows its address (as a router's follows its network): a VM that replaces
+ *  a destroyed one on the same address answers with the MAC the uplink's neighbours have cached,
+ *  so it is reachable at once instead of after their entries go stale. */
+const addressMac = (zoneId: string, address: string) => ['02', ...[...createHash('sha256').update(`systemvm/${zoneId}/${address}`).digest().subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 
 /** Whether system VMs run at all in this manager (FLOTILLA_SYSTEM_VMS=off: test suites about
  *  other things, so their zones' addresses and hosts stay theirs). */
@@ -81,7 +85,7 @@ export async function createSystemVmRecord(sql: Sql, role: SystemVmRole, zoneId:
   const ll = `169.254.${1 + (Math.floor(seq / 254) % 254)}.${1 + (seq % 254)}`;
   await sql.query(
     `INSERT INTO system_vms (vm_id, public_ip_id, public_ip, public_netmask, public_gateway, public_mac, control_mac, link_local_ip) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
-    [id, ip.id, ip.address, ip.netmask, ip.gateway, randomMac(), randomMac(), ll]);
+    [id, ip.id, ip.address, ip.netmask, ip.gateway, addressMac(zoneId, ip.address), randomMac(), ll]);
   return id;
 }
 
@@ -118,6 +122,8 @@ export async function configureSystemVm(s: Services, vm: SystemVmRow, hostId: st
 
 /** Prepares the networks, starts the VM on the host and configures its appliance. */
 async function startOnHost(s: Services, vm: SystemVmRow, hostId: string): Promise<void> {
+  // Until the new appliance reports, listSystemVms says it is not up (agentstate).
+  await s.db.query('UPDATE system_vms SET last_report = NULL, sessions = 0 WHERE vm_id = $1', [vm.vm_id]);
   const { spec, networks } = await systemVmSpec(s, vm);
   await Promise.all(networks.map((n) => s.agents.request(hostId, 'prepareNetwork', n as never)));
   await s.agents.request(hostId, 'startVm', { spec }, 120_000);
@@ -177,6 +183,7 @@ export async function rebootSystemVm(s: Services, vmId: string): Promise<void> {
     const vm = (await systemVmById(s.db, vmId))!;
     if (!vm.host_id) throw apiError('INTERNAL_ERROR', `system VM ${vm.instance_name} has no host`);
     try {
+      await s.db.query('UPDATE system_vms SET last_report = NULL, sessions = 0 WHERE vm_id = $1', [vm.vm_id]);
       await s.agents.request(vm.host_id, 'rebootVm', { name: vm.instance_name }, 120_000);
       await configureSystemVm(s, vm, vm.host_id);
     } catch (e) { throw agentFailure(e, `Rebooting system VM ${vm.instance_name}`); }
