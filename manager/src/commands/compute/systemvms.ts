@@ -10,7 +10,7 @@ import { Where } from '../../db/sql.ts';
 import { roleOfApiName, roleOfType, systemVmTypes } from '../../systemvm/index.ts';
 import { bringUpSystemVm, rebootSystemVm as rebootOnHost, takeDownSystemVm } from '../../systemvm/orchestrator.ts';
 
-const f = (type: 'string' | 'integer' | 'date' | 'list', description: string) => ({ type, description } as const);
+const f = (type: 'string' | 'integer' | 'date' | 'list' | 'boolean', description: string) => ({ type, description } as const);
 const SYSTEM_VM: ResponseDef = {
   name: 'systemvm',
   fields: {
@@ -27,7 +27,6 @@ const SYSTEM_VM: ResponseDef = {
     hostid: f('string', 'the host ID for the system VM'),
     hostname: f('string', 'the hostname for the system VM'),
     hypervisor: f('string', 'the hypervisor on which the template runs'),
-    privateip: f('string', 'the private IP address for the system VM'),
     linklocalip: f('string', 'the link local IP address for the system vm'),
     linklocalmacaddress: f('string', 'the link local MAC address for the system vm'),
     linklocalnetmask: f('string', 'the link local netmask for the system vm'),
@@ -41,6 +40,8 @@ const SYSTEM_VM: ResponseDef = {
     agentstate: f('string', 'the agent state of the system VM'),
     activeviewersessions: f('integer', 'the number of active console sessions for the console proxy system vm'),
     version: f('string', 'the systemvm agent version'),
+    isdynamicallyscalable: f('boolean', 'true if vm contains XS/VMWare tools inorder to support dynamic scaling of VM cpu/memory.'),
+    hasannotations: f('boolean', 'true if the entity/resource has annotations'),
   },
 };
 
@@ -69,6 +70,7 @@ function view(r: Row): Record<string, unknown> {
     linklocalip: r.link_local_ip, linklocalmacaddress: r.control_mac, linklocalnetmask: '255.255.0.0',
     publicip: r.public_ip, publicmacaddress: r.public_mac, publicnetmask: r.public_netmask,
     templateid: r.template_id, templatename: r.template_name, created: csDate(r.created), state: r.state,
+    isdynamicallyscalable: false, hasannotations: false,
     agentstate: up ? 'Up' : r.state === 'Running' ? 'Connecting' : 'Disconnected',
     ...(r.type === 'ConsoleProxy' ? { activeviewersessions: r.sessions } : {}),
   });
