@@ -46,9 +46,9 @@ function fresh(out: string, metaFile: string, entry: string): boolean {
  * The bundle of `role` (absolute path), built or rebuilt as needed; null when the role has no
  * entry point. Throws esbuild's error when the sources do not build.
  */
-export function applianceBundle(role: string, opts: { entries?: Record<string, string>; buildDir?: string } = {}): string | null {
+export function applianceBundle(role: string, opts: { entries?: Record<string, string>; fallbacks?: Record<string, string>; buildDir?: string } = {}): string | null {
   let entry = (opts.entries ?? APPLIANCE_ENTRIES)[role];
-  if (!opts.entries && (!entry || !existsSync(entry))) entry = APPLIANCE_FALLBACKS[role];
+  if (!entry || !existsSync(entry)) entry = (opts.fallbacks ?? (opts.entries ? {} : APPLIANCE_FALLBACKS))[role];
   if (!entry || !existsSync(entry)) return null;
   const dir = opts.buildDir ?? buildDir;
   const out = join(dir, `${role}.mjs`);
