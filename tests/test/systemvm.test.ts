@@ -187,6 +187,20 @@ kernelTest('system VMs: a console proxy and a secondary storage VM per zone, kep
   t.is((await list('consoleproxy')).length, 1);
   await hostnameThrough((await endpoint()).url, 'svmguest');
 
+  // Scale-out: more open sessions than consoleproxy.session.max per proxy → one more proxy VM,
+  // and the next endpoint goes to the least busy one.
+  await cloud.admin.ok('updateConfiguration', { name: 'consoleproxy.session.max', value: '1' });
+  const held = openConsole((await endpoint()).url);
+  await held.ready;
+  let pair: Array<Record<string, any>> = [];
+  await waitFor(async () => { pair = (await list('consoleproxy')).filter((v: any) => v.state === 'Running' && v.agentstate === 'Up'); return pair.length === 2; }, 'a second console proxy VM', 90_000);
+  const spare = pair.find((v) => v.id !== next.id)!;
+  t.not(spare.publicip, next.publicip);
+  await hostnameThrough((await endpoint()).url, 'svmguest');
+  t.true((await s.db.query<{ params: string }>(`SELECT params::text AS params FROM events WHERE type = 'VM.CONSOLE.OPEN' ORDER BY created DESC LIMIT 1`))[0]!.params.includes(spare.id), 'the least busy proxy VM');
+  held.ws.close();
+  await cloud.admin.ok('updateConfiguration', { name: 'consoleproxy.session.max', value: '50' });
+
   // Disabled by configuration: the zone gets no new one.
   await cloud.admin.ok('updateConfiguration', { name: 'secondary.storage.vm', value: 'false' });
   await cloud.admin.jobOk('destroySystemVm', { id: ss.id }, 120_000);
