@@ -44,6 +44,30 @@ async function hostnameThrough(url: string, expect: string): Promise<void> {
   s.ws.close();
 }
 
+/** Keystroke → echo on the socket, p50 over `n` keys (logged, for the decision record; the
+ *  target lives in bench:console). */
+async function echoP50(url: string, n = 40): Promise<number> {
+  const s = openConsole(url);
+  await s.ready;
+  // The shell answered the page's Enter (its prompt, raw, may end in terminal escapes).
+  await waitFor(async () => s.text().length > 0, 'the shell\'s first output', 20_000);
+  await new Promise((r) => setTimeout(r, 300));
+  const times: number[] = [];
+  let echoed: () => void = () => undefined;
+  s.ws.on('message', (d, bin) => { if (bin && d.toString().includes('q')) echoed(); });
+  for (let i = 0; i < n; i++) {
+    const got = new Promise<void>((r) => { echoed = r; });
+    const t0 = performance.now();
+    s.ws.send(Buffer.from('q'));
+    await Promise.race([got, new Promise((_r, rej) => setTimeout(() => rej(new Error('no echo in 10 s')), 10_000))]);
+    times.push(performance.now() - t0);
+  }
+  s.ws.send(Buffer.from('\x15'));
+  s.ws.close();
+  times.sort((a, b) => a - b);
+  return times[Math.floor(n / 2)]!;
+}
+
 async function refusal(url: string): Promise<{ code: number; reason: string }> {
   const s = openConsole(url);
   return Promise.race([s.closed, s.ready.then(async (vm) => { s.ws.close(); return { code: 0, reason: `opened (${vm})` }; })]);
@@ -112,6 +136,7 @@ kernelTest('system VMs: a console proxy and a secondary storage VM per zone, kep
   t.true(ev[0]!.params.includes(cp.id), 'the console was opened by the proxy VM');
   t.regex(ev[0]!.params, /127\.0\.0\.1/, 'the browser\'s address, forwarded');
   t.like(await refusal(ep.url), { code: 4403, reason: 'token already used' });
+  t.log(`keystroke echo p50 through the proxy VM: ${(await echoP50((await endpoint()).url)).toFixed(1)} ms`);
   // CloudStack's wildcard domain: the URL names the proxy VM's address, dashed.
   await cloud.admin.ok('updateConfiguration', { name: 'consoleproxy.url.domain', value: '*.console.example.org' });
   t.regex((await endpoint()).url, new RegExp(`^http://${cp.publicip.replaceAll('.', '-')}\\.console\\.example\\.org/console/\\?token=`));
@@ -169,6 +194,7 @@ kernelTest('system VMs: a console proxy and a secondary storage VM per zone, kep
   t.is((await list('consoleproxy'))[0].state, 'Stopped');
   const viaManager = await endpoint();
   await hostnameThrough(viaManager.url, 'svmguest');
+  t.log(`keystroke echo p50 through the manager's own role: ${(await echoP50((await endpoint()).url)).toFixed(1)} ms`);
   const ev2 = await s.db.query<{ params: string }>(`SELECT params::text AS params FROM events WHERE type = 'VM.CONSOLE.OPEN' ORDER BY created DESC LIMIT 1`);
   t.false(ev2[0]!.params.includes(cp.id), 'served by the manager while the proxy VM is stopped');
   t.is((await cloud.admin.call('rebootSystemVm', { id: cp.id })).status, 431);

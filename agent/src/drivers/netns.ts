@@ -473,7 +473,7 @@ export class NetnsDriver implements Driver {
     const host = u.hostname.replace(/^\[|\]$/g, '');
     const port = u.port || (u.protocol === 'wss:' || u.protocol === 'https:' ? '443' : '80');
     if (!/^[A-Za-z0-9.-]+$/.test(host) && !/^[0-9a-fA-F:]+$/.test(host)) throw new AgentError('INVALID_ARGUMENT', `manager host ${JSON.stringify(host)} cannot be linked`);
-    return host.includes(':') ? `TCP6:[${host}]:${port}` : `TCP:${host}:${port}`;
+    return host.includes(':') ? `TCP6:[${host}]:${port},nodelay` : `TCP:${host}:${port},nodelay`;
   }
 
   /** The link: socat in the agent's namespace (which reaches the manager) listening on the VM's

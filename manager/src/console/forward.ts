@@ -33,7 +33,7 @@ export class ConsoleForwarder {
       this.dir ??= mkdtempSync(join(tmpdir(), 'flt-console-'));
       const path = join(this.dir, `${t.ip}-${t.port}.sock`);
       rmSync(path, { force: true });
-      const child = spawn('ip', ['netns', 'exec', this.netns, 'socat', `UNIX-LISTEN:${path},fork,mode=600,unlink-early`, `TCP:${t.ip}:${t.port}`], { stdio: 'ignore' });
+      const child = spawn('ip', ['netns', 'exec', this.netns, 'socat', `UNIX-LISTEN:${path},fork,mode=600,unlink-early`, `TCP:${t.ip}:${t.port},nodelay`], { stdio: 'ignore' });
       child.on('error', () => undefined);
       const ready = (async () => {
         for (const deadline = Date.now() + 5000; !existsSync(path);) {
