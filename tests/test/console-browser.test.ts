@@ -126,7 +126,7 @@ kernelTest('a VM console in a real browser: xterm.js page, the guest\'s shell, p
   const again = await ctx.newPage();
   await again.goto(ep.url);
   let st = '';
-  await waitFor(async () => /disconnected — token already used/.test(st = await statusText(again)), `reuse refused (status: ${JSON.stringify(st)})`, 15_000).catch((e) => { throw new Error(`${(e as Error).message}; status ${JSON.stringify(st)}`); });
+  await waitFor(async () => /disconnected — token already used/.test(st = await statusText(again)), `reuse refused (status: ${JSON.stringify(st)})`, 30_000).catch((e) => { throw new Error(`${(e as Error).message}; status ${JSON.stringify(st)}`); });
   await again.screenshot({ path: join(ARTIFACTS, 'console-reused.png') });
   t.is((await cloud.m.services.db.query(`SELECT 1 FROM events WHERE type = 'VM.CONSOLE.OPEN'`)).length, 1);
 
