@@ -19,13 +19,14 @@ export const APPLIANCE_ENTRIES: Record<string, string> = {
   router: join(repoRoot, 'routers', 'src', 'main.ts'),
   proxy: join(repoRoot, 'proxy', 'src', 'main.ts'),
   storage: join(repoRoot, 'storage', 'src', 'main.ts'),
+  // The secondary storage VM's appliance: a health-only stand-in (control socket configure/report,
+  // GET /health) until the storage service runs behind the same contract.
+  ssvm: join(repoRoot, 'appliance-image', 'src', 'health-appliance.ts'),
 };
 
-/** Stand-ins for roles whose entry point is not there yet: the secondary storage VM runs a
- *  health-only appliance until storage/src/main.ts exists (then that is bundled instead). */
-export const APPLIANCE_FALLBACKS: Record<string, string> = {
-  storage: join(repoRoot, 'appliance-image', 'src', 'health-appliance.ts'),
-};
+/** Stand-ins for roles whose entry point is not there yet (none today; the option is how a role
+ *  can run a placeholder until its own entry point lands — the bundle then switches by itself). */
+export const APPLIANCE_FALLBACKS: Record<string, string> = {};
 
 interface Meta { inputs: string[]; entry?: string }
 

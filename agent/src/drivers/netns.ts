@@ -37,6 +37,9 @@ export const DEFAULT_APPLIANCES: Record<string, string[]> = {
   // reaches consoles through the manager, which asks their hosts' agents).
   proxy: [BUNDLE, '--control', '{control}', '--manager', '{manager}'],
   storage: [BUNDLE, '--control', '{control}'],
+  // The secondary storage VM's appliance (manager/src/systemvm/storage-role.ts): the health-only
+  // stand-in until the storage service speaks the appliance contract (appliance-image/README.md).
+  ssvm: [BUNDLE, '--control', '{control}'],
 };
 
 export interface NetnsDriverConfig {
