@@ -72,6 +72,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly backoff: BackoffOptions;
 
   constructor(private readonly opts: AgentOptions) {
+    opts.driver.setManagerUrl?.(opts.url);
     super();
     this.intervalMs = opts.heartbeatIntervalMs ?? 3000;
     this.timeoutMs = opts.heartbeatTimeoutMs ?? 10_000;

@@ -16,6 +16,7 @@ import { reconcileHost, startVmMonitor } from './orchestrator/compute.ts';
 import { startRouterMonitor } from './orchestrator/router.ts';
 import { bootstrap } from './bootstrap.ts';
 import { attachConsole } from './console/index.ts';
+import { startSystemVmMonitor, systemVmsEnabled } from './systemvm/index.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 import type { Services, Settings } from './services.ts';
@@ -90,17 +91,20 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   registerMetricsRoute(app, services.metrics, { token: env.FLOTILLA_METRICS_TOKEN });
   agents.hooks = { onConnect: (hostId) => reconcileHost(services, hostId) };
   await agents.register(app);
-  await attachConsole(app, services, master);
+  await attachConsole(app, services, master, env);
   await jobs.recover();
   // Routers report their applied generation, health and counters; a dead one is re-created.
   const stopRouterMonitor = startRouterMonitor(services, Number(env.FLOTILLA_ROUTER_CHECK_MS ?? 10_000));
   // Guests a host reports Stopped (out of memory, powered off inside) are recorded Stopped.
   const stopVmMonitor = startVmMonitor(services, Number(env.FLOTILLA_VM_CHECK_MS ?? 10_000));
+  // The zones' system VMs (console proxy, secondary storage): made, started, kept alive.
+  const stopSystemVmMonitor = systemVmsEnabled(env) ? startSystemVmMonitor(services, Number(env.FLOTILLA_SYSTEMVM_CHECK_MS ?? 10_000)) : async () => undefined;
   return {
     services, app, ...(boot.generatedAdminPassword ? { generatedAdminPassword: boot.generatedAdminPassword } : {}),
     async close() {
       await stopRouterMonitor();
       await stopVmMonitor();
+      await stopSystemVmMonitor();
       jobs.stop();
       await app.close();
       await jobs.idle();

@@ -27,6 +27,7 @@ import { loadCaller } from '../api/auth.ts';
 import { hashToken } from '../agents/gateway.ts';
 import { newToken } from '../api/crypto.ts';
 import { guard, reportFailure } from '../background.ts';
+import { setConsoleNetns } from '../console/index.ts';
 
 const run = promisify(execFile);
 const repoRoot = new URL('../../../', import.meta.url).pathname;
@@ -206,6 +207,9 @@ export function startLocalCloud(m: Manager, managerUrl: string, dataDir: string,
     for (let attempt = 1; !stopping.signal.aborted; attempt++) {
       try {
         if (driver === 'netns') await ensureNamespaces();
+        // The console proxy VM's public address is inside the uplink namespace: the manager
+        // forwards /console/ to it through there (a browser on this machine opens consoles).
+        if (driver === 'netns' && !process.env.FLOTILLA_CONSOLE_NETNS) await setConsoleNetns(s, LOCAL.uplinkNs);
         const zone = await ensureZone(s, hypervisor);
         return await ensureHost(s, zone, hypervisor, dataDir);
       } catch (e) {

@@ -284,7 +284,7 @@ async function createRouterRecord(sql: Sql, n: NetInfo): Promise<string> {
 
 // ---- appliers ----
 
-async function publicNetwork(sql: Sql, zoneId: string): Promise<NetworkSpec & { id: string }> {
+export async function publicNetwork(sql: Sql, zoneId: string): Promise<NetworkSpec & { id: string }> {
   const t = (await sql.query<{ physical_network_id: string; kvm_label: string | null }>(
     `SELECT t.physical_network_id, t.kvm_label FROM traffic_types t JOIN physical_networks p ON p.id = t.physical_network_id
      WHERE p.zone_id = $1 AND t.traffic_type = 'Public' ORDER BY p.seq LIMIT 1`, [zoneId]))[0];
