@@ -2,7 +2,8 @@
 // going both ways, runs the manager's requests on its driver and answers each with one
 // response. A lost connection (close, error, or no word from the manager for
 // heartbeatTimeoutMs) is redialled with exponential backoff and jitter; a refusal (bad or
-// revoked token, version) is final. The agent holds no desired state: after each reconnect
+// revoked token, version) is final, except DUPLICATE: another agent holds this host's live
+// session, so this one waits (back-off) and takes over only once that session is gone. The agent holds no desired state: after each reconnect
 // the manager asks listState and reconciles (starts what should run, destroys strays).
 import { EventEmitter } from 'node:events';
 import { constants as fsConstants, openSync } from 'node:fs';
@@ -51,6 +52,8 @@ export interface AgentEvents {
   disconnected: [{ code: number; reason: string }];
   reconnecting: [{ attempt: number; delayMs: number }];
   refused: [{ code: RefusalCode; message: string }];
+  /** Refused DUPLICATE: another agent holds the host's session; retrying with back-off. */
+  fenced: [{ message: string }];
   request: [{ id: string; op: AgentOp }];
   response: [{ id: string; op: AgentOp; ok: boolean }];
   heartbeat: [{ seq: number }];
@@ -147,7 +150,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.ws = undefined;
       const reason = reasonBuf.toString();
       if (welcomed) this.emit('disconnected', { code, reason });
-      if (code === REFUSED_CLOSE_CODE && this.status !== 'refused') {
+      if (code === REFUSED_CLOSE_CODE && reason !== 'DUPLICATE' && this.status !== 'refused') {
         this.status = 'refused';
         this.emit('refused', { code: 'UNKNOWN_TOKEN', message: reason || 'refused by the manager' });
       }
@@ -180,6 +183,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private onRefused(ws: WebSocket, r: Refused): void {
+    if (r.code === 'DUPLICATE') {
+      this.log('warn', `manager fenced this agent: ${r.message}`);
+      this.emit('fenced', { message: r.message });
+      ws.close(1000, 'fenced');
+      return;
+    }
     this.status = 'refused';
     this.log('error', `manager refused this agent: ${r.code}: ${r.message}`);
     this.emit('refused', { code: r.code, message: r.message });

@@ -2,6 +2,9 @@
 //        --driver netns|simulator [--host-namespace flt-host1 --fabric-interface eth0 --fabric-ip 10.0.0.1]
 // The token may also come from FLT_AGENT_TOKEN (preferred over --token: argv is world-readable
 // in /proc). SIGINT/SIGTERM close the channel; VMs keep running.
+// --exit-with-stdin: the agent ends when its stdin reaches end of file. A manager that starts its
+// own agent (the local cloud) gives it a pipe: the kernel closes the manager's end however the
+// manager dies (kill -9 included, where no handler runs), so the agent never outlives it.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Agent } from './agent.ts';
@@ -14,7 +17,8 @@ import { SimulatorDriver } from './drivers/simulator.ts';
 const usage = `usage: agent --manager ws://HOST:PORT/PATH (--token T | --token-file F | env FLT_AGENT_TOKEN)
              --driver netns|simulator|kvm [--host-name NAME]
   netns:     --host-namespace NS [--host-tag abcd] [--fabric-interface IF --fabric-ip IP] [--state-dir DIR]
-  simulator: [--sim-delay-ms N] [--sim-failure-rate 0..1]`;
+  simulator: [--sim-delay-ms N] [--sim-failure-rate 0..1]
+  --exit-with-stdin: end when stdin closes (the starting manager holds its other end)`;
 
 function die(msg: string): never {
   process.stderr.write(`agent: ${msg}\n${usage}\n`);
@@ -30,9 +34,10 @@ try {
       'host-namespace': { type: 'string' }, 'host-tag': { type: 'string' },
       'fabric-interface': { type: 'string' }, 'fabric-ip': { type: 'string' }, 'state-dir': { type: 'string' },
       'sim-delay-ms': { type: 'string' }, 'sim-failure-rate': { type: 'string' },
+      'exit-with-stdin': { type: 'boolean' },
     },
     strict: true,
-  }) as { values: Record<string, string | undefined> });
+  }) as unknown as { values: Record<string, string | undefined> });
 } catch (e) { die((e as Error).message); }
 
 const url = values.manager ?? die('--manager is required');
@@ -78,8 +83,21 @@ agent.on('refused', ({ code, message }) => {
   process.stderr.write(`agent: refused by the manager: ${code}: ${message}\n`);
   process.exit(3);
 });
+agent.on('fenced', ({ message }) => process.stderr.write(`${new Date().toISOString()} warn fenced: ${message}\n`));
 agent.on('reconnecting', ({ attempt, delayMs }) => process.stderr.write(`${new Date().toISOString()} info reconnect attempt ${attempt + 1} in ${delayMs} ms\n`));
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => { void agent.stop().then(() => process.exit(0)); });
+}
+if ((values as Record<string, unknown>)['exit-with-stdin'] === true) {
+  const parentGone = () => {
+    process.stderr.write(`${new Date().toISOString()} info the manager that started this agent is gone (stdin closed); stopping\n`);
+    void agent.stop().then(() => process.exit(0));
+    // The channel close must not hold the exit up for long.
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.stdin.once('end', parentGone);
+  process.stdin.once('close', parentGone);
+  process.stdin.once('error', parentGone);
+  process.stdin.resume();
 }
 agent.start();
