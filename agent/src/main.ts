@@ -7,7 +7,7 @@
 // manager dies (kill -9 included, where no handler runs), so the agent never outlives it.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Agent } from './agent.ts';
+import { Agent, normalizeFingerprint } from './agent.ts';
 import type { Driver } from './driver.ts';
 import { AgentError } from './errors.ts';
 import { KvmDriver } from './drivers/kvm.ts';
@@ -18,7 +18,8 @@ const usage = `usage: agent --manager ws://HOST:PORT/PATH (--token T | --token-f
              --driver netns|simulator|kvm [--host-name NAME]
   netns:     --host-namespace NS [--host-tag abcd] [--fabric-interface IF --fabric-ip IP] [--state-dir DIR]
   simulator: [--sim-delay-ms N] [--sim-failure-rate 0..1]
-  --exit-with-stdin: end when stdin closes (the starting manager holds its other end)`;
+  --exit-with-stdin: end when stdin closes (the starting manager holds its other end)
+  wss://: [--ca-file PEM] (a CA, or the manager's own certificate) [--manager-fingerprint SHA256-HEX] (pin)`;
 
 function die(msg: string): never {
   process.stderr.write(`agent: ${msg}\n${usage}\n`);
@@ -35,6 +36,7 @@ try {
       'fabric-interface': { type: 'string' }, 'fabric-ip': { type: 'string' }, 'state-dir': { type: 'string' },
       'sim-delay-ms': { type: 'string' }, 'sim-failure-rate': { type: 'string' },
       'exit-with-stdin': { type: 'boolean' },
+      'ca-file': { type: 'string' }, 'manager-fingerprint': { type: 'string' },
     },
     strict: true,
   }) as unknown as { values: Record<string, string | undefined> });
@@ -75,8 +77,12 @@ try {
   die(e instanceof AgentError ? `${e.code}: ${e.message}` : String(e));
 }
 
+const ca = values['ca-file'] ? readFileSync(values['ca-file'], 'utf8') : undefined;
+const fingerprint256 = values['manager-fingerprint'];
+if (fingerprint256 !== undefined && normalizeFingerprint(fingerprint256).length !== 64) die('--manager-fingerprint must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
+if ((ca || fingerprint256) && !url.startsWith('wss://')) die('--ca-file and --manager-fingerprint need a wss:// manager URL');
 const agent = new Agent({
-  url, token, driver, ...(values['host-name'] ? { hostName: values['host-name'] } : {}),
+  url, token, driver, ...(ca || fingerprint256 ? { tls: { ...(ca ? { ca } : {}), ...(fingerprint256 ? { fingerprint256 } : {}) } } : {}), ...(values['host-name'] ? { hostName: values['host-name'] } : {}),
   log: (level, msg) => process.stderr.write(`${new Date().toISOString()} ${level} ${msg}\n`),
 });
 agent.on('refused', ({ code, message }) => {

@@ -235,7 +235,9 @@ export function startLocalCloud(m: Manager, managerUrl: string, dataDir: string,
   const superviseAgent = (tokenFile: string) => {
     const ws = `${managerUrl.replace(/^http/, 'ws')}/agent`;
     const args = ['--import', 'tsx', join(repoRoot, 'agent/src/main.ts'), '--manager', ws, '--token-file', tokenFile, '--driver', driver, '--host-name', 'local', '--exit-with-stdin',
-      ...(driver === 'netns' ? ['--host-namespace', LOCAL.hostNs, '--host-tag', LOCAL.hostTag] : [])];
+      ...(driver === 'netns' ? ['--host-namespace', LOCAL.hostNs, '--host-tag', LOCAL.hostTag] : []),
+      // Over TLS the agent pins this manager's certificate (wss:// from https://).
+      ...(s.settings.tls ? ['--manager-fingerprint', s.settings.tls.fingerprint256] : [])];
     let failures = 0;
     const launch = () => {
       if (stopping.signal.aborted) return;
