@@ -7,6 +7,7 @@
 //   guests: … (agent/bench/guests.bench.ts: guest containers until they answer, RSS per VM)
 //   vpn: …        (vpn/bench, the router appliance's WireGuard VPN)
 //   console: … (tests/bench/console.ts: console proxy open time, echo, 100 sessions)
+//   faults: … (tests/bench/faults.ts: API fuzz, CSRF and lockout checks; n/a for what is not built)
 // Usage: node scripts/run-benches.mjs [name …]  (names: the keys of `all` below)
 import { spawnSync } from 'node:child_process';
 
@@ -23,6 +24,7 @@ const all = {
   vpn: ['npm', ['run', '--silent', 'bench', '-w', 'vpn']],
   lb: ['npm', ['run', '--silent', 'bench', '-w', 'lb']],
   console: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'console']],
+  faults: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'faults']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;
