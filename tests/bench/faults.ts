@@ -21,13 +21,7 @@ let code = 0;
 try {
   const c = await fuzzCloud(t);
   const url = c.admin.url;
-  const commands = fuzzCommands();
-  const started = Date.now();
-  process.stderr.write(`faults: fuzzing ${commands.length} commands…\n`);
-  const r = await fuzz({ ...c, commands, ...(process.env.FLT_FUZZ_ALL === '1' ? { perParam: 0 } : {}) });
-  process.stderr.write(`faults: fuzz took ${((Date.now() - started) / 1000).toFixed(0)} s; by status ${JSON.stringify(r.byStatus)}\n`);
-  for (const x of [...r.internal, ...r.misshapen, ...r.persisted].slice(0, 20)) process.stderr.write(`  ${x}\n`);
-
+  // The session checks first: the fuzz deletes and disables what it finds.
   // CSRF: the cookies alone vs the cookies with the sessionkey parameter.
   const user = (await c.admin.ok('createAccount', { username: 'csrfuser', account: 'csrfuser', password: 'pw-csrf-1', email: 'c@example.org', firstname: 'c', lastname: 'c', accounttype: 0 })).account;
   const s = await login(url, 'csrfuser', 'pw-csrf-1');
@@ -52,6 +46,13 @@ try {
   const after = await login(url, 'lockuser', 'pw-lock-1');
   const lockout = first === 200 && wrong.every((x) => x === 531) && after.status === 531 && /locked/i.test(String(after.body?.errortext)) ? 1 : 0;
   process.stderr.write(`faults: lockout: right password ${first}, ${allowed} wrong ${[...new Set(wrong)].join('/')}, then right password ${after.status}\n`);
+
+  const commands = fuzzCommands();
+  const started = Date.now();
+  process.stderr.write(`faults: fuzzing ${commands.length} commands…\n`);
+  const r = await fuzz({ ...c, commands, ...(process.env.FLT_FUZZ_ALL === '1' ? { perParam: 0 } : {}) });
+  process.stderr.write(`faults: fuzz took ${((Date.now() - started) / 1000).toFixed(0)} s; by status ${JSON.stringify(r.byStatus)}\n`);
+  for (const x of [...r.internal, ...r.misshapen, ...r.persisted].slice(0, 20)) process.stderr.write(`  ${x}\n`);
 
   process.stdout.write(`faults: kill_runs=n/a lost=n/a duplicated=n/a orphaned=n/a failover_api_gap_ms=n/a fuzz_requests=${r.requests} fuzz_5xx=${r.internal.length} csrf_blocked=${csrfBlocked} lockout=${lockout}`
     + ` fuzz_misshapen=${r.misshapen.length} fuzz_persisted=${r.persisted.length} fuzz_commands=${commands.length}\n`);

@@ -11,7 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { keysFor } from '@flotilla/manager/client';
+import { openDatabase } from '@flotilla/manager/db/index';
 import { waitFor } from '../src/cloud.ts';
 import { agentPids, freePort, startManager, stopManager, type ManagerProc } from '../src/manager-proc.ts';
 
@@ -19,7 +21,7 @@ const root = new URL('../../', import.meta.url).pathname;
 const PASSWORD = 'faults-pw';
 const connects = (m: ManagerProc) => (m.output().match(/host agent connected/g) ?? []).length;
 
-test('kill -9 of the manager, then a restart: one agent, old token refused, a second agent fenced, no reconnect storm, deploys work', async (t) => {
+test.serial('kill -9 of the manager, then a restart: one agent, old token refused, a second agent fenced, no reconnect storm, deploys work', async (t) => {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'flt-faults-'));
   const env = { PORT: String(port), FLOTILLA_DATA_DIR: dataDir, FLOTILLA_ADMIN_PASSWORD: PASSWORD, FLOTILLA_LOCAL_NAME: `flt-f${randomBytes(3).toString('hex')}`,
@@ -90,4 +92,48 @@ test('kill -9 of the manager, then a restart: one agent, old token refused, a se
   const vm = await admin.job('deployVirtualMachine', { zoneid: zone.id, serviceofferingid: so, templateid: tpl, networkids: flat.id, name: 'after-kill' }, 120_000);
   t.is(vm.jobstatus, 1, JSON.stringify(vm.jobresult));
   t.true(b.alive());
+});
+
+// Issue 16, item 2 (part): the issue saw jobs resumed ~5 s after a restart, before any agent was
+// back, fail with 534. A job that needs the host, left pending when the manager was killed, must
+// wait for the host's agent and then succeed.
+test.serial('a job left pending by a killed manager waits for its host to come back, then succeeds', async (t) => {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'flt-faults-'));
+  const env = { PORT: String(port), FLOTILLA_DATA_DIR: dataDir, FLOTILLA_ADMIN_PASSWORD: PASSWORD, FLOTILLA_LOCAL_NAME: `flt-f${randomBytes(3).toString('hex')}`,
+    FLOTILLA_LOCAL_DRIVER: 'simulator' };
+  const started: ManagerProc[] = [];
+  t.teardown(async () => {
+    for (const m of started) await stopManager(m);
+    for (const pid of agentPids(dataDir)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const a = await startManager(env);
+  started.push(a);
+  const admin = await keysFor(a.url, 'admin', PASSWORD);
+  await waitFor(async () => a.output().includes('Local cloud ready'), 'the local cloud set-up', 120_000);
+  await waitFor(async () => (await admin.ok('listHosts', { name: 'local' })).host?.[0]?.state === 'Up', 'the local host Up', 120_000);
+  const zone = (await admin.ok('listZones', { name: 'local' })).zone[0];
+  const so = (await admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0].id;
+  const tpl = (await admin.ok('listTemplates', { templatefilter: 'featured' })).template[0].id;
+  const flat = (await admin.ok('listNetworks', { zoneid: zone.id, name: 'local-flat', listall: true })).network[0];
+  const vm = await admin.jobOk('deployVirtualMachine', { zoneid: zone.id, serviceofferingid: so, templateid: tpl, networkids: flat.id, name: 'resume-vm' }, 120_000);
+  a.child.kill('SIGKILL');
+  await new Promise((r) => a.child.once('exit', r));
+  await waitFor(async () => agentPids(dataDir).length === 0, 'the killed manager\'s agent to end', 15_000);
+
+  // A reboot the killed manager had queued but not run (written as the API writes it).
+  const jobId = randomUUID();
+  const db = await openDatabase({ dataDir });
+  await db.query(`INSERT INTO async_jobs (id, user_id, account_id, domain_id, command, params, instance_type, instance_id)
+    SELECT $1, user_id, account_id, domain_id, 'rebootVirtualMachine', $2::jsonb, 'VirtualMachine', $3 FROM async_jobs WHERE command = 'deployVirtualMachine' LIMIT 1`,
+  [jobId, JSON.stringify({ id: vm.virtualmachine.id }), vm.virtualmachine.id]);
+  await db.close();
+
+  const b = await startManager(env);
+  started.push(b);
+  let q: Record<string, any> = {};
+  await waitFor(async () => { q = await admin.ok('queryAsyncJobResult', { jobid: jobId }); return q.jobstatus !== 0; }, 'the resumed job to end', 150_000);
+  t.is(q.jobstatus, 1, JSON.stringify(q.jobresult));
+  t.is((await admin.ok('listVirtualMachines', { id: vm.virtualmachine.id })).virtualmachine[0].state, 'Running');
 });

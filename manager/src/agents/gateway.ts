@@ -44,6 +44,8 @@ class Connection {
   seq = 0;
   /** The session's epoch (hosts.agent_epoch), set once the hello is recorded. */
   epoch = 0;
+  /** The reconciliation after this session's hello has ended (the host is as the database wants). */
+  reconciled = false;
   constructor(readonly hostId: string, readonly ws: WebSocket, readonly hello: Hello) {}
   send(m: ManagerToAgent): void { this.ws.send(JSON.stringify(m)); }
   failAll(why: string): void {
@@ -67,6 +69,8 @@ export class AgentGateway {
   constructor(private readonly db: Database, private readonly log: Logger) { this.r = { db, log }; }
 
   isConnected(hostId: string): boolean { return this.conns.has(hostId); }
+  /** Connected, and the reconciliation after its hello has ended (resumed jobs wait for this). */
+  isReconciled(hostId: string): boolean { return this.conns.get(hostId)?.reconciled === true; }
   /** Hellos accepted, and hellos refused DUPLICATE, since start (metrics, tests). */
   accepted = 0;
   fenced = 0;
@@ -226,7 +230,8 @@ export class AgentGateway {
     conn.send({ type: 'welcome', v: AGENT_PROTOCOL_VERSION, hostId: host.id, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS, epoch: conn.epoch });
     this.log.info({ hostId: host.id, name: hello.hostName, epoch: conn.epoch }, 'host agent connected');
     const onConnect = this.hooks.onConnect;
-    if (onConnect) void guard(this.r, `reconciliation of host ${host.id}`, () => onConnect(host.id, hello));
+    if (onConnect) void guard(this.r, `reconciliation of host ${host.id}`, () => onConnect(host.id, hello)).finally(() => { conn.reconciled = true; });
+    else conn.reconciled = true;
     return conn;
   }
 
