@@ -33,7 +33,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a TCP port, not ${env.PORT}`);
   return {
     port,
-    host: env.FLOTILLA_LISTEN ?? '0.0.0.0',
+    // Loopback by default, deliberately: the API, the web UI and the agents' channel are not
+    // offered to the network until an operator says where (FLOTILLA_LISTEN), ideally with TLS.
+    host: env.FLOTILLA_LISTEN ?? '127.0.0.1',
     dataDir: env.FLOTILLA_DATA_DIR ?? './data',
     ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
     sessionTimeout: Number(env.FLOTILLA_SESSION_TIMEOUT ?? 1800),
