@@ -52,6 +52,15 @@ export class ImageStore {
 
   /** Loads what is stored (ready images); partial transfers of a previous run are removed. */
   async open(): Promise<void> {
+    // Only an empty (or new) directory becomes a store, and only a store is reopened: the store
+    // removes files under it, so it must never be pointed at a directory holding anything else.
+    await mkdir(this.dir, { recursive: true });
+    const marker = join(this.dir, '.flotilla-image-store');
+    if (!existsSync(marker)) {
+      const present = await readdir(this.dir);
+      if (present.length) throw new Error(`${this.dir} is not empty and not an image store (no .flotilla-image-store): refusing to use it`);
+      await writeFile(marker, 'flotilla image store\n');
+    }
     await mkdir(join(this.dir, 'templates'), { recursive: true });
     await rm(join(this.dir, 'tmp'), { recursive: true, force: true });
     await mkdir(join(this.dir, 'tmp'), { recursive: true });

@@ -3,7 +3,7 @@ import { formatChecksum, parseChecksum } from '../src/checksum.ts';
 import { openMetadata, sealMetadata, signedUrl, uploadParams, verifyUpload, verifyUrl } from '../src/signature.ts';
 import { statusText } from '../src/status.ts';
 import { normalize, TarChecker } from '../src/tar.ts';
-import { rootfsTar } from './helpers.ts';
+import { rootfsTar } from '../src/testing.ts';
 
 const KEY = Buffer.alloc(32, 7);
 

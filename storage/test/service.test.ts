@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { StorageClient } from '../src/client.ts';
 import { signedUrl, uploadParams } from '../src/signature.ts';
 import { startStorageServer, type StorageServer } from '../src/server.ts';
-import { md5, rootfsTar, serve, sha256, tmp, until } from './helpers.ts';
+import { md5, rootfsTar, serve, sha256, tmp, until } from '../src/testing.ts';
 
 const sh = promisify(execFile);
 const KEY = Buffer.alloc(32, 3);
@@ -124,4 +124,12 @@ test('host and extract URLs: signed, time-limited, purpose-bound; the control AP
   t.is((await fetch(`${s.url}/v1/images`, { headers: { authorization: 'Bearer nope' } })).status, 401);
   t.true(await c.delete(id));
   t.is((await fetch(hostUrl)).status, 404);
+});
+
+test('a store refuses a directory that holds anything but a store', async (t) => {
+  const dir = tmp();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'precious'), 'x');
+  await t.throwsAsync(startStorageServer({ dir, key: KEY }), { message: /not empty and not an image store/ });
+  t.deepEqual(readdirSync(dir), ['precious']);
 });

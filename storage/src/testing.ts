@@ -1,4 +1,4 @@
-// Test helpers: real tarballs made by GNU tar, a loopback HTTP server that serves them (slowly or
+// Helpers for tests and benchmarks: real tarballs made by GNU tar, a loopback HTTP server that serves them (slowly or
 // cut short when asked).
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
