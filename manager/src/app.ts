@@ -16,6 +16,7 @@ import { reconcileHost, startVmMonitor } from './orchestrator/compute.ts';
 import { startRouterMonitor } from './orchestrator/router.ts';
 import { bootstrap } from './bootstrap.ts';
 import { attachConsole } from './console/index.ts';
+import { startStorage } from './commands/storage/runtime.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 import type { Services, Settings } from './services.ts';
@@ -92,6 +93,8 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   await agents.register(app);
   await attachConsole(app, services, master);
   await jobs.recover();
+  // The image stores' secondary storage services (commands/storage/runtime.ts).
+  const storage = await startStorage(services, env);
   // Routers report their applied generation, health and counters; a dead one is re-created.
   const stopRouterMonitor = startRouterMonitor(services, Number(env.FLOTILLA_ROUTER_CHECK_MS ?? 10_000));
   // Guests a host reports Stopped (out of memory, powered off inside) are recorded Stopped.
@@ -101,6 +104,7 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
     async close() {
       await stopRouterMonitor();
       await stopVmMonitor();
+      await storage.close();
       jobs.stop();
       await app.close();
       await jobs.idle();

@@ -13,6 +13,7 @@ import { TAGS_MIGRATION } from '../commands/tags/schema.ts';
 import { VOLUMES_MIGRATION } from '../commands/volumes/schema.ts';
 import { LIST_INDEX_MIGRATION } from '../api/list-indexes.ts';
 import { LB_MIGRATION } from '../commands/lb/schema.ts';
+import { STORAGE_MIGRATION } from '../commands/storage/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -123,6 +124,7 @@ CREATE TABLE secrets (
   VM_RECOVER_MIGRATION,
   LIST_INDEX_MIGRATION,
   LB_MIGRATION,
+  STORAGE_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {
