@@ -7,6 +7,7 @@
 //   guests: … (agent/bench/guests.bench.ts: guest containers until they answer, RSS per VM)
 //   vpn: …        (vpn/bench, the router appliance's WireGuard VPN)
 //   console: … (tests/bench/console.ts: console proxy open time, echo, 100 sessions)
+//   storage: … (tests/bench/storage.ts: template download vs curl, deploy from a new/cached template)
 // Usage: node scripts/run-benches.mjs [name …]  (names: the keys of `all` below)
 import { spawnSync } from 'node:child_process';
 
@@ -23,6 +24,7 @@ const all = {
   vpn: ['npm', ['run', '--silent', 'bench', '-w', 'vpn']],
   lb: ['npm', ['run', '--silent', 'bench', '-w', 'lb']],
   console: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'console']],
+  storage: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'storage']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;
