@@ -43,7 +43,7 @@ export async function startStorageServer(cfg: StorageServerConfig): Promise<Stor
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const u = new URL(req.url ?? '/', 'http://x');
     const parts = u.pathname.split('/').filter(Boolean);
-    if (u.pathname === '/healthz') return send(res, 200, { ok: true });
+    if (u.pathname === '/healthz' || u.pathname === '/health') return send(res, 200, { ok: true, role: 'storage' });
     if (parts[0] === 'v1') {
       if (req.headers.authorization !== `Bearer ${token}`) return send(res, 401, { error: 'unauthorized' });
       if (parts[1] !== 'images') return send(res, 404, { error: 'not found' });
