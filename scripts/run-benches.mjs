@@ -9,6 +9,7 @@
 //   console: … (tests/bench/console.ts: console proxy open time, echo, 100 sessions)
 //   scale: …   (tests/bench/scale.ts: 1,000 routers on simulated hosts, a manager kill -9 and resync)
 //   faults: … (tests/bench/faults.ts: API fuzz, CSRF and lockout checks; n/a for what is not built)
+//   storage: … (tests/bench/storage.ts: template download vs curl, deploy from a new/cached template)
 // Usage: node scripts/run-benches.mjs [name …]  (names: the keys of `all` below)
 import { spawnSync } from 'node:child_process';
 
@@ -27,6 +28,7 @@ const all = {
   console: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'console']],
   scale: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'scale']],
   faults: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'faults']],
+  storage: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'storage']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;

@@ -17,6 +17,7 @@ import { startRouterMonitor } from './orchestrator/router.ts';
 import { bootstrap } from './bootstrap.ts';
 import { attachConsole } from './console/index.ts';
 import { startSystemVmMonitor, systemVmsEnabled } from './systemvm/index.ts';
+import { startStorage } from './commands/storage/runtime.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 import type { Services, Settings } from './services.ts';
@@ -95,6 +96,8 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   await agents.register(app);
   await attachConsole(app, services, master, env);
   await jobs.recover();
+  // The image stores' secondary storage services (commands/storage/runtime.ts).
+  const storage = await startStorage(services, env);
   // Routers report their applied generation, health and counters; a dead one is re-created.
   const stopRouterMonitor = startRouterMonitor(services, Number(env.FLOTILLA_ROUTER_CHECK_MS ?? 10_000));
   // Guests a host reports Stopped (out of memory, powered off inside) are recorded Stopped.
@@ -107,6 +110,7 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
       await stopRouterMonitor();
       await stopVmMonitor();
       await stopSystemVmMonitor();
+      await storage.close();
       jobs.stop();
       await app.close();
       await jobs.idle();

@@ -102,8 +102,19 @@ export type NicSpec = Static<typeof NicSpec>;
 /** What runs inside. A guest boots like a plain VM (DHCP client per NIC, HTTP server on port 80
  *  answering its hostname on netns). A system VM runs one appliance role, reached only through
  *  its control channel. KVM adds an image to boot from (`disks`). */
+/** A guest's root filesystem from an image store (a TAR template): the host fetches `url` (signed
+ *  by the manager, served by the secondary storage service) once, checks its sha256, and keeps
+ *  the unpacked tree as the read-only lower layer of every VM of that template. Absent: the
+ *  host's own busybox guest template. */
+export const TemplateImage = Type.Object({
+  id: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' }),
+  url: Type.String({ pattern: '^https?://', maxLength: 4096 }),
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+}, { additionalProperties: false });
+export type TemplateImage = Static<typeof TemplateImage>;
+
 export const TemplateSpec = Type.Union([
-  Type.Object({ kind: Type.Literal('guest') }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('guest'), image: Type.Optional(TemplateImage) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('system'), role: ApplianceRole }, { additionalProperties: false }),
 ]);
 export type TemplateSpec = Static<typeof TemplateSpec>;
@@ -381,3 +392,10 @@ export const AgentToManager = Type.Union([Hello, Heartbeat, Response]);
 export type AgentToManager = Static<typeof AgentToManager>;
 export const ManagerToAgent = Type.Union([Welcome, Refused, Heartbeat, Request]);
 export type ManagerToAgent = Welcome | Refused | Heartbeat | Request;
+
+/** Two specs ask for the same VM: equal but for a template image's URL (signed with an expiry,
+ *  so a retried start carries a fresh one). */
+export function sameVmSpec(a: VmSpec, b: VmSpec): boolean {
+  const key = (s: VmSpec) => JSON.stringify(s.template.kind === 'guest' && s.template.image ? { ...s, template: { ...s.template, image: { ...s.template.image, url: '' } } } : s);
+  return key(a) === key(b);
+}

@@ -112,6 +112,7 @@ async function assertComplete(t: ExecutionContext, admin: Api, tenant: Api): Pro
   t.is(flat?.length, 1);
   t.is(flat[0].type, 'Shared');
   await waitFor(async () => (await admin.ok('listHosts', { name: 'local' })).host?.[0]?.state === 'Up', 'the local host Up', 60_000);
+  t.like((await admin.ok('listImageStores', { zoneid: zone.id })).imagestore?.[0], { name: 'local-images', providername: 'Local', zoneid: zone.id });
   t.is((await admin.ok('listConfigurations', { name: 'cpu.overprovisioning.factor' })).configuration[0].value, '16');
   // …and serves a tenant: an isolated network, an address on it, a VM on the flat network.
   const iso = (await admin.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0].id;

@@ -355,3 +355,66 @@ export async function consoleRelayBinary(): Promise<string> {
   await rename(tmp, CONSOLE_BINARY);
   return CONSOLE_BINARY;
 }
+
+/**
+ * A template from an image store, unpacked once per host (docs/decisions/0420): fetched from its
+ * signed URL to a temporary file while its sha256 is computed (it must be the one the manager
+ * names), unpacked by GNU tar (which refuses members with ".." and strips leading "/"; the
+ * storage service has already refused device nodes and escaping links), its owners shifted into
+ * the guests' host id range, then moved into place. Concurrent VMs of one template share one
+ * fetch. Returns the directory to use as the overlay's lower layer.
+ */
+export async function templateImageRootfs(dir: string, image: { id: string; url: string; sha256: string }, ids: IdRange | undefined,
+  inflight: Map<string, Promise<string>>): Promise<string> {
+  const rootfs = join(dir, `img-${image.id}-${image.sha256.slice(0, 16)}`);
+  if (existsSync(join(rootfs, '.flotilla-template'))) return rootfs;
+  let p = inflight.get(rootfs);
+  if (!p) {
+    p = (async () => {
+      await mkdir(dir, { recursive: true });
+      const tmp = `${rootfs}.tmp-${process.pid}`;
+      const file = `${tmp}.tar`;
+      await rm(tmp, { recursive: true, force: true });
+      try {
+        const res = await fetch(image.url, { signal: AbortSignal.timeout(30 * 60_000) });
+        if (!res.ok || !res.body) throw new AgentError('DRIVER_FAILURE', `fetching template ${image.id} from its image store: HTTP ${res.status}`);
+        const hash = createHash('sha256');
+        const { Readable, Transform } = await import('node:stream');
+        const { pipeline } = await import('node:stream/promises');
+        const { createWriteStream } = await import('node:fs');
+        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), new Transform({ transform(c: Buffer, _e, done) { hash.update(c); done(null, c); } }), createWriteStream(file));
+        const got = hash.digest('hex');
+        if (got !== image.sha256) throw new AgentError('DRIVER_FAILURE', `template ${image.id}: sha256 ${got} is not the ${image.sha256} the manager expects`);
+        await mkdir(tmp, { recursive: true });
+        await run(['tar', '-x', '-f', file, '-C', tmp, '--numeric-owner', '--no-overwrite-dir'], { timeoutMs: 30 * 60_000 });
+        if (ids) await shiftOwners(tmp, ids);
+        await writeFile(join(tmp, '.flotilla-template'), `${image.id}\n${image.sha256}\n`);
+        await rm(rootfs, { recursive: true, force: true });
+        await rename(tmp, rootfs);
+        return rootfs;
+      } catch (e) {
+        await rm(tmp, { recursive: true, force: true });
+        throw e instanceof AgentError ? e : new AgentError('DRIVER_FAILURE', `template ${image.id}: ${(e as Error).message}`);
+      } finally {
+        await rm(file, { force: true });
+        inflight.delete(rootfs);
+      }
+    })();
+    inflight.set(rootfs, p);
+  }
+  return p;
+}
+
+/** uid/gid n inside the template → base + n on the host (ids beyond the range → its nobody),
+ *  keeping set-id bits that chown clears. */
+async function shiftOwners(path: string, ids: IdRange): Promise<void> {
+  const { lstat } = await import('node:fs/promises');
+  const map = (n: number) => ids.base + (n < ids.size ? n : Math.min(65534, ids.size - 1));
+  const walk = async (p: string): Promise<void> => {
+    const st = await lstat(p);
+    await lchown(p, map(st.uid), map(st.gid));
+    if (!st.isSymbolicLink() && (st.mode & 0o6000)) await chmod(p, st.mode & 0o7777);
+    if (st.isDirectory()) for (const e of await readdir(p)) await walk(join(p, e));
+  };
+  await walk(path);
+}

@@ -21,8 +21,9 @@ import { relayUnix } from '../relay.ts';
 import { checkArgs, parseIp } from '../validate.ts';
 import {
   buildGuestTemplate, consoleRelayBinary, createUsernsNetns, DEFAULT_ID_RANGE, dhcpArgv, guestFiles, guestOciConfig, type IdRange,
-  isMountPoint, oomKills, probeUserNamespaces, Runc, swapAccounting, unmountAndRemove, writeMetaFiles,
+  isMountPoint, oomKills, probeUserNamespaces, Runc, swapAccounting, templateImageRootfs, unmountAndRemove, writeMetaFiles,
 } from './container.ts';
+import { sameVmSpec } from '@flotilla/protocol/agent';
 
 /** First element of an appliance argv meaning "node running the role's bundle" (appliance-image:
  *  one ES module built on first use, starting in ~0.1 s where tsx took ~0.8 s). */
@@ -133,6 +134,8 @@ export class NetnsDriver implements Driver {
   private ready?: Promise<void>;
   private guestHost?: GuestHost;
   private guestProblem?: string;
+  /** Template images being fetched (one fetch per template however many VMs start from it). */
+  private imageFetches = new Map<string, Promise<string>>();
   readonly runc: Runc;
 
   constructor(private readonly config: NetnsDriverConfig) {
@@ -369,7 +372,7 @@ export class NetnsDriver implements Driver {
       const ns = this.names.vmNamespace(spec.name);
       if (existsSync(`/run/netns/${ns}`)) {
         const current = await this.readSpec(spec.name);
-        if (current && JSON.stringify(current) === JSON.stringify(spec)) return this.readVmState(spec.name);
+        if (current && sameVmSpec(current, spec)) return this.readVmState(spec.name);
         throw new AgentError('CONFLICT', `VM ${spec.name} already exists on this host${current ? ' with a different spec' : ' without a spec (a stray)'}; destroy it first`);
       }
       // Everything that can be refused is refused before the first object exists.
@@ -542,8 +545,11 @@ export class NetnsDriver implements Driver {
         await chmod(disk, 0o700);
         await chown(join(disk, 'upper'), g.owner, g.owner); // owns the guest's "/"
         await mkdir(this.rootfsDir(name), { recursive: true });
+        // A template from an image store is fetched once per host and shared by its VMs.
+        const lower = spec.template.kind === 'guest' && spec.template.image
+          ? await templateImageRootfs(join(this.stateDir, 'templates'), spec.template.image, g.ids, this.imageFetches) : g.template;
         await run(['mount', '-t', 'overlay', `flt-${this.names.tag}-${name}`, '-o',
-          `lowerdir=${g.template},upperdir=${join(disk, 'upper')},workdir=${join(disk, 'work')}`, this.rootfsDir(name)]);
+          `lowerdir=${lower},upperdir=${join(disk, 'upper')},workdir=${join(disk, 'work')}`, this.rootfsDir(name)]);
       })(),
     ]);
     await this.bootGuest(spec, relay);
@@ -585,14 +591,16 @@ export class NetnsDriver implements Driver {
     await this.runc.run(name, bundle, sock, pidFile);
     const init = Number((await readFile(pidFile, 'utf8')).trim());
     await this.writePids(name, { init, relay });
-    await this.awaitGuest(name, init);
+    // A template from an image store need not serve HTTP: it is up when its init runs and its
+    // console is linked. The built-in template also answers on port 80.
+    await this.awaitGuest(name, init, 10_000, !(spec.template.kind === 'guest' && spec.template.image));
   }
 
   /** "Running" means the guest answers: its HTTP server listens (seen through the init's view
    *  of the VM's network namespace) and its console is linked. */
-  private async awaitGuest(vm: string, init: number, timeoutMs = 10_000): Promise<void> {
+  private async awaitGuest(vm: string, init: number, timeoutMs = 10_000, http = true): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!(await listens(init, 80) && existsSync(this.consolePath(vm)))) {
+    while (!((!http || await listens(init, 80)) && existsSync(this.consolePath(vm)))) {
       const stat = await readFile(`/proc/${init}/stat`, 'utf8').catch(() => '');
       if (!stat || / Z /.test(stat.slice(stat.lastIndexOf(')')))) {
         throw new AgentError('DRIVER_FAILURE', `the init of VM ${vm} exited at start: ${await this.lastLog(vm, 'console')}`);

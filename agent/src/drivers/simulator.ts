@@ -4,6 +4,7 @@
 // (networks must be prepared, names unique, releases refused while in use), so the manager's
 // logic can be tested against it; a simulated failure happens before any state changes.
 import type { AgentArgs, AgentOp, AgentResult, HostCapacity, NetworkState, VmSpec, VmState } from '@flotilla/protocol/agent';
+import { sameVmSpec } from '@flotilla/protocol/agent';
 import type { Driver, HostFacts } from '../driver.ts';
 import { AgentError } from '../errors.ts';
 import { checkArgs } from '../validate.ts';
@@ -105,7 +106,7 @@ export class SimulatorDriver implements Driver {
     const { spec } = await this.begin('startVm', args);
     const current = this.vms.get(spec.name);
     if (current) {
-      if (JSON.stringify(current) === JSON.stringify(spec)) return this.state(current);
+      if (sameVmSpec(current, spec)) return this.state(current);
       throw new AgentError('CONFLICT', `VM ${spec.name} already exists on this host with a different spec; destroy it first`);
     }
     this.requireNetworks(spec);

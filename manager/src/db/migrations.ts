@@ -15,6 +15,7 @@ import { LIST_INDEX_MIGRATION } from '../api/list-indexes.ts';
 import { LB_MIGRATION } from '../commands/lb/schema.ts';
 import { SYSTEM_VMS_MIGRATION } from '../systemvm/schema.ts';
 import { AGENT_EPOCH_MIGRATION } from '../agents/schema.ts';
+import { STORAGE_MIGRATION } from '../commands/storage/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -127,6 +128,7 @@ CREATE TABLE secrets (
   LB_MIGRATION,
   SYSTEM_VMS_MIGRATION,
   AGENT_EPOCH_MIGRATION,
+  STORAGE_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

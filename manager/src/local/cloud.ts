@@ -22,8 +22,8 @@
 // beside the new one.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { chmodSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Manager } from '../app.ts';
@@ -159,6 +159,18 @@ async function ensureZone(s: Services, hypervisor: 'LXC' | 'Simulator'): Promise
   return { zoneId: zone.id, podId: pod.id, clusterId: cluster.id, physicalNetworkId: pn.id };
 }
 
+/** The zone's image store, `<data dir>/images`, so templates registered on the local cloud are
+ *  downloaded and served (decision 0420). Not a reason to hold the cloud back: a data dir the
+ *  store refuses (a path addImageStore does not take) is logged, and the zone works without. */
+async function ensureImageStore(s: Services, z: LocalZone, dataDir: string): Promise<void> {
+  if ((await asAdmin(s, 'listImageStores', { zoneid: z.zoneId })).imagestore?.length) return;
+  try {
+    await asAdmin(s, 'addImageStore', { provider: 'Local', name: 'local-images', url: `file://${resolve(dataDir, 'images')}`, zoneid: z.zoneId });
+  } catch (e) {
+    s.log.warn({ err: e }, 'local cloud: no image store (registerTemplate will wait for one)');
+  }
+}
+
 /** The local host record and its agent token (kept in the data dir, 0600). The token is new on
  *  every start (the host is re-added): the previous one is revoked and its session closed. */
 async function ensureHost(s: Services, z: LocalZone, hypervisor: string, dataDir: string): Promise<string> {
@@ -224,6 +236,7 @@ export function startLocalCloud(m: Manager, managerUrl: string, dataDir: string,
         // forwards /console/ to it through there (a browser on this machine opens consoles).
         if (driver === 'netns' && !process.env.FLOTILLA_CONSOLE_NETNS) await setConsoleNetns(s, LOCAL.uplinkNs);
         const zone = await ensureZone(s, hypervisor);
+        await ensureImageStore(s, zone, dataDir);
         return await ensureHost(s, zone, hypervisor, dataDir);
       } catch (e) {
         if (stopping.signal.aborted) return undefined;

@@ -2,6 +2,7 @@
 // the steps that bring a host in line with the database (start, stop, reconcile). The
 // database is the desired state; agents hold none, so everything here is idempotent and can be
 // repeated after a crash or a reconnect.
+import { hostImageUrl } from '../commands/storage/runtime.ts';
 import type { NetworkSpec, NicSpec, VmSpec } from '@flotilla/protocol/agent';
 import type { Services } from '../services.ts';
 import { reportFailure } from '../background.ts';
@@ -89,13 +90,16 @@ export async function networkSpec(sql: Sql, networkId: string, hostId: string): 
   return { id: n.id, kind: 'guest', vni: n.vni, peers: peers.ips };
 }
 
-interface VmRowLite { id: string; instance_name: string; name: string; type: string; user_data: string | null; kind: string; cpu_number: number; cpu_speed: number; memory: number; role: string | null }
+interface VmRowLite { id: string; instance_name: string; name: string; type: string; user_data: string | null; kind: string; cpu_number: number; cpu_speed: number; memory: number; role: string | null;
+  template_id: string; transfer_state: string | null; sha256: string | null; service_url: string | null; secret: string | null }
 
 export async function vmSpec(sql: Sql, vmId: string): Promise<VmSpec> {
   const v = (await sql.query<VmRowLite>(
     `SELECT v.id, v.instance_name, v.name, v.type, v.user_data, t.kind, s.cpu_number, s.cpu_speed, s.memory,
-            CASE v.type WHEN 'DomainRouter' THEN 'router' ELSE NULL END AS role
-     FROM vm_instances v JOIN templates t ON t.id = v.template_id JOIN service_offerings s ON s.id = v.service_offering_id WHERE v.id = $1`, [vmId]))[0];
+            CASE v.type WHEN 'DomainRouter' THEN 'router' ELSE NULL END AS role,
+            t.id AS template_id, t.transfer_state, t.sha256, st.service_url, st.secret
+     FROM vm_instances v JOIN templates t ON t.id = v.template_id JOIN service_offerings s ON s.id = v.service_offering_id
+       LEFT JOIN image_stores st ON st.id = t.store_id WHERE v.id = $1`, [vmId]))[0];
   if (!v) throw new Error(`vm ${vmId} vanished`);
   const nics = await sql.query<{ device_id: number; mac: string; network_id: string; ip4: string | null; is_default: boolean } & NetRow>(
     `SELECT c.device_id, c.mac, c.network_id, c.ip4, c.is_default, n.cidr, n.gateway, n.guest_type, n.dns1, n.dns2, n.network_domain,
@@ -112,7 +116,12 @@ export async function vmSpec(sql: Sql, vmId: string): Promise<VmSpec> {
   const dns = !def ? [] : def.guest_type === 'Isolated' ? [def.gateway] : [def.dns1 ?? def.zone_dns1, def.dns2 ?? def.zone_dns2].filter((x): x is string => Boolean(x));
   return {
     name: v.instance_name, hostname: v.name, cpus: v.cpu_number, cpuMhz: v.cpu_speed, memoryMb: Math.max(16, v.memory),
-    template: v.kind === 'system' ? { kind: 'system', role: v.role ?? 'router' } : { kind: 'guest' },
+    template: v.kind === 'system' ? { kind: 'system', role: v.role ?? 'router' } : {
+      kind: 'guest',
+      // A template on an image store: the host fetches it (once) from the store's service.
+      ...(v.transfer_state === 'Ready' && v.sha256 && v.service_url && v.secret
+        ? { image: { id: v.template_id, url: hostImageUrl(v.service_url, v.secret, v.template_id), sha256: v.sha256 } } : {}),
+    },
     nics: nicSpecs, ...(dns.length ? { dns } : {}), ...(def?.network_domain ? { searchDomain: def.network_domain } : {}),
     ...(v.user_data ? { userData: v.user_data } : {}),
   };

@@ -8,7 +8,7 @@ import { NETWORK_SELECT, TEMPLATE_SELECT, VM_SELECT, type NetworkRow, type Templ
 export async function templateById(ctx: Context, id: string, param = 'templateid'): Promise<TemplateRow> {
   const t = (await ctx.sql.query<TemplateRow>(`${TEMPLATE_SELECT} WHERE t.id = $1`, [id]))[0];
   const c = ctx.caller;
-  if (!t || !(t.is_public || c.role === 'Admin' || t.account_id === c.accountId)) throw notFound(ctx.command, param, id);
+  if (!t || t.removed || t.is_iso || !(t.is_public || c.role === 'Admin' || t.account_id === c.accountId)) throw notFound(ctx.command, param, id);
   return t;
 }
 

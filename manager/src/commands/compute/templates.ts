@@ -1,7 +1,7 @@
 // Templates. Two are built in: the netns guest template (a VM that asks DHCP at boot and serves
 // its hostname on port 80) and the system-VM template (runs an appliance role). Registered
-// templates are records until the secondary storage VM downloads them (a later issue): they
-// show isready=false and deploying from them is refused.
+// templates are downloaded by the zone's secondary storage service (commands/storage/): until
+// then they show isready=false with the transfer's status, and deploying from them is refused.
 import { pagedRows } from '../../api/paging.ts';
 import { randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
@@ -11,6 +11,8 @@ import { Where } from '../../db/sql.ts';
 import type { Sql } from '../../db/sql.ts';
 import { zoneById } from '../infra/lookup.ts';
 import { TEMPLATE, TEMPLATE_SELECT, templateView, type TemplateRow } from './views.ts';
+import { checksumCheck, startDownload } from '../storage/images.ts';
+import { storageOf } from '../storage/runtime.ts';
 
 export const BUILTIN_TEMPLATES = [
   { id: '3b1b2a6e-0000-4000-8000-00000000a001', name: 'Flotilla netns guest', display: 'Flotilla netns guest: DHCP client at boot, HTTP on port 80 answering its hostname', kind: 'guest', type: 'BUILTIN', featured: true, password: true },
@@ -39,8 +41,10 @@ export const listTemplates = command({
     hypervisor: { type: 'string', description: 'the hypervisor for which to restrict the search' },
   },
   async handler(ctx, a) {
+    // Transfers in flight report their progress first ("42% Downloaded").
+    await storageOf(ctx.services).poll();
     const c = ctx.caller;
-    const w = new Where();
+    const w = new Where().add('NOT t.is_iso').add('t.removed IS NULL');
     const mine = 't.account_id = ?';
     switch (a.templatefilter) {
       case 'featured': w.add('t.is_featured AND t.is_public'); break;
@@ -60,7 +64,7 @@ export const listTemplates = command({
 
 export const registerTemplate = command({
   name: 'registerTemplate', description: 'Registers an existing template into the CloudStack cloud. Flotilla records it; it becomes ready once the storage VM has downloaded it.', since: '1.0',
-  roles: ALL_ROLES, response: TEMPLATE, shape: 'raw', event: 'TEMPLATE.CREATE',
+  roles: ALL_ROLES, response: TEMPLATE, shape: 'raw', event: 'TEMPLATE.CREATE', transactional: false,
   params: {
     name: { type: 'string', required: true, description: 'the name of the template' },
     displaytext: { type: 'string', description: 'The display text of the template, defaults to \'name\'.', length: 4096 },
@@ -74,8 +78,9 @@ export const registerTemplate = command({
     ispublic: { type: 'boolean', description: 'true if the template is available to all accounts; default is true' },
     isfeatured: { type: 'boolean', description: 'true if this template is a featured template, false otherwise' },
     passwordenabled: { type: 'boolean', description: 'true if the template supports the password reset feature; default is false' },
+    isextractable: { type: 'boolean', description: 'true if the template or its derivatives are extractable; default is false' },
     checksum: { type: 'string', description: 'the checksum value of this template. The parameter containing the checksum will be considered a MD5sum if it is not prefixed and just a plain ascii/utf8 representation of a hexadecimal string. If it is required to use another algorithm the hexadecimal string is to be prefixed with a string of the form, "{<algorithm>}", not including the double quotes. In this <algorithm> is the exact string representing the java supported algorithm, i.e. MD5 or SHA-256. Note that java does not contain an algorithm called SHA256 or one called sha-256, only SHA-256.',
-      check: (v: string) => (/^(\{[A-Za-z0-9-]{2,16}\})?[0-9a-fA-F]{32,128}$/.test(v) ? undefined : 'not a hexadecimal checksum, optionally prefixed with {algorithm}') },
+      check: checksumCheck },
   },
   async handler(ctx, a) {
     const zoneIds = a.zoneids ?? (a.zoneid ? [a.zoneid] : []);
@@ -85,15 +90,18 @@ export const registerTemplate = command({
     const os = a.ostypeid ? osTypeById(a.ostypeid) : undefined;
     if (a.ostypeid && !os) throw notFound(ctx.command, 'ostypeid', a.ostypeid);
     const out: Record<string, unknown>[] = [];
+    // Every zone is checked before anything is written (not in one transaction: the storage
+    // service is called between the steps).
+    for (const z of zoneIds) await zoneById(ctx, z, 'zoneid');
     for (const z of zoneIds) {
-      await zoneById(ctx, z, 'zoneid');
       const id = randomUUID();
       await ctx.sql.query(
         `INSERT INTO templates (id, name, display_text, kind, template_type, hypervisor, format, url, checksum, is_public, is_featured, is_ready, status,
-           password_enabled, account_id, domain_id, zone_id, os_type) VALUES ($1,$2,$3,'guest','USER',$4,$5,$6,$7,$8,$9,false,'Not downloaded: the storage VM is not available yet',$10,$11,$12,$13,$14)`,
+           password_enabled, account_id, domain_id, zone_id, os_type, is_extractable) VALUES ($1,$2,$3,'guest','USER',$4,$5,$6,$7,$8,$9,false,'Not downloaded',$10,$11,$12,$13,$14,$15)`,
         [id, a.name, a.displaytext ?? a.name, a.hypervisor, a.format, a.url, a.checksum ?? null, a.ispublic ?? c.role === 'Admin', a.isfeatured ?? false,
-          a.passwordenabled ?? false, c.accountId, c.domainId, z, os?.description ?? 'Other Linux (64-bit)']);
+          a.passwordenabled ?? false, c.accountId, c.domainId, z, os?.description ?? 'Other Linux (64-bit)', a.isextractable ?? false]);
       ctx.setResource('Template', id);
+      await startDownload(ctx.services, { id, zoneId: z, url: a.url, format: a.format, ...(a.checksum ? { checksum: a.checksum } : {}), kind: 'template' });
       out.push(templateView((await ctx.sql.query<TemplateRow>(`${TEMPLATE_SELECT} WHERE t.id = $1`, [id]))[0]!));
     }
     return { count: out.length, template: out };

@@ -20,20 +20,20 @@ export const TEMPLATE: ResponseDef = {
     passwordenabled: f('boolean', 'true if the reset password feature is enabled, false otherwise'), crossZones: f('boolean', 'true if the template is managed across all Zones, false otherwise'),
     zoneid: f('string', 'the ID of the zone for this template'), zonename: f('string', 'the name of the zone for this template'),
     account: f('string', 'the account name to which the template belongs'), domainid: f('string', 'the ID of the domain to which the template belongs'),
-    url: f('string', 'the URL which the template/iso is registered from'), checksum: f('string', 'checksum of the template'), size: f('long', 'the size of the template'),
+    url: f('string', 'the URL which the template/iso is registered from'), checksum: f('string', 'checksum of the template'), size: f('long', 'the size of the template'), physicalsize: f('long', 'the physical size of the template'),
     created: f('date', 'the date this template was created'), isextractable: f('boolean', 'true if the template is extractable, false otherwise'),
     bootable: f('boolean', 'true if the ISO is bootable, false otherwise'), sshkeyenabled: f('boolean', 'true if template is sshkey enabled, false otherwise'),
   },
 };
-export interface TemplateRow { id: string; name: string; display_text: string; kind: string; template_type: string; hypervisor: string; format: string; url: string | null; checksum: string | null; os_type: string; is_public: boolean; is_featured: boolean; is_ready: boolean; status: string; password_enabled: boolean; account_id: string | null; account_name: string | null; domain_id: string | null; zone_id: string | null; zone_name: string | null; size: number | null; created: Date }
+export interface TemplateRow { id: string; name: string; display_text: string; kind: string; template_type: string; hypervisor: string; format: string; url: string | null; checksum: string | null; os_type: string; is_public: boolean; is_featured: boolean; is_ready: boolean; status: string; password_enabled: boolean; account_id: string | null; account_name: string | null; domain_id: string | null; zone_id: string | null; zone_name: string | null; size: number | null; created: Date; store_id?: string | null; transfer_state?: string | null; physical_size?: number | null; sha256?: string | null; compression?: string | null; is_iso?: boolean; bootable?: boolean; is_extractable?: boolean; removed?: Date | null }
 export const TEMPLATE_SELECT = `SELECT t.*, a.name AS account_name, z.name AS zone_name FROM templates t LEFT JOIN accounts a ON a.id = t.account_id LEFT JOIN zones z ON z.id = t.zone_id`;
 export function templateView(r: TemplateRow): Record<string, unknown> {
   return compact({
     id: r.id, name: r.name, displaytext: r.display_text, ispublic: r.is_public, isfeatured: r.is_featured, isready: r.is_ready, status: r.status,
     format: r.format, hypervisor: r.hypervisor, templatetype: r.template_type, ostypename: r.os_type, ostypeid: osTypeByName(r.os_type)?.id, passwordenabled: r.password_enabled,
     crossZones: r.zone_id === null, zoneid: r.zone_id ?? undefined, zonename: r.zone_name ?? undefined, account: r.account_name ?? 'system',
-    domainid: r.domain_id ?? undefined, url: r.url ?? undefined, checksum: r.checksum ?? undefined, size: r.size ?? undefined,
-    created: csDate(r.created), isextractable: false, bootable: true, sshkeyenabled: false,
+    domainid: r.domain_id ?? undefined, url: r.url ?? undefined, checksum: r.checksum ?? undefined, size: r.size === null ? undefined : Number(r.size), physicalsize: r.physical_size == null ? undefined : Number(r.physical_size),
+    created: csDate(r.created), isextractable: r.is_extractable ?? false, bootable: r.bootable ?? true, sshkeyenabled: false,
   });
 }
 

@@ -1,0 +1,152 @@
+// bench:storage — the secondary storage path, loopback and lab namespaces only.
+//  - download_ratio_curl: a 200 MB template (a root filesystem tarball) downloaded by the storage
+//    service from a local HTTP server (busybox httpd, its own process) (streamed to its store while its MD5 is checked and the TAR
+//    validated, as registerTemplate with a checksum does) against `curl -o <file>` from the same
+//    server in the same run: throughput ratio service/curl, median of 5 alternating rounds.
+//  - first_deploy_ms: deployVirtualMachine of a just-registered 50 MB template on a netns host
+//    (runc) whose cache does not have it — the host fetches, checks and unpacks it — until the
+//    guest answers HTTP on its network (curl from another VM);
+//  - cached_deploy_ms: the same for a second VM of that template (cached on the host);
+//  - vm_rss_overhead_mb: host-side memory per idle container VM beyond the guest's own processes:
+//    its console relay (runc itself is not resident after the start), mean over the VMs; the
+//    guests' own RSS is printed on the detail line.
+// Ends with: storage: download_ratio_curl= first_deploy_ms= cached_deploy_ms= vm_rss_overhead_mb=
+import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startStorageServer, StorageClient } from '@flotilla/storage';
+import { md5, rootfsTar, serve } from '@flotilla/storage/testing';
+import { Lab } from '../src/lab.ts';
+import { addHost, createZone, netnsHosts, startCloud, waitFor } from '../src/cloud.ts';
+import { guestTemplateTar } from '../src/template-tar.ts';
+
+const sh = promisify(execFile);
+const cleanups: Array<() => unknown> = [];
+const t = { teardown: (fn: () => unknown) => { cleanups.push(fn); } };
+const out = (s: string) => { writeSync(1, s); };
+const phase = (s: string) => { writeSync(2, `[${new Date().toISOString().slice(11, 19)}] ${s}\n`); };
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function downloadRatio(): Promise<{ ratio: number; serviceMBs: number; curlMBs: number }> {
+  phase('building a 200 MB template');
+  const tar = rootfsTar(200 * 2 ** 20 - 20_000);
+  const sum = md5(tar);
+  const dir = mkdtempSync(join(tmpdir(), 'flt-bench-store-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  // The file server is a process of its own (busybox httpd), so neither client shares its CPU
+  // time with the server's event loop.
+  mkdirSync(join(dir, 'www'));
+  writeFileSync(join(dir, 'www', 't.tar'), tar);
+  const web = await busyboxHttpd(join(dir, 'www'));
+  const key = Buffer.alloc(32, 9);
+  const s = await startStorageServer({ dir: join(dir, 'store'), key });
+  cleanups.push(() => s.close());
+  const c = new StorageClient(s.url, key);
+  const svc: number[] = []; const curl: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const id = randomUUID();
+    let t0 = performance.now();
+    await c.download({ id, kind: 'template', format: 'TAR', checksum: sum }, `${web.url}/t.tar`);
+    for (;;) {
+      const st = s.store.get(id)!;
+      if (st.state === 'Ready') break;
+      if (st.state === 'Error') throw new Error(st.status);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    svc.push(performance.now() - t0);
+    await c.delete(id);
+    const file = join(dir, `curl-${round}.tar`);
+    t0 = performance.now();
+    await sh('curl', ['-sS', '-o', file, `${web.url}/t.tar`]);
+    curl.push(performance.now() - t0);
+    rmSync(file);
+    phase(`round ${round + 1}: service ${svc[round]!.toFixed(0)} ms, curl ${curl[round]!.toFixed(0)} ms`);
+  }
+  const mb = tar.length / 2 ** 20;
+  return { ratio: median(curl) / median(svc), serviceMBs: mb / (median(svc) / 1000), curlMBs: mb / (median(curl) / 1000) };
+}
+
+async function busyboxHttpd(root: string): Promise<{ url: string }> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 40000);
+    const child = spawn('busybox', ['httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', root], { stdio: 'ignore' });
+    cleanups.push(() => child.kill('SIGKILL'));
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 50 && child.exitCode === null; i++) {
+      if (await fetch(`${url}/t.tar`, { method: 'HEAD' }).then((r) => r.ok, () => false)) return { url };
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGKILL');
+  }
+  throw new Error('busybox httpd did not start');
+}
+
+function rssKb(pid: number): number {
+  try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0); } catch { return 0; }
+}
+function pidsInNetns(ns: string): number[] {
+  const want = `net:[${statSync(`/run/netns/${ns}`).ino}]`;
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => { try { return readlinkSync(`/proc/${p}/ns/net`) === want; } catch { return false; } });
+}
+
+async function deploys(): Promise<{ first: number; cached: number; builtin: number; overheadMb: number; guestMb: number }> {
+  const lab = Lab.create(t, 'stbn');
+  const cloud = await startCloud(t);
+  const z = await createZone(cloud.admin);
+  const [h1] = await netnsHosts(lab, 1);
+  await addHost(t, cloud, z, { name: 'host1', driver: h1!.driver, tag: h1!.tag, hostNs: h1!.hostNs });
+  const off = (await cloud.admin.ok('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' })).networkoffering[0];
+  const net = (await cloud.admin.ok('createNetwork', {
+    name: 'bnet', zoneid: z.zoneId, networkofferingid: off.id, vlan: 'vxlan://6520', gateway: '10.83.0.1', netmask: '255.255.255.0', startip: '10.83.0.10', endip: '10.83.0.99',
+  })).network.id;
+  const dir = mkdtempSync(join(tmpdir(), 'flt-bench-store-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  await cloud.admin.ok('addImageStore', { provider: 'Local', name: 'bench', url: `file://${dir}/store`, zoneid: z.zoneId });
+  const small = (await cloud.admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
+  const deploy = async (name: string, templateid: string) => (await cloud.admin.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: small.id, templateid, networkids: net, name }, 300_000)).virtualmachine;
+  // The vantage point: a VM of the built-in template.
+  const builtin = (await cloud.admin.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
+  const probe = await deploy('probe', builtin.id);
+  phase('building a 50 MB template');
+  const tar = await guestTemplateTar({ padBytes: 50 * 2 ** 20 });
+  const web = await serve({ 'g.tar': tar });
+  cleanups.push(() => web.close());
+  const tpl = (await cloud.admin.ok('registerTemplate', { name: 'b50', format: 'TAR', hypervisor: 'LXC', zoneid: z.zoneId, url: `${web.url}/g.tar`, checksum: md5(tar) })).template[0];
+  await waitFor(async () => (await cloud.admin.ok('listTemplates', { templatefilter: 'all', id: tpl.id })).template[0].isready, 'template ready', 120_000);
+  const answers = async (ip: string, want: string) => (await lab.tryExec(h1!.driver.names.vmNamespace(probe.instancename), ['curl', '-sS', '--max-time', '1', `http://${ip}/`])).stdout.trim() === want;
+  const timed = async (name: string, templateId = tpl.id) => {
+    const t0 = performance.now();
+    const vm = await deploy(name, templateId);
+    phase(`${name}: job ${(performance.now() - t0).toFixed(0)} ms`);
+    await waitFor(() => answers(vm.nic[0].ipaddress, name), `${name} answers`, 30_000);
+    return { ms: performance.now() - t0, vm };
+  };
+  // Peer in the same run: a VM of the built-in template (the host's own busybox tree, no image store).
+  const peer = await timed('vmbuiltin', builtin.id);
+  phase('first deploy (host fetches the template)');
+  const first = await timed('vmfirst');
+  phase('cached deploys');
+  const cached: number[] = [];
+  const vms = [first.vm];
+  for (const n of ['vmc1', 'vmc2', 'vmc3']) { const r = await timed(n); cached.push(r.ms); vms.push(r.vm); }
+  await new Promise((r) => setTimeout(r, 2000)); // idle
+  let relay = 0; let guest = 0;
+  for (const vm of vms) {
+    for (const p of await h1!.driver.hostSidePids(vm.instancename)) relay += rssKb(p);
+    for (const p of pidsInNetns(h1!.driver.names.vmNamespace(vm.instancename))) guest += rssKb(p);
+  }
+  return { first: first.ms, cached: median(cached), builtin: peer.ms, overheadMb: relay / vms.length / 1024, guestMb: guest / vms.length / 1024 };
+}
+
+async function main(): Promise<void> {
+  const d = process.env.FLT_BENCH_STORAGE_SKIP_DOWNLOAD ? { ratio: NaN, serviceMBs: NaN, curlMBs: NaN } : await downloadRatio();
+  const v = await deploys();
+  out(`storage detail: service_MBps=${d.serviceMBs.toFixed(0)} curl_MBps=${d.curlMBs.toFixed(0)} guest_rss_per_vm_mb=${v.guestMb.toFixed(1)} builtin_template_deploy_ms=${v.builtin.toFixed(0)} (download_ratio_curl target >= 0.8; cached_deploy_ms target <= 1000)\n`);
+  out(`storage: download_ratio_curl=${d.ratio.toFixed(2)} first_deploy_ms=${v.first.toFixed(0)} cached_deploy_ms=${v.cached.toFixed(0)} vm_rss_overhead_mb=${v.overheadMb.toFixed(1)}\n`);
+}
+
+main().then(async () => { for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined); process.exit(0); },
+  async (e) => { writeSync(2, `${(e as Error).stack}\n`); for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined); process.exit(1); });
