@@ -4,6 +4,7 @@ import type { Database } from './sql.ts';
 import { INFRA_MIGRATION } from '../commands/infra/schema.ts';
 import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
 import { COMPUTE_MIGRATION, VM_RECOVER_MIGRATION } from '../commands/compute/schema.ts';
+import { L2_NETWORKS_MIGRATION } from '../commands/compute/schema.ts';
 import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 import { ROLES_MIGRATION } from '../commands/roles/schema.ts';
@@ -123,6 +124,7 @@ CREATE TABLE secrets (
   VM_RECOVER_MIGRATION,
   LIST_INDEX_MIGRATION,
   LB_MIGRATION,
+  L2_NETWORKS_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

@@ -253,6 +253,12 @@ async function allocateVni(sql: Sql, n: NetInfo): Promise<number> {
 export async function implementNetwork(sql: Sql, networkId: string): Promise<void> {
   const n = (await sql.query<NetInfo>(`${NET_SELECT} WHERE n.id = $1 FOR UPDATE OF n`, [networkId]))[0];
   if (!n) throw new Error(`network ${networkId} vanished`);
+  if (n.guest_type === 'L2') {
+    // The segment only: its VNI, nothing else (CloudStack's L2 network implement).
+    if (n.vni === null) await sql.query('UPDATE networks SET vni = $2 WHERE id = $1', [n.id, await allocateVni(sql, n)]);
+    if (n.state === 'Allocated') await sql.query(`UPDATE networks SET state = 'Implemented' WHERE id = $1`, [n.id]);
+    return;
+  }
   if (n.guest_type !== 'Isolated') return;
   if (n.vni === null) await sql.query('UPDATE networks SET vni = $2 WHERE id = $1', [n.id, await allocateVni(sql, n)]);
   const snat = await sql.query('SELECT 1 FROM public_ip_addresses WHERE network_id = $1 AND is_source_nat', [n.id]);
@@ -424,6 +430,10 @@ export async function prepareVmNetworks(s: Services, vmId: string): Promise<void
   const nets = await s.db.query<{ network_id: string }>(
     `SELECT DISTINCT c.network_id FROM nics c JOIN networks n ON n.id = c.network_id WHERE c.vm_id = $1 AND n.guest_type = 'Isolated'`, [vmId]);
   for (const n of nets) await ensureRouter(s, n.network_id);
+  // An L2 network gets its VNI when its first VM deploys; no router.
+  const l2 = await s.db.query<{ network_id: string }>(
+    `SELECT DISTINCT c.network_id FROM nics c JOIN networks n ON n.id = c.network_id WHERE c.vm_id = $1 AND n.guest_type = 'L2' AND n.vni IS NULL`, [vmId]);
+  for (const n of l2) await s.db.tx((sql) => implementNetwork(sql, n.network_id));
 }
 
 /** Re-sends the specs of the networks of a VM (its reservation, data or rules changed). */

@@ -81,6 +81,60 @@ async function createIsolated(ctx: Context, a: { name: string; displaytext?: str
   return view(ctx, id);
 }
 
+/**
+ * An L2 network (CloudStack 4.10+, NetworkServiceImpl with GuestType.L2): the segment only — no
+ * CIDR, no gateway, no router, no address management. Owned by an account (acltype Account) or
+ * shared by a domain (root admins). Its VNI is the given vlan (offerings with specifyvlan, root
+ * admins only, state Setup) or one of its physical network's range when its first VM deploys
+ * (Allocated until then, as CloudStack implements it).
+ */
+async function createL2(ctx: Context, a: { name: string; displaytext?: string | undefined; gateway?: string | undefined; netmask?: string | undefined; startip?: string | undefined; endip?: string | undefined; networkdomain?: string | undefined; account?: string | undefined; domainid?: string | undefined; vlan?: string | undefined; acltype?: string | undefined; physicalnetworkid?: string | undefined; dns1?: string | undefined; dns2?: string | undefined; subdomainaccess?: boolean | undefined },
+  zone: ZoneRow, off: { id: string; name: string; specify_vlan: boolean }): Promise<Record<string, unknown>> {
+  for (const p of ['gateway', 'netmask', 'startip', 'endip', 'networkdomain', 'dns1', 'dns2'] as const) {
+    if (a[p]) throw paramError(`${p} can not be given for an L2 network: it has no IP address management (network offering ${off.name})`);
+  }
+  let vni: number | null = null;
+  if (off.specify_vlan) {
+    if (!a.vlan) throw paramError(`Unable to execute API command createnetwork due to missing parameter vlan: network offering ${off.name} has specifyvlan=true`);
+    if (ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can specify the vlan of a network');
+    const tag = ipam(() => parseVlanTag('vlan', a.vlan!));
+    if (tag.id === undefined) throw paramError('Invalid parameter vlan value=untagged: an L2 network needs its own VLAN/VNI');
+    const clash = (await ctx.sql.query<{ id: string; name: string }>('SELECT id, name FROM networks WHERE zone_id = $1 AND vni = $2', [zone.id, tag.id]))[0];
+    if (clash) throw paramError(`The vlan ${tag.id} is already used by network ${clash.name} (id ${clash.id}) in zone ${zone.name}`);
+    vni = tag.id;
+  } else if (a.vlan) {
+    throw paramError(`vlan can not be given: network offering ${off.name} has specifyvlan=false (the VNI comes from the physical network's range)`);
+  }
+  const acl = a.acltype ?? 'Account';
+  if (acl === 'Domain' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can create L2 networks with acltype=Domain');
+  let owner = { accountId: ctx.caller.accountId, domainId: ctx.caller.domainId };
+  let accountId: string | null = owner.accountId;
+  if (a.account || (a.domainid && acl === 'Account')) {
+    if (!a.account || !a.domainid) throw paramError('account and domainid must be given together');
+    const acc = await accountByName(ctx, a.account, a.domainid);
+    owner = { accountId: acc.id, domainId: acc.domain_id };
+    accountId = acc.id;
+  }
+  if (acl === 'Domain') {
+    accountId = null;
+    owner = { accountId: '', domainId: a.domainid ? (await domainById(ctx, a.domainid, 'domainid')).id : ctx.caller.domainId };
+  }
+  const pnId = a.physicalnetworkid ?? (await ctx.sql.query<{ id: string }>(
+    `SELECT p.id FROM physical_networks p JOIN traffic_types t ON t.physical_network_id = p.id AND t.traffic_type = 'Guest' WHERE p.zone_id = $1 ORDER BY p.created LIMIT 1`, [zone.id]))[0]?.id;
+  if (!pnId) throw paramError(`Zone ${zone.name} has no physical network carrying Guest traffic`);
+  const pn = await physicalNetworkById(ctx, pnId, 'physicalnetworkid');
+  if (pn.zone_id !== zone.id) throw paramError(`Physical network ${pn.name} is not in zone ${zone.name}`);
+  const id = randomUUID();
+  await ctx.sql.query(
+    `INSERT INTO networks (id, name, display_text, zone_id, physical_network_id, network_offering_id, guest_type, acl_type, account_id, domain_id, state,
+       vni, cidr, gateway, subdomain_access)
+     VALUES ($1,$2,$3,$4,$5,$6,'L2',$7,$8,$9,$10,$11,NULL,NULL,$12)`,
+    [id, a.name, a.displaytext ?? a.name, zone.id, pn.id, off.id, acl, accountId, owner.domainId, vni === null ? 'Allocated' : 'Setup', vni,
+      acl === 'Domain' ? a.subdomainaccess ?? true : null]);
+  ctx.setResource('Network', id);
+  return view(ctx, id);
+}
+
 /** An account's isolated networks in a zone (CloudStack's getIsolatedNetworksOwnedByAccountInZone). */
 export async function isolatedNetworksOf(ctx: Context, accountId: string, zoneId: string): Promise<Array<{ id: string; name: string }>> {
   return ctx.sql.query<{ id: string; name: string }>(
@@ -139,6 +193,7 @@ export const createNetwork = command({
     if (!off) throw notFound(ctx.command, 'networkofferingid', a.networkofferingid);
     if (off.state !== 'Enabled') throw paramError(`Network offering ${off.name} is not enabled`);
     if (off.guest_ip_type === 'Isolated') return createIsolated(ctx, a, zone, off);
+    if (off.guest_ip_type === 'L2') return createL2(ctx, a, zone, off);
     if (ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can create shared networks');
     for (const p of ['gateway', 'netmask', 'startip', 'vlan'] as const) if (!a[p]) throw paramError(`Unable to execute API command createnetwork due to missing parameter ${p}: shared networks need gateway, netmask, startip and vlan`);
     const range = ipam(() => validateV4Range({ gateway: a.gateway!, netmask: a.netmask!, startip: a.startip!, endip: a.endip }));

@@ -57,7 +57,7 @@ export const NETWORK: ResponseDef = {
     ispersistent: f('boolean', 'list networks that are persistent'), service: f('list', 'the list of services'), created: f('date', 'the date this network was created'),
   },
 };
-export interface NetworkRow { id: string; subdomain_access: boolean | null; name: string; display_text: string; zone_id: string; zone_name: string; physical_network_id: string | null; network_offering_id: string; offering_name: string; offering_display_text: string; services: Record<string, string[]>; guest_type: string; acl_type: string; account_id: string | null; account_name: string | null; domain_id: string; domain_name: string; domain_path: string; state: string; vni: number | null; cidr: string; gateway: string; start_ip: string | null; end_ip: string | null; ip6_gateway: string | null; ip6_cidr: string | null; network_domain: string | null; dns1: string | null; dns2: string | null; created: Date; specify_ip_ranges: boolean }
+export interface NetworkRow { id: string; subdomain_access: boolean | null; name: string; display_text: string; zone_id: string; zone_name: string; physical_network_id: string | null; network_offering_id: string; offering_name: string; offering_display_text: string; services: Record<string, string[]>; guest_type: string; acl_type: string; account_id: string | null; account_name: string | null; domain_id: string; domain_name: string; domain_path: string; state: string; vni: number | null; cidr: string | null; gateway: string | null; start_ip: string | null; end_ip: string | null; ip6_gateway: string | null; ip6_cidr: string | null; network_domain: string | null; dns1: string | null; dns2: string | null; created: Date; specify_ip_ranges: boolean }
 export const NETWORK_SELECT = `SELECT n.*, z.name AS zone_name, o.name AS offering_name, o.display_text AS offering_display_text, o.services, o.specify_ip_ranges,
   a.name AS account_name, d.name AS domain_name, d.path AS domain_path
   FROM networks n JOIN zones z ON z.id = n.zone_id JOIN network_offerings o ON o.id = n.network_offering_id
@@ -65,11 +65,11 @@ export const NETWORK_SELECT = `SELECT n.*, z.name AS zone_name, o.name AS offeri
 /** What a count of listed networks needs: the WHERE of listNetworks refers to n only. */
 export const NETWORK_COUNT_FROM = 'FROM networks n';
 /** The dotted netmask of a CIDR's prefix length, as CloudStack shows beside it. */
-export const cidrNetmask = (cidr: string): string => netmaskOf(Number(cidr.split('/')[1]));
+export const cidrNetmask = (cidr: string | null): string | undefined => (cidr ? netmaskOf(Number(cidr.split('/')[1])) : undefined);
 export function networkView(r: NetworkRow, admin: boolean): Record<string, unknown> {
   return compact({
-    id: r.id, name: r.name, displaytext: r.display_text, broadcastdomaintype: 'Vxlan', traffictype: 'Guest', gateway: r.gateway,
-    netmask: cidrNetmask(r.cidr), cidr: r.cidr, zoneid: r.zone_id, zonename: r.zone_name, networkofferingid: r.network_offering_id,
+    id: r.id, name: r.name, displaytext: r.display_text, broadcastdomaintype: 'Vxlan', traffictype: 'Guest', gateway: r.gateway ?? undefined,
+    netmask: cidrNetmask(r.cidr), cidr: r.cidr ?? undefined, zoneid: r.zone_id, zonename: r.zone_name, networkofferingid: r.network_offering_id,
     networkofferingname: r.offering_name, networkofferingdisplaytext: r.offering_display_text, state: r.state, type: r.guest_type,
     vlan: admin && r.vni ? String(r.vni) : undefined, broadcasturi: admin && r.vni ? `vxlan://${r.vni}` : undefined, acltype: r.acl_type, subdomainaccess: r.acl_type === 'Domain' ? r.subdomain_access ?? true : undefined,
     account: r.account_name ?? undefined, domainid: r.domain_id, domain: r.domain_name, networkdomain: r.network_domain ?? undefined,
@@ -93,11 +93,11 @@ export const NIC: ResponseDef = {
     deviceid: f('string', 'device id for the network when plugged into the virtual machine'), virtualmachineid: f('string', 'Id of the vm to which the nic belongs'),
   },
 };
-export interface NicRow { id: string; vm_id: string; network_id: string; network_name: string; cidr: string; gateway: string; vni: number | null; guest_type: string; device_id: number; mac: string; ip4: string | null; is_default: boolean }
+export interface NicRow { id: string; vm_id: string; network_id: string; network_name: string; cidr: string | null; gateway: string | null; vni: number | null; guest_type: string; device_id: number; mac: string; ip4: string | null; is_default: boolean }
 export const NIC_SELECT = `SELECT c.*, n.name AS network_name, n.cidr, n.gateway, n.vni, n.guest_type FROM nics c JOIN networks n ON n.id = c.network_id`;
 export function nicView(r: NicRow): Record<string, unknown> {
   return compact({
-    id: r.id, networkid: r.network_id, networkname: r.network_name, netmask: cidrNetmask(r.cidr), gateway: r.gateway, ipaddress: r.ip4 ?? undefined,
+    id: r.id, networkid: r.network_id, networkname: r.network_name, netmask: cidrNetmask(r.cidr), gateway: r.gateway ?? undefined, ipaddress: r.ip4 ?? undefined,
     isolationuri: r.vni ? `vxlan://${r.vni}` : undefined, broadcasturi: r.vni ? `vxlan://${r.vni}` : undefined, traffictype: 'Guest', type: r.guest_type,
     isdefault: r.is_default, macaddress: r.mac, deviceid: String(r.device_id), virtualmachineid: r.vm_id,
   });

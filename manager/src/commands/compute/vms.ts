@@ -203,8 +203,10 @@ export const deployVirtualMachine = command({
         await createRootVolume(sql, { vmId: id, seq, zoneId: zone.id, accountId: owner.accountId, domainId: owner.domainId, templateId: tpl.id, sizeBytes: rootBytes });
         // Concurrent deploys into one network take its addresses one after the other.
         await sql.query('SELECT id FROM networks WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [nets.map((n) => n.id)]);
+        if (a.ipaddress && nets[0]!.guest_type === 'L2') throw paramError(`ipaddress can not be given: network ${nets[0]!.name} is an L2 network, without IP address management`);
         for (const [i, n] of nets.entries()) {
-          const ip = await allocateIp(sql, n, i === 0 ? a.ipaddress : undefined);
+          // An L2 network manages no addresses: the NIC is on the segment, the guest configures itself.
+          const ip = n.guest_type === 'L2' ? null : await allocateIp(sql, n as typeof n & { cidr: string; gateway: string }, i === 0 ? a.ipaddress : undefined);
           await sql.query('INSERT INTO nics (id, vm_id, network_id, device_id, mac, ip4, is_default) VALUES ($1,$2,$3,$4,$5,$6,$7)',
             [randomUUID(), id, n.id, i, newMac(), ip, i === 0]);
         }
