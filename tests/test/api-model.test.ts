@@ -68,3 +68,79 @@ for (const dialect of DIALECTS) {
     t.true((await cs(['deleteNetwork', `id=${net.id}`])).success);
   });
 }
+
+for (const dialect of DIALECTS) {
+  test(`projects: a tenant works inside a project — networks, VMs, IPs and key pairs owned by the project, listed by projectid and -1, members only [${dialect}]`, async (t) => {
+    const cloud = await cloudOn(t, dialect);
+    const z = await simZone(t, cloud, 'prz');
+    const [alice, bob, carol] = [await tenant(cloud, 'alice'), await tenant(cloud, 'bob'), await tenant(cloud, 'carol')];
+    const A = (args: string[]) => csCli(alice, args);
+    const B = (args: string[]) => csCli(bob, args);
+    const C = (args: string[]) => csCli(carol, args);
+
+    const p = (await A(['createProject', 'name=web', 'displaytext=Web team'])).project;
+    t.like(p, { name: 'web', displaytext: 'Web team', state: 'Active', vmtotal: 0, vmlimit: 'Unlimited' });
+    t.deepEqual(p.owner, [{ account: 'alice' }]);
+    t.regex(p.projectaccountname, /^PrjAcct-web-/);
+    t.is(failure(await A(['createProject', 'name=WEB', 'displaytext=again'])).errorcode, 431, 'names are unique in a domain');
+    t.deepEqual((await B(['listProjects'])).project ?? [], [], 'not a member: not listed');
+    const iso = (await B(['listNetworkOfferings', 'name=DefaultIsolatedNetworkOfferingWithSourceNatService'])).networkoffering[0];
+    const notMember = failure(await B(['createNetwork', 'name=pn', `zoneid=${z.zoneId}`, `networkofferingid=${iso.id}`, `projectid=${p.id}`]));
+    t.is(notMember.errorcode, 531);
+    t.regex(notMember.errortext, /not a member of project web/);
+
+    // Invitations are off (project.invite.required=false): the account is added at once.
+    t.true((await A(['addAccountToProject', `projectid=${p.id}`, 'account=bob'])).success);
+    t.is(failure(await A(['addAccountToProject', `projectid=${p.id}`, 'account=bob'])).errorcode, 431);
+    t.deepEqual((await B(['listProjectAccounts', `projectid=${p.id}`])).projectaccount.map((m: any) => [m.account, m.role]), [['alice', 'Admin'], ['bob', 'Regular']]);
+    t.deepEqual((await B(['listProjects'])).project.map((x: any) => x.id), [p.id]);
+
+    // bob works in the project: everything he makes belongs to it, not to him.
+    const net = (await B(['createNetwork', 'name=pn', `zoneid=${z.zoneId}`, `networkofferingid=${iso.id}`, `projectid=${p.id}`])).network;
+    t.like(net, { projectid: p.id, project: 'web' });
+    t.false('account' in net, 'a project\'s object shows its project, not its account');
+    const kp = (await B(['createSSHKeyPair', 'name=deploy', `projectid=${p.id}`])).keypair;
+    t.like(kp, { projectid: p.id, project: 'web' });
+    const so = (await B(['listServiceOfferings', 'name=Small Instance'])).serviceoffering[0];
+    const tpl = (await B(['listTemplates', 'templatefilter=featured', 'name=Flotilla netns guest'])).template[0];
+    const vm = (await B(['deployVirtualMachine', `zoneid=${z.zoneId}`, `serviceofferingid=${so.id}`, `templateid=${tpl.id}`, `networkids=${net.id}`, `projectid=${p.id}`, 'keypair=deploy', 'name=pvm'])).virtualmachine;
+    t.like(vm, { state: 'Running', projectid: p.id, project: 'web', keypair: 'deploy' });
+    const ip = (await A(['associateIpAddress', `networkid=${net.id}`, `projectid=${p.id}`])).ipaddress;
+    t.like(ip, { projectid: p.id, project: 'web', associatednetworkid: net.id });
+
+    // Lists: without projectid a member's own objects only; projectid=P and -1 the project's.
+    t.deepEqual((await B(['listNetworks'])).network ?? [], []);
+    t.deepEqual((await B(['listNetworks', `projectid=${p.id}`])).network.map((n: any) => n.id), [net.id]);
+    t.deepEqual((await A(['listNetworks', 'projectid=-1'])).network.map((n: any) => n.id), [net.id]);
+    t.deepEqual((await B(['listVirtualMachines', 'projectid=-1'])).virtualmachine.map((v: any) => v.id), [vm.id]);
+    t.deepEqual((await B(['listVirtualMachines'])).virtualmachine ?? [], []);
+    t.deepEqual((await B(['listSSHKeyPairs', `projectid=${p.id}`])).sshkeypair.map((k: any) => k.name), ['deploy']);
+    const ips = (await A(['listPublicIpAddresses', `projectid=${p.id}`])).publicipaddress;
+    t.true(ips.some((x: any) => x.id === ip.id) && ips.some((x: any) => x.issourcenat), 'the project network\'s source NAT and associated IPs');
+    t.is(failure(await C(['listVirtualMachines', `projectid=${p.id}`])).errorcode, 531, 'a non-member may not list a project');
+    t.deepEqual((await C(['listVirtualMachines', 'projectid=-1'])).virtualmachine ?? [], []);
+    t.is((await C(['listProjects', `id=${p.id}`])).project?.length ?? 0, 0);
+    t.like((await cloud.admin.ok('listProjects', { id: p.id })).project[0], { vmtotal: 1, networktotal: 1, vmrunning: 1 });
+    t.false(((await cloud.admin.ok('listAccounts', { listall: true })).account as any[]).some((x) => x.name.startsWith('PrjAcct-')), 'a project\'s account is not listed');
+
+    // Only the project's Admin manages it; a suspended project takes no new resources.
+    t.is(failure(await B(['suspendProject', `id=${p.id}`])).errorcode, 531);
+    t.is((await A(['suspendProject', `id=${p.id}`])).project.state, 'Suspended');
+    t.is(failure(await B(['createSSHKeyPair', 'name=late', `projectid=${p.id}`])).errorcode, 534);
+    t.is((await A(['activateProject', `id=${p.id}`])).project.state, 'Active');
+    t.is((await A(['updateProject', `id=${p.id}`, 'displaytext=Web and API'])).project.displaytext, 'Web and API');
+    t.regex(failure(await A(['deleteAccountFromProject', `projectid=${p.id}`, 'account=alice'])).errortext, /is the owner of the project/);
+
+    // Removed from the project, bob no longer reaches its objects.
+    t.true((await A(['deleteAccountFromProject', `projectid=${p.id}`, 'account=bob'])).success);
+    t.is(failure(await B(['listNetworks', `projectid=${p.id}`])).errorcode, 531);
+    t.is(failure(await B(['destroyVirtualMachine', `id=${vm.id}`])).errorcode, 531);
+
+    // deleteProject refuses while the project owns resources; then it is gone.
+    t.is(failure(await A(['deleteProject', `id=${p.id}`])).errorcode, 536);
+    await A(['destroyVirtualMachine', `id=${vm.id}`, 'expunge=true']);
+    t.true((await A(['deleteNetwork', `id=${net.id}`])).success);
+    t.true((await A(['deleteProject', `id=${p.id}`])).success);
+    t.deepEqual((await A(['listProjects'])).project ?? [], []);
+  });
+}

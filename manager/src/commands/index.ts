@@ -17,6 +17,7 @@ import * as tags from './tags/index.ts';
 import * as volumes from './volumes/index.ts';
 import * as catalog from './catalog/index.ts';
 import * as lb from './lb/index.ts';
+import * as projects from './projects/index.ts';
 import { createConsoleEndpoint } from '../console/endpoint.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
@@ -34,6 +35,7 @@ export function buildRegistry(): Registry {
     ...commandsOf(volumes),
     ...commandsOf(catalog),
     ...commandsOf(lb),
+    ...commandsOf(projects),
     createConsoleEndpoint,
   );
 }

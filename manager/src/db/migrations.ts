@@ -5,6 +5,7 @@ import { INFRA_MIGRATION } from '../commands/infra/schema.ts';
 import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
 import { COMPUTE_MIGRATION, VM_RECOVER_MIGRATION } from '../commands/compute/schema.ts';
 import { L2_NETWORKS_MIGRATION } from '../commands/compute/schema.ts';
+import { PROJECTS_MIGRATION } from '../commands/projects/schema.ts';
 import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 import { ROLES_MIGRATION } from '../commands/roles/schema.ts';
@@ -125,6 +126,7 @@ CREATE TABLE secrets (
   LIST_INDEX_MIGRATION,
   LB_MIGRATION,
   L2_NETWORKS_MIGRATION,
+  PROJECTS_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

@@ -225,6 +225,8 @@ export const listAccounts = command({
     if (builtinType !== undefined) w.add('a.type = ?', builtinType).add('a.role_id IS NULL');
     else w.add('a.role_id = ?', a.roleid);
     w.add('a.type = ?', a.accounttype).add('a.state = lower(?)', a.state).keyword(a.keyword, 'a.name');
+    // A project's account (type 5) is no one's to list: CloudStack's listAccounts leaves it out.
+    w.add('a.type <> 5');
     const rows = await ctx.sql.query<AccountRow>(`${ACCOUNT_SELECT} ${w} ORDER BY d.path, a.name`, w.params);
     return accountViews(ctx.sql, rows.filter((r) => c.role === 'Admin' || canAccessDomain(c, r.domain_path)));
   },
