@@ -144,3 +144,61 @@ for (const dialect of DIALECTS) {
     t.deepEqual((await A(['listProjects'])).project ?? [], []);
   });
 }
+
+for (const dialect of DIALECTS) {
+  test(`dedication: a public IP range and a guest VLAN range dedicated to an account — its network takes from them first, others never [${dialect}]`, async (t) => {
+    const cloud = await cloudOn(t, dialect);
+    const z = await simZone(t, cloud, 'dedz');
+    const [ded, other] = [await tenant(cloud, 'ded'), await tenant(cloud, 'other')];
+    const admin = (args: string[]) => csCli(cloud.admin, args);
+    const root = (await admin(['listDomains', 'name=ROOT'])).domain[0];
+
+    // A second range in the same public subnet and VLAN, dedicated to ded.
+    const r2 = (await admin(['createVlanIpRange', `zoneid=${z.zoneId}`, `physicalnetworkid=${z.physicalNetworkId}`, 'forvirtualnetwork=true', 'vlan=untagged',
+      'gateway=203.0.113.1', 'netmask=255.255.255.0', 'startip=203.0.113.60', 'endip=203.0.113.70'])).vlan;
+    const dedicated = (await admin(['dedicatePublicIpRange', `id=${r2.id}`, 'account=ded', `domainid=${root.id}`])).vlan;
+    t.like(dedicated, { id: r2.id, account: 'ded', domainid: root.id, startip: '203.0.113.60' });
+    t.regex(failure(await admin(['dedicatePublicIpRange', `id=${r2.id}`, 'account=other', `domainid=${root.id}`])).errortext, /has already been dedicated to account ded/);
+    t.is(failure(await admin(['dedicatePublicIpRange', `id=${r2.id}`, 'account=nobody', `domainid=${root.id}`])).errorcode, 431);
+
+    // A guest VNI range of the physical network (6000-6999), dedicated to ded.
+    const g = (await admin(['dedicateGuestVlanRange', 'vlanrange=6500-6509', `physicalnetworkid=${z.physicalNetworkId}`, 'account=ded', `domainid=${root.id}`])).dedicatedguestvlanrange;
+    t.like(g, { guestvlanrange: '6500-6509', account: 'ded', domainid: root.id });
+    t.regex(failure(await admin(['dedicateGuestVlanRange', 'vlanrange=6505-6520', `physicalnetworkid=${z.physicalNetworkId}`, 'account=other', `domainid=${root.id}`])).errortext, /overlaps the range 6500-6509 already dedicated to account ded/);
+    t.regex(failure(await admin(['dedicateGuestVlanRange', 'vlanrange=7000-7001', `physicalnetworkid=${z.physicalNetworkId}`, 'account=other', `domainid=${root.id}`])).errortext, /not within the vlan range 6000-6999/);
+    t.deepEqual((await admin(['listDedicatedGuestVlanRanges', `physicalnetworkid=${z.physicalNetworkId}`])).dedicatedguestvlanrange.map((x: any) => x.id), [g.id]);
+    t.deepEqual((await admin(['listDedicatedGuestVlanRanges', 'account=other', `domainid=${root.id}`])).dedicatedguestvlanrange ?? [], []);
+
+    const so = (await ded.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
+    const tpl = (await ded.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
+    const deploy = async (api: typeof ded, name: string) => (await csCli(api, ['deployVirtualMachine', `zoneid=${z.zoneId}`, `serviceofferingid=${so.id}`, `templateid=${tpl.id}`, `name=${name}`])).virtualmachine;
+
+    // The other account deploys first: it gets neither ded's addresses nor ded's VNIs.
+    const ovm = await deploy(other, 'o1');
+    const onet = (await csCli(other, ['listNetworks'])).network[0];
+    const osnat = (await csCli(other, ['listPublicIpAddresses', 'issourcenat=true'])).publicipaddress[0];
+    t.is(osnat.ipaddress, '203.0.113.10', 'the system pool');
+    t.is((await admin(['listNetworks', `id=${onet.id}`, 'listall=true'])).network[0].vlan, '6000');
+    t.is(failure(await csCli(other, ['associateIpAddress', `networkid=${onet.id}`, 'ipaddress=203.0.113.65'])).errorcode, 533, 'a range dedicated to another account is never used');
+
+    // ded's default network (deploy without networkids): source NAT and new IPs from its range, its VNI from its VLAN range.
+    const vm = await deploy(ded, 'd1');
+    t.is(vm.state, 'Running');
+    const dnet = (await csCli(ded, ['listNetworks'])).network[0];
+    const snat = (await csCli(ded, ['listPublicIpAddresses', 'issourcenat=true'])).publicipaddress[0];
+    t.is(snat.ipaddress, '203.0.113.60', 'source NAT from the dedicated range');
+    const ip = (await csCli(ded, ['associateIpAddress', `networkid=${dnet.id}`])).ipaddress;
+    t.is(ip.ipaddress, '203.0.113.61', 'associateIpAddress from the dedicated range first');
+    t.is((await admin(['listNetworks', `id=${dnet.id}`, 'listall=true'])).network[0].vlan, '6500', 'the VNI from the dedicated guest VLAN range');
+
+    // Released: the range is back in the system pool (its addresses in use stay with ded).
+    t.true((await admin(['releasePublicIpRange', `id=${r2.id}`])).success);
+    t.is(failure(await admin(['releasePublicIpRange', `id=${r2.id}`])).errorcode, 431);
+    const back = (await admin(['listVlanIpRanges', `id=${r2.id}`])).vlaniprange[0];
+    t.is(back.account, 'system');
+    t.is((await csCli(other, ['associateIpAddress', `networkid=${onet.id}`, 'ipaddress=203.0.113.65'])).ipaddress.ipaddress, '203.0.113.65');
+    t.true((await admin(['releaseDedicatedGuestVlanRange', `id=${g.id}`])).success);
+    t.deepEqual((await admin(['listDedicatedGuestVlanRanges'])).dedicatedguestvlanrange ?? [], []);
+    t.truthy(ovm.id);
+  });
+}

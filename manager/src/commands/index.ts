@@ -18,6 +18,7 @@ import * as volumes from './volumes/index.ts';
 import * as catalog from './catalog/index.ts';
 import * as lb from './lb/index.ts';
 import * as projects from './projects/index.ts';
+import * as dedication from './dedication/index.ts';
 import { createConsoleEndpoint } from '../console/endpoint.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
@@ -36,6 +37,7 @@ export function buildRegistry(): Registry {
     ...commandsOf(catalog),
     ...commandsOf(lb),
     ...commandsOf(projects),
+    ...commandsOf(dedication),
     createConsoleEndpoint,
   );
 }

@@ -207,13 +207,15 @@ async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
 const stableMac = (networkId: string, role: string) => ['02', ...[...createHash('sha256').update(`${networkId}/${role}`).digest().subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 
 /**
- * Allocates a free public address of the zone's public ranges (not dedicated to another
- * account, not for system VMs) to a network, or refuses with 533 when none is left.
+ * Allocates a free public address of the zone's public ranges (not for system VMs) to a network,
+ * or refuses with 533 when none is left. Dedicated ranges (dedicatePublicIpRange) as CloudStack's
+ * IpAddressManagerImpl: the account's own first, then its domain's, then the system pool; a range
+ * dedicated to another account or domain never.
  */
 export async function allocatePublicIp(sql: Sql, o: { zoneId: string; networkId: string; accountId: string; domainId: string; sourceNat: boolean; id?: string; address?: string }): Promise<string> {
   const ranges = await sql.query<{ id: string; start_ip: string; end_ip: string }>(
     `SELECT id, start_ip, end_ip FROM vlan_ip_ranges WHERE zone_id = $1 AND for_virtual_network AND NOT for_system_vms AND start_ip IS NOT NULL
-       AND (account_id IS NULL OR account_id = $2) ORDER BY account_id NULLS LAST, seq`, [o.zoneId, o.accountId]);
+       AND (account_id = $2 OR (account_id IS NULL AND (domain_id IS NULL OR domain_id = $3))) ORDER BY account_id NULLS LAST, domain_id NULLS LAST, seq`, [o.zoneId, o.accountId, o.domainId]);
   if (!ranges.length) throw apiError('INSUFFICIENT_CAPACITY', 'Insufficient address capacity: the zone has no public IP range (createVlanIpRange with forvirtualnetwork=true)');
   const used = new Set((await sql.query<{ address: string }>('SELECT address FROM public_ip_addresses WHERE zone_id = $1', [o.zoneId])).map((r) => r.address));
   const insert = async (rangeId: string, ip: string) => {
@@ -245,7 +247,13 @@ async function allocateVni(sql: Sql, n: NetInfo): Promise<number> {
   const method = (pn.isolation_methods.split(',')[0] || 'VLAN').toUpperCase() === 'VXLAN' ? 'VXLAN' : 'VLAN';
   const ranges = parseVnetRanges('vlan', pn.vlan, method);
   const used = new Set((await sql.query<{ vni: number }>('SELECT vni FROM networks WHERE zone_id = $1 AND vni IS NOT NULL', [n.zone_id])).map((r) => r.vni));
-  for (const [lo, hi] of ranges) for (let v = lo; v <= hi; v++) if (!used.has(v)) return v;
+  // Guest VLAN ranges dedicated to the owner come first; those dedicated to others are never taken.
+  const dedicated = await sql.query<{ account_id: string; start_vni: number; end_vni: number }>(
+    'SELECT account_id, start_vni, end_vni FROM dedicated_guest_vlan_ranges WHERE physical_network_id = $1 ORDER BY start_vni', [n.physical_network_id]);
+  for (const d of dedicated) if (d.account_id === n.account_id) for (let v = d.start_vni; v <= d.end_vni; v++) if (!used.has(v)) return v;
+  const others = dedicated.filter((d) => d.account_id !== n.account_id);
+  const free = (v: number) => !used.has(v) && !others.some((d) => v >= d.start_vni && v <= d.end_vni);
+  for (const [lo, hi] of ranges) for (let v = lo; v <= hi; v++) if (free(v)) return v;
   throw apiError('INSUFFICIENT_CAPACITY', `Unable to implement network ${n.name}: every VNI of physical network ${pn.name} (${pn.vlan}) is in use`);
 }
 
