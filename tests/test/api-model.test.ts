@@ -202,3 +202,31 @@ for (const dialect of DIALECTS) {
     t.truthy(ovm.id);
   });
 }
+
+for (const dialect of DIALECTS) {
+  test(`regions (the local region 1 seeded; add, list, update, remove) and moveUser within a domain [${dialect}]`, async (t) => {
+    const cloud = await cloudOn(t, dialect);
+    const admin = (args: string[]) => csCli(cloud.admin, args);
+    const user = await tenant(cloud, 'ru');
+    t.deepEqual((await csCli(user, ['listRegions'])).region, [{ id: 1, name: 'Local', endpoint: 'http://localhost:8080/client/', gslbserviceenabled: true, portableipserviceenabled: false }]);
+    t.like((await admin(['addRegion', 'id=2', 'name=East', 'endpoint=https://east.example.org:8443/client/'])).region, { id: 2, name: 'East' });
+    t.regex(failure(await admin(['addRegion', 'id=2', 'name=West', 'endpoint=https://west.example.org/client/'])).errortext, /Region with id: 2 already exists/);
+    t.regex(failure(await admin(['addRegion', 'id=3', 'name=east', 'endpoint=https://west.example.org/client/'])).errortext, /Region with name: east already exists/);
+    t.is(failure(await admin(['addRegion', 'id=3', 'name=West', 'endpoint=ftp://west'])).errorcode, 431);
+    t.is(failure(await csCli(user, ['addRegion', 'id=3', 'name=West', 'endpoint=https://west.example.org/client/'])).errorcode, 432, 'root admins only');
+    t.like((await admin(['updateRegion', 'id=2', 'name=East-1'])).region, { id: 2, name: 'East-1', endpoint: 'https://east.example.org:8443/client/' });
+    t.deepEqual((await admin(['listRegions', 'name=east-1'])).region.map((r: any) => r.id), [2]);
+    t.is(failure(await admin(['removeRegion', 'id=1'])).errorcode, 536, 'the local region stays');
+    t.true((await admin(['removeRegion', 'id=2'])).success);
+    t.deepEqual((await admin(['listRegions'])).region.map((r: any) => r.id), [1]);
+
+    // moveUser: a user of ru moves to another account of the same domain; its keys now act as that account.
+    const acc = (await cloud.admin.ok('createAccount', { username: 'second', account: 'team', password: 'pw-team-1', email: 't@example.org', firstname: 'T', lastname: 'T', accounttype: 0 })).account;
+    const u = (await cloud.admin.ok('createUser', { account: 'ru', domainid: acc.domainid, username: 'mover', password: 'pw-mover-1', email: 'm@example.org', firstname: 'M', lastname: 'M' })).user;
+    t.true((await admin(['moveUser', `id=${u.id}`, 'account=team'])).success);
+    t.like((await admin(['listUsers', `id=${u.id}`])).user[0], { account: 'team', accountid: acc.id });
+    t.regex(failure(await admin(['moveUser', `id=${u.id}`, `accountid=${acc.id}`])).errortext, /already in account team/);
+    t.is(failure(await admin(['moveUser', `id=${u.id}`, 'account=nosuch'])).errorcode, 431);
+    t.is(failure(await csCli(user, ['moveUser', `id=${u.id}`, 'account=ru'])).errorcode, 432, 'users may not move users');
+  });
+}

@@ -19,6 +19,7 @@ import * as catalog from './catalog/index.ts';
 import * as lb from './lb/index.ts';
 import * as projects from './projects/index.ts';
 import * as dedication from './dedication/index.ts';
+import * as regions from './regions/index.ts';
 import { createConsoleEndpoint } from '../console/endpoint.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
@@ -38,6 +39,7 @@ export function buildRegistry(): Registry {
     ...commandsOf(lb),
     ...commandsOf(projects),
     ...commandsOf(dedication),
+    ...commandsOf(regions),
     createConsoleEndpoint,
   );
 }

@@ -7,6 +7,7 @@ import { COMPUTE_MIGRATION, VM_RECOVER_MIGRATION } from '../commands/compute/sch
 import { L2_NETWORKS_MIGRATION } from '../commands/compute/schema.ts';
 import { PROJECTS_MIGRATION } from '../commands/projects/schema.ts';
 import { DEDICATION_MIGRATION } from '../commands/dedication/schema.ts';
+import { REGIONS_MIGRATION } from '../commands/regions/schema.ts';
 import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 import { ROLES_MIGRATION } from '../commands/roles/schema.ts';
@@ -129,6 +130,7 @@ CREATE TABLE secrets (
   L2_NETWORKS_MIGRATION,
   PROJECTS_MIGRATION,
   DEDICATION_MIGRATION,
+  REGIONS_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {
