@@ -230,3 +230,37 @@ for (const dialect of DIALECTS) {
     t.is(failure(await csCli(user, ['moveUser', `id=${u.id}`, 'account=ru'])).errorcode, 432, 'users may not move users');
   });
 }
+
+for (const dialect of DIALECTS) {
+  test(`scope as CloudStack has it: root admin list id= finds any account's object, listRouters account= without domainid, egress 0.0.0.0/0 is the network's CIDR, listServiceOfferings domainid=D [${dialect}]`, async (t) => {
+    const cloud = await cloudOn(t, dialect);
+    const z = await simZone(t, cloud, 'scz');
+    const api = await tenant(cloud, 'scope1');
+    const admin = (args: string[]) => csCli(cloud.admin, args);
+    const so = (await api.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
+    const tpl = (await api.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
+    const vm = (await csCli(api, ['deployVirtualMachine', `zoneid=${z.zoneId}`, `serviceofferingid=${so.id}`, `templateid=${tpl.id}`, 'name=s1'])).virtualmachine;
+    const net = (await csCli(api, ['listNetworks'])).network[0];
+
+    t.deepEqual((await admin(['listVirtualMachines'])).virtualmachine ?? [], [], 'without listall or id: the admin\'s own');
+    t.deepEqual((await admin(['listVirtualMachines', `id=${vm.id}`])).virtualmachine.map((v: any) => v.id), [vm.id], 'by id: any account\'s');
+    t.is((await admin(['listPublicIpAddresses', 'issourcenat=true', `associatednetworkid=${net.id}`, 'listall=true'])).publicipaddress.length, 1);
+    const snatId = (await admin(['listPublicIpAddresses', 'issourcenat=true', `associatednetworkid=${net.id}`, 'listall=true'])).publicipaddress[0].id;
+    t.deepEqual((await admin(['listPublicIpAddresses', `id=${snatId}`])).publicipaddress.map((p: any) => p.id), [snatId]);
+    const other = await tenant(cloud, 'scope2');
+    t.deepEqual((await csCli(other, ['listVirtualMachines', `id=${vm.id}`])).virtualmachine ?? [], [], 'a user\'s id= stays within its own account');
+
+    const routers = (await admin(['listRouters', 'account=scope1'])).router;
+    t.is(routers.length, 1);
+    t.is(routers[0].guestnetworkid, net.id);
+    t.is(failure(await admin(['listRouters', 'account=nosuch'])).errorcode, 431);
+
+    const egress = (await csCli(api, ['createEgressFirewallRule', `networkid=${net.id}`, 'protocol=tcp', 'startport=80', 'endport=80', 'cidrlist=0.0.0.0/0'])).firewallrule;
+    t.is(egress.cidrlist, net.cidr, '0.0.0.0/0 as source is the network\'s CIDR');
+
+    const d = (await admin(['createDomain', 'name=offd'])).domain;
+    const mine = (await admin(['createServiceOffering', 'name=d-only', 'displaytext=d-only', 'cpunumber=1', 'cpuspeed=500', 'memory=256', `domainid=${d.id}`])).serviceoffering;
+    t.deepEqual((await admin(['listServiceOfferings', `domainid=${d.id}`])).serviceoffering.map((o: any) => o.id), [mine.id], 'only the offerings of that domain');
+    t.true((await admin(['listServiceOfferings'])).serviceoffering.some((o: any) => o.name === 'Small Instance'));
+  });
+}

@@ -30,7 +30,7 @@ export function ownsAccount(caller: Caller, accountId: string | null | undefined
   return Boolean(accountId) && (accountId === caller.accountId || (caller.projectAccountIds?.includes(accountId!) ?? false));
 }
 
-export interface OwnerArgs { account?: string | undefined; domainid?: string | undefined; isrecursive?: boolean | undefined; listall?: boolean | undefined; projectid?: string | undefined }
+export interface OwnerArgs { account?: string | undefined; domainid?: string | undefined; isrecursive?: boolean | undefined; listall?: boolean | undefined; projectid?: string | undefined; id?: unknown }
 
 /**
  * `projectid`: that project's objects (the caller a member, or an admin over its domain);
@@ -57,7 +57,8 @@ export async function resolveScope(sql: Sql, caller: Caller, a: OwnerArgs): Prom
     if (a.account !== undefined) throw paramError('Account and projectId can\'t be specified together');
     return projectScope(sql, caller, a.projectid);
   }
-  if (a.account !== undefined && a.domainid === undefined) throw paramError('account must be specified with domainid');
+  // CloudStack's buildACLSearchParameters: an account without domainid is looked up in the caller's domain.
+  if (a.account !== undefined && a.domainid === undefined) a = { ...a, domainid: caller.domainId };
   if (a.domainid !== undefined) {
     const d = (await sql.query<{ id: string; path: string }>('SELECT id, path FROM domains WHERE id = $1', [a.domainid]))[0];
     if (!d) throw paramError(`Unable to find domain by id ${a.domainid}`);
@@ -70,6 +71,12 @@ export async function resolveScope(sql: Sql, caller: Caller, a: OwnerArgs): Prom
     }
     if (caller.role === 'User') return { kind: 'account', accountId: caller.accountId };
     return a.isrecursive ? { kind: 'tree', path: d.path } : { kind: 'domain', domainId: d.id };
+  }
+  // A list by id finds the object wherever the caller may see it (CloudStack treats id as listall),
+  // and a user's own projects' objects too.
+  if (typeof a.id === 'string' && a.id) {
+    if (caller.role === 'User') return caller.projectAccountIds?.length ? { kind: 'accounts', accountIds: [caller.accountId, ...caller.projectAccountIds] } : { kind: 'account', accountId: caller.accountId };
+    a = { ...a, listall: true };
   }
   if (caller.role === 'User' || !a.listall) return { kind: 'account', accountId: caller.accountId };
   return caller.role === 'Admin' ? { kind: 'all' } : { kind: 'tree', path: caller.domainPath };
