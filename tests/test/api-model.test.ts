@@ -264,3 +264,28 @@ for (const dialect of DIALECTS) {
     t.true((await admin(['listServiceOfferings'])).serviceoffering.some((o: any) => o.name === 'Small Instance'));
   });
 }
+
+for (const dialect of DIALECTS) {
+  test(`deleteAccount of an account with VMs, networks and IPs cleans them up as CloudStack does [${dialect}]`, async (t) => {
+    const cloud = await cloudOn(t, dialect);
+    const z = await simZone(t, cloud, 'delz');
+    const api = await tenant(cloud, 'gone');
+    const so = (await api.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
+    const tpl = (await api.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
+    const vm = (await csCli(api, ['deployVirtualMachine', `zoneid=${z.zoneId}`, `serviceofferingid=${so.id}`, `templateid=${tpl.id}`, 'name=g1'])).virtualmachine;
+    const net = (await csCli(api, ['listNetworks'])).network[0];
+    const ip = (await csCli(api, ['associateIpAddress', `networkid=${net.id}`])).ipaddress;
+    await csCli(api, ['createSSHKeyPair', 'name=k1']);
+    const acc = (await cloud.admin.ok('listAccounts', { name: 'gone' })).account[0];
+    t.true((await csCli(cloud.admin, ['deleteAccount', `id=${acc.id}`])).success);
+    t.deepEqual((await cloud.admin.ok('listAccounts', { name: 'gone' })).account ?? [], []);
+    t.deepEqual((await cloud.admin.ok('listVirtualMachines', { id: vm.id })).virtualmachine ?? [], []);
+    t.deepEqual((await cloud.admin.ok('listNetworks', { id: net.id, listall: true })).network ?? [], []);
+    t.deepEqual((await cloud.admin.ok('listPublicIpAddresses', { id: ip.id })).publicipaddress ?? [], []);
+    t.deepEqual((await cloud.admin.ok('listRouters', { listall: true })).router ?? [], [], 'its router is gone too');
+    // The addresses are free again: another account gets the first one.
+    const next = await tenant(cloud, 'next');
+    await csCli(next, ['deployVirtualMachine', `zoneid=${z.zoneId}`, `serviceofferingid=${so.id}`, `templateid=${tpl.id}`, 'name=n1']);
+    t.is((await csCli(next, ['listPublicIpAddresses', 'issourcenat=true'])).publicipaddress[0].ipaddress, '203.0.113.10');
+  });
+}
