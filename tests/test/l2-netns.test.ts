@@ -20,11 +20,11 @@ kernelTest('L2 network on netns hosts: unaddressed NICs on one VXLAN segment; se
   const tpl = (await cloud.admin.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
   const so = (await cloud.admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
   const listed = (await cloud.admin.ok('listHosts', { zoneid: z.zoneId })).host as Array<{ id: string; name: string }>;
-  const hostIds = ['l2host1', 'l2host2'].map((n) => listed.find((h) => h.name === n)!.id);
+  const hostIds: string[] = ['l2host1', 'l2host2'].map((n) => listed.find((h) => h.name === n)!.id);
   const deploy = async (name: string, net: string, hostid: string) => (await cloud.admin.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: tpl.id, networkids: net, name, hostid }, 120_000)).virtualmachine;
-  const a = await deploy('l2a', seg.id, hostIds[0]);
-  const b = await deploy('l2b', seg.id, hostIds[1]);
-  const c = await deploy('l2c', seg2.id, hostIds[1]);
+  const a = await deploy('l2a', seg.id, hostIds[0]!);
+  const b = await deploy('l2b', seg.id, hostIds[1]!);
+  const c = await deploy('l2c', seg2.id, hostIds[1]!);
   t.not(a.hostid, b.hostid, 'the two VMs of the segment are on different hosts');
   for (const vm of [a, b, c]) t.false('ipaddress' in vm.nic[0], 'Flotilla gives an L2 NIC no address');
 
