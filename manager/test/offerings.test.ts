@@ -33,6 +33,7 @@ eachDialect('seeded defaults: CloudStack names, texts, services and flags; idemp
   t.deepEqual(list.map((o) => o.name), [
     'DefaultSharedNetworkOffering', 'DefaultIsolatedNetworkOfferingWithSourceNatService', 'DefaultIsolatedNetworkOffering',
     'DefaultIsolatedNetworkOfferingForVpcNetworks', 'DefaultIsolatedNetworkOfferingForVpcNetworksNoLB', 'QuickCloudNoServices',
+    'DefaultL2NetworkOffering', 'DefaultL2NetworkOfferingVlan',
   ]);
   const snat = byName(list, 'DefaultIsolatedNetworkOfferingWithSourceNatService');
   t.is(snat.displaytext, 'Offering for Isolated networks with Source Nat service enabled');
@@ -111,7 +112,7 @@ eachDialect('createNetworkOffering with map parameters, listing filters, enablin
   t.deepEqual(await names({ isdefault: true, availability: 'Required' }), ['DefaultIsolatedNetworkOfferingWithSourceNatService']);
   t.deepEqual(await names({ displaytext: 'SHARED ONE' }), ['Flt Shared']);
   const page = await admin.ok('listNetworkOfferings', { page: 2, pagesize: 4 });
-  t.is(page.count, 9);
+  t.is(page.count, 11);
   t.is(page.networkoffering.length, 4);
 
   const updated = (await admin.ok('updateNetworkOffering', { id: created.id, state: 'enabled', name: 'Flt Isolated 2', displaytext: 'renamed', sortkey: -1, maxconnections: 100 })).networkoffering;
@@ -135,7 +136,8 @@ eachDialect('bad input for network offerings: precise 431/536 and nothing writte
     [{ name: 'x', traffictype: 'Guest' }, 431, /missing parameter guestiptype/],
     [{ ...ok, traffictype: 'Bogus' }, 431, /Invalid value for traffictype/],
     [{ ...ok, traffictype: 'Public' }, 431, /Only traffic type Guest is supported/],
-    [{ ...ok, guestiptype: 'L2' }, 431, /can have Shared and Isolated values/],
+    [{ ...ok, guestiptype: 'Bridged' }, 431, /can have Shared, Isolated and L2 values/],
+    [{ ...ok, guestiptype: 'L2', supportedservices: 'Dhcp' }, 431, /An L2 network offering cannot have services/],
     [{ ...ok, name: 'x'.repeat(256) }, 431, /max allowed length 255 for param: name/],
     [{ ...ok, name: 'bad\u0007name' }, 431, /Invalid parameter name .*control characters/],
     [{ ...ok, networkrate: 'fast' }, 431, /Invalid parameter networkrate/],

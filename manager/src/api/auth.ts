@@ -16,10 +16,11 @@ const unauthorized = (why = 'unable to verify user credentials and/or request si
 /** What a signed request needs of its API key (cached briefly, see caller-cache.ts). */
 export interface CachedKey { row: CallerRow; secret: string }
 
-interface CallerRow { user_id: string; username: string; account_id: string; account_name: string; type: number; domain_id: string; path: string; ustate: string; astate: string; secret_key_enc: string | null }
+interface CallerRow { user_id: string; username: string; account_id: string; account_name: string; type: number; domain_id: string; path: string; ustate: string; astate: string; secret_key_enc: string | null; project_accounts?: string[] | null }
 
 const CALLER_SELECT = `SELECT u.id AS user_id, u.username, u.secret_key_enc, u.state AS ustate, a.id AS account_id, a.name AS account_name, a.type,
-  a.state AS astate, d.id AS domain_id, d.path
+  a.state AS astate, d.id AS domain_id, d.path,
+  ARRAY(SELECT p.account_id::text FROM project_accounts pa JOIN projects p ON p.id = pa.project_id WHERE pa.account_id = a.id AND p.state <> 'Disabled') AS project_accounts
   FROM users u JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = a.domain_id`;
 
 function activeCaller(r: CallerRow): Caller {
@@ -31,6 +32,7 @@ function callerOf(r: CallerRow): Caller {
   return {
     userId: r.user_id, username: r.username, accountId: r.account_id, accountName: r.account_name,
     accountType: r.type, role: roleOfType(r.type), domainId: r.domain_id, domainPath: r.path,
+    ...(r.project_accounts?.length ? { projectAccountIds: r.project_accounts } : {}),
   };
 }
 

@@ -12,6 +12,8 @@ export interface Caller {
   readonly role: Role;
   readonly domainId: string;
   readonly domainPath: string;      // 'ROOT/…'
+  /** the accounts of the projects the caller's account is a member of (their objects it may act on) */
+  readonly projectAccountIds?: readonly string[];
 }
 
 /** What a handler gets: the caller, the transaction its work runs in, and the services. */

@@ -97,6 +97,8 @@ export function parseParam(command: string, name: string, def: ParamDef, raw: st
   switch (def.type) {
     case 'string': v = s; break;
     case 'uuid':
+      // projectid=-1 is CloudStack's "every project the caller may see" on lists (its -1 internal id).
+      if (name === 'projectid' && s.trim() === '-1') { v = '-1'; break; }
       if (!isUuid(s)) throw invalid('incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class');
       v = s.toLowerCase(); break;
     // CloudStack parses booleans with Java's Boolean.parseBoolean: "true" in any letter case is

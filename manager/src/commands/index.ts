@@ -18,6 +18,9 @@ import * as volumes from './volumes/index.ts';
 import * as catalog from './catalog/index.ts';
 import * as lb from './lb/index.ts';
 import * as storage from './storage/index.ts';
+import * as projects from './projects/index.ts';
+import * as dedication from './dedication/index.ts';
+import * as regions from './regions/index.ts';
 import { createConsoleEndpoint } from '../console/endpoint.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
@@ -36,6 +39,9 @@ export function buildRegistry(): Registry {
     ...commandsOf(catalog),
     ...commandsOf(lb),
     ...commandsOf(storage),
+    ...commandsOf(projects),
+    ...commandsOf(dedication),
+    ...commandsOf(regions),
     createConsoleEndpoint,
   );
 }

@@ -4,6 +4,10 @@ import type { Database } from './sql.ts';
 import { INFRA_MIGRATION } from '../commands/infra/schema.ts';
 import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
 import { COMPUTE_MIGRATION, VM_RECOVER_MIGRATION } from '../commands/compute/schema.ts';
+import { L2_NETWORKS_MIGRATION } from '../commands/compute/schema.ts';
+import { PROJECTS_MIGRATION } from '../commands/projects/schema.ts';
+import { DEDICATION_MIGRATION } from '../commands/dedication/schema.ts';
+import { REGIONS_MIGRATION } from '../commands/regions/schema.ts';
 import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 import { ROLES_MIGRATION } from '../commands/roles/schema.ts';
@@ -129,6 +133,10 @@ CREATE TABLE secrets (
   SYSTEM_VMS_MIGRATION,
   AGENT_EPOCH_MIGRATION,
   STORAGE_MIGRATION,
+  L2_NETWORKS_MIGRATION,
+  PROJECTS_MIGRATION,
+  DEDICATION_MIGRATION,
+  REGIONS_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

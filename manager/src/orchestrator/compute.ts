@@ -66,7 +66,7 @@ export async function planHost(sql: Sql, r: PlanRequest): Promise<HostCandidate>
   return fits[0]!;
 }
 
-interface NetRow { id: string; vni: number | null; physical_network_id: string | null; cidr: string; gateway: string; dns1: string | null; dns2: string | null; network_domain: string | null; zone_dns1: string | null; zone_dns2: string | null; guest_type: string }
+interface NetRow { id: string; vni: number | null; physical_network_id: string | null; cidr: string | null; gateway: string | null; dns1: string | null; dns2: string | null; network_domain: string | null; zone_dns1: string | null; zone_dns2: string | null; guest_type: string }
 
 /** Hosts that must carry a network's L2 segment: those with active VMs on it, plus `also`. */
 async function networkPeers(sql: Sql, networkId: string, also: string[]): Promise<{ hostIds: string[]; ips: string[] }> {
@@ -109,11 +109,12 @@ export async function vmSpec(sql: Sql, vmId: string): Promise<VmSpec> {
     deviceId: c.device_id, mac: c.mac, networkId: c.network_id, ...(c.is_default ? { default: true } : {}),
     // Shared networks have no router to answer DHCP yet: the host sets the address at boot,
     // as a config drive would. Isolated networks' guests ask their router's DHCP.
-    ...(c.guest_type === 'Shared' && c.ip4 ? { ipv4: { address: `${c.ip4}/${c.cidr.split('/')[1]}`, gateway: c.gateway } } : {}),
+    ...(c.guest_type === 'Shared' && c.ip4 && c.cidr ? { ipv4: { address: `${c.ip4}/${c.cidr.split('/')[1]}`, ...(c.gateway ? { gateway: c.gateway } : {}) } } : {}),
   }));
   const def = nics.find((c) => c.is_default) ?? nics[0];
   // An isolated network's guests resolve through their router (it forwards to the zone's DNS).
-  const dns = !def ? [] : def.guest_type === 'Isolated' ? [def.gateway] : [def.dns1 ?? def.zone_dns1, def.dns2 ?? def.zone_dns2].filter((x): x is string => Boolean(x));
+  // An L2 network has no DNS of Flotilla's: its guests bring their own.
+  const dns = !def || def.guest_type === 'L2' ? [] : def.guest_type === 'Isolated' ? [def.gateway!] : [def.dns1 ?? def.zone_dns1, def.dns2 ?? def.zone_dns2].filter((x): x is string => Boolean(x));
   return {
     name: v.instance_name, hostname: v.name, cpus: v.cpu_number, cpuMhz: v.cpu_speed, memoryMb: Math.max(16, v.memory),
     template: v.kind === 'system' ? { kind: 'system', role: v.role ?? 'router' } : {

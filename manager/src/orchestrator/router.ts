@@ -208,13 +208,15 @@ async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
 const stableMac = (networkId: string, role: string) => ['02', ...[...createHash('sha256').update(`${networkId}/${role}`).digest().subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 
 /**
- * Allocates a free public address of the zone's public ranges (not dedicated to another
- * account, not for system VMs) to a network, or refuses with 533 when none is left.
+ * Allocates a free public address of the zone's public ranges (not for system VMs) to a network,
+ * or refuses with 533 when none is left. Dedicated ranges (dedicatePublicIpRange) as CloudStack's
+ * IpAddressManagerImpl: the account's own first, then its domain's, then the system pool; a range
+ * dedicated to another account or domain never.
  */
 export async function allocatePublicIp(sql: Sql, o: { zoneId: string; networkId: string; accountId: string; domainId: string; sourceNat: boolean; id?: string; address?: string }): Promise<string> {
   const ranges = await sql.query<{ id: string; start_ip: string; end_ip: string }>(
     `SELECT id, start_ip, end_ip FROM vlan_ip_ranges WHERE zone_id = $1 AND for_virtual_network AND NOT for_system_vms AND start_ip IS NOT NULL
-       AND (account_id IS NULL OR account_id = $2) ORDER BY account_id NULLS LAST, seq`, [o.zoneId, o.accountId]);
+       AND (account_id = $2 OR (account_id IS NULL AND (domain_id IS NULL OR domain_id = $3))) ORDER BY account_id NULLS LAST, domain_id NULLS LAST, seq`, [o.zoneId, o.accountId, o.domainId]);
   if (!ranges.length) throw apiError('INSUFFICIENT_CAPACITY', 'Insufficient address capacity: the zone has no public IP range (createVlanIpRange with forvirtualnetwork=true)');
   // Two allocations in one zone at once (concurrent deploys on PostgreSQL) would pick the same
   // first free address and one would die on the unique index (a 530): they take turns instead.
@@ -251,7 +253,13 @@ async function allocateVni(sql: Sql, n: NetInfo): Promise<number> {
   // As public addresses: concurrent implementations in one zone take turns picking a free VNI.
   await sql.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`vni:${n.zone_id}`]);
   const used = new Set((await sql.query<{ vni: number }>('SELECT vni FROM networks WHERE zone_id = $1 AND vni IS NOT NULL', [n.zone_id])).map((r) => r.vni));
-  for (const [lo, hi] of ranges) for (let v = lo; v <= hi; v++) if (!used.has(v)) return v;
+  // Guest VLAN ranges dedicated to the owner come first; those dedicated to others are never taken.
+  const dedicated = await sql.query<{ account_id: string; start_vni: number; end_vni: number }>(
+    'SELECT account_id, start_vni, end_vni FROM dedicated_guest_vlan_ranges WHERE physical_network_id = $1 ORDER BY start_vni', [n.physical_network_id]);
+  for (const d of dedicated) if (d.account_id === n.account_id) for (let v = d.start_vni; v <= d.end_vni; v++) if (!used.has(v)) return v;
+  const others = dedicated.filter((d) => d.account_id !== n.account_id);
+  const free = (v: number) => !used.has(v) && !others.some((d) => v >= d.start_vni && v <= d.end_vni);
+  for (const [lo, hi] of ranges) for (let v = lo; v <= hi; v++) if (free(v)) return v;
   throw apiError('INSUFFICIENT_CAPACITY', `Unable to implement network ${n.name}: every VNI of physical network ${pn.name} (${pn.vlan}) is in use`);
 }
 
@@ -259,6 +267,12 @@ async function allocateVni(sql: Sql, n: NetInfo): Promise<number> {
 export async function implementNetwork(sql: Sql, networkId: string): Promise<void> {
   const n = (await sql.query<NetInfo>(`${NET_SELECT} WHERE n.id = $1 FOR UPDATE OF n`, [networkId]))[0];
   if (!n) throw new Error(`network ${networkId} vanished`);
+  if (n.guest_type === 'L2') {
+    // The segment only: its VNI, nothing else (CloudStack's L2 network implement).
+    if (n.vni === null) await sql.query('UPDATE networks SET vni = $2 WHERE id = $1', [n.id, await allocateVni(sql, n)]);
+    if (n.state === 'Allocated') await sql.query(`UPDATE networks SET state = 'Implemented' WHERE id = $1`, [n.id]);
+    return;
+  }
   if (n.guest_type !== 'Isolated') return;
   if (n.vni === null) await sql.query('UPDATE networks SET vni = $2 WHERE id = $1', [n.id, await allocateVni(sql, n)]);
   const snat = await sql.query('SELECT 1 FROM public_ip_addresses WHERE network_id = $1 AND is_source_nat', [n.id]);
@@ -439,6 +453,10 @@ export async function prepareVmNetworks(s: Services, vmId: string): Promise<void
   const nets = await s.db.query<{ network_id: string }>(
     `SELECT DISTINCT c.network_id FROM nics c JOIN networks n ON n.id = c.network_id WHERE c.vm_id = $1 AND n.guest_type = 'Isolated'`, [vmId]);
   for (const n of nets) await ensureRouter(s, n.network_id);
+  // An L2 network gets its VNI when its first VM deploys; no router.
+  const l2 = await s.db.query<{ network_id: string }>(
+    `SELECT DISTINCT c.network_id FROM nics c JOIN networks n ON n.id = c.network_id WHERE c.vm_id = $1 AND n.guest_type = 'L2' AND n.vni IS NULL`, [vmId]);
+  for (const n of l2) await s.db.tx((sql) => implementNetwork(sql, n.network_id));
 }
 
 /** Re-sends the specs of the networks of a VM (its reservation, data or rules changed). */

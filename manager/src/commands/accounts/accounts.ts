@@ -9,6 +9,7 @@ import { uuidCheck } from '../../api/params.ts';
 import type { Context } from '../../api/context.ts';
 import { ACCOUNT, ACCOUNT_SELECT, BUILTIN_ROLES, accountViews, type AccountRow } from './views.ts';
 import { accountByIdOrName, domainById } from './lookup.ts';
+import { cleanUpAccountResources } from './cleanup.ts';
 import { checkEmail, checkNetworkDomain, checkTimezone, checkUsername } from './validate.ts';
 
 const ACCOUNT_TYPES = { 0: 'User', 1: 'Admin', 2: 'DomainAdmin' } as const;
@@ -142,12 +143,15 @@ function guardOwnAndDefault(ctx: Context, acc: AccountRow, verb: string): void {
 
 export const deleteAccount = command({
   name: 'deleteAccount', description: 'Deletes a account, and all users associated with this account', since: '1.0', roles: ADMINS, response: SUCCESS_RESPONSE,
-  shape: 'success', isAsync: true, event: 'ACCOUNT.DELETE', instance: { type: 'Account', param: 'id' },
+  shape: 'success', isAsync: true, transactional: false, event: 'ACCOUNT.DELETE', instance: { type: 'Account', param: 'id' },
   params: { id: { type: 'uuid', required: true, description: 'Account id' } },
   async handler(ctx, a) {
     const acc = await accountByIdOrName(ctx, a);
     guardOwnAndDefault(ctx, acc, 'deleted');
-    await deleteAccountCascade(ctx, acc.id);
+    // Its VMs, networks, addresses and volumes first (each with its host objects), as CloudStack's
+    // cleanupAccount does; then the account and its users in one transaction.
+    await cleanUpAccountResources(ctx, acc.id);
+    await ctx.services.db.tx((sql) => deleteAccountCascade({ ...ctx, sql }, acc.id));
     ctx.setResource('Account', acc.id);
   },
 });
@@ -225,6 +229,8 @@ export const listAccounts = command({
     if (builtinType !== undefined) w.add('a.type = ?', builtinType).add('a.role_id IS NULL');
     else w.add('a.role_id = ?', a.roleid);
     w.add('a.type = ?', a.accounttype).add('a.state = lower(?)', a.state).keyword(a.keyword, 'a.name');
+    // A project's account (type 5) is no one's to list: CloudStack's listAccounts leaves it out.
+    w.add('a.type <> 5');
     const rows = await ctx.sql.query<AccountRow>(`${ACCOUNT_SELECT} ${w} ORDER BY d.path, a.name`, w.params);
     return accountViews(ctx.sql, rows.filter((r) => c.role === 'Admin' || canAccessDomain(c, r.domain_path)));
   },

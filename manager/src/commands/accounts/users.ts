@@ -6,7 +6,7 @@ import { Where } from '../../db/sql.ts';
 import { uuidCheck } from '../../api/params.ts';
 import type { Context } from '../../api/context.ts';
 import { USER, USER_KEYS, USER_SELECT, userView, type UserRow } from './views.ts';
-import { accountByName, domainById, userById } from './lookup.ts';
+import { accountById, accountByName, domainById, userById } from './lookup.ts';
 import { USER_FIELDS_PARAMS, insertUser } from './accounts.ts';
 import { checkEmail, checkTimezone, checkUsername } from './validate.ts';
 
@@ -140,3 +140,29 @@ export const getUserKeys = command({
   },
 });
 
+
+export const moveUser = command({
+  name: 'moveUser', description: 'Moves a user to another account in the same domain.', since: '4.11.0', roles: ADMINS, response: SUCCESS_RESPONSE, shape: 'success',
+  event: 'USER.MOVE',
+  params: {
+    id: { type: 'uuid', required: true, description: 'id of the user to be moved.' },
+    account: { type: 'string', description: 'Creates the user under the specified account. If no account is specified, the username will be used as the account name.' },
+    accountid: { type: 'uuid', description: 'Creates the user under the specified domain. Has to be accompanied with the account parameter' },
+  },
+  async handler(ctx, a) {
+    // CloudStack's AccountManagerImpl.moveUser: into another account of the user's own domain.
+    const u = await userById(ctx, a.id);
+    if (a.account === undefined && a.accountid === undefined) throw paramError('Specify either account name or account id to move the user to');
+    const to = a.accountid ? await accountById(ctx, a.accountid, 'accountid') : await accountByName(ctx, a.account!, u.domain_id);
+    if (a.accountid && a.account !== undefined && to.name.toLowerCase() !== a.account.toLowerCase()) throw paramError(`account ${a.account} and accountid ${a.accountid} name different accounts`);
+    if (to.domain_id !== u.domain_id) throw paramError(`Account ${to.name} is not in the domain of user ${u.username}: a user moves within its domain`);
+    if (to.id === u.account_id) throw paramError(`User ${u.username} is already in account ${to.name}`);
+    if (to.type === 5) throw paramError('A user cannot be moved into a project\'s account');
+    if (u.is_default) throw paramError('The default admin user cannot be moved');
+    if (u.id === ctx.caller.userId) throw paramError('The caller cannot move itself');
+    // Its sessions were opened as the old account: they end, as on a password change.
+    await ctx.sql.query('DELETE FROM sessions WHERE user_id = $1', [u.id]);
+    await ctx.sql.query('UPDATE users SET account_id = $2 WHERE id = $1', [u.id, to.id]);
+    ctx.setResource('User', u.id);
+  },
+});

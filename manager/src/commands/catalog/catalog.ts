@@ -71,10 +71,6 @@ const empty = (name: string, description: string, since: string, response: Respo
   },
 });
 
-export const listProjects = empty('listProjects', 'Lists projects and provides detailed information for listed projects (Flotilla has no projects yet: always empty)', '3.0.0',
-  { name: 'project', fields: { id: f('string', 'the id of the project'), name: f('string', 'the name of the project'), displaytext: f('string', 'the displaytext of the project'), state: f('string', 'the state of the project') } },
-  { id: { type: 'uuid', description: 'list projects by project ID' }, name: { type: 'string', description: 'list projects by name' }, displaytext: { type: 'string', description: 'list projects by display text' }, state: { type: 'string', description: 'list projects by state' }, tags: { type: 'map', description: 'List projects by tags (key/value pairs)' } });
-
 export const listAffinityGroups = empty('listAffinityGroups', 'Lists affinity groups (Flotilla has none yet: always empty)', '4.2.0',
   { name: 'affinitygroup', fields: { id: f('string', 'the ID of the affinity group'), name: f('string', 'the name of the affinity group'), type: f('string', 'the type of the affinity group'), description: f('string', 'the description of the affinity group') } },
   { id: { type: 'uuid', description: 'list the affinity group by the ID provided' }, name: { type: 'string', description: 'lists affinity groups by name' }, type: { type: 'string', description: 'lists affinity groups by type' }, virtualmachineid: { type: 'uuid', description: 'lists affinity groups by virtual machine ID' } });

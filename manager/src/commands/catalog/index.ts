@@ -1,3 +1,3 @@
 // What clients list on their way: OS types/categories, hypervisors, resource limits, and the
 // honest empty lists of features Flotilla does not have yet.
-export { listOsTypes, listOsCategories, listHypervisors, listProjects, listAffinityGroups, listSecurityGroups, listInstanceGroups, listResourceLimits } from './catalog.ts';
+export { listOsTypes, listOsCategories, listHypervisors, listAffinityGroups, listSecurityGroups, listInstanceGroups, listResourceLimits } from './catalog.ts';

@@ -2,7 +2,7 @@
 import type { Caller, Context } from '../../api/context.ts';
 import type { Where } from '../../db/sql.ts';
 import { apiError, notFound, paramError } from '../../api/errors.ts';
-import { canAccessDomain, inTree } from '../../api/scope.ts';
+import { canAccessDomain, inTree, ownsAccount } from '../../api/scope.ts';
 import { NETWORK_SELECT, TEMPLATE_SELECT, VM_SELECT, type NetworkRow, type TemplateRow, type VmRow } from './views.ts';
 
 export async function templateById(ctx: Context, id: string, param = 'templateid'): Promise<TemplateRow> {
@@ -18,7 +18,7 @@ export async function templateById(ctx: Context, id: string, param = 'templateid
 export function canUseNetwork(ctx: Context, n: NetworkRow): boolean {
   const c = ctx.caller;
   if (c.role === 'Admin') return true;
-  if (n.acl_type === 'Account') return n.account_id === c.accountId || (c.role === 'DomainAdmin' && canAccessDomain(c, n.domain_path));
+  if (n.acl_type === 'Account') return ownsAccount(c, n.account_id) || (c.role === 'DomainAdmin' && canAccessDomain(c, n.domain_path));
   // subdomainaccess=false: only accounts of the network's own domain (CloudStack's
   // isNetworkAvailableInDomain); domain admins above it still manage it.
   const member = n.subdomain_access === false ? c.domainPath === n.domain_path : inTree(c.domainPath, n.domain_path);
@@ -36,9 +36,9 @@ export function whereUsableNetwork(w: Where, c: Caller): Where {
   // that domain, or below it unless subdomainaccess=false (and domain admins above it) — the
   // same rule as canUseNetwork.
   const ancestors = `n.domain_id = ANY(ARRAY(SELECT id FROM domains WHERE path = ? OR starts_with(?, path || '/')))`;
-  const own = `(n.acl_type = 'Account' AND n.account_id = ?) OR (n.acl_type <> 'Account' AND (n.domain_id = ? OR (n.subdomain_access IS DISTINCT FROM false AND ${ancestors})))`;
-  if (c.role === 'DomainAdmin') return w.add(`(${own} OR ${domainSubtree('n.domain_id')})`, c.accountId, c.domainId, c.domainPath, c.domainPath, c.domainPath, c.domainPath);
-  return w.add(`(${own})`, c.accountId, c.domainId, c.domainPath, c.domainPath);
+  const own = `(n.acl_type = 'Account' AND n.account_id = ANY(?::uuid[])) OR (n.acl_type <> 'Account' AND (n.domain_id = ? OR (n.subdomain_access IS DISTINCT FROM false AND ${ancestors})))`;
+  if (c.role === 'DomainAdmin') return w.add(`(${own} OR ${domainSubtree('n.domain_id')})`, [c.accountId, ...(c.projectAccountIds ?? [])], c.domainId, c.domainPath, c.domainPath, c.domainPath, c.domainPath);
+  return w.add(`(${own})`, [c.accountId, ...(c.projectAccountIds ?? [])], c.domainId, c.domainPath, c.domainPath);
 }
 
 /** `col` is the id of the domain at `?` or of one below it (two placeholders: the path twice). */
@@ -55,7 +55,7 @@ export async function vmById(ctx: Context, id: string, param = 'id'): Promise<Vm
   const v = (await ctx.sql.query<VmRow>(`${VM_SELECT} WHERE v.id = $1`, [id]))[0];
   if (!v || v.type !== 'User') throw notFound(ctx.command, param, id);
   const c = ctx.caller;
-  const ok = c.role === 'Admin' || v.account_id === c.accountId || (c.role === 'DomainAdmin' && canAccessDomain(c, v.domain_path));
+  const ok = c.role === 'Admin' || ownsAccount(c, v.account_id) || (c.role === 'DomainAdmin' && canAccessDomain(c, v.domain_path));
   if (!ok) throw apiError('ACCOUNT_ERROR', `Account ${c.accountName} does not have permission to operate with virtual machine id=${id}`, [id]);
   return v;
 }

@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { Where } from '../../db/sql.ts';
+import { applyScope, ownsAccount, resolveScope } from '../../api/scope.ts';
+import { ownerOf } from '../projects/lookup.ts';
 import type { Context } from '../../api/context.ts';
 import { ipam, checkIPv4, checkNetmask } from '../infra/validate.ts';
 import { zoneById, physicalNetworkById } from '../infra/lookup.ts';
@@ -25,7 +27,7 @@ import { agentFailure } from '../../orchestrator/compute.ts';
  * gateway/netmask or the zone's guest CIDR; overlapping CIDRs of different networks are fine,
  * since each lives on its own VNI behind its own router.
  */
-async function createIsolated(ctx: Context, a: { name: string; displaytext?: string | undefined; gateway?: string | undefined; netmask?: string | undefined; networkdomain?: string | undefined; account?: string | undefined; domainid?: string | undefined; vlan?: string | undefined; startip?: string | undefined; dns1?: string | undefined; dns2?: string | undefined; acltype?: string | undefined; physicalnetworkid?: string | undefined },
+async function createIsolated(ctx: Context, a: { name: string; displaytext?: string | undefined; gateway?: string | undefined; netmask?: string | undefined; networkdomain?: string | undefined; account?: string | undefined; domainid?: string | undefined; vlan?: string | undefined; startip?: string | undefined; dns1?: string | undefined; dns2?: string | undefined; acltype?: string | undefined; physicalnetworkid?: string | undefined; projectid?: string | undefined },
   zone: ZoneRow, off: { id: string; name: string }): Promise<Record<string, unknown>> {
   const o = (await ctx.sql.query<{ for_vpc: boolean; services: Record<string, string[]> }>('SELECT for_vpc, services FROM network_offerings WHERE id = $1', [off.id]))[0]!;
   if (o.for_vpc) throw paramError(`Network offering ${off.name} is for VPC tiers; VPCs are not supported yet`);
@@ -57,12 +59,8 @@ async function createIsolated(ctx: Context, a: { name: string; displaytext?: str
     const pub = ipam(() => subnetOf(parseIPv4('gateway', r.gateway), parseNetmask('netmask', r.netmask)));
     if (overlaps(subnetSpan(subnet), subnetSpan(pub))) throw paramError(`The guest CIDR ${cidr} overlaps the subnet ${pub.text} of public IP range ${r.start_ip}-${r.end_ip} of zone ${zone.name}`);
   }
-  let owner = { accountId: ctx.caller.accountId, domainId: ctx.caller.domainId };
-  if (a.account || a.domainid) {
-    if (!a.account || !a.domainid) throw paramError('account and domainid must be given together');
-    const acc = await accountByName(ctx, a.account, a.domainid);
-    owner = { accountId: acc.id, domainId: acc.domain_id };
-  }
+  // The caller, account+domainid an admin names, or the account of project `projectid`.
+  const owner = await ownerOf(ctx, a);
   const pnId = a.physicalnetworkid ?? (await ctx.sql.query<{ id: string }>(
     `SELECT p.id FROM physical_networks p JOIN traffic_types t ON t.physical_network_id = p.id AND t.traffic_type = 'Guest' WHERE p.zone_id = $1 ORDER BY p.created LIMIT 1`, [zone.id]))[0]?.id;
   if (!pnId) throw paramError(`Zone ${zone.name} has no physical network carrying Guest traffic`);
@@ -77,6 +75,56 @@ async function createIsolated(ctx: Context, a: { name: string; displaytext?: str
      VALUES ($1,$2,$3,$4,$5,$6,'Isolated','Account',$7,$8,'Allocated',NULL,$9,$10,$11,$12,$13,$14,$15)`,
     [id, a.name, a.displaytext ?? a.name, zone.id, pn.id, off.id, owner.accountId, owner.domainId, cidr, gateway, first, last,
       a.networkdomain ?? defaultNetworkDomain(owner.accountId), a.dns1 ?? null, a.dns2 ?? null]);
+  ctx.setResource('Network', id);
+  return view(ctx, id);
+}
+
+/**
+ * An L2 network (CloudStack 4.10+, NetworkServiceImpl with GuestType.L2): the segment only — no
+ * CIDR, no gateway, no router, no address management. Owned by an account (acltype Account) or
+ * shared by a domain (root admins). Its VNI is the given vlan (offerings with specifyvlan, root
+ * admins only, state Setup) or one of its physical network's range when its first VM deploys
+ * (Allocated until then, as CloudStack implements it).
+ */
+async function createL2(ctx: Context, a: { name: string; displaytext?: string | undefined; gateway?: string | undefined; netmask?: string | undefined; startip?: string | undefined; endip?: string | undefined; networkdomain?: string | undefined; account?: string | undefined; domainid?: string | undefined; vlan?: string | undefined; acltype?: string | undefined; physicalnetworkid?: string | undefined; dns1?: string | undefined; dns2?: string | undefined; subdomainaccess?: boolean | undefined; projectid?: string | undefined },
+  zone: ZoneRow, off: { id: string; name: string; specify_vlan: boolean }): Promise<Record<string, unknown>> {
+  for (const p of ['gateway', 'netmask', 'startip', 'endip', 'networkdomain', 'dns1', 'dns2'] as const) {
+    if (a[p]) throw paramError(`${p} can not be given for an L2 network: it has no IP address management (network offering ${off.name})`);
+  }
+  let vni: number | null = null;
+  if (off.specify_vlan) {
+    if (!a.vlan) throw paramError(`Unable to execute API command createnetwork due to missing parameter vlan: network offering ${off.name} has specifyvlan=true`);
+    if (ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can specify the vlan of a network');
+    const tag = ipam(() => parseVlanTag('vlan', a.vlan!));
+    if (tag.id === undefined) throw paramError('Invalid parameter vlan value=untagged: an L2 network needs its own VLAN/VNI');
+    const clash = (await ctx.sql.query<{ id: string; name: string }>('SELECT id, name FROM networks WHERE zone_id = $1 AND vni = $2', [zone.id, tag.id]))[0];
+    if (clash) throw paramError(`The vlan ${tag.id} is already used by network ${clash.name} (id ${clash.id}) in zone ${zone.name}`);
+    vni = tag.id;
+  } else if (a.vlan) {
+    throw paramError(`vlan can not be given: network offering ${off.name} has specifyvlan=false (the VNI comes from the physical network's range)`);
+  }
+  const acl = a.acltype ?? 'Account';
+  if (acl === 'Domain' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can create L2 networks with acltype=Domain');
+  let owner: { accountId: string; domainId: string } = { accountId: ctx.caller.accountId, domainId: ctx.caller.domainId };
+  if (acl === 'Account') owner = await ownerOf(ctx, a);
+  let accountId: string | null = owner.accountId;
+  if (acl === 'Domain') {
+    if (a.projectid) throw paramError('projectid can not be given for an L2 network with acltype=Domain');
+    accountId = null;
+    owner = { accountId: '', domainId: a.domainid ? (await domainById(ctx, a.domainid, 'domainid')).id : ctx.caller.domainId };
+  }
+  const pnId = a.physicalnetworkid ?? (await ctx.sql.query<{ id: string }>(
+    `SELECT p.id FROM physical_networks p JOIN traffic_types t ON t.physical_network_id = p.id AND t.traffic_type = 'Guest' WHERE p.zone_id = $1 ORDER BY p.created LIMIT 1`, [zone.id]))[0]?.id;
+  if (!pnId) throw paramError(`Zone ${zone.name} has no physical network carrying Guest traffic`);
+  const pn = await physicalNetworkById(ctx, pnId, 'physicalnetworkid');
+  if (pn.zone_id !== zone.id) throw paramError(`Physical network ${pn.name} is not in zone ${zone.name}`);
+  const id = randomUUID();
+  await ctx.sql.query(
+    `INSERT INTO networks (id, name, display_text, zone_id, physical_network_id, network_offering_id, guest_type, acl_type, account_id, domain_id, state,
+       vni, cidr, gateway, subdomain_access)
+     VALUES ($1,$2,$3,$4,$5,$6,'L2',$7,$8,$9,$10,$11,NULL,NULL,$12)`,
+    [id, a.name, a.displaytext ?? a.name, zone.id, pn.id, off.id, acl, accountId, owner.domainId, vni === null ? 'Allocated' : 'Setup', vni,
+      acl === 'Domain' ? a.subdomainaccess ?? true : null]);
   ctx.setResource('Network', id);
   return view(ctx, id);
 }
@@ -126,6 +174,7 @@ export const createNetwork = command({
     acltype: { type: 'string', description: 'Access control type; supported values are account and domain. In 3.0 all shared networks should have aclType=Domain, and all isolated networks - Account. Account means that only the account owner can use the network, domain - all accounts in the domain can use the network', values: ['Account', 'Domain'] },
     account: { type: 'string', description: 'account that will own the network. Account should be under the selected domain' },
     domainid: { type: 'uuid', description: 'domain ID of the account owning a network. If the account is not specified, but the acltype is Domain, the network will be created for the specified domain.' },
+    projectid: { type: 'uuid', description: 'an optional project for the network' },
     subdomainaccess: { type: 'boolean', description: 'Defines whether to allow subdomains to use networks dedicated to their parent domain(s). Should be used with aclType=Domain, defaulted to allow.subdomain.network.access global config if not specified' },
     dns1: { type: 'string', description: 'the first IPv4 DNS for the network. Empty string will update the first IPv4 DNS with the value from the zone', check: checkIPv4 },
     dns2: { type: 'string', description: 'the second IPv4 DNS for the network. Empty string will update the second IPv4 DNS with the value from the zone', check: checkIPv4 },
@@ -139,7 +188,9 @@ export const createNetwork = command({
     if (!off) throw notFound(ctx.command, 'networkofferingid', a.networkofferingid);
     if (off.state !== 'Enabled') throw paramError(`Network offering ${off.name} is not enabled`);
     if (off.guest_ip_type === 'Isolated') return createIsolated(ctx, a, zone, off);
+    if (off.guest_ip_type === 'L2') return createL2(ctx, a, zone, off);
     if (ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can create shared networks');
+    if (a.projectid) throw paramError('projectid is not supported yet for Shared networks');
     for (const p of ['gateway', 'netmask', 'startip', 'vlan'] as const) if (!a[p]) throw paramError(`Unable to execute API command createnetwork due to missing parameter ${p}: shared networks need gateway, netmask, startip and vlan`);
     const range = ipam(() => validateV4Range({ gateway: a.gateway!, netmask: a.netmask!, startip: a.startip!, endip: a.endip }));
     const tag = ipam(() => parseVlanTag('vlan', a.vlan!));
@@ -193,6 +244,7 @@ export const listNetworks = command({
     networkofferingid: { type: 'uuid', description: 'list networks by network offering ID' },
     canusefordeploy: { type: 'boolean', description: 'list networks available for VM deployment' },
     issystem: { type: 'boolean', description: 'true if network is system, false otherwise' },
+    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     const w = new Where();
@@ -206,7 +258,10 @@ export const listNetworks = command({
     // listed to everyone who may use them.
     const c = ctx.caller;
     whereUsableNetwork(w, c);
-    if (a.domainid) {
+    if (a.projectid) {
+      // A project's networks (projectid=-1: every project's the caller may see).
+      applyScope(w, await resolveScope(ctx.sql, c, a), { account: 'n.account_id', domain: 'n.domain_id' });
+    } else if (a.domainid) {
       // accountByName checks the domain too (one statement fewer than looking both up).
       const acc = a.account ? await accountByName(ctx, a.account, a.domainid) : undefined;
       const d = acc ? { id: acc.domain_id, path: acc.domain_path } : await domainById(ctx, a.domainid, 'domainid');
@@ -231,7 +286,7 @@ export const deleteNetwork = command({
     const s = ctx.services;
     const n = await networkById(ctx, a.id);
     if (n.guest_type === 'Shared' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can delete shared networks');
-    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && n.account_id !== ctx.caller.accountId) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
+    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && !ownsAccount(ctx.caller, n.account_id)) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
     const vms = await s.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM nics c JOIN vm_instances v ON v.id = c.vm_id WHERE c.network_id = $1 AND v.type = 'User' AND v.state <> 'Destroyed'`, [n.id]);
     if (vms[0]!.n > 0) throw apiError('RESOURCE_IN_USE', `Network ${n.name} has ${vms[0]!.n} VM NIC(s); destroy those VMs first`, [n.id]);
     // The router goes first (its host objects, then its records); then rules and addresses.
@@ -268,7 +323,7 @@ export const updateNetwork = command({
     const s = ctx.services;
     const n = await networkById(ctx, a.id);
     if (n.guest_type === 'Shared' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can update shared networks');
-    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && n.account_id !== ctx.caller.accountId) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
+    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && !ownsAccount(ctx.caller, n.account_id)) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
     await s.db.query(`UPDATE networks SET name = coalesce($2, name), display_text = coalesce($3, display_text), network_domain = coalesce($4, network_domain),
       dns1 = coalesce($5, dns1), dns2 = coalesce($6, dns2) WHERE id = $1`, [n.id, a.name ?? null, a.displaytext ?? null, a.networkdomain ?? null, a.dns1 ?? null, a.dns2 ?? null]);
     // The router serves the domain and forwards to the DNS servers: it gets the new spec now.
@@ -289,7 +344,7 @@ export const restartNetwork = command({
   async handler(ctx, a) {
     const s = ctx.services;
     const n = await networkById(ctx, a.id);
-    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && n.account_id !== ctx.caller.accountId) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
+    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && !ownsAccount(ctx.caller, n.account_id)) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
     if (n.guest_type !== 'Isolated') throw paramError(`Network ${n.name} is a ${n.guest_type} network: it has no router to restart`);
     if (a.makeredundant) throw paramError('Redundant routers are not supported yet');
     if (n.state === 'Allocated') throw paramError(`Network ${n.name} is not implemented yet (no VM was deployed in it): nothing to restart`);

@@ -91,3 +91,12 @@ export const VM_RECOVER_MIGRATION: Migration = {
   id: 53, name: 'compute: NICs a destroyed VM released (recover)',
   sql: `ALTER TABLE vm_instances ADD COLUMN released_nics jsonb;`,
 };
+
+/** L2 networks (CloudStack 4.10+): just the segment, no CIDR, no gateway, no address management. */
+export const L2_NETWORKS_MIGRATION: Migration = {
+  id: 170, name: 'compute: L2 networks (no CIDR, no gateway)',
+  sql: `
+ALTER TABLE networks ALTER COLUMN cidr DROP NOT NULL;
+ALTER TABLE networks ALTER COLUMN gateway DROP NOT NULL;
+`,
+};

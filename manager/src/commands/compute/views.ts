@@ -1,6 +1,7 @@
 // Response objects of the compute area (templates, networks, VMs, NICs, system VMs), declared
 // next to the functions that build them from rows.
 import { field as f, type ResponseDef } from '../../api/registry.ts';
+import { ownerFields, projectColumns } from '../projects/lookup.ts';
 import { compact, csDate } from '../../api/serialize.ts';
 import { netmaskOf } from '../../orchestrator/ipam.ts';
 import { osTypeByName } from '../catalog/ostypes.ts';
@@ -50,7 +51,7 @@ export const NETWORK: ResponseDef = {
     networkofferingdisplaytext: f('string', 'display text of the network offering the network is created from'),
     state: f('string', 'state of the network'), type: f('string', 'the type of the network'), vlan: f('string', 'The vlan of the network. This parameter is visible to ROOT admins only'),
     broadcasturi: f('string', 'broadcast uri of the network. This parameter is visible to ROOT admins only'), acltype: f('string', 'acl type - access type to the network'), subdomainaccess: f('boolean', 'true if users from subdomains can access the domain level network'),
-    account: f('string', 'the owner of the network'), domainid: f('string', 'the domain id of the network owner'), domain: f('string', 'the domain name of the network owner'),
+    account: f('string', 'the owner of the network'), projectid: f('string', 'the project id of the network'), project: f('string', 'the project name of the network'), domainid: f('string', 'the domain id of the network owner'), domain: f('string', 'the domain name of the network owner'),
     networkdomain: f('string', 'the network domain'), physicalnetworkid: f('string', 'the physical network id'), dns1: f('string', 'the first IPv4 DNS for the network'),
     dns2: f('string', 'the second IPv4 DNS for the network'), ip6gateway: f('string', 'the gateway of IPv6 network'), ip6cidr: f('string', 'the cidr of IPv6 network'),
     issystem: f('boolean', 'true if network is system, false otherwise'), canusefordeploy: f('boolean', 'list networks available for vm deployment'),
@@ -58,22 +59,22 @@ export const NETWORK: ResponseDef = {
     ispersistent: f('boolean', 'list networks that are persistent'), service: f('list', 'the list of services'), created: f('date', 'the date this network was created'),
   },
 };
-export interface NetworkRow { id: string; subdomain_access: boolean | null; name: string; display_text: string; zone_id: string; zone_name: string; physical_network_id: string | null; network_offering_id: string; offering_name: string; offering_display_text: string; services: Record<string, string[]>; guest_type: string; acl_type: string; account_id: string | null; account_name: string | null; domain_id: string; domain_name: string; domain_path: string; state: string; vni: number | null; cidr: string; gateway: string; start_ip: string | null; end_ip: string | null; ip6_gateway: string | null; ip6_cidr: string | null; network_domain: string | null; dns1: string | null; dns2: string | null; created: Date; specify_ip_ranges: boolean }
+export interface NetworkRow { project_id?: string | null; project_name?: string | null; id: string; subdomain_access: boolean | null; name: string; display_text: string; zone_id: string; zone_name: string; physical_network_id: string | null; network_offering_id: string; offering_name: string; offering_display_text: string; services: Record<string, string[]>; guest_type: string; acl_type: string; account_id: string | null; account_name: string | null; domain_id: string; domain_name: string; domain_path: string; state: string; vni: number | null; cidr: string | null; gateway: string | null; start_ip: string | null; end_ip: string | null; ip6_gateway: string | null; ip6_cidr: string | null; network_domain: string | null; dns1: string | null; dns2: string | null; created: Date; specify_ip_ranges: boolean }
 export const NETWORK_SELECT = `SELECT n.*, z.name AS zone_name, o.name AS offering_name, o.display_text AS offering_display_text, o.services, o.specify_ip_ranges,
-  a.name AS account_name, d.name AS domain_name, d.path AS domain_path
+  a.name AS account_name, d.name AS domain_name, d.path AS domain_path, ${projectColumns('n')}
   FROM networks n JOIN zones z ON z.id = n.zone_id JOIN network_offerings o ON o.id = n.network_offering_id
   LEFT JOIN accounts a ON a.id = n.account_id JOIN domains d ON d.id = n.domain_id`;
 /** What a count of listed networks needs: the WHERE of listNetworks refers to n only. */
 export const NETWORK_COUNT_FROM = 'FROM networks n';
 /** The dotted netmask of a CIDR's prefix length, as CloudStack shows beside it. */
-export const cidrNetmask = (cidr: string): string => netmaskOf(Number(cidr.split('/')[1]));
+export const cidrNetmask = (cidr: string | null): string | undefined => (cidr ? netmaskOf(Number(cidr.split('/')[1])) : undefined);
 export function networkView(r: NetworkRow, admin: boolean): Record<string, unknown> {
   return compact({
-    id: r.id, name: r.name, displaytext: r.display_text, broadcastdomaintype: 'Vxlan', traffictype: 'Guest', gateway: r.gateway,
-    netmask: cidrNetmask(r.cidr), cidr: r.cidr, zoneid: r.zone_id, zonename: r.zone_name, networkofferingid: r.network_offering_id,
+    id: r.id, name: r.name, displaytext: r.display_text, broadcastdomaintype: 'Vxlan', traffictype: 'Guest', gateway: r.gateway ?? undefined,
+    netmask: cidrNetmask(r.cidr), cidr: r.cidr ?? undefined, zoneid: r.zone_id, zonename: r.zone_name, networkofferingid: r.network_offering_id,
     networkofferingname: r.offering_name, networkofferingdisplaytext: r.offering_display_text, state: r.state, type: r.guest_type,
     vlan: admin && r.vni ? String(r.vni) : undefined, broadcasturi: admin && r.vni ? `vxlan://${r.vni}` : undefined, acltype: r.acl_type, subdomainaccess: r.acl_type === 'Domain' ? r.subdomain_access ?? true : undefined,
-    account: r.account_name ?? undefined, domainid: r.domain_id, domain: r.domain_name, networkdomain: r.network_domain ?? undefined,
+    ...ownerFields(r, r.account_name), domainid: r.domain_id, domain: r.domain_name, networkdomain: r.network_domain ?? undefined,
     physicalnetworkid: admin ? r.physical_network_id ?? undefined : undefined, dns1: r.dns1 ?? undefined, dns2: r.dns2 ?? undefined,
     ip6gateway: r.ip6_gateway ?? undefined, ip6cidr: r.ip6_cidr ?? undefined, issystem: false, canusefordeploy: r.state !== 'Destroy',
     restartrequired: false, specifyipranges: r.specify_ip_ranges, ispersistent: false,
@@ -94,11 +95,11 @@ export const NIC: ResponseDef = {
     deviceid: f('string', 'device id for the network when plugged into the virtual machine'), virtualmachineid: f('string', 'Id of the vm to which the nic belongs'),
   },
 };
-export interface NicRow { id: string; vm_id: string; network_id: string; network_name: string; cidr: string; gateway: string; vni: number | null; guest_type: string; device_id: number; mac: string; ip4: string | null; is_default: boolean }
+export interface NicRow { id: string; vm_id: string; network_id: string; network_name: string; cidr: string | null; gateway: string | null; vni: number | null; guest_type: string; device_id: number; mac: string; ip4: string | null; is_default: boolean }
 export const NIC_SELECT = `SELECT c.*, n.name AS network_name, n.cidr, n.gateway, n.vni, n.guest_type FROM nics c JOIN networks n ON n.id = c.network_id`;
 export function nicView(r: NicRow): Record<string, unknown> {
   return compact({
-    id: r.id, networkid: r.network_id, networkname: r.network_name, netmask: cidrNetmask(r.cidr), gateway: r.gateway, ipaddress: r.ip4 ?? undefined,
+    id: r.id, networkid: r.network_id, networkname: r.network_name, netmask: cidrNetmask(r.cidr), gateway: r.gateway ?? undefined, ipaddress: r.ip4 ?? undefined,
     isolationuri: r.vni ? `vxlan://${r.vni}` : undefined, broadcasturi: r.vni ? `vxlan://${r.vni}` : undefined, traffictype: 'Guest', type: r.guest_type,
     isdefault: r.is_default, macaddress: r.mac, deviceid: String(r.device_id), virtualmachineid: r.vm_id,
   });
@@ -109,7 +110,7 @@ export const VM: ResponseDef = {
   fields: {
     id: f('string', 'the ID of the virtual machine'), name: f('string', 'the name of the virtual machine'), displayname: f('string', 'user generated name. The name of the virtual machine is returned if no displayname exists.'),
     instancename: f('string', 'instance name of the user vm; this parameter is returned to the ROOT admin only'), state: f('string', 'the state of the virtual machine'),
-    account: f('string', 'the account associated with the virtual machine'), domainid: f('string', 'the ID of the domain in which the virtual machine exists'), domain: f('string', 'the name of the domain in which the virtual machine exists'),
+    account: f('string', 'the account associated with the virtual machine'), projectid: f('string', 'the project id of the vm'), project: f('string', 'the project name of the vm'), domainid: f('string', 'the ID of the domain in which the virtual machine exists'), domain: f('string', 'the name of the domain in which the virtual machine exists'),
     zoneid: f('string', 'the ID of the availability zone for the virtual machine'), zonename: f('string', 'the name of the availability zone for the virtual machine'),
     hostid: f('string', 'the ID of the host for the virtual machine'), hostname: f('string', 'the name of the host for the virtual machine'),
     templateid: f('string', 'the ID of the template for the virtual machine. A -1 is returned if the virtual machine was created from an ISO file.'),
@@ -122,15 +123,15 @@ export const VM: ResponseDef = {
     password: f('string', 'the password (if exists) of the virtual machine'),
   },
 };
-export interface VmRow { id: string; name: string; display_name: string | null; instance_name: string; type: string; state: string; zone_id: string; zone_name: string; host_id: string | null; host_name: string | null; host_hypervisor: string | null; template_id: string; template_name: string; template_hypervisor: string; password_enabled: boolean; service_offering_id: string; offering_name: string; cpu_number: number; cpu_speed: number; memory: number; account_id: string; account_name: string; domain_id: string; domain_name: string; domain_path: string; account_type: number; user_data: string | null; keypair: string | null; created: Date; pod_id: string | null }
+export interface VmRow { project_id?: string | null; project_name?: string | null; id: string; name: string; display_name: string | null; instance_name: string; type: string; state: string; zone_id: string; zone_name: string; host_id: string | null; host_name: string | null; host_hypervisor: string | null; template_id: string; template_name: string; template_hypervisor: string; password_enabled: boolean; service_offering_id: string; offering_name: string; cpu_number: number; cpu_speed: number; memory: number; account_id: string; account_name: string; domain_id: string; domain_name: string; domain_path: string; account_type: number; user_data: string | null; keypair: string | null; created: Date; pod_id: string | null }
 export const VM_SELECT = `SELECT v.*, z.name AS zone_name, h.name AS host_name, h.hypervisor AS host_hypervisor, t.name AS template_name, t.hypervisor AS template_hypervisor,
-  t.password_enabled, s.name AS offering_name, s.cpu_number, s.cpu_speed, s.memory, a.name AS account_name, a.type AS account_type, d.name AS domain_name, d.path AS domain_path
+  t.password_enabled, s.name AS offering_name, s.cpu_number, s.cpu_speed, s.memory, a.name AS account_name, a.type AS account_type, d.name AS domain_name, d.path AS domain_path, ${projectColumns('v')}
   FROM vm_instances v JOIN zones z ON z.id = v.zone_id LEFT JOIN hosts h ON h.id = v.host_id JOIN templates t ON t.id = v.template_id
   JOIN service_offerings s ON s.id = v.service_offering_id JOIN accounts a ON a.id = v.account_id JOIN domains d ON d.id = v.domain_id`;
 export function vmView(r: VmRow, nics: NicRow[], admin: boolean, withUserData = false): Record<string, unknown> {
   return compact({
     id: r.id, name: r.name, displayname: r.display_name ?? r.name, instancename: admin ? r.instance_name : undefined, state: r.state,
-    account: r.account_name, domainid: r.domain_id, domain: r.domain_name, zoneid: r.zone_id, zonename: r.zone_name,
+    ...ownerFields(r, r.account_name), domainid: r.domain_id, domain: r.domain_name, zoneid: r.zone_id, zonename: r.zone_name,
     hostid: admin ? r.host_id ?? undefined : undefined, hostname: admin ? r.host_name ?? undefined : undefined,
     templateid: r.template_id, templatename: r.template_name, serviceofferingid: r.service_offering_id, serviceofferingname: r.offering_name,
     cpunumber: r.cpu_number, cpuspeed: r.cpu_speed, memory: r.memory, hypervisor: r.host_hypervisor ?? r.template_hypervisor,

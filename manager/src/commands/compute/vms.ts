@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
+import { ownerOf } from '../projects/lookup.ts';
 import { Where, type Sql } from '../../db/sql.ts';
 import { pagedRows } from '../../api/paging.ts';
 import type { Context } from '../../api/context.ts';
@@ -16,7 +17,6 @@ import { NIC, NIC_SELECT, VM, VM_SELECT, nicView, vmView, type NicRow, type VmRo
 import { networkById, serviceOfferingById, templateById, vmById } from './lookup.ts';
 import { defaultNetworkFor } from './networks.ts';
 import { DEFAULT_ROOT_BYTES, createRootVolume, ensureVmVolumes, expungeVmVolumes } from '../volumes/volumes.ts';
-import { accountByName } from '../accounts/lookup.ts';
 import { ipam } from '../infra/validate.ts';
 import { firstFree, parseCidr, parseIPv4, spanText, subnetSpan, type Span } from '../../orchestrator/ipam.ts';
 import { prepareVmNetworks, syncVmNetworks } from '../../orchestrator/router.ts';
@@ -138,6 +138,7 @@ export const deployVirtualMachine = command({
     rootdisksize: { type: 'long', description: 'Optional field to resize root disk on deploy. Value is in GB. Only applies to template-based deployments.', min: 1, max: 1048576, since: '4.4' },
     account: { type: 'string', description: 'an optional account for the virtual machine. Must be used with domainId.' },
     domainid: { type: 'uuid', description: 'an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used.' },
+    projectid: { type: 'uuid', description: 'Deploy vm for the project' },
   },
   async handler(ctx, a) {
     const s = ctx.services;
@@ -155,12 +156,8 @@ export const deployVirtualMachine = command({
         if (!tpl.is_ready) throw paramError(`Template ${tpl.name} is not ready: ${tpl.status}`);
         if (tpl.kind !== 'guest') throw paramError(`Template ${tpl.name} is a system VM template`);
         if (tpl.zone_id && tpl.zone_id !== zone.id) throw paramError(`Template ${tpl.name} is not available in zone ${zone.name}`);
-        let owner: Owner = { accountId: ctx.caller.accountId, accountName: ctx.caller.accountName, domainId: ctx.caller.domainId };
-        if (a.account || a.domainid) {
-          if (!a.account || !a.domainid) throw paramError('account and domainid must be given together');
-          const acc = await accountByName(tctx, a.account, a.domainid);
-          owner = { accountId: acc.id, accountName: acc.name, domainId: acc.domain_id };
-        }
+        // The caller, account+domainid an admin names, or the account of project `projectid`.
+        const owner: Owner = await ownerOf(tctx, a);
         // The owner's key pairs, looked up before anything is written (CloudStack's order too).
         const keyNames = keyPairNames(a);
         // No networkids: the owner's default network of the zone (made when it has none), as CloudStack.
@@ -203,8 +200,10 @@ export const deployVirtualMachine = command({
         await createRootVolume(sql, { vmId: id, seq, zoneId: zone.id, accountId: owner.accountId, domainId: owner.domainId, templateId: tpl.id, sizeBytes: rootBytes });
         // Concurrent deploys into one network take its addresses one after the other.
         await sql.query('SELECT id FROM networks WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [nets.map((n) => n.id)]);
+        if (a.ipaddress && nets[0]!.guest_type === 'L2') throw paramError(`ipaddress can not be given: network ${nets[0]!.name} is an L2 network, without IP address management`);
         for (const [i, n] of nets.entries()) {
-          const ip = await allocateIp(sql, n, i === 0 ? a.ipaddress : undefined);
+          // An L2 network manages no addresses: the NIC is on the segment, the guest configures itself.
+          const ip = n.guest_type === 'L2' ? null : await allocateIp(sql, n as typeof n & { cidr: string; gateway: string }, i === 0 ? a.ipaddress : undefined);
           await sql.query('INSERT INTO nics (id, vm_id, network_id, device_id, mac, ip4, is_default) VALUES ($1,$2,$3,$4,$5,$6,$7)',
             [randomUUID(), id, n.id, i, newMac(), ip, i === 0]);
         }
@@ -256,6 +255,7 @@ export const listVirtualMachines = command({
     serviceofferingid: { type: 'uuid', description: 'list by the service offering' },
     userdata: { type: 'boolean', description: 'Whether to return the VMs\' user data or not. By default, user data will not be returned.' },
     keypair: { type: 'string', description: 'list vms by ssh keypair name' },
+    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     const scope = await resolveScope(ctx.sql, ctx.caller, a);

@@ -4,14 +4,14 @@
 import { pagedRows } from '../../api/paging.ts';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, notFound, paramError } from '../../api/errors.ts';
-import { applyScope, resolveScope } from '../../api/scope.ts';
+import { applyScope, ownsAccount, resolveScope } from '../../api/scope.ts';
+import { ownerOf } from '../projects/lookup.ts';
 import { Where } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
 import { randomUUID } from 'node:crypto';
 import { allocatePublicIp, syncRouter } from '../../orchestrator/router.ts';
 import { agentFailure } from '../../orchestrator/compute.ts';
 import { zoneById } from '../infra/lookup.ts';
-import { accountByName } from '../accounts/lookup.ts';
 import { isolatedNetworksOf } from '../compute/networks.ts';
 import { networkById, vmById } from '../compute/lookup.ts';
 import { checkIPv4 } from '../infra/validate.ts';
@@ -37,14 +37,20 @@ export const associateIpAddress = command({
     zoneid: { type: 'uuid', description: 'the ID of the availability zone you want to acquire an public IP address from' },
     account: { type: 'string', description: 'the account to associate with this IP address' },
     domainid: { type: 'uuid', description: 'the ID of the domain to associate with this IP address' },
+    projectid: { type: 'uuid', description: 'Deploy VM for the project' },
     ipaddress: { type: 'string', description: 'IP Address to be associated', check: checkIPv4 },
     fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the IP to the end user or not' },
   },
   async handler(ctx, a) {
     const n = await networkById(ctx, a.networkid ?? await defaultIsolatedNetwork(ctx, a), 'networkid');
     if (n.guest_type !== 'Isolated') throw paramError(`Network ${n.name} is a ${n.guest_type} network: public IPs are associated to isolated networks`);
-    if (ctx.caller.role === 'User' && n.account_id !== ctx.caller.accountId) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
+    if (ctx.caller.role === 'User' && !ownsAccount(ctx.caller, n.account_id)) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
     if (a.zoneid && a.zoneid !== n.zone_id) throw paramError(`Network ${n.name} is not in zone ${a.zoneid}`);
+    // The address belongs to its network's owner; a projectid given names that owner.
+    if (a.projectid && a.networkid) {
+      const o = await ownerOf(ctx, a);
+      if (o.accountId !== n.account_id) throw paramError(`Network ${n.name} does not belong to project id=${a.projectid}`);
+    }
     // The id was chosen when the job was queued (answered at once); a re-run after a crash finds it.
     const id = ctx.newId ?? randomUUID();
     const done = (await ctx.services.db.query<{ network_id: string }>('SELECT network_id FROM public_ip_addresses WHERE id = $1', [id]))[0];
@@ -64,15 +70,11 @@ export const associateIpAddress = command({
  * associateIpAddress without networkid in an advanced zone (CloudStack's AssociateIPAddrCmd):
  * the owner's one isolated network of `zoneid`; none or several is a 431.
  */
-async function defaultIsolatedNetwork(ctx: Context, a: { zoneid?: string | undefined; account?: string | undefined; domainid?: string | undefined }): Promise<string> {
+async function defaultIsolatedNetwork(ctx: Context, a: { zoneid?: string | undefined; account?: string | undefined; domainid?: string | undefined; projectid?: string | undefined }): Promise<string> {
   if (!a.zoneid) throw paramError('Unable to execute API command associateipaddress due to missing parameter networkid: give networkid, or zoneid to use the account\'s isolated network there (VPCs and portable IPs are not supported yet)');
   const zone = await zoneById(ctx, a.zoneid, 'zoneid');
-  let owner = { id: ctx.caller.accountId, name: ctx.caller.accountName, domainId: ctx.caller.domainId };
-  if (a.account !== undefined || a.domainid !== undefined) {
-    if (a.account === undefined || a.domainid === undefined) throw paramError('account and domainid must be given together');
-    const acc = await accountByName(ctx, a.account, a.domainid);
-    owner = { id: acc.id, name: acc.name, domainId: acc.domain_id };
-  }
+  const o = await ownerOf(ctx, a);
+  const owner = { id: o.accountId, name: o.accountName, domainId: o.domainId };
   const nets = await isolatedNetworksOf(ctx, owner.id, zone.id);
   if (!nets.length) throw paramError(`Account name=${owner.name} domain id=${owner.domainId} doesn't have virtual networks in zone=${zone.name}`);
   if (nets.length > 1) throw paramError(`Account name=${owner.name} has more than one network in zone=${zone.name}: give networkid`);
@@ -127,6 +129,7 @@ export const listPublicIpAddresses = command({
     issourcenat: { type: 'boolean', description: 'list only source NAT IP addresses' },
     isstaticnat: { type: 'boolean', description: 'list only static NAT IP addresses' },
     state: { type: 'string', description: 'lists all public IP addresses by state' },
+    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     if (a.forvirtualnetwork === false) return [];

@@ -184,6 +184,8 @@ export const createEgressFirewallRule = command({
     if (n.guest_type !== 'Isolated') throw paramError(`Egress firewall rules are supported on isolated networks only; network ${n.name} is ${n.guest_type}`);
     assertOwner(ctx, { account_id: n.account_id, domain_path: n.domain_path }, 'network', n.id);
     const m = matchOf(a);
+    // An egress rule's sources are the network's guests: CloudStack takes 0.0.0.0/0 as the network's CIDR.
+    const source = [...new Set((a.cidrlist ?? []).map((x) => (x.trim() === '0.0.0.0/0' && n.cidr ? n.cidr : x)))];
     const id = ctx.newId ?? randomUUID();
     const again = await resumed(ctx, id, (r) => firewallRuleView(r));
     if (again) return again;
@@ -191,7 +193,7 @@ export const createEgressFirewallRule = command({
       await sql.query(
         `INSERT INTO network_rules (id, purpose, network_id, account_id, domain_id, protocol, start_port, end_port, icmp_type, icmp_code, source_cidrs, dest_cidrs)
          VALUES ($1,'Egress',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
-        [id, n.id, n.account_id, n.domain_id, m.protocol, m.start, m.end, m.icmpType, m.icmpCode, a.cidrlist ?? [], a.destcidrlist ?? []]);
+        [id, n.id, n.account_id, n.domain_id, m.protocol, m.start, m.end, m.icmpType, m.icmpCode, source, a.destcidrlist ?? []]);
     }, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [id]); });
     ctx.setResource('FirewallRule', id);
     return oneView(ctx, id, (r) => firewallRuleView(r));

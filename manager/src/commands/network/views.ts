@@ -3,6 +3,7 @@
 // carry two fields CloudStack does not have: `packets` and `bytes`, the rule's hit counters as
 // its router last reported them (connections it opened, see firewall/README.md).
 import { field as f, type ResponseDef } from '../../api/registry.ts';
+import { ownerFields, projectColumns } from '../projects/lookup.ts';
 import { compact, csDate, CS_VERSION } from '../../api/serialize.ts';
 import { cidrNetmask } from '../compute/views.ts';
 
@@ -86,6 +87,7 @@ export const IP_ADDRESS: ResponseDef = {
     id: f('string', 'public IP address id'), ipaddress: f('string', 'public IP address'), allocated: f('date', 'date the public IP address was acquired'),
     zoneid: f('string', 'the ID of the zone the public IP address belongs to'), zonename: f('string', 'the name of the zone the public IP address belongs to'),
     issourcenat: f('boolean', 'true if the IP address is a source nat address, false otherwise'), account: f('string', 'the account the public IP address is associated with'),
+    projectid: f('string', 'the project id of the ipaddress'), project: f('string', 'the project name of the address'),
     domainid: f('string', 'the domain ID the public IP address is associated with'), domain: f('string', 'the domain the public IP address is associated with'),
     forvirtualnetwork: f('boolean', 'the virtual network for the IP address'), vlanid: f('string', 'the ID of the VLAN associated with the IP address. This parameter is visible to ROOT admins only'),
     vlanname: f('string', 'the VLAN associated with the IP address'), isstaticnat: f('boolean', 'true if this ip is for static nat, false otherwise'),
@@ -99,19 +101,20 @@ export const IP_ADDRESS: ResponseDef = {
   },
 };
 export interface IpViewRow {
+  project_id?: string | null; project_name?: string | null;
   id: string; address: string; allocated: Date; zone_id: string; zone_name: string; is_source_nat: boolean; account_id: string | null; account_name: string | null;
   domain_id: string | null; domain_name: string | null; domain_path: string | null; vlan_range_id: string; vlan: string; static_nat_vm_id: string | null; static_nat_ip: string | null;
   vm_name: string | null; vm_display_name: string | null; network_id: string | null; network_name: string | null; physical_network_id: string | null; state: string;
 }
 export const IP_SELECT = `SELECT p.id, p.address, p.allocated, p.zone_id, z.name AS zone_name, p.is_source_nat, p.account_id, a.name AS account_name, p.domain_id,
   d.name AS domain_name, d.path AS domain_path, p.vlan_range_id, r.vlan, p.static_nat_vm_id, p.static_nat_ip, v.name AS vm_name, v.display_name AS vm_display_name,
-  p.network_id, n.name AS network_name, r.physical_network_id, p.state
+  p.network_id, n.name AS network_name, r.physical_network_id, p.state, ${projectColumns('p')}
   FROM public_ip_addresses p JOIN zones z ON z.id = p.zone_id JOIN vlan_ip_ranges r ON r.id = p.vlan_range_id LEFT JOIN accounts a ON a.id = p.account_id
   LEFT JOIN domains d ON d.id = p.domain_id LEFT JOIN vm_instances v ON v.id = p.static_nat_vm_id LEFT JOIN networks n ON n.id = p.network_id`;
 export function ipView(r: IpViewRow, admin: boolean): Record<string, unknown> {
   return compact({
     id: r.id, ipaddress: r.address, allocated: csDate(r.allocated), zoneid: r.zone_id, zonename: r.zone_name, issourcenat: r.is_source_nat,
-    account: r.account_name ?? undefined, domainid: r.domain_id ?? undefined, domain: r.domain_name ?? undefined, forvirtualnetwork: true,
+    ...ownerFields(r, r.account_name), domainid: r.domain_id ?? undefined, domain: r.domain_name ?? undefined, forvirtualnetwork: true,
     vlanid: admin ? r.vlan_range_id : undefined, vlanname: admin ? r.vlan : undefined, isstaticnat: r.static_nat_vm_id !== null, issystem: false,
     virtualmachineid: r.static_nat_vm_id ?? undefined, virtualmachinename: r.vm_name ?? undefined, virtualmachinedisplayname: r.vm_display_name ?? undefined,
     vmipaddress: r.static_nat_ip ?? undefined, associatednetworkid: r.network_id ?? undefined, associatednetworkname: r.network_name ?? undefined,

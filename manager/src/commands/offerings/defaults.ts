@@ -2,14 +2,14 @@
 // fresh CloudStack 4.20 install has (ConfigurationServerImpl.createDefaultNetworkOfferings and
 // persistDefaultValues, NetworkOrchestrator.configure, VirtualNetworkApplianceManagerImpl).
 // Left out: the offerings whose providers Flotilla does not have (security groups, NetScaler
-// EIP/ELB, internal LB VM, Tungsten-Fabric) and the L2 ones (guest type L2 is not supported yet).
+// EIP/ELB, internal LB VM, Tungsten-Fabric) and the L2 ones with a ConfigDrive (no such provider).
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/sql.ts';
 import { CAPABILITIES } from './features.ts';
 import { seedConfigurations } from './config.ts';
 
 interface DefaultNetworkOffering {
-  name: string; displayText: string; guestIpType: 'Isolated' | 'Shared'; availability: 'Required' | 'Optional';
+  name: string; displayText: string; guestIpType: 'Isolated' | 'Shared' | 'L2'; availability: 'Required' | 'Optional';
   specifyVlan: boolean; specifyIpRanges: boolean; conserveMode: boolean; forVpc: boolean;
   provider: string; services: string[]; capabilities?: Record<string, string>;
 }
@@ -46,6 +46,15 @@ export const DEFAULT_NETWORK_OFFERINGS: readonly DefaultNetworkOffering[] = [
   {
     name: 'QuickCloudNoServices', displayText: 'Offering for QuickCloud with no services', guestIpType: 'Shared', availability: 'Optional',
     specifyVlan: true, specifyIpRanges: true, conserveMode: true, forVpc: false, provider: VR, services: [],
+  },
+  // CloudStack's L2 offerings (ConfigurationServerImpl): no services at all, the segment only.
+  {
+    name: 'DefaultL2NetworkOffering', displayText: 'Offering for L2 networks', guestIpType: 'L2', availability: 'Optional',
+    specifyVlan: false, specifyIpRanges: false, conserveMode: true, forVpc: false, provider: VR, services: [],
+  },
+  {
+    name: 'DefaultL2NetworkOfferingVlan', displayText: 'Offering for L2 networks VLAN', guestIpType: 'L2', availability: 'Optional',
+    specifyVlan: true, specifyIpRanges: false, conserveMode: true, forVpc: false, provider: VR, services: [],
   },
 ];
 

@@ -21,7 +21,7 @@ import {
 } from './lookup.ts';
 
 const TRAFFIC_TYPES = ['Public', 'Management', 'Control', 'Guest', 'Vlan', 'Storage'] as const;
-const GUEST_TYPES = ['Shared', 'Isolated'] as const;
+const GUEST_TYPES = ['Shared', 'Isolated', 'L2'] as const;
 const AVAILABILITIES = ['Required', 'Optional'] as const;
 const STATES = ['Enabled', 'Disabled', 'Inactive'] as const;
 const PROTOCOLS = ['IPv4', 'DualStack'] as const;
@@ -151,7 +151,7 @@ export const createNetworkOffering = command({
     networkrate: { type: 'integer', description: 'data transfer rate in megabits per second allowed' },
     conservemode: { type: 'boolean', description: 'true if the network offering is IP conserve mode enabled' },
     serviceofferingid: { type: 'uuid', description: 'the service offering ID used by virtual router provider' },
-    guestiptype: { type: 'string', required: true, description: 'guest type of the network offering: Shared or Isolated' },
+    guestiptype: { type: 'string', required: true, description: 'guest type of the network offering: Shared, Isolated or L2' },
     internetprotocol: { type: 'string', since: '4.17.0', description: 'The internet protocol of network offering. Options are ipv4 and dualstack. Default is ipv4. dualstack will create a network offering that supports both IPv4 and IPv6' },
     supportedservices: { type: 'list', of: 'string', description: 'services supported by the network offering' },
     serviceproviderlist: { type: 'map', description: 'provider to service mapping. If not specified, the provider for the service will be mapped to the default provider on the physical network' },
@@ -174,7 +174,7 @@ export const createNetworkOffering = command({
     if (!traffic) throw paramError('Invalid value for traffictype. Supported traffic types: Public, Management, Control, Guest, Vlan or Storage');
     if (traffic !== 'Guest') throw paramError('Only traffic type Guest is supported in the current release');
     const guestType = canonical(GUEST_TYPES, a.guestiptype);
-    if (!guestType) throw paramError('Invalid "type" parameter is given; can have Shared and Isolated values');
+    if (!guestType) throw paramError('Invalid "type" parameter is given; can have Shared, Isolated and L2 values');
     let protocol: string = 'IPv4';
     if (a.internetprotocol !== undefined) {
       const p = canonical(PROTOCOLS, a.internetprotocol);
@@ -189,6 +189,12 @@ export const createNetworkOffering = command({
     const plan = planServices({ ...a, guestType });
 
     const specifyIpRanges = a.specifyipranges ?? false;
+    // An L2 network is the segment only: no router, no addresses, so nothing a service could run on
+    // (CloudStack allows UserData by ConfigDrive alone, a provider Flotilla does not have).
+    if (guestType === 'L2') {
+      if (Object.keys(plan.services).length) throw paramError('An L2 network offering cannot have services: an L2 network is the segment only (no router, no IP address management)');
+      if (specifyIpRanges) throw paramError('SpecifyIpRanges can not be true for L2 network offerings');
+    }
     if (specifyIpRanges && guestType === 'Isolated' && plan.services.SourceNat) {
       throw paramError('SpecifyIpRanges can only be true for Shared network offerings and Isolated with no SourceNat service');
     }

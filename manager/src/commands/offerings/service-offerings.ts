@@ -114,12 +114,10 @@ export const listServiceOfferings = command({
         if (!state) throw paramError(`Invalid state value: ${a.state}`);
       }
     }
-    let visibleFor = c.domainPath;
     if (a.domainid) {
       const d = (await sql.query<{ path: string }>('SELECT path FROM domains WHERE id = $1', [a.domainid]))[0];
       if (!d) throw paramError(`Unable to find the domain by id=${a.domainid}`);
       if (!canAccessDomain(c, d.path)) throw paramError(`Unable to list service offerings for domain: ${a.domainid} as caller does not have access for it`);
-      visibleFor = d.path;
     }
     if (a.zoneid && !(await sql.query('SELECT 1 FROM zones WHERE id = $1', [a.zoneid])).length) throw paramError(`Unable to find the zone by id=${a.zoneid}`);
     const w = new Where()
@@ -131,7 +129,10 @@ export const listServiceOfferings = command({
       .add('(o.cpu_number IS NULL OR o.cpu_number = ?)', a.cpunumber).add('(o.memory IS NULL OR o.memory = ?)', a.memory)
       .add('(o.cpu_speed IS NULL OR o.cpu_speed = ?)', a.cpuspeed)
       .keyword(a.keyword, 'o.name', 'o.display_text');
-    if (c.role !== 'Admin' || a.domainid) addDomainVisibility(w, 'o.domain_ids', visibleFor);
+    // domainid: the offerings of that domain only (CloudStack's searchForServiceOfferings), not the
+    // public ones; the caller still sees only what its own domain may use.
+    if (a.domainid) w.add('? = ANY(o.domain_ids)', a.domainid.toLowerCase());
+    if (c.role !== 'Admin') addDomainVisibility(w, 'o.domain_ids', c.domainPath);
     const rows = await sql.query<ServiceOfferingRow>(`SELECT o.* FROM service_offerings o ${w} ORDER BY o.sort_key, o.seq`, w.params);
     return serviceOfferingViews(sql, rows);
   },

@@ -6,9 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
+import { ownerOf } from '../projects/lookup.ts';
 import { Where, type Sql } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
-import { accountByName } from '../accounts/lookup.ts';
 import { CREATED_KEYPAIR, KEYPAIR, KEYPAIR_SELECT, SSH_KEYPAIR, keyPairView, type KeyPairRow } from './views.ts';
 import { SshKeyError, generateSshKeyPair, parsePublicKey, type SshPublicKey } from './keys.ts';
 
@@ -28,13 +28,9 @@ const OWNER_PARAMS = {
 } as const;
 
 /** The account a key pair command acts for (CloudStack's finalizeOwner): the caller's own,
- *  or `account` + `domainid` the caller may manage. Flotilla has no projects. */
+ *  or `account` + `domainid` the caller may manage, or the account of project `projectid`. */
 export async function keyPairOwner(ctx: Context, a: { account?: string | undefined; domainid?: string | undefined; projectid?: string | undefined }): Promise<Owner> {
-  if (a.projectid) throw paramError(`Unable to find project by projectid=${a.projectid}`);
-  if (a.account === undefined && a.domainid === undefined) return { accountId: ctx.caller.accountId, accountName: ctx.caller.accountName, domainId: ctx.caller.domainId };
-  if (a.account === undefined || a.domainid === undefined) throw paramError('account and domainid must be given together');
-  const acc = await accountByName(ctx, a.account, a.domainid);
-  return { accountId: acc.id, accountName: acc.name, domainId: acc.domain_id };
+  return ownerOf(ctx, a);
 }
 
 /** An account's key pairs by name, in the order given; refuses a name it does not have. */
@@ -110,7 +106,6 @@ export const listSSHKeyPairs = command({
     projectid: { type: 'uuid', description: 'list objects by project' },
   },
   async handler(ctx, a) {
-    if (a.projectid) return [];
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
     const w = applyScope(new Where(), scope, { account: 'k.account_id', domain: 'k.domain_id' });
     w.add('k.id = ?', a.id).add('lower(k.name) = lower(?)', a.name).add('lower(k.fingerprint) = lower(?)', a.fingerprint).keyword(a.keyword, 'k.name', 'k.fingerprint');

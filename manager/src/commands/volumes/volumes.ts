@@ -98,7 +98,7 @@ export const listVolumes = command({
     projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
-    if (a.projectid || a.isencrypted) return [];
+    if (a.isencrypted) return [];
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
     const w = applyScope(new Where([]), scope, { account: 'vo.account_id', domain: 'vo.domain_id' });
     w.add('vo.id = ?', a.id).add('vo.id = ANY(?::uuid[])', a.ids).add('lower(vo.name) = lower(?)', a.name).add('vo.type = ?', a.type).add('vo.vm_id = ?', a.virtualmachineid)

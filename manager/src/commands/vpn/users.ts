@@ -122,7 +122,6 @@ export const listVpnUsers = command({
     projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
-    if (a.projectid) return [];
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
     const w = applyScope(new Where(), scope, { account: 'u.account_id', domain: 'u.domain_id' });
     w.add('u.id = ?', a.id).add('u.username = ?', a.username).keyword(a.keyword, 'u.username');

@@ -137,7 +137,6 @@ export const listRemoteAccessVpns = command({
     projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
-    if (a.projectid) return [];
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
     const w = applyScope(new Where(), scope, { account: 'x.account_id', domain: 'x.domain_id' });
     w.add('x.id = ?', a.id).add('x.public_ip_id = ?', a.publicipid).add('x.network_id = ?', a.networkid).add('x.for_display = ?', a.fordisplay).keyword(a.keyword, 'p.address', 'x.ip_range');
