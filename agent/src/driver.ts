@@ -27,4 +27,7 @@ export interface Driver extends DriverOps {
   close(): Promise<void>;
   /** The host path of a running VM's serial console (a pty), if it has one. */
   consoleDevice?(name: string): Promise<string | undefined>;
+  /** The TCP address of a running VM's VNC server (qemu's `-vnc` for KVM), if it has one; the
+   *  agent dials it for a `vnc` console. Reported too as VmState.consoles.vnc. */
+  vncEndpoint?(name: string): Promise<{ host: string; port: number } | undefined>;
 }

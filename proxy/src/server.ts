@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type WebSocket from 'ws';
+import { registerVncPages } from './vnc.ts';
 import { newJti, openToken, sealToken, UsedTokens, type ConsoleClaims } from './token.ts';
 
 export interface ConsoleStream {
@@ -77,6 +78,7 @@ export class ConsoleProxy {
     for (const [name, a] of Object.entries(files)) {
       app.get(`${p}/${name}`, async (_req, reply) => reply.headers(headers).type(a.type).send(a.body));
     }
+    registerVncPages(app, p);
     app.get(`${p}/ws`, { websocket: true }, (socket, req) => {
       const token = (req.query as Record<string, string | undefined>).token ?? '';
       void this.accept(socket as unknown as WebSocket, token, req.ip);

@@ -14,6 +14,8 @@ import type { Sql } from '../db/sql.ts';
 import { audit } from '../api/audit.ts';
 import { authenticate } from '../api/auth.ts';
 import { configNumber, configValue } from '../commands/offerings/config.ts';
+import { consoleKind, pageFor } from './kind.ts';
+import { consoleBacklog } from '../agents/gateway.ts';
 
 export const CONSOLE_ROUTE_PREFIX = '/console';
 
@@ -30,7 +32,7 @@ function agentStream(ws: WebSocket): ConsoleStream {
   return {
     write: (b) => { if (ws.readyState === 1) ws.send(b); },
     close: () => { if (ws.readyState <= 1) ws.close(1000); },
-    onData: (cb) => ws.on('message', (d, bin) => { if (bin) cb(Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d as ArrayBuffer)); }),
+    onData: (cb) => { for (const b of consoleBacklog(ws)) cb(b); ws.on('message', (d, bin) => { if (bin) cb(Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d as ArrayBuffer)); }); },
     onClose: (cb) => { ws.on('close', (_c, r) => cb(r.toString() || 'agent closed the console')); },
   };
 }
@@ -50,7 +52,7 @@ export async function attachConsole(app: FastifyInstance, s: Services, masterKey
           'SELECT state, host_id, instance_name FROM vm_instances WHERE id = $1', [c.vmId]))[0];
         if (!v || v.state !== 'Running') throw new Error('the VM is not running');
         if (v.host_id !== c.hostId || v.instance_name !== c.vmName) throw new Error('the VM moved to another host; ask for a new console');
-        return agentStream(await s.agents.openConsole(c.hostId, c.vmName));
+        return agentStream(await s.agents.openConsole(c.hostId, c.vmName, undefined, c.console));
       },
       async opened(c, from) {
         const who: Caller = { userId: c.userId, username: c.username, accountId: c.accountId, accountName: c.accountName, accountType: 0, role: 'User', domainId: c.domainId, domainPath: '' };
@@ -92,7 +94,7 @@ export async function makeEndpoint(s: Services, sql: Sql, caller: Caller, vm: En
   const c = consoleService(s);
   const timeout = await configNumber(sql, 'consoleproxy.session.timeout');
   const claims: ConsoleClaims = {
-    jti: newJti(), vmId: vm.id, vmName: vm.instance_name, label: vm.name, hostId: vm.host_id, console: 'serial',
+    jti: newJti(), vmId: vm.id, vmName: vm.instance_name, label: vm.name, hostId: vm.host_id, console: await consoleKind(s, sql, vm),
     userId: caller.userId, username: caller.username, accountId: caller.accountId, accountName: caller.accountName, domainId: caller.domainId,
     exp: Date.now() + timeout, ...(extra ? { extra } : {}),
   };
@@ -104,5 +106,6 @@ export async function makeEndpoint(s: Services, sql: Sql, caller: Caller, vm: En
     domain = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
   const scheme = (await configValue(sql, 'consoleproxy.url.scheme')) === 'https' ? 'https' : 'http';
-  return consoleEndpoint({ scheme, domain, pathPrefix: normalizePrefix(await configValue(sql, 'consoleproxy.url.path')) }, sealToken(c.key, claims), extra ?? '');
+  const ep = consoleEndpoint({ scheme, domain, pathPrefix: normalizePrefix(await configValue(sql, 'consoleproxy.url.path')) }, sealToken(c.key, claims), extra ?? '');
+  return { ...ep, url: pageFor(claims.console, ep.url) };
 }
