@@ -12,9 +12,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { registerVncPages } from './vnc.ts';
 import type { FastifyInstance } from 'fastify';
 import type WebSocket from 'ws';
-import { registerVncPages } from './vnc.ts';
 import { newJti, openToken, sealToken, UsedTokens, type ConsoleClaims } from './token.ts';
 
 export interface ConsoleStream {

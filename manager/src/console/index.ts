@@ -11,11 +11,11 @@ import {
 import type { Services } from '../services.ts';
 import type { Caller } from '../api/context.ts';
 import type { Sql } from '../db/sql.ts';
+import { consoleKind, pageFor } from './kind.ts';
+import { consoleBacklog } from '../agents/gateway.ts';
 import { audit } from '../api/audit.ts';
 import { authenticate } from '../api/auth.ts';
 import { configNumber, configValue } from '../commands/offerings/config.ts';
-import { consoleKind, pageFor } from './kind.ts';
-import { consoleBacklog } from '../agents/gateway.ts';
 
 export const CONSOLE_ROUTE_PREFIX = '/console';
 
