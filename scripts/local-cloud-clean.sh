@@ -12,6 +12,13 @@ state="/run/flotilla/agent-$tag"
 if [ -d "$state/runc" ] && command -v runc >/dev/null; then
   for id in $(ls "$state/runc"); do runc --root "$state/runc" delete --force "$id" || true; done
 fi
+# System VMs' links to the manager run on the host side (agent/README.md): stop each by its pid,
+# if that pid is still the link (its command line names the VM's manager.sock).
+for f in "$state"/vms/*/pids.json; do
+  [ -f "$f" ] || continue
+  pid=$(grep -o '"link":[0-9]*' "$f" | cut -d: -f2 || true)
+  if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "$(dirname "$f")/manager.sock"; then kill -9 "$pid" || true; fi
+done
 for ns in $(ip netns list | awk '{print $1}' | grep -E "^flt-vm-${tag}-" || true); do
   ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
   ip netns del "$ns"

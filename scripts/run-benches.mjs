@@ -8,6 +8,7 @@
 //   vpn: …        (vpn/bench, the router appliance's WireGuard VPN)
 //   console: … (tests/bench/console.ts: console proxy open time, echo, 100 sessions)
 //   scale: …   (tests/bench/scale.ts: 1,000 routers on simulated hosts, a manager kill -9 and resync)
+//   faults: … (tests/bench/faults.ts: API fuzz, CSRF and lockout checks; n/a for what is not built)
 // Usage: node scripts/run-benches.mjs [name …]  (names: the keys of `all` below)
 import { spawnSync } from 'node:child_process';
 
@@ -25,6 +26,7 @@ const all = {
   lb: ['npm', ['run', '--silent', 'bench', '-w', 'lb']],
   console: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'console']],
   scale: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'scale']],
+  faults: ['npm', ['run', '--silent', 'bench', '-w', 'tests', '--', 'faults']],
 };
 const wanted = process.argv.slice(2);
 let failed = 0;

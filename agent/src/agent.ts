@@ -2,7 +2,8 @@
 // going both ways, runs the manager's requests on its driver and answers each with one
 // response. A lost connection (close, error, or no word from the manager for
 // heartbeatTimeoutMs) is redialled with exponential backoff and jitter; a refusal (bad or
-// revoked token, version) is final. The agent holds no desired state: after each reconnect
+// revoked token, version) is final, except DUPLICATE: another agent holds this host's live
+// session, so this one waits (back-off) and takes over only once that session is gone. The agent holds no desired state: after each reconnect
 // the manager asks listState and reconciles (starts what should run, destroys strays).
 import { EventEmitter } from 'node:events';
 import { constants as fsConstants, openSync } from 'node:fs';
@@ -20,6 +21,9 @@ import { AgentError } from './errors.ts';
 import { schemaProblems } from './validate.ts';
 
 export const AGENT_VERSION = '0.1.0';
+
+/** A certificate fingerprint as upper-case hex without separators. */
+export function normalizeFingerprint(f: string): string { return f.replace(/^sha256[:=]/i, '').replace(/[^0-9a-f]/gi, '').toUpperCase(); }
 
 export interface BackoffOptions { initialMs: number; maxMs: number; factor: number }
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, factor: 2 };
@@ -43,6 +47,11 @@ export interface AgentOptions {
   random?: () => number;
   /** Bound on the opening handshake. */
   connectTimeoutMs?: number;
+  /** wss://: trust this CA (PEM; may be the manager's own self-signed certificate), and/or pin
+   *  the manager's certificate by its SHA-256 fingerprint (hex, colons optional). With a pin and
+   *  no CA the chain is not checked — the fingerprint is — and nothing (no token) is sent before
+   *  it matched. */
+  tls?: { ca?: string | Buffer; fingerprint256?: string };
   log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
@@ -53,6 +62,8 @@ export interface AgentEvents {
   disconnected: [{ code: number; reason: string }];
   reconnecting: [{ attempt: number; delayMs: number }];
   refused: [{ code: RefusalCode; message: string }];
+  /** Refused DUPLICATE: another agent holds the host's session; retrying with back-off. */
+  fenced: [{ message: string }];
   request: [{ id: string; op: AgentOp }];
   response: [{ id: string; op: AgentOp; ok: boolean }];
   heartbeat: [{ seq: number }];
@@ -74,6 +85,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly backoff: BackoffOptions;
 
   constructor(private readonly opts: AgentOptions) {
+    opts.driver.setManagerUrl?.(opts.url);
     super();
     this.intervalMs = opts.heartbeatIntervalMs ?? 3000;
     this.timeoutMs = opts.heartbeatTimeoutMs ?? 10_000;
@@ -105,10 +117,12 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   private connect(): void {
     this.status = 'connecting';
-    const ws = new WebSocket(this.opts.url, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, perMessageDeflate: false });
+    const ws = new WebSocket(this.opts.url, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, perMessageDeflate: false, ...this.tlsOptions() });
     this.ws = ws;
     let welcomed = false;
+    const pinned = this.pinCheck(ws);
     ws.on('open', () => {
+      if (!pinned()) return;
       this.armWatchdog(ws);
       this.sendHello(ws).catch((e: unknown) => {
         // The host cannot describe itself (e.g. its namespace is gone): retry later.
@@ -149,13 +163,37 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.ws = undefined;
       const reason = reasonBuf.toString();
       if (welcomed) this.emit('disconnected', { code, reason });
-      if (code === REFUSED_CLOSE_CODE && this.status !== 'refused') {
+      if (code === REFUSED_CLOSE_CODE && reason !== 'DUPLICATE' && this.status !== 'refused') {
         this.status = 'refused';
         this.emit('refused', { code: 'UNKNOWN_TOKEN', message: reason || 'refused by the manager' });
       }
       if (this.status === 'stopped' || this.status === 'refused') return;
       this.scheduleReconnect();
     });
+  }
+
+  private tlsOptions(): { ca?: string | Buffer; rejectUnauthorized?: boolean } {
+    const t = this.opts.tls;
+    if (!t) return {};
+    return { ...(t.ca ? { ca: t.ca } : {}), ...(t.fingerprint256 && !t.ca ? { rejectUnauthorized: false } : {}) };
+  }
+
+  /** With a pinned fingerprint: checks the server's certificate at the upgrade (before 'open',
+   *  so before the token is sent); a mismatch ends the socket. Returns whether it matched. */
+  private pinCheck(ws: WebSocket): () => boolean {
+    const want = this.opts.tls?.fingerprint256 ? normalizeFingerprint(this.opts.tls.fingerprint256) : undefined;
+    if (!want) return () => true;
+    let ok = false;
+    ws.once('upgrade', (res) => {
+      const sock = res.socket as import('node:tls').TLSSocket;
+      const got = typeof sock.getPeerCertificate === 'function' ? normalizeFingerprint(sock.getPeerCertificate().fingerprint256 ?? '') : '';
+      ok = got === want;
+      if (!ok) this.log('error', `the manager's certificate (SHA-256 ${got || 'none: not TLS'}) is not the pinned one; nothing sent`);
+    });
+    return () => {
+      if (!ok) ws.terminate();
+      return ok;
+    };
   }
 
   private async sendHello(ws: WebSocket): Promise<void> {
@@ -182,6 +220,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private onRefused(ws: WebSocket, r: Refused): void {
+    if (r.code === 'DUPLICATE') {
+      this.log('warn', `manager fenced this agent: ${r.message}`);
+      this.emit('fenced', { message: r.message });
+      ws.close(1000, 'fenced');
+      return;
+    }
     this.status = 'refused';
     this.log('error', `manager refused this agent: ${r.code}: ${r.message}`);
     this.emit('refused', { code: r.code, message: r.message });
@@ -242,13 +286,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
     const u = new URL(this.opts.url);
     u.pathname = `${u.pathname.replace(/\/$/, '')}/console`;
-    const ws = new WebSocket(u, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000 });
+    const ws = new WebSocket(u, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, ...this.tlsOptions() });
+    const pinned = this.pinCheck(ws);
     const close = () => { con.destroy(); if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.terminate(); };
     con.on('error', close);
     con.on('close', close);
     ws.on('close', close);
     await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
+      ws.once('open', () => (pinned() ? resolve() : reject(new AgentError('DRIVER_FAILURE', 'console socket: the manager\'s certificate is not the pinned one'))));
       ws.once('error', (e) => { close(); reject(new AgentError('DRIVER_FAILURE', `console socket to the manager: ${e.message}`)); });
     });
     ws.send(JSON.stringify({ type: 'console', token: this.opts.token, session: args.session }));

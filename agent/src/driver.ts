@@ -30,4 +30,7 @@ export interface Driver extends DriverOps {
   vncEndpoint?(name: string): Promise<{ host: string; port: number } | undefined>;
   /** The host path of a running VM's serial console (a pty), if it has one. */
   consoleDevice?(name: string): Promise<string | undefined>;
+  /** The manager's URL (the agent's own); a driver that gives system VMs a link to the manager
+   *  (`{manager}` in an appliance argv) forwards to its host and port. */
+  setManagerUrl?(url: string): void;
 }

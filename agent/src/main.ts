@@ -2,9 +2,12 @@
 //        --driver netns|simulator [--host-namespace flt-host1 --fabric-interface eth0 --fabric-ip 10.0.0.1]
 // The token may also come from FLT_AGENT_TOKEN (preferred over --token: argv is world-readable
 // in /proc). SIGINT/SIGTERM close the channel; VMs keep running.
+// --exit-with-stdin: the agent ends when its stdin reaches end of file. A manager that starts its
+// own agent (the local cloud) gives it a pipe: the kernel closes the manager's end however the
+// manager dies (kill -9 included, where no handler runs), so the agent never outlives it.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Agent } from './agent.ts';
+import { Agent, normalizeFingerprint } from './agent.ts';
 import type { Driver } from './driver.ts';
 import { AgentError } from './errors.ts';
 import { KvmDriver } from './drivers/kvm.ts';
@@ -14,7 +17,9 @@ import { SimulatorDriver } from './drivers/simulator.ts';
 const usage = `usage: agent --manager ws://HOST:PORT/PATH (--token T | --token-file F | env FLT_AGENT_TOKEN)
              --driver netns|simulator|kvm [--host-name NAME]
   netns:     --host-namespace NS [--host-tag abcd] [--fabric-interface IF --fabric-ip IP] [--state-dir DIR]
-  simulator: [--sim-delay-ms N] [--sim-failure-rate 0..1]`;
+  simulator: [--sim-delay-ms N] [--sim-failure-rate 0..1]
+  --exit-with-stdin: end when stdin closes (the starting manager holds its other end)
+  wss://: [--ca-file PEM] (a CA, or the manager's own certificate) [--manager-fingerprint SHA256-HEX] (pin)`;
 
 function die(msg: string): never {
   process.stderr.write(`agent: ${msg}\n${usage}\n`);
@@ -30,9 +35,11 @@ try {
       'host-namespace': { type: 'string' }, 'host-tag': { type: 'string' },
       'fabric-interface': { type: 'string' }, 'fabric-ip': { type: 'string' }, 'state-dir': { type: 'string' },
       'sim-delay-ms': { type: 'string' }, 'sim-failure-rate': { type: 'string' },
+      'exit-with-stdin': { type: 'boolean' },
+      'ca-file': { type: 'string' }, 'manager-fingerprint': { type: 'string' },
     },
     strict: true,
-  }) as { values: Record<string, string | undefined> });
+  }) as unknown as { values: Record<string, string | undefined> });
 } catch (e) { die((e as Error).message); }
 
 const url = values.manager ?? die('--manager is required');
@@ -70,16 +77,33 @@ try {
   die(e instanceof AgentError ? `${e.code}: ${e.message}` : String(e));
 }
 
+const ca = values['ca-file'] ? readFileSync(values['ca-file'], 'utf8') : undefined;
+const fingerprint256 = values['manager-fingerprint'];
+if (fingerprint256 !== undefined && normalizeFingerprint(fingerprint256).length !== 64) die('--manager-fingerprint must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
+if ((ca || fingerprint256) && !url.startsWith('wss://')) die('--ca-file and --manager-fingerprint need a wss:// manager URL');
 const agent = new Agent({
-  url, token, driver, ...(values['host-name'] ? { hostName: values['host-name'] } : {}),
+  url, token, driver, ...(ca || fingerprint256 ? { tls: { ...(ca ? { ca } : {}), ...(fingerprint256 ? { fingerprint256 } : {}) } } : {}), ...(values['host-name'] ? { hostName: values['host-name'] } : {}),
   log: (level, msg) => process.stderr.write(`${new Date().toISOString()} ${level} ${msg}\n`),
 });
 agent.on('refused', ({ code, message }) => {
   process.stderr.write(`agent: refused by the manager: ${code}: ${message}\n`);
   process.exit(3);
 });
+agent.on('fenced', ({ message }) => process.stderr.write(`${new Date().toISOString()} warn fenced: ${message}\n`));
 agent.on('reconnecting', ({ attempt, delayMs }) => process.stderr.write(`${new Date().toISOString()} info reconnect attempt ${attempt + 1} in ${delayMs} ms\n`));
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => { void agent.stop().then(() => process.exit(0)); });
+}
+if ((values as Record<string, unknown>)['exit-with-stdin'] === true) {
+  const parentGone = () => {
+    process.stderr.write(`${new Date().toISOString()} info the manager that started this agent is gone (stdin closed); stopping\n`);
+    void agent.stop().then(() => process.exit(0));
+    // The channel close must not hold the exit up for long.
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.stdin.once('end', parentGone);
+  process.stdin.once('close', parentGone);
+  process.stdin.once('error', parentGone);
+  process.stdin.resume();
 }
 agent.start();

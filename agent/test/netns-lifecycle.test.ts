@@ -3,6 +3,8 @@
 // detection, and bad input refused with a precise error and nothing created.
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { join } from 'node:path';
 import { existsSync, realpathSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { kernelTestsUnavailable, execIn } from '@flotilla/tests/lab';
@@ -225,4 +227,41 @@ kernel('appliance state kept under a stateKey outlives the VM until releaseState
   t.false(existsSync(kept));
   t.deepEqual(await d.releaseState({ stateKey: 'net-c' }), { stateKey: 'net-c', existed: false });
   await t.throwsAsync(d.releaseState({ stateKey: '../etc' }), { message: /stateKey/ });
+});
+
+kernel('a system VM with {manager} gets a link to the manager\'s address: reachable from inside it, its death the VM\'s Error, gone with the VM', async (t) => {
+  const { hosts: [h] } = await makeHosts(t, 1, { fabric: false });
+  const d = h!.driver;
+  // The "manager": a TCP server on loopback in this (the agent's) namespace.
+  const server = net.createServer((c) => { c.end('hello-from-manager\n'); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const spec: VmSpec = { ...router('v-7-VM'), template: { kind: 'system', role: 'linked' } };
+  await d.prepareNetwork({ id: 'net-c', kind: 'control', hostAddress: '10.20.0.254/24' });
+  await t.throwsAsync(d.startVm({ spec }), { message: /link to the manager/ }, 'refused before anything exists without the manager\'s URL');
+  t.false((await d.listState({})).vms.some((v) => v.name === 'v-7-VM'));
+  d.setManagerUrl(`ws://127.0.0.1:${port}/agent`);
+  t.is((await d.startVm({ spec })).state, 'Running');
+  const sock = join(d.stateDir, 'vms', 'v-7-VM', 'manager.sock');
+  // From inside the VM's namespace (where its appliance runs), by path.
+  const got = await execIn(d.names.vmNamespace('v-7-VM'), ['socat', '-u', `UNIX-CONNECT:${sock}`, '-']);
+  t.is(got.stdout.trim(), 'hello-from-manager');
+  const pids = JSON.parse(await readFile(join(d.stateDir, 'vms', 'v-7-VM', 'pids.json'), 'utf8')) as Record<string, number>;
+  t.truthy(pids.link);
+  // A reboot keeps the link.
+  await d.rebootVm({ name: 'v-7-VM' });
+  t.is((await execIn(d.names.vmNamespace('v-7-VM'), ['socat', '-u', `UNIX-CONNECT:${sock}`, '-'])).stdout.trim(), 'hello-from-manager');
+  // The link's death is the VM's Error (the manager re-creates it).
+  process.kill(pids.link!, 'SIGKILL');
+  const st = await waitFor('the VM in Error', async () => { const s = await d.vmState('v-7-VM'); return s.state === 'Error' ? s : undefined; }, 10_000);
+  t.regex(st.detail ?? '', /process link \(pid \d+\) exited/);
+  // Destroy: the link (restarted by a new start) goes with the VM.
+  await d.destroyVm({ name: 'v-7-VM' });
+  await d.startVm({ spec });
+  const again = JSON.parse(await readFile(join(d.stateDir, 'vms', 'v-7-VM', 'pids.json'), 'utf8')) as Record<string, number>;
+  t.true(existsSync(`/proc/${again.link}`));
+  await d.destroyVm({ name: 'v-7-VM' });
+  await waitFor('the link gone', async () => (existsSync(`/proc/${again.link}`) && !(await readFile(`/proc/${again.link}/stat`, 'utf8').catch(() => '')).includes(') Z') ? undefined : true), 5000);
+  t.false(existsSync(sock));
 });

@@ -19,15 +19,24 @@ export const APPLIANCE_ENTRIES: Record<string, string> = {
   router: join(repoRoot, 'routers', 'src', 'main.ts'),
   proxy: join(repoRoot, 'proxy', 'src', 'main.ts'),
   storage: join(repoRoot, 'storage', 'src', 'main.ts'),
+  // The secondary storage VM's appliance: a health-only stand-in (control socket configure/report,
+  // GET /health) until the storage service runs behind the same contract.
+  ssvm: join(repoRoot, 'appliance-image', 'src', 'health-appliance.ts'),
 };
 
-interface Meta { inputs: string[] }
+/** Stand-ins for roles whose entry point is not there yet (none today; the option is how a role
+ *  can run a placeholder until its own entry point lands — the bundle then switches by itself). */
+export const APPLIANCE_FALLBACKS: Record<string, string> = {};
 
-function fresh(out: string, metaFile: string): boolean {
+interface Meta { inputs: string[]; entry?: string }
+
+function fresh(out: string, metaFile: string, entry: string): boolean {
   if (!existsSync(out) || !existsSync(metaFile)) return false;
   const built = statSync(out).mtimeMs;
   try {
     const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as Meta;
+    // Built from another entry (a stand-in whose real entry point appeared since): rebuild.
+    if (meta.entry !== undefined && meta.entry !== entry) return false;
     return meta.inputs.every((f) => existsSync(f) && statSync(f).mtimeMs <= built);
   } catch {
     return false;
@@ -38,13 +47,14 @@ function fresh(out: string, metaFile: string): boolean {
  * The bundle of `role` (absolute path), built or rebuilt as needed; null when the role has no
  * entry point. Throws esbuild's error when the sources do not build.
  */
-export function applianceBundle(role: string, opts: { entries?: Record<string, string>; buildDir?: string } = {}): string | null {
-  const entry = (opts.entries ?? APPLIANCE_ENTRIES)[role];
+export function applianceBundle(role: string, opts: { entries?: Record<string, string>; fallbacks?: Record<string, string>; buildDir?: string } = {}): string | null {
+  let entry = (opts.entries ?? APPLIANCE_ENTRIES)[role];
+  if (!entry || !existsSync(entry)) entry = (opts.fallbacks ?? (opts.entries ? {} : APPLIANCE_FALLBACKS))[role];
   if (!entry || !existsSync(entry)) return null;
   const dir = opts.buildDir ?? buildDir;
   const out = join(dir, `${role}.mjs`);
   const metaFile = join(dir, `${role}.inputs.json`);
-  if (fresh(out, metaFile)) return out;
+  if (fresh(out, metaFile, entry)) return out;
   mkdirSync(dir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   const r = buildSync({
@@ -55,6 +65,6 @@ export function applianceBundle(role: string, opts: { entries?: Record<string, s
   });
   const inputs = Object.keys(r.metafile!.inputs).map((f) => join(repoRoot, f));
   renameSync(tmp, out); // atomic: a concurrent starter runs the old bundle or the whole new one
-  writeFileSync(metaFile, JSON.stringify({ inputs } satisfies Meta));
+  writeFileSync(metaFile, JSON.stringify({ inputs, entry } satisfies Meta));
   return out;
 }

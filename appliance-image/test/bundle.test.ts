@@ -37,6 +37,18 @@ test('a role without an entry point has no bundle; a source that does not build 
   t.throws(() => applianceBundle('bad', { entries: { bad: join(dir, 'bad.ts') }, buildDir: join(dir, 'build') }));
 });
 
+test('a role with a stand-in bundles it until its own entry point exists, then the real one', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'standin.ts'), "console.log('stand-in');\n");
+  const opts = { entries: { storage: join(dir, 'main.ts') }, fallbacks: { storage: join(dir, 'standin.ts') }, buildDir: join(dir, 'build') };
+  t.regex(readFileSync(applianceBundle('storage', opts)!, 'utf8'), /stand-in/);
+  writeFileSync(join(dir, 'main.ts'), "console.log('the real storage service');\n");
+  // Older than the stand-in's bundle: still rebuilt, because the bundle was made from another entry.
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(join(dir, 'main.ts'), past, past);
+  t.regex(readFileSync(applianceBundle('storage', opts)!, 'utf8'), /the real storage service/);
+});
+
 test('the router bundle runs on plain node and answers a report on its control socket', async (t) => {
   const dir = tempDir(t);
   const bundle = applianceBundle('router')!;

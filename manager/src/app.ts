@@ -16,6 +16,7 @@ import { reconcileHost, startVmMonitor } from './orchestrator/compute.ts';
 import { startRouterMonitor } from './orchestrator/router.ts';
 import { bootstrap } from './bootstrap.ts';
 import { attachConsole } from './console/index.ts';
+import { startSystemVmMonitor, systemVmsEnabled } from './systemvm/index.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 import type { Services, Settings } from './services.ts';
@@ -32,7 +33,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a TCP port, not ${env.PORT}`);
   return {
     port,
-    host: env.FLOTILLA_LISTEN ?? '0.0.0.0',
+    // Loopback by default, deliberately: the API, the web UI and the agents' channel are not
+    // offered to the network until an operator says where (FLOTILLA_LISTEN), ideally with TLS.
+    host: env.FLOTILLA_LISTEN ?? '127.0.0.1',
     dataDir: env.FLOTILLA_DATA_DIR ?? './data',
     ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
     sessionTimeout: Number(env.FLOTILLA_SESSION_TIMEOUT ?? 1800),
@@ -90,17 +93,20 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   registerMetricsRoute(app, services.metrics, { token: env.FLOTILLA_METRICS_TOKEN });
   agents.hooks = { onConnect: (hostId) => reconcileHost(services, hostId) };
   await agents.register(app);
-  await attachConsole(app, services, master);
+  await attachConsole(app, services, master, env);
   await jobs.recover();
   // Routers report their applied generation, health and counters; a dead one is re-created.
   const stopRouterMonitor = startRouterMonitor(services, Number(env.FLOTILLA_ROUTER_CHECK_MS ?? 10_000));
   // Guests a host reports Stopped (out of memory, powered off inside) are recorded Stopped.
   const stopVmMonitor = startVmMonitor(services, Number(env.FLOTILLA_VM_CHECK_MS ?? 10_000));
+  // The zones' system VMs (console proxy, secondary storage): made, started, kept alive.
+  const stopSystemVmMonitor = systemVmsEnabled(env) ? startSystemVmMonitor(services, Number(env.FLOTILLA_SYSTEMVM_CHECK_MS ?? 10_000)) : async () => undefined;
   return {
     services, app, ...(boot.generatedAdminPassword ? { generatedAdminPassword: boot.generatedAdminPassword } : {}),
     async close() {
       await stopRouterMonitor();
       await stopVmMonitor();
+      await stopSystemVmMonitor();
       jobs.stop();
       await app.close();
       await jobs.idle();

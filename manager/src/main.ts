@@ -3,8 +3,11 @@ import { createManager, settingsFromEnv } from './app.ts';
 import { ensureUiBuilt } from '@flotilla/ui/build';
 import { localCloudHelp, localDriver, startLocalCloud, type LocalCloud } from './local/cloud.ts';
 import { guard, reportFailure } from './background.ts';
+import { isLoopback, tlsFromEnv } from './tls.ts';
 
-const settings = settingsFromEnv();
+const base = settingsFromEnv();
+const tls = await tlsFromEnv(process.env, base.dataDir);
+const settings = { ...base, ...(tls ? { tls } : {}) };
 // The web UI served at /client/: rebuilt when a source is newer than its build (ui/README.md).
 try {
   if (await ensureUiBuilt()) process.stdout.write('Built the web UI (ui/dist)\n');
@@ -24,13 +27,18 @@ if (m.generatedAdminPassword) {
 }
 const address = await m.app.listen({ port: settings.port, host: settings.host });
 const port = new URL(address).port;
-process.stdout.write(`Flotilla manager listening on http://localhost:${port}/client/api (database: ${s.db.dialect})\n`);
-process.stdout.write(`Web UI: http://localhost:${port}/client/\n`);
+const scheme = tls ? 'https' : 'http';
+process.stdout.write(`Flotilla manager listening on ${scheme}://localhost:${port}/client/api (database: ${s.db.dialect}; bound to ${settings.host})\n`);
+process.stdout.write(`Web UI: ${scheme}://localhost:${port}/client/\n`);
+if (tls) process.stdout.write(`TLS certificate ${tls.certFile} (SHA-256 ${tls.fingerprint256})\n`);
+else if (!isLoopback(settings.host)) {
+  process.stderr.write(`Warning: plain HTTP on ${settings.host}: passwords, session keys and agent tokens cross the network unencrypted. Set FLOTILLA_TLS_CERT/FLOTILLA_TLS_KEY or FLOTILLA_TLS=self-signed.\n`);
+}
 // The single-machine cloud (zone, host agent) unless FLOTILLA_LOCAL_CLOUD=off. It is set up in
 // the background while the API answers; its failures are reported and retried, never fatal.
 let local: LocalCloud | undefined;
 if ((process.env.FLOTILLA_LOCAL_CLOUD ?? 'on') !== 'off') {
-  local = startLocalCloud(m, `http://127.0.0.1:${port}`, settings.dataDir, localDriver());
+  local = startLocalCloud(m, `${scheme}://127.0.0.1:${port}`, settings.dataDir, localDriver());
   void local.ready.then(() => { process.stdout.write(`${localCloudHelp(local!.driver)}\n`); });
 }
 let stopping = false;

@@ -15,7 +15,7 @@ import { apiError } from './api/errors.ts';
 import { login, logout, LOGIN_COOKIES } from './commands/accounts/session.ts';
 
 export async function buildServer(services: Services): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: services.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 4 * 1024 * 1024,
+  const app = Fastify({ ...(services.settings.tls ? { https: { cert: services.settings.tls.cert, key: services.settings.tls.key } } : {}), loggerInstance: services.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 4 * 1024 * 1024,
     // Plugins load in milliseconds; on a loaded 2-core machine avvio's 10 s default fired and its
     // error (carrying the plugin function) crashed the test workers. Start-up waits instead.
     pluginTimeout: 0 }) as unknown as FastifyInstance;

@@ -6,6 +6,7 @@ import type { SecretBox } from './api/crypto.ts';
 import type { JobRunner } from './jobs/runner.ts';
 import type { Logger } from './log.ts';
 import type { AgentGateway } from './agents/gateway.ts';
+import type { TlsSettings } from './tls.ts';
 import type { Metrics } from './metrics/metrics.ts';
 
 /** Process-wide services handed to every command through its Context. */
@@ -37,4 +38,6 @@ export interface Settings {
   readonly jobDelayMs: number;
   /** how far ahead a signatureVersion=3 `expires` may be, seconds (default 3600) */
   readonly signatureMaxExpiresSeconds?: number;
+  /** HTTPS (and wss:// for agents) when set: tls.ts */
+  readonly tls?: TlsSettings;
 }

@@ -7,14 +7,14 @@ const byName = (list: any[], name: string) => list.find((o) => o.name === name);
 eachDialect('listConfigurations shows the keys Flotilla reads, with CloudStack fields', async (t, dialect) => {
   const { admin } = await startManager(t, dialect);
   const all = (await admin.ok('listConfigurations')).configuration as any[];
-  t.deepEqual(all.map((c) => c.name), ['consoleproxy.session.timeout', 'consoleproxy.url.domain', 'consoleproxy.url.path', 'consoleproxy.url.scheme', 'cpu.overprovisioning.factor', 'incorrect.login.attempts.allowed', 'mem.overprovisioning.factor', 'network.loadbalancer.haproxy.max.conn', 'network.throttling.rate',
-    'remote.access.vpn.client.iprange', 'remote.access.vpn.user.limit', 'remote.access.vpn.wireguard.port', 'router.service.offering']);
+  t.deepEqual(all.map((c) => c.name), ['consoleproxy.key.rotation.interval', 'consoleproxy.session.max', 'consoleproxy.session.timeout', 'consoleproxy.url.domain', 'consoleproxy.url.path', 'consoleproxy.url.scheme', 'consoleproxy.vm.enabled', 'cpu.overprovisioning.factor', 'incorrect.login.attempts.allowed', 'mem.overprovisioning.factor', 'network.loadbalancer.haproxy.max.conn', 'network.throttling.rate',
+    'remote.access.vpn.client.iprange', 'remote.access.vpn.user.limit', 'remote.access.vpn.wireguard.port', 'router.service.offering', 'secondary.storage.vm']);
   t.deepEqual(byName(all, 'network.throttling.rate'), {
     category: 'Network', name: 'network.throttling.rate', value: '200', defaultvalue: '200', isdynamic: true, type: 'Number',
     description: 'Default data transfer rate in megabits per second allowed in network.', displaytext: 'Network Throttling Rate',
   });
   t.like(byName(all, 'router.service.offering'), { category: 'Advanced', value: '', type: 'String' });
-  t.deepEqual((await admin.ok('listConfigurations', { category: 'advanced' })).configuration.map((c: any) => c.name), ['cpu.overprovisioning.factor', 'incorrect.login.attempts.allowed', 'mem.overprovisioning.factor', 'router.service.offering']);
+  t.deepEqual((await admin.ok('listConfigurations', { category: 'advanced' })).configuration.map((c: any) => c.name), ['cpu.overprovisioning.factor', 'incorrect.login.attempts.allowed', 'mem.overprovisioning.factor', 'router.service.offering', 'secondary.storage.vm']);
   t.deepEqual((await admin.ok('listConfigurations', { name: 'throttling' })).configuration.map((c: any) => c.name), ['network.throttling.rate']);
   t.deepEqual((await admin.ok('listConfigurations', { keyword: 'haproxy' })).configuration.map((c: any) => c.name), ['network.loadbalancer.haproxy.max.conn']);
   t.deepEqual(await admin.ok('listConfigurations', { name: 'no.such.key' }), {});

@@ -339,6 +339,8 @@ export const Welcome = Type.Object({
   hostId: Type.String({ minLength: 1, maxLength: 64 }),
   heartbeatIntervalMs: Type.Integer({ minimum: 50, maximum: 60000 }),
   heartbeatTimeoutMs: Type.Integer({ minimum: 100, maximum: 600000 }),
+  /** This connection's session epoch (grows by one with every accepted hello of the host). */
+  epoch: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 export type Welcome = Static<typeof Welcome>;
 
@@ -347,7 +349,9 @@ export const RefusalCode = Type.Union([
   Type.Literal('BAD_HELLO'), Type.Literal('DUPLICATE'),
 ]);
 export type RefusalCode = Static<typeof RefusalCode>;
-/** Manager → agent, then the manager closes with WebSocket code 4001. The agent does not retry. */
+/** Manager → agent, then the manager closes with WebSocket code 4001. The agent does not retry,
+ *  except after DUPLICATE (another agent holds the host's live session): it retries with back-off
+ *  and takes over only once that session is gone (never ping-pong). */
 export const Refused = Type.Object({ type: Type.Literal('refused'), code: RefusalCode, message: Type.String() });
 export type Refused = Static<typeof Refused>;
 /** WebSocket close code the manager uses after `refused`. */

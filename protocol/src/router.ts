@@ -5,7 +5,7 @@
 // anywhere between the API and the guest.
 import { Type, type Static } from '@sinclair/typebox';
 import { FirewallSpec, RuleCounters } from './firewall.ts';
-import { RemoteAccessVpnSpec } from './vpn.ts';
+import { RemoteAccessVpnSpec, VpnPeersDeltaMessage } from './vpn.ts';
 import { LbSpec, LbStatus } from './lb.ts';
 
 /** Protocol version of RouterSpec and its control messages (minor: additive, major: breaking). */
@@ -129,7 +129,7 @@ export const ApplyMessage = Type.Object({
 });
 /** Manager → router: ask for the report. */
 export const ReportRequest = Type.Object({ type: Type.Literal('report'), id: Type.Optional(Type.String({ maxLength: 64 })) });
-export const RouterRequest = Type.Union([ApplyMessage, ReportRequest]);
+export const RouterRequest = Type.Union([ApplyMessage, ReportRequest, VpnPeersDeltaMessage]);
 export type RouterRequest = Static<typeof RouterRequest>;
 
 export const ServiceHealth = Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) });
@@ -148,10 +148,14 @@ export type RouterCounters = Static<typeof RouterCounters>;
 export const AppliedMessage = Type.Object({
   type: Type.Literal('applied'), id: Type.Optional(Type.String()), generation: Type.Integer(),
   changed: Type.Array(ServiceName),
+  /** Milliseconds per stage of this apply in the appliance (diagnostics; see vpn/README.md). */
+  timings: Type.Optional(Type.Record(Type.String(), Type.Number())),
 });
 export const ErrorMessage = Type.Object({
   type: Type.Literal('error'), id: Type.Optional(Type.String()), generation: Type.Optional(Type.Integer()),
-  code: Type.Union([Type.Literal('invalid_message'), Type.Literal('invalid_spec'), Type.Literal('stale_generation'), Type.Literal('apply_failed')]),
+  code: Type.Union([Type.Literal('invalid_message'), Type.Literal('invalid_spec'), Type.Literal('stale_generation'), Type.Literal('apply_failed'),
+    // A delta (applyVpnPeers) whose base is not what the router applied: nothing applied, send the full spec.
+    Type.Literal('base_mismatch')]),
   /** One line per problem ("path: message"), all problems at once. */
   errors: Type.Array(Type.String()),
 });

@@ -8,14 +8,14 @@
 // from the proxy: {type:'ready'}, {type:'reconnect', token} (a fresh single-use token for the
 // page's reconnect button, re-sent before the last one expires). A refusal closes with code
 // 4403 (token) or 4404 (console unreachable) and a reason the page shows.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerVncPages } from './vnc.ts';
 import type { FastifyInstance } from 'fastify';
 import type WebSocket from 'ws';
-import { newJti, openToken, sealToken, UsedTokens, type ConsoleClaims } from './token.ts';
+import { newJti, openTokenWith, sealToken, UsedTokens, type ConsoleClaims } from './token.ts';
 
 export interface ConsoleStream {
   write(data: Buffer): void;
@@ -26,8 +26,10 @@ export interface ConsoleStream {
 
 export interface ConsoleBackend {
   /** Opens the console the claims name, after checking the VM still runs on their host;
-   *  throws an Error whose message the page may show. */
-  connect(claims: ConsoleClaims): Promise<ConsoleStream>;
+   *  throws an Error whose message the page may show. `token` is the token that opened (a
+   *  backend on another machine — the console proxy VM's link to the manager — passes it on so
+   *  the manager checks it too), `from` the browser's address. */
+  connect(claims: ConsoleClaims, token: string, from: string): Promise<ConsoleStream>;
   /** One event per console opened: who, which VM, from where. */
   opened(claims: ConsoleClaims, from: string): Promise<void>;
 }
@@ -35,7 +37,9 @@ export interface ConsoleBackend {
 export interface ConsoleProxyOptions {
   /** route prefix inside this server, e.g. '/console' (the public prefix may differ) */
   prefix: string;
-  key: () => Buffer;
+  /** The keys tokens open with, the current one first (it seals reconnect tokens); the
+   *  previous one stays valid for one rotation. */
+  keys: () => readonly Buffer[];
   /** token lifetime for reconnect tokens, ms */
   timeoutMs: () => Promise<number>;
   backend: ConsoleBackend;
@@ -46,17 +50,31 @@ export interface ConsoleProxyOptions {
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 
-function assets(): Record<string, { type: string; body: Buffer }> {
+/** The page's own files: next to the sources (proxy/src → proxy/static), or — when this runs as
+ *  the console proxy VM's appliance bundle (appliance-image/build/proxy.mjs) — the repository's
+ *  proxy/static found from the bundle's place. */
+function staticDir(): string {
+  for (const d of [join(here, '../static'), join(here, '../../proxy/static')]) if (existsSync(join(d, 'console.html'))) return d;
+  throw new Error(`console page files not found next to ${here}`);
+}
+
+export function assets(): Record<string, { type: string; body: Buffer }> {
   const xtermDir = dirname(dirname(require.resolve('@xterm/xterm')));
   const f = (p: string) => readFileSync(p);
+  const st = staticDir();
   return {
-    '': { type: 'text/html; charset=utf-8', body: f(join(here, '../static/console.html')) },
-    'console.js': { type: 'text/javascript; charset=utf-8', body: f(join(here, '../static/console.js')) },
-    'console.css': { type: 'text/css; charset=utf-8', body: f(join(here, '../static/console.css')) },
+    '': { type: 'text/html; charset=utf-8', body: f(join(st, 'console.html')) },
+    'console.js': { type: 'text/javascript; charset=utf-8', body: f(join(st, 'console.js')) },
+    'console.css': { type: 'text/css; charset=utf-8', body: f(join(st, 'console.css')) },
     'xterm.js': { type: 'text/javascript; charset=utf-8', body: f(join(xtermDir, 'lib/xterm.js')) },
     'xterm.css': { type: 'text/css; charset=utf-8', body: f(join(xtermDir, 'css/xterm.css')) },
   };
 }
+
+// Pages are immutable per build and carry no secret; the token stays in the query string of the
+// page only (never in a Referer: no-referrer).
+export const PAGE_HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'" };
 
 export const CLOSE_REFUSED = 4403;
 export const CLOSE_UNREACHABLE = 4404;
@@ -71,12 +89,8 @@ export class ConsoleProxy {
   async register(app: FastifyInstance): Promise<void> {
     const files = assets();
     const p = this.o.prefix.replace(/\/$/, '');
-    // Pages are immutable per build and carry no secret; the token stays in the query string
-    // of the page only (never in a Referer: no-referrer).
-    const headers = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff',
-      'content-security-policy': "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'" };
     for (const [name, a] of Object.entries(files)) {
-      app.get(`${p}/${name}`, async (_req, reply) => reply.headers(headers).type(a.type).send(a.body));
+      app.get(`${p}/${name}`, async (_req, reply) => reply.headers(PAGE_HEADERS).type(a.type).send(a.body));
     }
     registerVncPages(app, p);
     app.get(`${p}/ws`, { websocket: true }, (socket, req) => {
@@ -90,7 +104,9 @@ export class ConsoleProxy {
   }
 
   async accept(ws: WebSocket, token: string, from: string): Promise<void> {
-    const opened = openToken(this.o.key(), token, this.now());
+    const keys = this.o.keys();
+    if (!keys.length) return this.refuse(ws, CLOSE_UNREACHABLE, 'console proxy not configured yet');
+    const opened = openTokenWith(keys, token, this.now());
     if (!opened.ok) {
       this.o.log?.warn({ from, reason: opened.reason }, 'console token refused');
       return this.refuse(ws, CLOSE_REFUSED, opened.reason === 'expired' ? 'token expired' : 'invalid token');
@@ -102,7 +118,7 @@ export class ConsoleProxy {
     }
     let stream: ConsoleStream;
     try {
-      stream = await this.o.backend.connect(claims);
+      stream = await this.o.backend.connect(claims, token, from);
     } catch (e) {
       return this.refuse(ws, CLOSE_UNREACHABLE, `console unavailable: ${(e as Error).message}`);
     }
@@ -112,7 +128,7 @@ export class ConsoleProxy {
     const timeoutMs = await this.o.timeoutMs();
     const sendReconnect = () => {
       const fresh: ConsoleClaims = { ...claims, jti: newJti(), exp: this.now() + timeoutMs };
-      if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'reconnect', token: sealToken(this.o.key(), fresh) }));
+      if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'reconnect', token: sealToken(this.o.keys()[0]!, fresh) }));
     };
     ws.send(JSON.stringify({ type: 'ready', vm: claims.label }));
     sendReconnect();

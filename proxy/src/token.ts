@@ -30,6 +30,8 @@ export interface ConsoleClaims {
   exp: number;
   /** the optional extra token given to createConsoleEndpoint, echoed as websocket.extra */
   extra?: string;
+  /** the console proxy VM the endpoint was made on (absent: the manager's own proxy role) */
+  proxy?: string;
 }
 
 /** The token key: derived from the manager's master key, so manager and in-process proxy share
@@ -69,6 +71,18 @@ export function openToken(key: Buffer, token: string, now: number): OpenResult {
   const claims = JSON.parse(plain) as ConsoleClaims;
   if (!(typeof claims.exp === 'number' && now <= claims.exp)) return { ok: false, reason: 'expired' };
   return { ok: true, claims };
+}
+
+/** Opens a token with any of the keys in force (the current one first, then the previous one:
+ *  keys rotate, and a token sealed just before a rotation must still open until its expiry or
+ *  the next rotation). `tampered` when none authenticates it. */
+export function openTokenWith(keys: readonly Buffer[], token: string, now: number): OpenResult {
+  let last: OpenResult = { ok: false, reason: 'tampered' };
+  for (const k of keys) {
+    last = openToken(k, token, now);
+    if (last.ok || last.reason !== 'tampered') return last;
+  }
+  return last;
 }
 
 /** Remembers the ids of tokens that opened until they would have expired anyway: a token opens

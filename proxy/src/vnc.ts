@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 
-// The pages' headers (the serial page's): no caching, no Referer (the token is in the page's
+// The pages' headers (server.ts PAGE_HEADERS, which the manager's own /console/ uses): no caching, no Referer (the token is in the page's
 // address), only this origin's scripts and sockets.
 const HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff',
   'content-security-policy': "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'" };

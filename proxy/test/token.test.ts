@@ -1,6 +1,6 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { deriveConsoleKey, newJti, openToken, sealToken, UsedTokens, type ConsoleClaims } from '../src/token.ts';
+import { deriveConsoleKey, newJti, openToken, openTokenWith, sealToken, UsedTokens, type ConsoleClaims } from '../src/token.ts';
 import { consoleEndpoint, normalizePrefix } from '../src/url.ts';
 
 const key = deriveConsoleKey(randomBytes(32));
@@ -42,4 +42,15 @@ test('endpoint URL and websocket block from configuration', (t) => {
   t.deepEqual(ep.websocket, { host: 'cloud.example.com', port: '443', path: '/vmconsole/ws', token: 'c1.a.b.c', extra: 'x' });
   t.is(consoleEndpoint({ scheme: 'http', domain: '127.0.0.1:8080', pathPrefix: '/console/' }, 't').websocket.port, '8080');
   t.throws(() => consoleEndpoint({ scheme: 'http', domain: 'evil/x', pathPrefix: '/' }, 't'));
+});
+
+test('keys in force: a token opens with the current or the previous key, not with an older one', (t) => {
+  const master = randomBytes(32);
+  const [k0, k1, k2] = [0, 1, 2].map((e) => deriveConsoleKey(master, e)) as [Buffer, Buffer, Buffer];
+  const tok = sealToken(k0, claims(5000));
+  t.true(openTokenWith([k0], tok, 1000).ok);
+  t.true(openTokenWith([k1, k0], tok, 1000).ok, 'after one rotation');
+  t.deepEqual(openTokenWith([k2, k1], tok, 1000), { ok: false, reason: 'tampered' }, 'after two rotations');
+  t.deepEqual(openTokenWith([k1, k0], tok, 6000), { ok: false, reason: 'expired' });
+  t.deepEqual(openTokenWith([], tok, 1000), { ok: false, reason: 'tampered' });
 });

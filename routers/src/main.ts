@@ -1,6 +1,7 @@
 // The router appliance's entry point: `main.ts --control <unix socket> [--state-dir <dir>]`.
 // Runs inside the router's network namespace (netns driver) or VM (KVM image). The control
-// socket speaks newline-delimited JSON (protocol/src/router.ts): {type:"apply",spec} →
+// socket speaks newline-delimited JSON (protocol/src/router.ts): {type:"apply",spec} (or a VPN
+// peers delta, {type:"applyVpnPeers"}, protocol/src/vpn.ts) →
 // {type:"applied"|"error"}, {type:"report"} → {type:"report"}. Requests on one connection are
 // answered in order; applies from all connections are serialised by the Router.
 import { rmSync } from 'node:fs';
@@ -40,7 +41,9 @@ export function serveControl(router: Router, path: string): net.Server {
 
 export async function handle(router: Router, line: string): Promise<RouterReply> {
   let msg: unknown;
+  const t0 = performance.now();
   try { msg = JSON.parse(line); } catch (e) { return { type: 'error', code: 'invalid_message', errors: [`not JSON: ${(e as Error).message}`] }; }
+  const parseMs = Math.round((performance.now() - t0) * 100) / 100;
   const type = (msg as { type?: unknown })?.type;
   const id = typeof (msg as { id?: unknown })?.id === 'string' ? (msg as { id: string }).id : undefined;
   const withId = <T extends object>(m: T): T => (id === undefined ? m : { ...m, id });
@@ -48,7 +51,13 @@ export async function handle(router: Router, line: string): Promise<RouterReply>
     // The spec is validated by the Router (all errors at once); here only the envelope.
     const spec = (msg as { spec?: unknown }).spec;
     const r = await router.apply(spec);
-    if (r.ok) return withId({ type: 'applied', generation: r.generation, changed: r.changed });
+    if (r.ok) return withId({ type: 'applied', generation: r.generation, changed: r.changed, ...(r.timings ? { timings: { parse: parseMs, ...r.timings } } : {}) });
+    return withId(r.generation === undefined ? { type: 'error', code: r.code, errors: r.errors } : { type: 'error', code: r.code, generation: r.generation, errors: r.errors });
+  }
+  if (type === 'applyVpnPeers') {
+    // A VPN peers delta on the applied generation (protocol/src/vpn.ts), checked by the Router.
+    const r = await router.applyVpnPeers(msg);
+    if (r.ok) return withId({ type: 'applied', generation: r.generation, changed: r.changed, ...(r.timings ? { timings: { parse: parseMs, ...r.timings } } : {}) });
     return withId(r.generation === undefined ? { type: 'error', code: r.code, errors: r.errors } : { type: 'error', code: r.code, generation: r.generation, errors: r.errors });
   }
   if (!Value.Check(RouterRequest, msg)) {

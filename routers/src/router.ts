@@ -15,7 +15,9 @@ import { applyLinks } from './links.ts';
 import { validateSpec } from './validate.ts';
 import { compileVmData } from './vmdata/compile.ts';
 import { MetadataService, PasswordService } from './vmdata/services.ts';
-import { VpnApplier, VpnSpecError, compileVpn, withVpnFirewall, type CompiledVpn } from '@flotilla/vpn';
+import { VpnApplier, VpnCompiler, VpnSpecError, withVpnFirewall, type CompiledVpn, type VpnChange } from '@flotilla/vpn';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { VpnPeersDeltaMessage } from '@flotilla/protocol/vpn';
 import { validateLbSpec, type LbStatus } from '@flotilla/protocol/lb';
 import { emptyFirewallSpec } from '@flotilla/protocol/firewall';
 import { LbService } from './lb/service.ts';
@@ -30,8 +32,12 @@ export interface RouterOptions {
 }
 
 export type ApplyResult =
-  | { ok: true; generation: number; changed: ServiceName[] }
-  | { ok: false; code: 'invalid_spec' | 'stale_generation' | 'apply_failed'; errors: string[]; generation?: number };
+  | { ok: true; generation: number; changed: ServiceName[]; timings?: Record<string, number> }
+  | { ok: false; code: 'invalid_spec' | 'stale_generation' | 'apply_failed' | 'base_mismatch'; errors: string[]; generation?: number };
+
+// The delta message's schema, compiled once (it holds only the changed peers).
+const deltaChecker = TypeCompiler.Compile(VpnPeersDeltaMessage);
+const ms = (t0: number) => Math.round((performance.now() - t0) * 100) / 100;
 
 /** Slices of the spec each service depends on: a service is touched only if its slice changed. */
 export function serviceSlices(s: RouterSpec): Record<ServiceName, unknown> {
@@ -42,10 +48,14 @@ export function serviceSlices(s: RouterSpec): Record<ServiceName, unknown> {
     dns: [s.guestNetworks.map((g) => [g.cidr, g.gateway, g.domain, g.dnsForwarders, g.reservations])],
     metadata: s.guestNetworks.map((g) => [g.gateway, g.vms.map(({ password: _p, ...v }) => v)]),
     password: s.guestNetworks.map((g) => [g.gateway, g.vms.map((v) => [v.ip, v.password ?? null])]),
-    vpn: s.vpn ?? null,
+    // The VPN's device part; its peers are diffed by the VpnCompiler (one Map lookup a peer)
+    // instead of serialising 10,000 of them per spec.
+    vpn: s.vpn ? vpnDevice(s.vpn) : null,
     lb: s.lb ?? null,
   };
 }
+
+const vpnDevice = ({ peers: _p, ...device }: NonNullable<RouterSpec['vpn']>) => device;
 
 /** What of the VPN the firewall depends on (its peers do not: they are matched by prefix). */
 const vpnFirewallKey = (s: RouterSpec) => (s.vpn ? [s.vpn.id, s.vpn.interface, s.vpn.publicIp, s.vpn.listenPort, s.vpn.openFirewall, s.vpn.range] : null);
@@ -72,7 +82,14 @@ function sliceTexts(s: RouterSpec): Record<ServiceName, string> {
 }
 
 export class Router {
+  /** The last whole spec applied (deltas change only its VPN peers, which the VPN compiler and
+   *  applier hold); `appliedGen` is the generation applied last, by a spec or a delta. */
   private applied: RouterSpec | undefined;
+  private appliedGen: number | undefined;
+  /** Keeps the last accepted VPN peers: a change checks and diffs only the changed peers. */
+  private readonly vpnCompiler = new VpnCompiler();
+  /** The generation whose VPN the compiler holds (a delta needs it to be the applied one). */
+  private vpnCompilerGen: number | undefined;
   private leases: LeaseStore | undefined;
   private dhcp: DhcpServer | undefined;
   readonly dns: DnsServer;
@@ -130,7 +147,7 @@ export class Router {
     return this.lb.status(fw);
   }
 
-  get appliedGeneration(): number | null { return this.applied?.generation ?? null; }
+  get appliedGeneration(): number | null { return this.appliedGen ?? null; }
 
   /** Applies serially: a second apply waits for the first (no interleaving). */
   apply(input: unknown): Promise<ApplyResult> {
@@ -139,19 +156,64 @@ export class Router {
     return next;
   }
 
+  /** Applies a VPN peers delta (applyVpnPeers) on the applied generation, serially. */
+  applyVpnPeers(input: unknown): Promise<ApplyResult> {
+    const next = this.chain.then(() => this.applyVpnPeersNow(input));
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async applyVpnPeersNow(input: unknown): Promise<ApplyResult> {
+    let t = performance.now();
+    const timings: Record<string, number> = {};
+    if (!deltaChecker.Check(input)) return { ok: false, code: 'invalid_spec', errors: [...deltaChecker.Errors(input)].slice(0, 50).map((e) => `${e.path || '/'}: ${e.message}`) };
+    const m = input as VpnPeersDeltaMessage;
+    timings.validate = ms(t);
+    const gen = this.appliedGen;
+    // Only on top of exactly what is applied; anything else is the full spec's business.
+    if (gen === undefined || m.base !== gen || this.vpnCompilerGen !== gen || this.applied?.vpn?.id !== m.vpnId || this.vpnCompiler.vpnId !== m.vpnId) {
+      return { ok: false, code: 'base_mismatch', generation: m.generation, errors: [`base generation ${m.base} (vpn ${m.vpnId}) is not what this router applied (${gen ?? 'nothing'}): send the whole spec`] };
+    }
+    if (m.generation <= m.base) return { ok: false, code: 'invalid_spec', errors: [`/generation: ${m.generation} is not above base ${m.base}`] };
+    t = performance.now();
+    let change: VpnChange;
+    try { change = this.vpnCompiler.patch(m.vpnId, m.set, m.remove); } catch (e) {
+      if (e instanceof VpnSpecError) return { ok: false, code: 'invalid_spec', errors: e.errors };
+      throw e;
+    }
+    timings.compile = ms(t);
+    this.vpnCompilerGen = m.generation;
+    t = performance.now();
+    try { await this.vpn.apply(change); this.health.vpn = { ok: true }; } catch (e) {
+      this.health.vpn = { ok: false, detail: (e as Error).message };
+      return { ok: false, code: 'apply_failed', generation: m.generation, errors: [`vpn: ${(e as Error).message}`] };
+    }
+    timings.vpn = ms(t);
+    this.appliedGen = m.generation;
+    this.appliedVpn = change.compiled;
+    const changed: ServiceName[] = change.diff.set.length || change.diff.remove.length ? ['vpn'] : [];
+    return { ok: true, generation: m.generation, changed, timings };
+  }
+
   private async applyNow(input: unknown): Promise<ApplyResult> {
+    let t = performance.now();
+    const timings: Record<string, number> = {};
     const v = validateSpec(input);
     if (!v.ok) return { ok: false, code: 'invalid_spec', errors: v.errors };
     const spec = v.spec;
+    timings.validate = ms(t);
+    t = performance.now();
     // The firewall compiler is pure and validates its spec fully: run it before anything is
     // applied so an invalid rule refuses the whole generation (nothing half-applied).
-    let vpn: CompiledVpn | undefined;
+    let vpnChange: VpnChange | undefined;
     if (spec.vpn) {
-      try { vpn = compileVpn(spec.vpn); } catch (e) {
+      try { vpnChange = this.vpnCompiler.compile(spec.vpn); } catch (e) {
         if (e instanceof VpnSpecError) return { ok: false, code: 'invalid_spec', errors: e.errors };
         throw e;
       }
-    }
+      this.vpnCompilerGen = spec.generation;
+    } else if (this.vpnCompiler.vpnId !== undefined) { this.vpnCompiler.reset(); this.vpnCompilerGen = undefined; }
+    const vpn = vpnChange?.compiled;
     let fwDoc: NftDocument | undefined;
     if (spec.firewall) {
       try { fwDoc = this.fwCompiler.compile(withVpnFirewall(spec.firewall, vpn)); } catch (e) {
@@ -161,11 +223,19 @@ export class Router {
     }
     const lbDiags = spec.lb ? validateLbSpec(spec.lb) : [];
     if (lbDiags.length) return { ok: false, code: 'invalid_spec', errors: lbDiags.map((d) => `${d.path}: ${d.message}`) };
-    if (this.applied && spec.generation === this.applied.generation) return { ok: true, generation: spec.generation, changed: [] };
-    if (this.applied && spec.generation < this.applied.generation) {
-      return { ok: false, code: 'stale_generation', generation: spec.generation, errors: [`generation ${spec.generation} is older than applied ${this.applied.generation}`] };
+    timings.compile = ms(t);
+    const appliedGen = this.appliedGen;
+    if (appliedGen !== undefined && spec.generation === appliedGen) { if (vpnChange) this.vpn.unchanged(vpnChange); return { ok: true, generation: spec.generation, changed: [] }; }
+    if (appliedGen !== undefined && spec.generation < appliedGen) {
+      return { ok: false, code: 'stale_generation', generation: spec.generation, errors: [`generation ${spec.generation} is older than applied ${appliedGen}`] };
     }
+    t = performance.now();
     const changed = diffServices(this.applied, spec);
+    // Peers are not in the VPN's slice: the compiler's diff says whether they changed.
+    if (vpnChange && !changed.includes('vpn')) {
+      if (vpnChange.diff.set.length || vpnChange.diff.remove.length) changed.push('vpn'); else this.vpn.unchanged(vpnChange);
+    }
+    timings.diff = ms(t);
     const errors: string[] = [];
     const step = async (name: ServiceName, fn: () => Promise<void>) => {
       if (!changed.includes(name)) return;
@@ -198,11 +268,14 @@ export class Router {
       if (!this.applied) await this.password.load();
       await this.password.apply(table);
     });
-    await step('vpn', async () => { await this.vpn.apply(vpn); });
+    t = performance.now();
+    await step('vpn', async () => { await this.vpn.apply(vpnChange); });
+    timings.vpn = ms(t);
     if (errors.length) return { ok: false, code: 'apply_failed', generation: spec.generation, errors };
     this.applied = spec;
+    this.appliedGen = spec.generation;
     this.appliedVpn = vpn;
-    return { ok: true, generation: spec.generation, changed };
+    return { ok: true, generation: spec.generation, changed, timings };
   }
 
   /** Per-rule firewall counters, read back from the kernel (undefined: no firewall applied). */

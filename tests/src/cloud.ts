@@ -10,11 +10,16 @@ import type { Lab, Teardownable } from './lab.ts';
 
 export interface Cloud { m: Manager; url: string; admin: Api; wsUrl: string }
 
-export async function startCloud(t: Teardownable, env: { jobDelayMs?: number; routerCheckMs?: number; vmCheckMs?: number } = {}): Promise<Cloud> {
+export async function startCloud(t: Teardownable, env: { jobDelayMs?: number; routerCheckMs?: number; vmCheckMs?: number; systemVms?: boolean; systemVmCheckMs?: number } = {}): Promise<Cloud> {
   const m = await createManager({
     settings: { port: 0, host: '127.0.0.1', dataDir: '', sessionTimeout: 1800, jobDelayMs: env.jobDelayMs ?? 0 },
     memory: true, adminPassword: 'e2e-admin', log: createLogger(process.env.FLOTILLA_TEST_LOG ?? 'silent'),
-    env: { ...(env.routerCheckMs ? { FLOTILLA_ROUTER_CHECK_MS: String(env.routerCheckMs) } : {}), ...(env.vmCheckMs ? { FLOTILLA_VM_CHECK_MS: String(env.vmCheckMs) } : {}) },
+    env: {
+      ...(env.routerCheckMs ? { FLOTILLA_ROUTER_CHECK_MS: String(env.routerCheckMs) } : {}), ...(env.vmCheckMs ? { FLOTILLA_VM_CHECK_MS: String(env.vmCheckMs) } : {}),
+      // The zones' system VMs (console proxy, secondary storage) only where a test asks for them:
+      // elsewhere they would take addresses and host capacity the test is about.
+      FLOTILLA_SYSTEM_VMS: env.systemVms ? 'on' : 'off', ...(env.systemVmCheckMs ? { FLOTILLA_SYSTEMVM_CHECK_MS: String(env.systemVmCheckMs) } : {}),
+    },
   });
   t.teardown(() => m.close());
   const address = await m.app.listen({ port: 0, host: '127.0.0.1' });

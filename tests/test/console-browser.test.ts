@@ -13,7 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { keysFor, login } from '@flotilla/manager/client';
 import { Lab, kernelTestsUnavailable } from '../src/lab.ts';
-import { addHost, createZone, netnsHosts, startCloud, waitFor } from '../src/cloud.ts';
+import { addHost, addUplink, createZone, netnsHosts, startCloud, waitFor } from '../src/cloud.ts';
+import { setConsoleNetns } from '@flotilla/manager/console/index';
 
 const CHROMIUM = '/usr/bin/chromium';
 const why = kernelTestsUnavailable() ?? (existsSync(CHROMIUM) ? undefined : 'no /usr/bin/chromium');
@@ -49,10 +50,20 @@ async function typeLine(page: Page, line: string): Promise<void> {
 kernelTest('a VM console in a real browser: xterm.js page, the guest\'s shell, paste, single use, expiry, tenants', async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const lab = Lab.create(t, 'cons');
-  const cloud = await startCloud(t);
+  // The zone's console proxy VM serves the console: on its public address in the uplink
+  // namespace, which the manager forwards /console/ to (as on the single-machine cloud).
+  const cloud = await startCloud(t, { systemVms: true, systemVmCheckMs: 1000 });
+  await cloud.admin.ok('updateConfiguration', { name: 'secondary.storage.vm', value: 'false' });
   const z = await createZone(cloud.admin);
   const [h1] = await netnsHosts(lab, 1);
   await addHost(t, cloud, z, { name: 'host1', driver: h1!.driver, tag: h1!.tag, hostNs: h1!.hostNs });
+  const up = await addUplink(lab, cloud, z, [h1!]);
+  await setConsoleNetns(cloud.m.services, up.ns);
+  let cpvm: { id: string } | undefined;
+  await waitFor(async () => {
+    cpvm = ((await cloud.admin.ok('listSystemVms', { systemvmtype: 'consoleproxy' })).systemvm ?? []).find((v: { state: string; agentstate: string }) => v.state === 'Running' && v.agentstate === 'Up');
+    return Boolean(cpvm);
+  }, 'the console proxy VM running', 90_000);
   const off = (await cloud.admin.ok('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' })).networkoffering[0];
   const net = (await cloud.admin.ok('createNetwork', {
     name: 'consnet', zoneid: z.zoneId, networkofferingid: off.id, vlan: 'vxlan://6600', gateway: '10.82.0.1', netmask: '255.255.255.0', startip: '10.82.0.10', endip: '10.82.0.99',
@@ -80,7 +91,9 @@ kernelTest('a VM console in a real browser: xterm.js page, the guest\'s shell, p
   const ctx = await browser.newContext({ viewport: { width: 1000, height: 600 } });
   const page = await ctx.newPage();
   await page.goto(ep.url);
+  t.log(`page loaded: ${Date.now() - t0} ms`);
   await waitFor(async () => /connected to/.test(await statusText(page)), 'page connected', 20_000);
+  t.log(`connected: ${Date.now() - t0} ms`);
   await waitText(page, /[#$] ?$/m, 'a prompt');
   t.log(`endpoint to prompt: ${Date.now() - t0} ms`);
 
@@ -107,11 +120,13 @@ kernelTest('a VM console in a real browser: xterm.js page, the guest\'s shell, p
   t.is(events[0]!.username, 'alice');
   t.is(events[0]!.resource_id, vm.id);
   t.regex(events[0]!.params, /127\.0\.0\.1/);
+  t.true(events[0]!.params.includes(cpvm!.id), 'opened through the console proxy VM');
 
   // The same URL a second time: refused, and the page says so.
   const again = await ctx.newPage();
   await again.goto(ep.url);
-  await waitFor(async () => /disconnected — token already used/.test(await statusText(again)), 'reuse refused', 15_000);
+  let st = '';
+  await waitFor(async () => /disconnected — token already used/.test(st = await statusText(again)), `reuse refused (status: ${JSON.stringify(st)})`, 30_000).catch((e) => { throw new Error(`${(e as Error).message}; status ${JSON.stringify(st)}`); });
   await again.screenshot({ path: join(ARTIFACTS, 'console-reused.png') });
   t.is((await cloud.m.services.db.query(`SELECT 1 FROM events WHERE type = 'VM.CONSOLE.OPEN'`)).length, 1);
 

@@ -111,7 +111,8 @@ vncTest('a VM\'s VNC console in a real browser: noVNC page, the server\'s screen
   const page = await (await browser.newContext({ viewport: { width: 900, height: 640 } })).newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') t.log(`page error: ${m.text()}`); });
+  // (noVNC draws the remote cursor as a data: image: the pages' CSP must allow it.)
+  page.on('console', (m) => { if (m.type() === 'error') { t.log(`page error: ${m.text()}`); if (/Content Security Policy/.test(m.text())) pageErrors.push(m.text()); } });
   await page.goto(ep.url);
   await waitFor(async () => /connected to vnccons/.test(await statusText(page)), 'page connected', 30_000);
   // The server's screen on the canvas: its root colour #3366cc.

@@ -43,7 +43,7 @@ async function cloudOn(t: ExecutionContext, dialect: 'pglite' | 'postgres'): Pro
   }
   const m = await createManager({
     settings: { port: 0, host: '127.0.0.1', dataDir: '', sessionTimeout: 1800, jobDelayMs: 0 },
-    ...(db ? { db } : {}), memory: true, adminPassword: 'e2e-admin', log: createLogger('silent'), env: {},
+    ...(db ? { db } : {}), memory: true, adminPassword: 'e2e-admin', log: createLogger('silent'), env: { FLOTILLA_SYSTEM_VMS: 'off' },
   });
   t.teardown(() => m.close());
   const url = await m.app.listen({ port: 0, host: '127.0.0.1' });

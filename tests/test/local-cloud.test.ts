@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import WebSocket from 'ws';
 import { keysFor } from '@flotilla/manager/client';
 import { kernelTestsUnavailable } from '../src/lab.ts';
 import { waitFor } from '../src/cloud.ts';
@@ -50,4 +51,25 @@ const skip = kernelTestsUnavailable();
   t.is(ip, '198.51.100.10');
   const r = await run('ip', ['netns', 'exec', `${name}-uplink`, 'curl', '-sS', '--max-time', '5', `http://${ip}/`]);
   t.is(r.stdout.trim(), 'hello');
+
+  // The zone's console proxy VM: its address is inside the uplink namespace; the manager forwards
+  // /console/ to it, so the endpoint's URL on the manager works from this (root) namespace.
+  let cp: { id: string; publicip: string } | undefined;
+  await waitFor(async () => {
+    cp = ((await api.ok('listSystemVms', { systemvmtype: 'consoleproxy' })).systemvm ?? []).find((v: { state: string; agentstate: string }) => v.state === 'Running' && v.agentstate === 'Up');
+    return Boolean(cp);
+  }, 'the local console proxy VM', 90_000);
+  t.regex(cp!.publicip, /^203\.0\.113\.\d+$/);
+  const page = await run('ip', ['netns', 'exec', `${name}-uplink`, 'curl', '-sS', '--max-time', '5', `http://${cp!.publicip}/console/`]);
+  t.regex(page.stdout, /xterm/);
+  const ep = (await api.ok('createConsoleEndpoint', { virtualmachineid: job.jobresult.virtualmachine.id })).consoleendpoint;
+  t.true(ep.url.startsWith(`${url}/console/?token=`));
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/console/ws?token=${encodeURIComponent(ep.websocket.token)}`);
+  let text = '';
+  ws.on('message', (d, bin) => {
+    if (bin) text += d.toString();
+    else if (JSON.parse(d.toString()).type === 'ready') ws.send(Buffer.from('hostname\r'));
+  });
+  await waitFor(async () => /^hello\s*$/m.test(text), `hostname through the console proxy VM (got ${JSON.stringify(text.slice(-200))})`, 30_000);
+  ws.close();
 });

@@ -19,6 +19,7 @@ import { createLogger } from '@flotilla/manager/log';
 import { openDatabase } from '@flotilla/manager/db/index';
 import { openPostgres } from '@flotilla/manager/db/postgres';
 import type { NetnsDriver } from '@flotilla/agent';
+import { vpnInterfaceOf } from '@flotilla/manager/commands/vpn/spec';
 
 const skip = kernelTestsUnavailable();
 const kernelTest = skip ? test.skip : test.serial;
@@ -40,7 +41,7 @@ async function cloudOn(t: ExecutionContext, dialect: 'pglite' | 'postgres'): Pro
   });
   const m = await createManager({
     settings: { port: 0, host: '127.0.0.1', dataDir: '', sessionTimeout: 1800, jobDelayMs: 0 },
-    db, memory: true, adminPassword: 'e2e-admin', log: createLogger('silent'), env: {},
+    db, memory: true, adminPassword: 'e2e-admin', log: createLogger('silent'), env: { FLOTILLA_SYSTEM_VMS: 'off' },
   });
   t.teardown(() => m.close());
   const url = await m.app.listen({ port: 0, host: '127.0.0.1' });
@@ -174,6 +175,15 @@ for (const dialect of DIALECTS) kernelTest(`remote-access VPN on WireGuard (${di
   const u2 = await alice.api.jobOk('addVpnUser', { username: 'dave', password: 'secret-2', publickey: davePub });
   t.like(u2.vpnuser, { username: 'dave', wireguardpublickey: davePub, wireguardaddress: '10.8.0.3' });
   t.is(u2.vpnuser.wireguardconfig, undefined, 'no private key of ours to hand out');
+  // A one-user change reaches the router as a delta of its peers, not the whole spec
+  // (manager/src/commands/vpn/push.ts): its generation's hash names the delta.
+  const pushedAs = async () => (await w.cloud.m.services.db.query<{ spec_hash: string; generation: number; applied_generation: number }>('SELECT spec_hash, generation, applied_generation FROM routers WHERE network_id = $1', [net.id]))[0]!;
+  const pushed = await pushedAs();
+  t.regex(pushed.spec_hash, /^delta:/);
+  t.is(pushed.applied_generation, pushed.generation);
+  /** The router's live peers (wg show over wireguard-go's UAPI socket in /var/run/wireguard). */
+  const livePeers = async () => (await promisify(execFile)('wg', ['show', vpnInterfaceOf(net.id), 'allowed-ips'])).stdout;
+  t.true((await livePeers()).includes(`${davePub}\t10.8.0.3/32`));
   const users = (await alice.api.ok('listVpnUsers', {})).vpnuser;
   t.deepEqual(users.map((u: { username: string }) => u.username), ['carol', 'dave']);
   t.false(JSON.stringify(users).includes('PrivateKey'), 'the generated private key is answered once, never listed');
@@ -241,7 +251,19 @@ for (const dialect of DIALECTS) kernelTest(`remote-access VPN on WireGuard (${di
   // ---- a real CloudStack client: Debian's cs lists, adds a user and deletes the VPN ----
   const csList = await cs(alice.api, ['listRemoteAccessVpns']);
   t.like(csList.remoteaccessvpn[0], { publicip: snat.ipaddress, wireguardport: 51820, state: 'Running' });
+  // A peer written to the database without a sync naming it (drift): the next user's delta sees
+  // the peer count differ and the whole spec goes instead, carrying both.
+  const ghost = execFileSync('wg', ['pubkey'], { input: execFileSync('wg', ['genkey']) }).toString().trim();
+  const ghostId = '0e0e0e0e-0000-4000-8000-000000000001';
+  await w.cloud.m.services.db.query(`INSERT INTO vpn_users (id, username, account_id, domain_id, password_hash, public_key, state) VALUES ($1, 'ghost', $2, $3, 'x', $4, 'Active')`, [ghostId, alice.accountId, alice.domainId, ghost]);
+  await w.cloud.m.services.db.query(`INSERT INTO vpn_user_addresses (vpn_id, user_id, address) VALUES ($1, $2, '10.8.0.9')`, [listed[0].id, ghostId]);
   const csUser = await cs(alice.api, ['addVpnUser', 'username=erin', 'password=secret-5']);
+  t.notRegex((await pushedAs()).spec_hash, /^delta:/, 'the whole spec was sent');
+  t.true((await livePeers()).includes(`${ghost}\t10.8.0.9/32`));
+  t.true((await livePeers()).includes(`${csUser.vpnuser.wireguardpublickey}\t10.8.0.2/32`));
+  await alice.api.jobOk('removeVpnUser', { username: 'ghost' });
+  t.regex((await pushedAs()).spec_hash, /^delta:/, 'and deltas again after it');
+  t.false((await livePeers()).includes(ghost));
   t.regex(csUser.vpnuser.wireguardconfig, /^\[Interface\]\nPrivateKey = /);
   t.is(csUser.vpnuser.wireguardaddress, '10.8.0.2', "carol's freed address is given again");
   // remote.access.vpn.user.limit holds (CloudStack's AccountLimitException: 532).

@@ -44,10 +44,11 @@ export async function login(username: string, password: string, domain: string):
   const s: Session = { sessionkey: r.sessionkey, username: r.username, userid: r.userid, account: r.account, domainid: r.domainid, type: String(r.type) };
   sessionStorage.setItem(KEY, JSON.stringify(s));
   session.current = s;
+  known = undefined;
   return s;
 }
 
-function logoutLocally() { sessionStorage.removeItem(KEY); session.current = null; }
+function logoutLocally() { sessionStorage.removeItem(KEY); session.current = null; known = undefined; }
 
 export async function logout(): Promise<void> {
   try { if (session.current) await post('logout', { sessionkey: session.current.sessionkey }); } finally { logoutLocally(); }
@@ -89,3 +90,13 @@ export async function job(command: string, params: Params = {}, onQueued?: (jobi
 }
 
 export const errorText = (e: unknown) => e instanceof ApiError ? `${e.errortext} (${e.command}, error ${e.errorcode})` : e instanceof Error ? e.message : String(e);
+
+let known: Promise<Set<string>> | undefined;
+/**
+ * Whether this user may call `command` (listApis, asked once per session): pages offer an
+ * action only when the API has it, so a manager without e.g. startSystemVm shows the list alone.
+ */
+export async function hasApi(command: string): Promise<boolean> {
+  known ??= call('listApis').then((r) => new Set(((r.api ?? []) as Json[]).map((a) => String(a.name)))).catch(() => { known = undefined; return new Set<string>(); });
+  return (await known).has(command);
+}

@@ -1,9 +1,15 @@
-// `npm run bench` (root: `npm run bench:vpn`): the router appliance's VPN, on the path production
-// uses — the appliance process (routers/src/main.ts) in its own namespace, sent whole RouterSpecs
-// on its control socket, wireguard-go configured peer by peer — against a bare wireguard-go pair.
-//   add_peer_10k_ms / remove_peer_10k_ms: a server holding 10,000 peers is sent the next
-//     generation with one peer more (less); from sending the spec to the appliance's answer,
-//     which comes after the peer is live in wireguard-go. p50 of 20 each.
+// `npm run bench` (root: `npm run bench:vpn`): the router's VPN on the path production uses,
+// against a bare wireguard-go pair.
+//   add_peer_10k_ms / remove_peer_10k_ms: through the whole product — a manager, its host agent
+//     (netns driver), an isolated network's router appliance with a VPN of 10,000 users: one user
+//     more (less) is written to the database as addVpnUser (removeVpnUser) writes it, and timed
+//     from there (the spec change) through the manager's sync of the router (spec build, push
+//     through the agent, the appliance's check, diff and wireguard-go UAPI set) to its answer,
+//     which comes once wireguard-go holds the peer; then checked live with `wg show` (untimed).
+//     p50 of 20 each. Also printed: the same with the whole spec pushed (the path before peer
+//     deltas and still the fallback, p50 of 10), the per-stage costs of both, addVpnUser's
+//     whole API call (job, password hash, address allocation) and the appliance alone sent whole
+//     specs on its control socket (appliance_full_spec_add_ms).
 //   tunnel_gbps_ratio_wggo: one iperf3 TCP flow, client → router's tunnel → guest behind the
 //     router (its nftables firewall included), over the same flow between a bare wireguard-go
 //     pair in two namespaces, configured as their users configure them (wg setconf), measured
@@ -27,6 +33,10 @@ import type { FirewallSpec } from '@flotilla/protocol/firewall';
 import { generateKeyPair } from '../src/keys.ts';
 import { addHost, addUplink, createZone, netnsHosts, startCloud, waitFor } from '@flotilla/tests/cloud';
 import { signedClient } from '@flotilla/manager/client';
+import { syncRouter } from '@flotilla/manager/orchestrator/router';
+import { lastDeltaTimings, lastFullTimings } from '@flotilla/manager/commands/vpn/push';
+import { vpnInterfaceOf, vpnSpecOf } from '@flotilla/manager/commands/vpn/spec';
+import { createHash, randomUUID } from 'node:crypto';
 
 const NA = 'vpn: add_peer_10k_ms=NA remove_peer_10k_ms=NA tunnel_gbps_ratio_wggo=NA first_handshake_ms=NA';
 if (!isRoot()) { console.log(`${NA} (needs root)`); process.exit(0); }
@@ -59,8 +69,13 @@ try {
   const control = join(dir, 'control.sock');
   const app = lab.spawn(rt, [process.execPath, '--import', 'tsx', MAIN_PATH, '--control', control, '--state-dir', join(dir, 'state')], { stdio: 'ignore' });
   children.push(app);
-  for (let i = 0; i < 200 && !existsSync(control); i++) await sleep(50);
-  const router = await RouterControl.connect(control);
+  // The socket file appears at bind, a moment before the appliance listens: retry a refused connect.
+  let router: RouterControl | undefined;
+  for (let i = 0; i < 600 && !router; i++) {
+    router = await RouterControl.connect(control).catch(() => undefined);
+    if (!router) await sleep(50);
+  }
+  if (!router) throw new Error('the appliance did not open its control socket');
 
   const server = generateKeyPair();
   const iface = `wgb${uniq}`;
@@ -78,6 +93,7 @@ try {
     ],
   };
   let generation = 0;
+  const appTimings: Array<Record<string, number>> = [];
   const apply = async (peers: Array<{ publicKey: string; address: string }>) => {
     const spec: RouterSpec = {
       ...base, generation: ++generation,
@@ -87,6 +103,7 @@ try {
     const r = await router.apply(spec);
     const ms = performance.now() - t0;
     if (r.type !== 'applied') throw new Error(`apply: ${JSON.stringify(r).slice(0, 500)}`);
+    if (r.timings) appTimings.push(r.timings);
     return ms;
   };
 
@@ -104,12 +121,12 @@ try {
     for (const r of routes) await lab.exec(ns, ['ip', 'route', 'add', r, 'dev', name]);
   };
 
-  // ---- 10,000 peers, then one more / one less ----
+  // ---- the appliance alone, sent whole specs: 10,000 peers, then one more / one less ----
   const peers = Array.from({ length: 10_000 }, (_, i) => ({ publicKey: generateKeyPair().publicKey, address: peerAddr(i) }));
   const clientKey = generateKeyPair();
   const clientPeer = { publicKey: clientKey.publicKey, address: '10.8.0.2' };
   await apply([clientPeer, ...peers]);
-  const adds: number[] = []; const removes: number[] = [];
+  const appAdds: number[] = []; const appRemoves: number[] = [];
   // The appliance's CPU time per change (user + system, /proc ticks summed over the 20 rounds):
   // wall time on a machine shared by many jobs measures mostly the wait for a core.
   const ticks = () => { const f = readFileSync(`/proc/${app.pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return Number(f[11]) + Number(f[12]); };
@@ -118,9 +135,9 @@ try {
   for (let i = 0; i < 20; i++) {
     const extra = { publicKey: generateKeyPair().publicKey, address: peerAddr(10_000 + i) };
     let c0 = ticks();
-    adds.push(await apply([clientPeer, ...peers, extra]));
+    appAdds.push(await apply([clientPeer, ...peers, extra]));
     cpuAdd += ticks() - c0; c0 = ticks();
-    removes.push(await apply([clientPeer, ...peers]));
+    appRemoves.push(await apply([clientPeer, ...peers]));
     cpuRemove += ticks() - c0;
   }
   const cpuAddMs = (cpuAdd / 20) * (1000 / hz); const cpuRemoveMs = (cpuRemove / 20) * (1000 / hz);
@@ -177,7 +194,14 @@ try {
   }
   // ---- first handshake through the API ----
   const teardowns: Array<() => unknown> = [];
-  const apiFirsts: number[] = [];
+  const apiFirsts: number[] = []; const apiAdds: number[] = [];
+  const adds: number[] = []; const removes: number[] = [];
+  const fullAdds: number[] = []; const fullRemoves: number[] = [];
+  const deltaStages: Array<Record<string, number>> = []; const fullStages: Array<Record<string, number>> = [];
+  const buildMs: number[] = []; const hashMs: number[] = []; const relayFloor: number[] = [];
+  // CPU per change (user + system), summed over the rounds: the bench's own process (the manager
+  // and the agent live in it) and the router's namespace (appliance + wireguard-go, /proc ticks).
+  const cpu = { delta: { mgr: 0, rt: 0, n: 0 }, full: { mgr: 0, rt: 0, n: 0 } };
   try {
     const tt = { teardown: (fn: () => unknown) => { teardowns.push(fn); } };
     const cloud = await startCloud(tt);
@@ -197,7 +221,78 @@ try {
     const tpl = (await api.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
     await api.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: tpl.id, networkids: net.id, name: 'vm1' }, 180_000);
     const snat = (await api.ok('listPublicIpAddresses', { associatednetworkid: net.id, issourcenat: true })).publicipaddress[0];
-    await api.jobOk('createRemoteAccessVpn', { publicipid: snat.id, iprange: '10.8.0.1-10.8.0.20' });
+    // Room for 10,000 users and more (CloudStack's per-account limit raised as an operator would).
+    await cloud.admin.ok('updateConfiguration', { name: 'remote.access.vpn.user.limit', value: '65535' });
+    await api.jobOk('createRemoteAccessVpn', { publicipid: snat.id, iprange: '10.8.0.1-10.8.63.254' });
+
+    // ---- 10,000 users in the database (as addVpnUser writes them), pushed once ----
+    const s = cloud.m.services;
+    const vpnId = (await s.db.query<{ id: string }>('SELECT id FROM remote_access_vpns WHERE network_id = $1', [net.id]))[0]!.id;
+    const wgIf = vpnInterfaceOf(net.id);
+    // The keys of the appliance-alone part (another server): no 10,000 key pairs made again, which
+    // would hold this process's event loop (the manager's and the agent's too) for seconds.
+    const users = peers.map((p, i) => ({ id: randomUUID(), key: p.publicKey, address: peerAddr(i) }));
+    /** What addVpnUser's transaction writes for one user (the password hash aside). */
+    const insertUsers = (us: typeof users) => s.db.tx(async (sql) => {
+      await sql.query(`INSERT INTO vpn_users (id, username, account_id, domain_id, password_hash, public_key, state)
+        SELECT id, 'u' || replace(id::text, '-', ''), $1, $2, 'bench', key, 'Active' FROM unnest($3::uuid[], $4::text[]) AS t(id, key)`, [acc.id, acc.domainid, us.map((u) => u.id), us.map((u) => u.key)]);
+      await sql.query('INSERT INTO vpn_user_addresses (vpn_id, user_id, address) SELECT $1, id, address FROM unnest($2::uuid[], $3::text[]) AS t(id, address)', [vpnId, us.map((u) => u.id), us.map((u) => u.address)]);
+    });
+    // In slices, yielding between them: one 10,000-row statement in PGlite blocks the event loop
+    // for seconds, past the agent's heartbeat timeout.
+    for (let i = 0; i < users.length; i += 500) { await insertUsers(users.slice(i, i + 500)); await sleep(5); }
+    await syncRouter(s, net.id);
+    /** The server's live peers (wg show over wireguard-go's UAPI socket, shared by all namespaces). */
+    const livePeers = async () => new Map(execFileSync('wg', ['show', wgIf, 'allowed-ips'], { maxBuffer: 64 << 20 }).toString().trim().split('\n').map((l) => l.split('\t') as [string, string]));
+    const have = (await livePeers()).size;
+    if (have < 10_000) throw new Error(`router holds ${have} peers, not 10,000`);
+    const rtName = (await s.db.query<{ instance_name: string }>('SELECT v.instance_name FROM routers r JOIN vm_instances v ON v.id = r.vm_id WHERE r.network_id = $1', [net.id]))[0]!.instance_name;
+    // The router VM's namespace as the netns driver names it (its host's tag: other runs on this
+    // machine have routers of the same instance name).
+    const rtNs = `flt-vm-${h1!.tag}-${rtName}`;
+    if (!existsSync(`/run/netns/${rtNs}`)) throw new Error(`no namespace ${rtNs}`);
+    const rtPids = () => execFileSync('ip', ['netns', 'pids', rtNs]).toString().split('\n').filter(Boolean);
+    const rtTicks = (pids: string[]) => pids.reduce((sum, p) => { try { const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' '); return sum + Number(f[11]) + Number(f[12]); } catch { return sum; } }, 0);
+    const timed = async (hint: boolean, key: string) => {
+      const pids = rtPids();
+      const r0 = rtTicks(pids); const c0 = process.cpuUsage(); const t0 = performance.now();
+      await syncRouter(s, net.id, hint ? { vpnKeys: [key] } : undefined);
+      const ms = performance.now() - t0; const c = process.cpuUsage(c0); const r = rtTicks(pids) - r0;
+      const acc = hint ? cpu.delta : cpu.full;
+      acc.mgr += (c.user + c.system) / 1000; acc.rt += r * 10; acc.n++;
+      return ms;
+    };
+    const round = async (i: number, hint: boolean) => {
+      const u = { id: randomUUID(), key: generateKeyPair().publicKey, address: peerAddr(10_000 + i) };
+      await insertUsers([u]);
+      const add = await timed(hint, u.key);
+      if ((await livePeers()).get(u.key) !== `${u.address}/32`) throw new Error(`peer ${u.key} not live after its add`);
+      if (hint) deltaStages.push({ ...lastDeltaTimings }); else fullStages.push({ ...lastFullTimings });
+      await s.db.query('DELETE FROM vpn_users WHERE id = $1', [u.id]);
+      const rm = await timed(hint, u.key);
+      if ((await livePeers()).has(u.key)) throw new Error(`peer ${u.key} still live after its removal`);
+      return [add, rm] as const;
+    };
+    for (let i = 0; i < 20; i++) { const [a, r] = await round(i, true); adds.push(a); removes.push(r); }
+    // The floor of any push in this run: the manager → agent → appliance → back round trip of a
+    // message the appliance answers at once (an unknown type: invalid_message), p50 of 20.
+    const hostId = (await s.db.query<{ host_id: string }>('SELECT v.host_id FROM routers r JOIN vm_instances v ON v.id = r.vm_id WHERE r.network_id = $1', [net.id]))[0]!.host_id;
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      await s.agents.request(hostId, 'relay', { name: rtName, payload: { type: 'ping', id: `p${i}` }, timeoutMs: 10_000 }, 15_000);
+      relayFloor.push(performance.now() - t0);
+    }
+    for (let i = 0; i < 10; i++) {
+      const [a, r] = await round(100 + i, false); fullAdds.push(a); fullRemoves.push(r);
+      // The whole-spec path's manager-side stages, measured alone: the 10,000-row spec section
+      // and the spec's serialisation and hash (currentSpec).
+      let t0 = performance.now();
+      const v = await vpnSpecOf(s, s.db, net.id);
+      buildMs.push(performance.now() - t0);
+      t0 = performance.now();
+      createHash('sha256').update(JSON.stringify({ vpn: v })).digest('hex');
+      hashMs.push(performance.now() - t0);
+    }
     for (let i = 0; i < 5; i++) {
       const ns = await netns(`a${i}`);
       await lab.veth(ns, 'eth0', up.ns, `a${i}u`);
@@ -205,6 +300,7 @@ try {
       await lab.exec(ns, ['ip', 'addr', 'add', `203.0.113.${210 + i}/24`, 'dev', 'eth0']);
       const t0 = performance.now();
       const u = await api.jobOk('addVpnUser', { username: `user${i}`, password: 'secret-1' });
+      apiAdds.push(performance.now() - t0);
       const conf = u.vpnuser.wireguardconfig as string;
       const name = `wga${i}${uniq}`;
       const addr = /^Address = (.+)$/m.exec(conf)![1]!;
@@ -226,9 +322,16 @@ try {
   }
 
   const ratio = median(viaRouter) / median(bare);
+  const stageP50 = (rs: Array<Record<string, number>>) => [...new Set(rs.flatMap((r) => Object.keys(r)))].map((k) => `${k}=${median(rs.map((r) => r[k] ?? 0)).toFixed(2)}`).join(' ');
+  console.error(`vpn bench stages, delta (p50 ms): ${stageP50(deltaStages)} relay_floor=${median(relayFloor).toFixed(2)}`);
+  console.error(`vpn bench stages, whole spec (p50 ms): ${stageP50(fullStages)} manager_vpn_section_10k=${median(buildMs).toFixed(2)} manager_json_sha256=${median(hashMs).toFixed(2)}`);
+  console.error(`vpn bench stages, appliance alone sent whole specs (p50 ms): ${stageP50(appTimings.slice(1))}`);
+  console.error(`vpn bench: full-spec adds ${fullAdds.map((x) => x.toFixed(1)).join(' ')} | removes ${fullRemoves.map((x) => x.toFixed(1)).join(' ')}`);
   console.error(`vpn bench: adds ${adds.map((x) => x.toFixed(1)).join(' ')} | removes ${removes.map((x) => x.toFixed(1)).join(' ')} | router ${viaRouter.map((x) => x.toFixed(2)).join(' ')} Gbit/s, bare ${bare.map((x) => x.toFixed(2)).join(' ')} Gbit/s | first handshakes: router ${firsts.map((x) => x.toFixed(0)).join(' ')} ms, from addVpnUser ${apiFirsts.map((x) => x.toFixed(0)).join(' ')} ms`);
   console.log(`vpn: add_peer_10k_ms=${median(adds).toFixed(1)} remove_peer_10k_ms=${median(removes).toFixed(1)} tunnel_gbps_ratio_wggo=${ratio.toFixed(2)} first_handshake_ms=${median(apiFirsts).toFixed(0)}`
-    + ` (router_first_handshake_ms=${median(firsts).toFixed(0)} appliance_cpu_ms_add=${cpuAddMs.toFixed(1)} appliance_cpu_ms_remove=${cpuRemoveMs.toFixed(1)} tunnel_gbps=${median(viaRouter).toFixed(2)} wggo_pair_gbps=${median(bare).toFixed(2)} loadavg=${loadavg()[0]!.toFixed(1)})`);
+    + ` (cpu_ms_per_change: manager=${(cpu.delta.mgr / cpu.delta.n).toFixed(1)} router=${(cpu.delta.rt / cpu.delta.n).toFixed(1)} full_spec_manager=${(cpu.full.mgr / cpu.full.n).toFixed(1)} full_spec_router=${(cpu.full.rt / cpu.full.n).toFixed(1)}`
+    + ` relay_floor_ms=${median(relayFloor).toFixed(1)} full_spec_add_ms=${median(fullAdds).toFixed(1)} full_spec_remove_ms=${median(fullRemoves).toFixed(1)} api_add_user_ms=${median(apiAdds).toFixed(0)} appliance_full_spec_add_ms=${median(appAdds).toFixed(1)} appliance_full_spec_remove_ms=${median(appRemoves).toFixed(1)}`
+    + ` router_first_handshake_ms=${median(firsts).toFixed(0)} appliance_cpu_ms_add=${cpuAddMs.toFixed(1)} appliance_cpu_ms_remove=${cpuRemoveMs.toFixed(1)} tunnel_gbps=${median(viaRouter).toFixed(2)} wggo_pair_gbps=${median(bare).toFixed(2)} loadavg=${loadavg()[0]!.toFixed(1)})`);
 } finally {
   // wireguard-go processes the appliance started live in its namespace: stop every process of
   // the bench's own namespaces (by PID) before they go.

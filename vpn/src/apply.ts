@@ -8,7 +8,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { deviceOf, diffPeers, uapi, type CompiledVpn } from './compile.ts';
+import { deviceOf, diffPeers, uapi, type CompiledVpn, type VpnChange } from './compile.ts';
 import { hexToKey } from './keys.ts';
 import { UapiClient, socketPath } from './uapi.ts';
 
@@ -72,6 +72,8 @@ export class VpnApplier {
   private client: UapiClient | undefined;
   private readonly journal: VpnJournal;
   private lastError: string | undefined;
+  /** The compiler revision whose peers `applied` holds (its diffs apply directly), if any. */
+  private appliedRev: number | undefined;
 
   constructor(private readonly opts: VpnApplierOptions) {
     this.journal = new VpnJournal(join(opts.stateDir, 'vpn-journal.jsonl'));
@@ -82,7 +84,12 @@ export class VpnApplier {
 
   get peerCount(): number { return this.applied?.peers.size ?? 0; }
 
-  async apply(c: CompiledVpn | undefined): Promise<VpnApplyResult> {
+  /**
+   * `c`: a VpnCompiler's change (its diff is used as is when this applier holds exactly the
+   * compiler's previous result: O(changed)) or a compiled VPN (diffed against what was applied:
+   * O(peers)); undefined stops the device.
+   */
+  async apply(c: VpnChange | CompiledVpn | undefined): Promise<VpnApplyResult> {
     try {
       const r = await this.applyNow(c);
       this.lastError = undefined;
@@ -90,7 +97,11 @@ export class VpnApplier {
     } catch (e) { this.lastError = (e as Error).message; throw e; }
   }
 
-  private async applyNow(c: CompiledVpn | undefined): Promise<VpnApplyResult> {
+  private async applyNow(change: VpnChange | CompiledVpn | undefined): Promise<VpnApplyResult> {
+    const c = change && 'compiled' in change ? change.compiled : change;
+    const hinted = change && 'compiled' in change ? change : undefined;
+    let rev = this.appliedRev;
+    this.appliedRev = undefined;
     if (!c) {
       const had = this.applied !== undefined;
       await this.stop();
@@ -105,6 +116,7 @@ export class VpnApplier {
       const adopted = await this.connectOrStart(device.interface);
       // A daemon that outlived its appliance process (restart): diff against what it holds.
       this.applied = adopted ? await this.live(device) : undefined;
+      rev = undefined; // what the daemon holds now is diffed, not assumed
     }
     const client = this.client!;
     if (!this.applied || this.applied.device.privateKey !== device.privateKey || this.applied.device.listenPort !== device.listenPort) {
@@ -117,15 +129,27 @@ export class VpnApplier {
       await run('ip', ['link', 'set', device.interface, 'up']);
       deviceChanged = true;
     }
-    const diff = diffPeers(this.applied?.peers, c.peers);
-    const peers = new Map(this.applied?.peers ?? []);
+    // The compiler's diff when it was computed against what this applier holds; else a diff
+    // against the applied peers (first apply, an adopted daemon, a failed earlier apply).
+    const diff = hinted && this.applied && rev !== undefined && rev === hinted.base ? hinted.diff : diffPeers(this.applied?.peers, c.peers);
+    // The applied set is this applier's own map, changed in place peer by peer (it always says
+    // what the daemon holds, even when a UAPI operation fails half-way).
+    const first = !this.applied;
+    if (!this.applied) this.applied = { device, peers: new Map() };
+    const peers = this.applied.peers;
     // Removals first: a key moving to another address in one spec frees its address first.
     for (const k of diff.remove) { await client.set(uapi.removePeer(k)); peers.delete(k); }
     for (const [k, ip] of diff.set) { await client.set(uapi.setPeer(k, ip)); peers.set(k, ip); }
-    const next = { device, peers };
-    if (deviceChanged || !this.applied) this.journal.snapshot(next); else this.journal.record(next, diff.set, diff.remove);
-    this.applied = next;
+    this.applied.device = device;
+    if (deviceChanged || first) this.journal.snapshot(this.applied); else this.journal.record(this.applied, diff.set, diff.remove);
+    this.appliedRev = hinted?.rev;
     return { added: diff.set.length, removed: diff.remove.length, device: deviceChanged };
+  }
+
+  /** A compiler change with no peer or device change that was not applied: this applier still
+   *  holds its result, so the next change's diff applies directly. */
+  unchanged(change: VpnChange): void {
+    if (this.appliedRev === change.base && !change.diff.set.length && !change.diff.remove.length) this.appliedRev = change.rev;
   }
 
   /** The device and peers a live daemon holds (address: as journalled, else unknown → re-set). */

@@ -85,7 +85,11 @@ export class VpnSpecError extends Error {
 
 /** Validates and compiles the VPN section; throws VpnSpecError with every problem. */
 export function compileVpn(v: RemoteAccessVpnSpec): CompiledVpn {
-  const errors: string[] = [];
+  return new VpnCompiler().compile(v).compiled;
+}
+
+/** The device part checked and compiled (everything but the peers). */
+function compileDevice(v: RemoteAccessVpnSpec, errors: string[]): { lo: number; hi: number; serverPub: string } | undefined {
   const lo = ip4ToInt(v.range.start); const hi = ip4ToInt(v.range.end);
   if (lo === undefined) errors.push(`/vpn/range/start: invalid IPv4 address ${v.range.start}`);
   if (hi === undefined) errors.push(`/vpn/range/end: invalid IPv4 address ${v.range.end}`);
@@ -93,25 +97,148 @@ export function compileVpn(v: RemoteAccessVpnSpec): CompiledVpn {
   if (!isWgKey(v.privateKey)) errors.push('/vpn/privateKey: not a 32-byte base64 key');
   if (lo !== undefined && hi !== undefined && lo >= hi) errors.push('/vpn/range: start must be below end');
   const serverPub = isWgKey(v.privateKey) ? serverPublicKey(v.privateKey) : '';
-  const peers = new Map<string, string>();
-  const used = new Set<number>();
-  v.peers.forEach((p, i) => {
-    if (!isWgKey(p.publicKey)) errors.push(`/vpn/peers/${i}/publicKey: not a 32-byte base64 key`);
-    else if (p.publicKey === serverPub) errors.push(`/vpn/peers/${i}/publicKey: the server's own key`);
-    else if (peers.has(p.publicKey)) errors.push(`/vpn/peers/${i}/publicKey: duplicate key ${p.publicKey}`);
-    const a = ip4ToInt(p.address);
-    if (a === undefined) errors.push(`/vpn/peers/${i}/address: invalid IPv4 address ${p.address}`);
-    else if (lo !== undefined && hi !== undefined && (a <= lo || a > hi)) errors.push(`/vpn/peers/${i}/address: ${p.address} is not a client address of ${v.range.start}-${v.range.end}`);
-    else if (used.has(a)) errors.push(`/vpn/peers/${i}/address: ${p.address} given to two peers`);
-    if (a !== undefined) used.add(a);
-    peers.set(p.publicKey, p.address);
-  });
-  if (errors.length) throw new VpnSpecError(errors);
-  const c = coveringPrefix(lo!, hi!);
-  return {
-    id: v.id, interface: v.interface, listenPort: v.listenPort, privateKey: v.privateKey, publicKey: serverPub,
-    address: `${v.range.start}/${c.len}`, clientPrefix: `${intToIp4(c.base)}/${c.len}`, publicIp: v.publicIp, openFirewall: v.openFirewall, peers,
-  };
+  return lo === undefined || hi === undefined ? undefined : { lo, hi, serverPub };
+}
+
+/** One compile's result: the whole compiled VPN and the peer changes since the compiler's
+ *  previous result (`base`, the revision they were computed against; `rev`, this one's). */
+export interface VpnChange { compiled: CompiledVpn; diff: PeerDiff; base: number; rev: number }
+
+interface CompilerState {
+  compiled: CompiledVpn;
+  /** The range and server key the peers were checked against. */
+  lo: number; hi: number; serverPub: string; rangeKey: string;
+  /** Tunnel address (as an integer) → the peer holding it. */
+  byAddr: Map<number, string>;
+}
+
+/**
+ * compileVpn() for an appliance that compiles every change: keeps the last accepted peer set
+ * keyed by public key, so that
+ * - `compile(spec)` (a whole spec) checks only the peers that are new or changed — a peer whose
+ *   key and address are the ones accepted last time was checked then — and yields the peer diff
+ *   as it goes (one Map lookup per peer instead of a schema, a parse and a diff per peer);
+ * - `patch(vpnId, set, remove)` (a delta) checks and applies only the changed peers: O(changed).
+ * Both are atomic: on an error nothing of the state changes. The result is the same as
+ * compileVpn() on the equivalent whole spec (a unit test checks it). Pure: no I/O.
+ */
+export class VpnCompiler {
+  private state: CompilerState | undefined;
+  private revision = 0;
+
+  /** The VPN id of the last accepted spec (undefined: none). */
+  get vpnId(): string | undefined { return this.state?.compiled.id; }
+
+  reset(): void { this.state = undefined; this.revision++; }
+
+  compile(v: RemoteAccessVpnSpec): VpnChange {
+    const errors: string[] = [];
+    const dev = compileDevice(v, errors);
+    const prev = this.state;
+    const rangeKey = `${v.range.start}-${v.range.end}/${v.privateKey}`;
+    // Peers accepted last time are trusted only against the same range and server key.
+    const known = prev && prev.rangeKey === rangeKey ? prev.compiled.peers : undefined;
+    const peers = new Map<string, string>();
+    const byAddr = new Map<number, string>();
+    const set: Array<[string, string]> = [];
+    const checkLater: number[] = [];
+    const ps = v.peers;
+    for (let i = 0; i < ps.length; i++) {
+      const p = ps[i]!;
+      if (peers.has(p.publicKey)) { errors.push(`/vpn/peers/${i}/publicKey: duplicate key ${p.publicKey}`); continue; }
+      peers.set(p.publicKey, p.address);
+      if (known !== undefined && known.get(p.publicKey) === p.address) {
+        byAddr.set(ip4ToInt(p.address)!, p.publicKey);
+      } else checkLater.push(i);
+    }
+    // New and changed peers, against the whole next set (an address a removed peer frees may be
+    // taken in the same spec).
+    for (const i of checkLater) {
+      const p = ps[i]!;
+      if (!isWgKey(p.publicKey)) errors.push(`/vpn/peers/${i}/publicKey: not a 32-byte base64 key`);
+      else if (dev && p.publicKey === dev.serverPub) errors.push(`/vpn/peers/${i}/publicKey: the server's own key`);
+      const a = ip4ToInt(p.address);
+      if (a === undefined) errors.push(`/vpn/peers/${i}/address: invalid IPv4 address ${p.address}`);
+      else if (dev && (a <= dev.lo || a > dev.hi)) errors.push(`/vpn/peers/${i}/address: ${p.address} is not a client address of ${v.range.start}-${v.range.end}`);
+      else if (byAddr.has(a)) errors.push(`/vpn/peers/${i}/address: ${p.address} given to two peers`);
+      if (a !== undefined) byAddr.set(a, p.publicKey);
+      set.push([p.publicKey, p.address]);
+    }
+    if (errors.length) throw new VpnSpecError(errors);
+    const remove: string[] = [];
+    if (prev) for (const k of prev.compiled.peers.keys()) if (!peers.has(k)) remove.push(k);
+    // A peer whose address changed is in `set`; one unchanged but trusted against another range
+    // was re-checked above and is in `set` too (an idempotent UAPI set).
+    const compiled = this.device(v, dev!, peers);
+    return this.accept({ compiled, lo: dev!.lo, hi: dev!.hi, serverPub: dev!.serverPub, rangeKey, byAddr }, { set, remove });
+  }
+
+  /**
+   * A delta on the last accepted spec: `set` peers (added or re-addressed), `remove` keys.
+   * Errors name the delta's paths (/set/i/…, /remove/i).
+   */
+  patch(vpnId: string, setPeers: ReadonlyArray<{ publicKey: string; address: string }>, removeKeys: readonly string[]): VpnChange {
+    const st = this.state;
+    if (!st || st.compiled.id !== vpnId) throw new VpnSpecError([`/vpnId: ${vpnId} is not the VPN last applied`]);
+    const errors: string[] = [];
+    const cur = st.compiled.peers;
+    const removing = new Set<string>();
+    removeKeys.forEach((k, i) => {
+      if (!cur.has(k)) errors.push(`/remove/${i}: ${k} is not a peer`);
+      else if (removing.has(k)) errors.push(`/remove/${i}: ${k} removed twice`);
+      else removing.add(k);
+    });
+    const setKeys = new Set<string>();
+    // Addresses freed by this delta (removed peers, re-addressed peers) and taken by it.
+    const freed = new Set<number>();
+    for (const k of removing) freed.add(ip4ToInt(cur.get(k)!)!);
+    for (const p of setPeers) { const old = cur.get(p.publicKey); if (old !== undefined && old !== p.address) freed.add(ip4ToInt(old)!); }
+    const taken = new Map<number, string>();
+    const set: Array<[string, string]> = [];
+    setPeers.forEach((p, i) => {
+      if (!isWgKey(p.publicKey)) errors.push(`/set/${i}/publicKey: not a 32-byte base64 key`);
+      else if (p.publicKey === st.serverPub) errors.push(`/set/${i}/publicKey: the server's own key`);
+      else if (setKeys.has(p.publicKey)) errors.push(`/set/${i}/publicKey: duplicate key ${p.publicKey}`);
+      else if (removing.has(p.publicKey)) errors.push(`/set/${i}/publicKey: ${p.publicKey} is also removed`);
+      setKeys.add(p.publicKey);
+      const a = ip4ToInt(p.address);
+      if (a === undefined) errors.push(`/set/${i}/address: invalid IPv4 address ${p.address}`);
+      else if (a <= st.lo || a > st.hi) errors.push(`/set/${i}/address: ${p.address} is not a client address of the range`);
+      else {
+        const owner = st.byAddr.get(a);
+        if (taken.has(a) || (owner !== undefined && owner !== p.publicKey && !freed.has(a))) errors.push(`/set/${i}/address: ${p.address} given to two peers`);
+        taken.set(a, p.publicKey);
+      }
+      if (cur.get(p.publicKey) !== p.address) set.push([p.publicKey, p.address]);
+    });
+    if (errors.length) throw new VpnSpecError(errors);
+    // Checked: change the state in place (O(changed)); the compiled object is a new one.
+    for (const k of removing) { const a = ip4ToInt(cur.get(k)!)!; if (st.byAddr.get(a) === k) st.byAddr.delete(a); cur.delete(k); }
+    for (const [k] of set) {
+      const old = cur.get(k);
+      if (old !== undefined) { const oa = ip4ToInt(old)!; if (st.byAddr.get(oa) === k) st.byAddr.delete(oa); }
+    }
+    for (const [k, ip] of set) { cur.set(k, ip); st.byAddr.set(ip4ToInt(ip)!, k); }
+    const base = this.revision;
+    this.revision++;
+    st.compiled = { ...st.compiled };
+    return { compiled: st.compiled, diff: { set, remove: [...removing] }, base, rev: this.revision };
+  }
+
+  private device(v: RemoteAccessVpnSpec, dev: { lo: number; hi: number; serverPub: string }, peers: Map<string, string>): CompiledVpn {
+    const c = coveringPrefix(dev.lo, dev.hi);
+    return {
+      id: v.id, interface: v.interface, listenPort: v.listenPort, privateKey: v.privateKey, publicKey: dev.serverPub,
+      address: `${v.range.start}/${c.len}`, clientPrefix: `${intToIp4(c.base)}/${c.len}`, publicIp: v.publicIp, openFirewall: v.openFirewall, peers,
+    };
+  }
+
+  private accept(next: CompilerState, diff: PeerDiff): VpnChange {
+    const base = this.revision;
+    this.state = next;
+    this.revision++;
+    return { compiled: next.compiled, diff, base, rev: this.revision };
+  }
 }
 
 /** What the device-level part is (a change of any of these re-keys or re-binds the device). */

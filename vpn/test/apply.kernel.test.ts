@@ -122,3 +122,95 @@ kt('peers added and removed one by one: sessions kept, removed peer cut at once,
   t.like(await app.ctl.apply({ ...spec([]), vpn: undefined } as RouterSpec), { type: 'applied', changed: ['firewall', 'vpn'] });
   await until(async () => !existsSync(`/var/run/wireguard/${iface}.sock`), 'daemon gone', 5000);
 });
+
+kt('peer deltas (applyVpnPeers) on the applied generation: only the changed peers, base_mismatch and invalid deltas change nothing, whole specs still diff right after', async (t) => {
+  const lab = Lab.create(t, 'vpnd');
+  const dir = mkdtempSync(join(tmpdir(), 'flt-vpnd-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const srv = await lab.netns('srv');
+  const uniq = randomBytes(4).toString('hex');
+  const iface = `wgd${uniq}`;
+  const server = generateKeyPair();
+  const vpnId = '0d0d0d0d-0000-4000-8000-000000000001';
+  const spec = (generation: number, peers: Array<{ publicKey: string; address: string }>): RouterSpec => ({
+    version: '1.0', routerId: 'r-vpnd', generation, interfaces: [], routes: [], guestNetworks: [],
+    vpn: { version: 1, id: vpnId, interface: iface, publicIp: '198.18.0.1', listenPort: 51820, privateKey: server.privateKey, range: { start: '10.8.0.1', end: '10.8.7.254' }, openFirewall: false, peers },
+  });
+  lab.onCleanup(() => rmSync(`/var/run/wireguard/${iface}.sock`, { force: true }));
+  const app = await appliance(lab, srv, join(dir, 'state'), dir);
+  t.teardown(() => app.stop());
+  // Two clients: a is a peer from the start, b comes and goes by deltas.
+  const cs: Array<{ ns: string; ifc: string; key: ReturnType<typeof generateKeyPair>; addr: string }> = [];
+  for (const [i, name] of ['da', 'db'].entries()) {
+    const ns = await lab.netns(name);
+    await lab.veth(ns, 'eth0', srv, `p${i}`);
+    await lab.exec(srv, ['ip', 'addr', 'add', `198.18.${i}.1/24`, 'dev', `p${i}`]);
+    await lab.exec(ns, ['ip', 'addr', 'add', `198.18.${i}.2/24`, 'dev', 'eth0']);
+    cs.push({ ns, ifc: `wge${i}${uniq}`, key: generateKeyPair(), addr: `10.8.0.${i + 2}` });
+  }
+  const [a, b] = cs as [typeof cs[0], typeof cs[0]];
+  const more = Array.from({ length: 300 }, (_, i) => ({ publicKey: generateKeyPair().publicKey, address: `10.8.${1 + (i >> 8)}.${i & 255}` }));
+  const pa = { publicKey: a.key.publicKey, address: a.addr };
+  const pb = { publicKey: b.key.publicKey, address: b.addr };
+  t.like(await app.ctl.apply(spec(1, [pa, ...more])), { type: 'applied', generation: 1 });
+  for (const [i, c] of cs.entries()) {
+    lab.spawn(c.ns, ['wireguard-go', '-f', c.ifc], { env: { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' } });
+    lab.onCleanup(() => rmSync(`/var/run/wireguard/${c.ifc}.sock`, { force: true }));
+    await until(async () => existsSync(`/var/run/wireguard/${c.ifc}.sock`), 'client socket');
+    const conf = join(dir, `${c.ifc}.conf`);
+    writeFileSync(conf, `[Interface]\nPrivateKey = ${c.key.privateKey}\n\n[Peer]\nPublicKey = ${server.publicKey}\nEndpoint = 198.18.${i}.1:51820\nAllowedIPs = 10.8.0.1/32\n`, { mode: 0o600 });
+    await lab.exec(c.ns, ['wg', 'setconf', c.ifc, conf]);
+    await lab.exec(c.ns, ['ip', 'addr', 'add', `${c.addr}/32`, 'dev', c.ifc]);
+    await lab.exec(c.ns, ['ip', 'link', 'set', c.ifc, 'up']);
+    await lab.exec(c.ns, ['ip', 'route', 'add', '10.8.0.1/32', 'dev', c.ifc]);
+  }
+  const ping = async (c: typeof a) => (await lab.tryExec(c.ns, ['ping', '-c', '1', '-W', '1', '10.8.0.1'], { timeoutMs: 4000 })).code === 0;
+  await until(() => ping(a), 'client a through the tunnel');
+  t.false(await ping(b), 'b is no peer yet');
+  /** The server's live peers as wireguard-go reports them (wg show over its UAPI socket). */
+  const live = async () => new Map((await lab.exec(srv, ['wg', 'show', iface, 'allowed-ips'])).stdout.trim().split('\n').map((l) => l.split('\t') as [string, string]));
+  const hs = async (k: string) => new Map((await lab.exec(srv, ['wg', 'show', iface, 'latest-handshakes'])).stdout.trim().split('\n').map((l) => l.split('\t') as [string, string])).get(k);
+  const hsA = await hs(a.key.publicKey);
+  const delta = (base: number, generation: number, set: typeof more, remove: string[]) => app.ctl.request(JSON.stringify({ type: 'applyVpnPeers', id: `d${generation}`, version: 1, base, generation, vpnId, set, remove }));
+
+  // b added and one of the 300 removed: the reply comes when both are live.
+  await sleep(1100); // a re-handshake of a would show as a later timestamp (seconds resolution)
+  t.like(await delta(1, 2, [pb], [more[0]!.publicKey]), { type: 'applied', id: 'd2', generation: 2, changed: ['vpn'] });
+  let peers = await live();
+  t.is(peers.size, 301);
+  t.is(peers.get(b.key.publicKey), `${b.addr}/32`);
+  t.false(peers.has(more[0]!.publicKey));
+  await until(() => ping(b), 'b through the tunnel after the delta');
+  t.true(await ping(a));
+  t.is(await hs(a.key.publicKey), hsA, "a's session survived the delta");
+  t.is((await app.ctl.report()).appliedGeneration, 2);
+
+  // Not on the applied generation, another VPN, or invalid: refused, nothing changes.
+  t.like(await delta(1, 3, [more[0]!], []), { type: 'error', code: 'base_mismatch' });
+  t.like(await app.ctl.request(JSON.stringify({ type: 'applyVpnPeers', version: 1, base: 2, generation: 3, vpnId: '0d0d0d0d-0000-4000-8000-000000000002', set: [], remove: [] })), { type: 'error', code: 'base_mismatch' });
+  const bad = await delta(2, 3, [{ publicKey: more[0]!.publicKey, address: a.addr }, { publicKey: 'not-a-key', address: '10.8.0.50' }], [server.publicKey]);
+  t.like(bad, { type: 'error', code: 'invalid_spec' });
+  const bad2 = await delta(2, 3, [{ publicKey: more[0]!.publicKey, address: a.addr }], [more[0]!.publicKey]);
+  t.like(bad2, { type: 'error', code: 'invalid_spec' });
+  t.regex((bad2 as { errors: string[] }).errors.join('\n'), /\/remove\/0: .* is not a peer[\s\S]*\/set\/0\/address: 10\.8\.0\.2 given to two peers/);
+  const sorted = (m: Map<string, string>) => [...m].sort((x, y) => x[0].localeCompare(y[0]));
+  t.deepEqual(sorted(await live()), sorted(peers));
+  t.is((await app.ctl.report()).appliedGeneration, 2);
+
+  // b removed by a delta: cut at once, a untouched.
+  t.like(await delta(2, 3, [], [b.key.publicKey]), { type: 'applied', generation: 3, changed: ['vpn'] });
+  t.false(await ping(b), 'the removed peer is cut at once');
+  t.true(await ping(a));
+  // A whole spec after deltas diffs against what the deltas made: the same peers → no change;
+  // one more → that one only.
+  const now = [pa, ...more.slice(1)];
+  t.like(await app.ctl.apply(spec(4, now)), { type: 'applied', generation: 4, changed: [] });
+  t.like(await app.ctl.apply(spec(5, [...now, pb])), { type: 'applied', generation: 5, changed: ['vpn'] });
+  peers = await live();
+  t.is(peers.size, 301);
+  t.is(peers.get(b.key.publicKey), `${b.addr}/32`);
+  await until(() => ping(b), 'b back by a whole spec');
+  // And deltas continue on top of the whole spec.
+  t.like(await delta(5, 6, [{ publicKey: more[0]!.publicKey, address: '10.8.0.77' }], []), { type: 'applied', generation: 6 });
+  t.is((await live()).get(more[0]!.publicKey), '10.8.0.77/32');
+});

@@ -4,7 +4,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { validateFirewallSpec, type FirewallSpec } from '@flotilla/protocol/firewall';
 import type { RemoteAccessVpnSpec } from '@flotilla/protocol/vpn';
-import { clientConfig, compileVpn, diffPeers, generateKeyPair, isWgKey, parseRange, publicKeyOf, uapi, VpnSpecError, wgKeyProblem, withVpnFirewall, wgSetconfOf } from '../src/index.ts';
+import { clientConfig, compileVpn, diffPeers, VpnCompiler, generateKeyPair, isWgKey, parseRange, publicKeyOf, uapi, VpnSpecError, wgKeyProblem, withVpnFirewall, wgSetconfOf } from '../src/index.ts';
 
 const ID = '11111111-2222-4333-8444-555555555555';
 const server = generateKeyPair();
@@ -48,6 +48,53 @@ test('diff: adds and removes exactly the changed peers (never a rewrite)', (t) =
   t.deepEqual(diffPeers(next, next), { set: [], remove: [] });
   t.regex(uapi.setPeer(server.publicKey, '10.8.0.2'), /^public_key=[0-9a-f]{64}\nreplace_allowed_ips=true\nallowed_ip=10\.8\.0\.2\/32\n$/);
   t.regex(uapi.removePeer(server.publicKey), /^public_key=[0-9a-f]{64}\nremove=true\n$/);
+});
+
+test('incremental compiler: a whole spec checks and diffs only changed peers, with the result of compileVpn', (t) => {
+  const ks = Array.from({ length: 5 }, () => generateKeyPair().publicKey);
+  const c = new VpnCompiler();
+  const first = c.compile(spec(ks.slice(0, 3).map((k, i) => ({ publicKey: k, address: `10.8.0.${2 + i}` }))));
+  t.is(first.diff.set.length, 3);
+  t.deepEqual(first.diff.remove, []);
+  // ks[1] leaves, ks[3] takes its address in the same spec, ks[2] moves.
+  const next = spec([{ publicKey: ks[0]!, address: '10.8.0.2' }, { publicKey: ks[3]!, address: '10.8.0.3' }, { publicKey: ks[2]!, address: '10.8.0.9' }]);
+  const ch = c.compile(next);
+  t.is(ch.base, first.rev);
+  t.deepEqual(ch.diff, { set: [[ks[3]!, '10.8.0.3'], [ks[2]!, '10.8.0.9']], remove: [ks[1]!] });
+  t.deepEqual([...ch.compiled.peers], [...compileVpn(next).peers]);
+  t.like(ch.compiled, { ...compileVpn(next), peers: ch.compiled.peers });
+  // An error in a changed peer refuses the spec and leaves the state as it was.
+  const bad = spec([{ publicKey: ks[0]!, address: '10.8.0.2' }, { publicKey: ks[4]!, address: '10.8.0.2' }]);
+  const e = t.throws(() => c.compile(bad), { instanceOf: VpnSpecError });
+  t.regex(e!.errors.join('\n'), /10\.8\.0\.2 given to two peers/);
+  t.deepEqual(c.compile(next).diff, { set: [], remove: [] });
+  // Another range: every peer is checked again (an address outside it is refused).
+  const narrow = { ...next, range: { start: '10.8.0.1', end: '10.8.0.5' } };
+  t.regex(t.throws(() => c.compile(narrow), { instanceOf: VpnSpecError })!.errors.join(), /10\.8\.0\.9 is not a client address/);
+});
+
+test('incremental compiler: a delta (patch) is checked alone and yields the whole spec\'s compile', (t) => {
+  const ks = Array.from({ length: 6 }, () => generateKeyPair().publicKey);
+  const c = new VpnCompiler();
+  const peers = ks.slice(0, 3).map((k, i) => ({ publicKey: k, address: `10.8.0.${2 + i}` }));
+  const r0 = c.compile(spec(peers));
+  // A removal frees an address that the same delta gives to a new peer; a peer moves.
+  const ch = c.patch(ID, [{ publicKey: ks[3]!, address: '10.8.0.2' }, { publicKey: ks[1]!, address: '10.8.0.20' }], [ks[0]!]);
+  t.deepEqual(ch.diff, { set: [[ks[3]!, '10.8.0.2'], [ks[1]!, '10.8.0.20']], remove: [ks[0]!] });
+  t.is(ch.base, r0.rev);
+  const whole = spec([{ publicKey: ks[1]!, address: '10.8.0.20' }, { publicKey: ks[2]!, address: '10.8.0.4' }, { publicKey: ks[3]!, address: '10.8.0.2' }]);
+  t.deepEqual(new Map(ch.compiled.peers), compileVpn(whole).peers);
+  // Refused, each with its path, and nothing changes: an address held by another peer, a key
+  // that is no peer, the server's key, a bad address, a key both set and removed.
+  const before = [...ch.compiled.peers];
+  const e = t.throws(() => c.patch(ID, [
+    { publicKey: ks[4]!, address: '10.8.0.20' }, { publicKey: server.publicKey, address: '10.8.0.30' }, { publicKey: ks[5]!, address: '10.9.0.1' }, { publicKey: ks[2]!, address: '10.8.0.31' },
+  ], [ks[0]!, ks[2]!]), { instanceOf: VpnSpecError });
+  t.deepEqual(e!.errors.map((x) => x.split(':')[0]).sort(), ['/remove/0', '/set/0/address', '/set/1/publicKey', '/set/2/address', '/set/3/publicKey']);
+  t.deepEqual([...c.patch(ID, [], []).compiled.peers], before);
+  t.throws(() => c.patch('22222222-2222-4333-8444-555555555555', [], []), { instanceOf: VpnSpecError });
+  // The address a moved peer left is free again.
+  t.deepEqual(c.patch(ID, [{ publicKey: ks[4]!, address: '10.8.0.3' }], []).diff.set, [[ks[4]!, '10.8.0.3']]);
 });
 
 test('firewall additions: UDP port opened on the public IP, clients egress like the guests, validated by firewall/', (t) => {

@@ -33,8 +33,13 @@ export const BUNDLE = '{bundle}';
  *  substituted, and a leading `{bundle}` expanded. The manager only names a role. */
 export const DEFAULT_APPLIANCES: Record<string, string[]> = {
   router: [BUNDLE, '--control', '{control}', '--state-dir', '{state}'],
-  proxy: [BUNDLE, '--control', '{control}'],
+  // `{manager}`: a unix socket the agent links to the manager's address (the console proxy
+  // reaches consoles through the manager, which asks their hosts' agents).
+  proxy: [BUNDLE, '--control', '{control}', '--manager', '{manager}'],
   storage: [BUNDLE, '--control', '{control}'],
+  // The secondary storage VM's appliance (manager/src/systemvm/storage-role.ts): the health-only
+  // stand-in until the storage service speaks the appliance contract (appliance-image/README.md).
+  ssvm: [BUNDLE, '--control', '{control}'],
 };
 
 export interface NetnsDriverConfig {
@@ -49,6 +54,9 @@ export interface NetnsDriverConfig {
   /** Per-VM files (spec, pids, console link, control socket). Default /run/flotilla/agent-<tag>. */
   stateDir?: string;
   appliances?: Record<string, string[]>;
+  /** The manager's URL (normally set by the agent, setManagerUrl): a system VM whose appliance
+   *  argv has `{manager}` gets a unix socket forwarded to its host:port (socat, host side). */
+  managerUrl?: string;
   capacity?: Partial<HostCapacity>;
   busybox?: string;
   socat?: string;
@@ -118,6 +126,7 @@ export class NetnsDriver implements Driver {
   readonly stateDir: string;
   private readonly host: string;
   private readonly appliances: Record<string, string[]>;
+  private managerUrl: string | undefined;
   private readonly busybox: string;
   private readonly socat: string;
   private readonly mutex = new KeyedMutex();
@@ -146,6 +155,7 @@ export class NetnsDriver implements Driver {
     this.names = new NetnsNames(tag);
     this.host = config.hostNamespace;
     this.appliances = config.appliances ?? DEFAULT_APPLIANCES;
+    this.managerUrl = config.managerUrl;
     this.runc = new Runc(join(this.stateDir, 'runc'), config.runc ?? 'runc');
   }
 
@@ -410,8 +420,9 @@ export class NetnsDriver implements Driver {
     // Refuse before creating anything when the role's program is not installed here.
     const missing = argv.filter((a) => a.startsWith('/') && (a === argv[0] || /\.(m?[jt]s)$/.test(a)) && !existsSync(a));
     if (missing.length) throw new AgentError('UNSUPPORTED', `appliance role ${spec.template.role} is not installed on this host (missing ${missing.join(', ')})`);
+    if (argv.includes('{manager}')) this.managerTarget(); // refuses before anything exists
     return argv.map((a) => a.replaceAll('{control}', this.controlSocket(spec.name)).replaceAll('{state}', this.applianceStateDir(spec))
-      .replaceAll('{name}', spec.name));
+      .replaceAll('{name}', spec.name).replaceAll('{manager}', this.managerSocket(spec.name)));
   }
 
   /** An appliance's state directory: kept under its stateKey across VM destroy/re-create, else
@@ -453,6 +464,29 @@ export class NetnsDriver implements Driver {
     return { stateKey, existed };
   }
 
+  setManagerUrl(url: string): void { this.managerUrl = url; }
+
+  /** A system VM's link to the manager: `<vmDir>/manager.sock`. */
+  private managerSocket(vm: string): string { return join(this.vmDir(vm), 'manager.sock'); }
+
+  /** host and port of the manager's URL, as a socat TCP address (validated: it goes into one). */
+  private managerTarget(): string {
+    if (!this.managerUrl) throw new AgentError('UNSUPPORTED', 'this appliance needs a link to the manager, and the driver was not told the manager\'s URL');
+    const u = new URL(this.managerUrl);
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    const port = u.port || (u.protocol === 'wss:' || u.protocol === 'https:' ? '443' : '80');
+    if (!/^[A-Za-z0-9.-]+$/.test(host) && !/^[0-9a-fA-F:]+$/.test(host)) throw new AgentError('INVALID_ARGUMENT', `manager host ${JSON.stringify(host)} cannot be linked`);
+    return host.includes(':') ? `TCP6:[${host}]:${port},nodelay` : `TCP:${host}:${port},nodelay`;
+  }
+
+  /** The link: socat in the agent's namespace (which reaches the manager) listening on the VM's
+   *  manager.sock; the appliance, in its own namespace, reaches the socket by path. A plain byte
+   *  forward: the appliance authenticates itself to the manager (TLS, if the URL is wss, is end
+   *  to end). Recorded as the VM's `link` process: its death is the VM's Error, as any other. */
+  private startManagerLink(vm: string): number {
+    return this.spawnHost(vm, 'link', [this.socat, `UNIX-LISTEN:${this.managerSocket(vm)},fork,mode=600,unlink-early`, this.managerTarget()]);
+  }
+
   private async createVm(spec: VmSpec, bridges: Map<number, IpLink>, appliance: string[] | undefined): Promise<void> {
     if (spec.template.kind === 'guest') return this.createGuestVm(spec, bridges);
     const name = spec.name;
@@ -470,6 +504,7 @@ export class NetnsDriver implements Driver {
     for (const nic of spec.nics) await this.createNic(spec, nic, bridges.get(nic.deviceId)!);
     const pids: Pids = {};
     if (spec.console?.serial !== false) pids.console = this.startConsole(name);
+    if (appliance!.includes(this.managerSocket(name))) pids.link = this.startManagerLink(name);
     pids.appliance = this.spawnIn(name, 'appliance', appliance!);
     await this.writePids(name, pids);
     await this.awaitInNamespace(name, pids);
@@ -593,10 +628,16 @@ export class NetnsDriver implements Driver {
   /** Host-side processes of a VM: a guest's console relay (it lives in the host namespace, so
    *  it is not found by namespace). */
   async hostSidePids(vm: string): Promise<number[]> {
-    const relay = (await this.readPids(vm)).relay;
-    if (!relay) return [];
-    const cmd = await readFile(`/proc/${relay}/cmdline`, 'utf8').catch(() => '');
-    return cmd.includes(this.consolePath(vm)) ? [relay] : [];
+    const { relay, link } = await this.readPids(vm);
+    const out: number[] = [];
+    // Only while the pid is still that process (a recycled pid is someone else's).
+    if (relay && (await readFile(`/proc/${relay}/cmdline`, 'utf8').catch(() => '')).includes(this.consolePath(vm))) out.push(relay);
+    if (link && (await this.linkAlive(vm, link))) out.push(link);
+    return out;
+  }
+
+  private async linkAlive(vm: string, pid: number): Promise<boolean> {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes(this.managerSocket(vm));
   }
 
   /** Removes a VM's directory, unmounting its root filesystem and persisted user namespace
@@ -619,6 +660,7 @@ export class NetnsDriver implements Driver {
     // a VM with a serial console when socat has linked its pty (it does so just after starting,
     // and a state read in between would report no console).
     for (const [label, pid] of Object.entries(pids)) {
+      if (label === 'link') { await this.awaitLink(vm, pid, deadline); continue; }
       for (;;) {
         const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
         if (ns === want && (label !== 'console' || existsSync(this.consolePath(vm)))) break;
@@ -630,6 +672,18 @@ export class NetnsDriver implements Driver {
         if (Date.now() > deadline) throw new AgentError('TIMEOUT', `process ${label} of VM ${vm} did not enter the VM's namespace within ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 5));
       }
+    }
+  }
+
+  /** The manager link (host side) is up when its socket exists. */
+  private async awaitLink(vm: string, pid: number, deadline: number): Promise<void> {
+    while (!existsSync(this.managerSocket(vm))) {
+      if (!existsSync(`/proc/${pid}`)) {
+        const log = (await readFile(join(this.vmDir(vm), 'link.log'), 'utf8').catch(() => '')).trim().split('\n').pop();
+        throw new AgentError('DRIVER_FAILURE', `the manager link of VM ${vm} exited at start${log ? `: ${log}` : ''}`);
+      }
+      if (Date.now() > deadline) throw new AgentError('TIMEOUT', `the manager link of VM ${vm} did not listen in time`);
+      await new Promise((r) => setTimeout(r, 5));
     }
   }
 
@@ -779,6 +833,7 @@ export class NetnsDriver implements Driver {
       for (const nic of spec.nics) await this.applyStatic(spec, nic);
       const next: Pids = {};
       if (pids.console) next.console = pids.console;
+      if (pids.link) next.link = pids.link;
       next.appliance = this.spawnIn(name, 'appliance', this.applianceArgv(spec)!);
       await this.writePids(name, next);
       await this.awaitInNamespace(name, next);
@@ -947,7 +1002,9 @@ export class NetnsDriver implements Driver {
     if (broken) return { ...state, state: 'Error', detail: `namespace unusable: ${broken}` };
     const live = await this.nsPids(ns);
     if (spec?.template.kind === 'guest') return this.guestState(name, spec, state, live);
-    const dead = Object.entries(await this.readPids(name)).filter(([, pid]) => !live.includes(pid));
+    const pidsNow = await this.readPids(name);
+    const dead = Object.entries(pidsNow).filter(([label, pid]) => label !== 'link' && !live.includes(pid));
+    if (pidsNow.link && !(await this.linkAlive(name, pidsNow.link))) dead.push(['link', pidsNow.link]);
     if (spec && dead.length) {
       state.state = 'Error';
       state.detail = dead.map(([label, pid]) => `process ${label} (pid ${pid}) exited`).join('; ');

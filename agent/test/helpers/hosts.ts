@@ -30,7 +30,7 @@ export async function makeHosts(t: Teardownable | undefined, n: number, opts: { 
     const driver = new NetnsDriver({
       hostNamespace: ns, hostTag: randomBytes(2).toString('hex'), stateDir, stopGraceMs: 500,
       ...(opts.fabric !== false ? { fabric: { interface: 'fab0', localIp: fabricIp } } : {}),
-      appliances: { echo: [process.execPath, ECHO_APPLIANCE, '{control}', '{state}'], gone: [process.execPath, '/nonexistent/appliance.mjs', '{control}'] },
+      appliances: { echo: [process.execPath, ECHO_APPLIANCE, '{control}', '{state}'], linked: [process.execPath, ECHO_APPLIANCE, '{control}', '{state}', '{manager}'], gone: [process.execPath, '/nonexistent/appliance.mjs', '{control}'] },
     });
     lab.onCleanup(async () => { await driver.destroyAll().catch(() => undefined); await rm(stateDir, { recursive: true, force: true }); });
     hosts.push({ ns, driver, fabricIp, stateDir });

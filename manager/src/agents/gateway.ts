@@ -4,6 +4,12 @@
 // with responses. A host that is silent for HEARTBEAT_TIMEOUT_MS is marked Disconnected (and
 // Alert after a further grace period). After every hello the manager reconciles the host
 // (the `onConnect` hook), since the agent keeps no desired state of its own.
+//
+// One agent per host (issue 16): each accepted hello starts a session with the next epoch
+// (hosts.agent_epoch); a second hello with the same token while the first session is alive
+// (open and heard within HEARTBEAT_TIMEOUT_MS) is refused DUPLICATE — the newcomer retries with
+// back-off and takes over only once the first session is gone, so two agents never replace each
+// other's connection. Only the current epoch's end marks the host Disconnected.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
@@ -36,6 +42,10 @@ class Connection {
   readonly pending = new Map<string, Pending>();
   lastHeard = Date.now();
   seq = 0;
+  /** The session's epoch (hosts.agent_epoch), set once the hello is recorded. */
+  epoch = 0;
+  /** The reconciliation after this session's hello has ended (the host is as the database wants). */
+  reconciled = false;
   constructor(readonly hostId: string, readonly ws: WebSocket, readonly hello: Hello) {}
   send(m: ManagerToAgent): void { this.ws.send(JSON.stringify(m)); }
   failAll(why: string): void {
@@ -69,6 +79,11 @@ export class AgentGateway {
   constructor(private readonly db: Database, private readonly log: Logger) { this.r = { db, log }; }
 
   isConnected(hostId: string): boolean { return this.conns.has(hostId); }
+  /** Connected, and the reconciliation after its hello has ended (resumed jobs wait for this). */
+  isReconciled(hostId: string): boolean { return this.conns.get(hostId)?.reconciled === true; }
+  /** Hellos accepted, and hellos refused DUPLICATE, since start (metrics, tests). */
+  accepted = 0;
+  fenced = 0;
 
   /** Drops a host's channel (its token was revoked); its agent is refused on redial. */
   disconnect(hostId: string): void {
@@ -183,7 +198,7 @@ export class AgentGateway {
       if (!conn || this.conns.get(conn.hostId) !== conn) return undefined;
       this.conns.delete(conn.hostId);
       conn.failAll('channel closed');
-      return this.markDisconnected(conn.hostId);
+      return this.markDisconnected(conn.hostId, conn.epoch);
     }));
     ws.on('error', () => undefined);
   }
@@ -202,19 +217,37 @@ export class AgentGateway {
     const hash = hashToken(hello.token);
     const host = (await this.db.query<{ id: string; token_hash: string; resource_state: string }>('SELECT id, token_hash, resource_state FROM hosts WHERE token_hash = $1', [hash]))[0];
     if (!host || !timingSafeEqual(Buffer.from(host.token_hash), Buffer.from(hash))) return this.refuse(ws, 'UNKNOWN_TOKEN', 'unknown or revoked agent token');
+    // Checked and claimed in one synchronous step (no await between): of two hellos racing, the
+    // second always sees the first.
     const old = this.conns.get(host.id);
-    if (old) { old.failAll('replaced by a new connection'); old.ws.terminate(); }
+    if (old && old.ws.readyState === old.ws.OPEN && Date.now() - old.lastHeard <= HEARTBEAT_TIMEOUT_MS) {
+      this.fenced++;
+      this.log.warn({ hostId: host.id, name: hello.hostName }, 'a second agent with this host\'s token was refused (the first one is alive)');
+      return this.refuse(ws, 'DUPLICATE', 'another agent holds this host\'s session; retry after it is gone');
+    }
+    if (old) { this.conns.delete(host.id); old.failAll('replaced: its session was silent'); old.ws.terminate(); }
     const conn = new Connection(host.id, ws, hello);
     this.conns.set(host.id, conn);
-    await this.db.query(
+    const rows = await this.db.query<{ agent_epoch: string | number }>(
       `UPDATE hosts SET state = 'Up', last_ping = now(), version = $2, hypervisor = $3, cpu_number = $4, cpu_speed = $5,
-         memory = $6, ip_address = coalesce($7, ip_address), agent_name = $8 WHERE id = $1`,
+         memory = $6, ip_address = coalesce($7, ip_address), agent_name = $8, agent_epoch = agent_epoch + 1 WHERE id = $1 RETURNING agent_epoch`,
       [host.id, hello.agentVersion, hello.hypervisor, hello.capacity.cpus, hello.capacity.cpuMhz, hello.capacity.memoryMb * 1024 * 1024,
         hello.fabricIp ?? null, hello.hostName]);
-    conn.send({ type: 'welcome', v: AGENT_PROTOCOL_VERSION, hostId: host.id, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
-    this.log.info({ hostId: host.id, name: hello.hostName }, 'host agent connected');
+    conn.epoch = Number(rows[0]?.agent_epoch ?? 0);
+    // The socket may have closed while the hello was recorded (its close handler did not know
+    // this connection yet), or a silent-session takeover replaced it: then it is not the host's.
+    if (this.conns.get(host.id) !== conn) return undefined;
+    if (ws.readyState !== ws.OPEN) {
+      this.conns.delete(host.id);
+      await this.markDisconnected(host.id, conn.epoch);
+      return undefined;
+    }
+    this.accepted++;
+    conn.send({ type: 'welcome', v: AGENT_PROTOCOL_VERSION, hostId: host.id, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS, epoch: conn.epoch });
+    this.log.info({ hostId: host.id, name: hello.hostName, epoch: conn.epoch }, 'host agent connected');
     const onConnect = this.hooks.onConnect;
-    if (onConnect) void guard(this.r, `reconciliation of host ${host.id}`, () => onConnect(host.id, hello));
+    if (onConnect) void guard(this.r, `reconciliation of host ${host.id}`, () => onConnect(host.id, hello)).finally(() => { conn.reconciled = true; });
+    else conn.reconciled = true;
     return conn;
   }
 
@@ -227,7 +260,7 @@ export class AgentGateway {
         this.conns.delete(c.hostId);
         c.failAll('heartbeat timeout');
         c.ws.terminate();
-        await this.markDisconnected(c.hostId);
+        await this.markDisconnected(c.hostId, c.epoch);
         continue;
       }
       c.send({ type: 'heartbeat', seq: c.seq++, at: now });
@@ -240,9 +273,10 @@ export class AgentGateway {
     await this.db.query(`UPDATE hosts SET state = 'Alert' WHERE state = 'Disconnected' AND token_hash IS NOT NULL AND last_ping < now() - interval '60 seconds'`);
   }
 
-  private async markDisconnected(hostId: string): Promise<void> {
+  /** Only the end of the host's current session (its epoch) marks it Disconnected. */
+  private async markDisconnected(hostId: string, epoch: number): Promise<void> {
     try {
-      await this.db.query(`UPDATE hosts SET state = 'Disconnected' WHERE id = $1 AND state = 'Up'`, [hostId]);
+      await this.db.query(`UPDATE hosts SET state = 'Disconnected' WHERE id = $1 AND state = 'Up' AND agent_epoch = $2`, [hostId, epoch]);
     } finally {
       const onDisconnect = this.hooks.onDisconnect;
       if (onDisconnect) await guard(this.r, `disconnect hook of host ${hostId}`, () => onDisconnect(hostId));

@@ -26,7 +26,7 @@ export const createConsoleEndpoint = command({
   async handler(ctx, a) {
     const v = await vmById(ctx, a.virtualmachineid, 'virtualmachineid');
     if (v.state !== 'Running' || !v.host_id) throw paramError(`Virtual machine ${v.name} is ${v.state}: a console is only available while it is Running`);
-    const ep = await makeEndpoint(ctx.services, ctx.sql, ctx.caller, { id: v.id, name: v.display_name ?? v.name, instance_name: v.instance_name, host_id: v.host_id }, a.token);
+    const ep = await makeEndpoint(ctx.services, ctx.sql, ctx.caller, { id: v.id, name: v.display_name ?? v.name, instance_name: v.instance_name, host_id: v.host_id, zone_id: v.zone_id }, a.token);
     return { success: true, url: ep.url, websocket: ep.websocket };
   },
 });

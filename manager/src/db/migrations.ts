@@ -13,6 +13,8 @@ import { TAGS_MIGRATION } from '../commands/tags/schema.ts';
 import { VOLUMES_MIGRATION } from '../commands/volumes/schema.ts';
 import { LIST_INDEX_MIGRATION } from '../api/list-indexes.ts';
 import { LB_MIGRATION } from '../commands/lb/schema.ts';
+import { SYSTEM_VMS_MIGRATION } from '../systemvm/schema.ts';
+import { AGENT_EPOCH_MIGRATION } from '../agents/schema.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
@@ -123,6 +125,8 @@ CREATE TABLE secrets (
   VM_RECOVER_MIGRATION,
   LIST_INDEX_MIGRATION,
   LB_MIGRATION,
+  SYSTEM_VMS_MIGRATION,
+  AGENT_EPOCH_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

@@ -11,6 +11,10 @@ import { ApiError, toApiError } from '../api/errors.ts';
 import { guard } from '../background.ts';
 
 const MAX_ATTEMPTS = 3;
+/** How long resumed jobs wait for the hosts that were Up when the previous run ended
+ *  (FLOTILLA_JOB_RESUME_GRACE_MS): their agents redial after a restart, and a job run before
+ *  they are back fails for nothing (issue 16). */
+const RESUME_GRACE_MS = Number(process.env.FLOTILLA_JOB_RESUME_GRACE_MS ?? 60_000);
 /** In-process retries of a job whose runner (not command) failed: after 1, 2 and 4 s. */
 const RUNNER_RETRIES = 3;
 
@@ -54,10 +58,23 @@ export class JobRunner {
   /** Waits for every job this process started (tests, shutdown). */
   async idle(): Promise<void> { while (this.running.size) await Promise.allSettled([...this.running]); }
 
-  /** Resumes the jobs a previous run left pending. */
+  /** Resumes the jobs a previous run left pending, once the hosts that were Up when it ended
+   *  are connected again and reconciled (their VMs back as the database says; or after
+   *  RESUME_GRACE_MS): in the background, so the API and the agent
+   *  endpoint are served meanwhile. Returns how many jobs will be resumed. */
   async recover(): Promise<number> {
-    const rows = await this.services.db.query<{ id: string }>('SELECT id FROM async_jobs WHERE status = 0 ORDER BY created');
-    for (const r of rows) this.start(r.id);
+    const s = this.services;
+    const rows = await s.db.query<{ id: string }>('SELECT id FROM async_jobs WHERE status = 0 ORDER BY created');
+    if (!rows.length) return 0;
+    const hosts = (await s.db.query<{ id: string }>(`SELECT id FROM hosts WHERE token_hash IS NOT NULL AND state = 'Up'`)).map((h) => h.id);
+    void guard(s, 'resuming interrupted jobs', async () => {
+      const until = Date.now() + RESUME_GRACE_MS;
+      while (!this.stopped && Date.now() < until && !hosts.every((h) => s.agents.isReconciled(h))) await sleep(200);
+      if (this.stopped) return;
+      const missing = hosts.filter((h) => !s.agents.isReconciled(h));
+      if (missing.length) s.log.warn({ hosts: missing, jobs: rows.length }, `resuming interrupted jobs after ${RESUME_GRACE_MS} ms without these hosts`);
+      for (const r of rows) this.start(r.id);
+    });
     return rows.length;
   }
 

@@ -14,9 +14,15 @@
 // the background and retried with back-off until all are done. A failure is reported (log line +
 // BACKGROUND.FAILURE event) and never ends the manager; the next attempt, or the next start,
 // completes what is missing. The agent is supervised the same way: restarted if it exits.
+//
+// One agent per host (issue 16): the agent gets a pipe as stdin and ends when it closes
+// (--exit-with-stdin), which the kernel does however the manager dies, kill -9 included; and each
+// start re-adds the local host with a fresh token (the old one is revoked and any session on it
+// closed), so an agent of an earlier manager that is somehow still alive is refused, not let in
+// beside the new one.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +33,7 @@ import { loadCaller } from '../api/auth.ts';
 import { hashToken } from '../agents/gateway.ts';
 import { newToken } from '../api/crypto.ts';
 import { guard, reportFailure } from '../background.ts';
+import { setConsoleNetns } from '../console/index.ts';
 
 const run = promisify(execFile);
 const repoRoot = new URL('../../../', import.meta.url).pathname;
@@ -152,19 +159,26 @@ async function ensureZone(s: Services, hypervisor: 'LXC' | 'Simulator'): Promise
   return { zoneId: zone.id, podId: pod.id, clusterId: cluster.id, physicalNetworkId: pn.id };
 }
 
-/** The local host record and its agent token (kept in the data dir, 0600; rotated if lost). */
+/** The local host record and its agent token (kept in the data dir, 0600). The token is new on
+ *  every start (the host is re-added): the previous one is revoked and its session closed. */
 async function ensureHost(s: Services, z: LocalZone, hypervisor: string, dataDir: string): Promise<string> {
   const tokenFile = join(dataDir, 'local-agent.token');
+  const write = (token: string) => {
+    const tmp = `${tokenFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, token, { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, tokenFile);
+  };
   const host = (await asAdmin(s, 'listHosts', { zoneid: z.zoneId, name: 'local' })).host?.[0];
   if (!host) {
     const added = await asAdmin(s, 'addHost', { zoneid: z.zoneId, podid: z.podId, clusterid: z.clusterId, url: 'agent://local', hypervisor });
-    writeFileSync(tokenFile, added.host[0].agenttoken, { mode: 0o600 });
-  } else if (!existsSync(tokenFile)) {
+    write(added.host[0].agenttoken);
+  } else {
     const token = newToken(32);
     await s.db.query('UPDATE hosts SET token_hash = $2 WHERE id = $1', [host.id, hashToken(token)]);
-    writeFileSync(tokenFile, token, { mode: 0o600 });
+    s.agents.disconnect(host.id);
+    write(token);
   }
-  chmodSync(tokenFile, 0o600);
   return tokenFile;
 }
 
@@ -206,6 +220,9 @@ export function startLocalCloud(m: Manager, managerUrl: string, dataDir: string,
     for (let attempt = 1; !stopping.signal.aborted; attempt++) {
       try {
         if (driver === 'netns') await ensureNamespaces();
+        // The console proxy VM's public address is inside the uplink namespace: the manager
+        // forwards /console/ to it through there (a browser on this machine opens consoles).
+        if (driver === 'netns' && !process.env.FLOTILLA_CONSOLE_NETNS) await setConsoleNetns(s, LOCAL.uplinkNs);
         const zone = await ensureZone(s, hypervisor);
         return await ensureHost(s, zone, hypervisor, dataDir);
       } catch (e) {
@@ -221,13 +238,17 @@ export function startLocalCloud(m: Manager, managerUrl: string, dataDir: string,
   /** The agent, restarted with back-off whenever it ends while the manager runs. */
   const superviseAgent = (tokenFile: string) => {
     const ws = `${managerUrl.replace(/^http/, 'ws')}/agent`;
-    const args = ['--import', 'tsx', join(repoRoot, 'agent/src/main.ts'), '--manager', ws, '--token-file', tokenFile, '--driver', driver, '--host-name', 'local',
-      ...(driver === 'netns' ? ['--host-namespace', LOCAL.hostNs, '--host-tag', LOCAL.hostTag] : [])];
+    const args = ['--import', 'tsx', join(repoRoot, 'agent/src/main.ts'), '--manager', ws, '--token-file', tokenFile, '--driver', driver, '--host-name', 'local', '--exit-with-stdin',
+      ...(driver === 'netns' ? ['--host-namespace', LOCAL.hostNs, '--host-tag', LOCAL.hostTag] : []),
+      // Over TLS the agent pins this manager's certificate (wss:// from https://).
+      ...(s.settings.tls ? ['--manager-fingerprint', s.settings.tls.fingerprint256] : [])];
     let failures = 0;
     const launch = () => {
       if (stopping.signal.aborted) return;
       const started = Date.now();
-      const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FLOTILLA_RUN_ID: randomUUID() } });
+      // stdin is a pipe we never write to: its end closes with this process (--exit-with-stdin).
+      const child = spawn(process.execPath, args, { stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env, FLOTILLA_RUN_ID: randomUUID() } });
+      child.stdin?.on('error', () => undefined);
       agent = child;
       let ended = false;
       const ends = (why: Error) => guard(s, 'local host agent', async () => {

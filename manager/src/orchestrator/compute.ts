@@ -25,6 +25,8 @@ export interface PlanRequest {
 
 /** VM states that hold a host's capacity. */
 export const ACTIVE_STATES = ['Starting', 'Running', 'Stopping', 'Migrating'];
+/** The zone's system VMs (console proxy, secondary storage): kept alive by systemvm/orchestrator.ts. */
+const SYSTEM_VM_TYPES = ['ConsoleProxy', 'SecondaryStorageVm'];
 
 /**
  * Picks the Up, Enabled host with the most free memory that fits the request (CloudStack's
@@ -172,7 +174,7 @@ export async function reconcileHost(s: Services, hostId: string): Promise<void> 
   const want = new Map(desired.map((v) => [v.instance_name, v.id]));
   // Routers are brought back by reconcileRouters (their spec is built differently and they
   // must be sent their RouterSpec once started).
-  const routers = new Set(desired.filter((v) => v.type === 'DomainRouter').map((v) => v.instance_name));
+  const routers = new Set(desired.filter((v) => v.type === 'DomainRouter' || SYSTEM_VM_TYPES.includes(v.type)).map((v) => v.instance_name));
   for (const vm of state.vms) {
     if (!want.has(vm.name)) {
       s.log.info({ hostId, vm: vm.name }, 'destroying a VM the database does not place on this host');
@@ -193,6 +195,9 @@ export async function reconcileHost(s: Services, hostId: string): Promise<void> 
     }
   }
   await reconcileRouters(s, hostId, new Map([...running].filter(([name]) => want.has(name))));
+  // The zone's system VMs are brought back like routers (systemvm/orchestrator.ts).
+  const { reconcileSystemVms } = await import('../systemvm/orchestrator.ts');
+  await reconcileSystemVms(s, hostId, new Map([...running].filter(([name]) => want.has(name))));
   await releaseUnusedNetworks(s, hostId);
 }
 
@@ -208,8 +213,8 @@ export async function syncStoppedVms(s: Services, hostId: string, vms: Array<{ n
   if (!stopped.length) return done;
   const rows = await s.db.query<{ id: string; instance_name: string; offer_ha: boolean }>(
     `SELECT v.id, v.instance_name, so.offer_ha FROM vm_instances v JOIN service_offerings so ON so.id = v.service_offering_id
-     WHERE v.host_id = $1 AND v.instance_name = ANY($2::text[]) AND v.state IN ('Running', 'Starting') AND v.type <> 'DomainRouter'`,
-    [hostId, stopped.map((v) => v.name)]);
+     WHERE v.host_id = $1 AND v.instance_name = ANY($2::text[]) AND v.state IN ('Running', 'Starting') AND v.type <> 'DomainRouter' AND NOT (v.type = ANY($3::text[]))`,
+    [hostId, stopped.map((v) => v.name), SYSTEM_VM_TYPES]);
   for (const r of rows) {
     const detail = stopped.find((v) => v.name === r.instance_name)?.detail ?? 'stopped on its host';
     s.log.warn({ hostId, vm: r.instance_name, detail, ha: r.offer_ha }, 'a VM stopped on its host');

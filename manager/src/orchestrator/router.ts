@@ -17,6 +17,7 @@ import { guard, reportFailure } from '../background.ts';
 import { agentFailure, networkSpec, planHost, refreshPeers, releaseUnusedNetworks } from './compute.ts';
 import { firstFree, parseIPv4, parseVnetRanges } from './ipam.ts';
 import { vpnSpecOf } from '../commands/vpn/spec.ts';
+import { forgetApplied, pushVpnDelta, rememberApplied } from '../commands/vpn/push.ts';
 import type { RemoteAccessVpnSpec } from '@flotilla/protocol/vpn';
 import { lbSpecOf } from './lb.ts';
 import type { LbSpec } from '@flotilla/protocol/lb';
@@ -283,7 +284,7 @@ async function createRouterRecord(sql: Sql, n: NetInfo): Promise<string> {
 
 // ---- appliers ----
 
-async function publicNetwork(sql: Sql, zoneId: string): Promise<NetworkSpec & { id: string }> {
+export async function publicNetwork(sql: Sql, zoneId: string): Promise<NetworkSpec & { id: string }> {
   const t = (await sql.query<{ physical_network_id: string; kvm_label: string | null }>(
     `SELECT t.physical_network_id, t.kvm_label FROM traffic_types t JOIN physical_networks p ON p.id = t.physical_network_id
      WHERE p.zone_id = $1 AND t.traffic_type = 'Public' ORDER BY p.seq LIMIT 1`, [zoneId]))[0];
@@ -395,16 +396,25 @@ async function currentSpec(s: Services, router: RouterRow): Promise<RouterSpec> 
   return { ...body, generation: row?.generation ?? router.generation } as RouterSpec;
 }
 
+/** What a sync is known to change: the VPN peers of these public keys only (a delta may do). */
+export interface SyncHint { vpnKeys?: readonly string[] }
+
 /** Sends the router its current spec and records the generation it applied. */
-async function pushSpec(s: Services, router: RouterRow): Promise<number> {
+async function pushSpec(s: Services, router: RouterRow, hint?: SyncHint): Promise<number> {
   if (!router.host_id) throw new Error(`router ${router.instance_name} has no host`);
+  if (hint?.vpnKeys) {
+    const g = await pushVpnDelta(s, router, hint.vpnKeys);
+    if (g !== undefined) return g;
+  }
+  forgetApplied(s, router.vm_id);
   const spec = await currentSpec(s, router);
   const id = randomUUID();
   const { payload } = await s.agents.request(router.host_id, 'relay', { name: router.instance_name, payload: { type: 'apply', id, spec }, timeoutMs: 60_000 }, 70_000);
-  const reply = payload as { type?: string; generation?: number; code?: string; errors?: string[] };
+  const reply = payload as { type?: string; generation?: number; code?: string; errors?: string[]; timings?: Record<string, number> };
   if (reply?.type === 'applied' || (reply?.type === 'error' && reply.code === 'stale_generation')) {
     // stale: the router already has a newer generation (a concurrent push won): nothing to do.
     const gen = reply.type === 'applied' ? reply.generation ?? spec.generation : spec.generation;
+    if (reply.type === 'applied') rememberApplied(s, router.vm_id, spec, gen, reply.timings);
     await s.db.query('UPDATE routers SET applied_generation = greatest(coalesce(applied_generation, 0), $2) WHERE vm_id = $1', [router.vm_id, gen]);
     return gen;
   }
@@ -415,11 +425,11 @@ async function pushSpec(s: Services, router: RouterRow): Promise<number> {
  * Brings a network's running router in line with the database (no-op when there is no running
  * router: its spec is built from the same rows when it starts). Throws when the router refuses.
  */
-export async function syncRouter(s: Services, networkId: string): Promise<boolean> {
+export async function syncRouter(s: Services, networkId: string, hint?: SyncHint): Promise<boolean> {
   return serialized(`router:${networkId}`, async () => {
     const r = await routerOf(s.db, networkId);
     if (!r || !r.host_id || !['Running', 'Starting'].includes(r.state) || !s.agents.isConnected(r.host_id)) return false;
-    await pushSpec(s, r);
+    await pushSpec(s, r, hint);
     return true;
   });
 }

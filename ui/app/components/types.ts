@@ -33,6 +33,8 @@ export interface Action {
   show?: (row: Json) => boolean;
   /** Fields asked for in a dialog before running (e.g. restart's cleanup). */
   form?: Field[];
+  /** The dialog's values into the command's parameters (e.g. a map parameter's param[0].name). */
+  transform?: (values: Params) => Params;
   /** What to say when it worked (e.g. a reset password). */
   done?: (result: Json, row: Json) => string;
   /** A local action instead of a command (e.g. show the row's details below the list). */

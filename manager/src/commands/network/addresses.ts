@@ -79,6 +79,12 @@ async function defaultIsolatedNetwork(ctx: Context, a: { zoneid?: string | undef
   return nets[0]!.id;
 }
 
+/** The load-balancer tables a released address takes rows from, parents first (fixed names, never input). */
+const LB_TABLES: ReadonlyArray<readonly [string, string]> = [
+  ['lb_rules', 'ip_address_id = $1'],
+  ...['lb_members', 'lb_stickiness', 'lb_healthchecks'].map((t) => [t, 'rule_id IN (SELECT id FROM lb_rules WHERE ip_address_id = $1)'] as const),
+];
+
 export const disassociateIpAddress = command({
   name: 'disassociateIpAddress', description: 'Disassociates an IP address from the account.', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'NET.IPRELEASE', instance: { type: 'IpAddress', param: 'id' },
@@ -89,13 +95,18 @@ export const disassociateIpAddress = command({
     // Forwards before the firewall rules that came with them (restored in this order).
     const rules = await ctx.services.db.query<Record<string, unknown>>('SELECT * FROM network_rules WHERE ip_address_id = $1 ORDER BY related_rule_id NULLS FIRST', [ip.id]);
     const row = (await ctx.services.db.query<Record<string, unknown>>('SELECT * FROM public_ip_addresses WHERE id = $1', [ip.id]))[0]!;
-    // Its rules and static NAT go with it (CloudStack revokes them on release).
+    // Load-balancer rules on it, with their members and policies (restored in this order).
+    const lb: Array<[table: string, rows: Array<Record<string, unknown>>]> = [];
+    for (const [table, where] of LB_TABLES) lb.push([table, await ctx.services.db.query<Record<string, unknown>>(`SELECT * FROM ${table} WHERE ${where}`, [ip.id])]);
+    // Its rules, load balancers and static NAT go with it (CloudStack revokes them on release).
     await changeNetwork(ctx, ip.network_id!, async (sql) => {
+      await sql.query('DELETE FROM lb_rules WHERE ip_address_id = $1', [ip.id]);
       await sql.query('DELETE FROM network_rules WHERE ip_address_id = $1', [ip.id]);
       await sql.query('DELETE FROM public_ip_addresses WHERE id = $1', [ip.id]);
     }, async (sql) => {
       await sql.query(`INSERT INTO public_ip_addresses SELECT * FROM json_populate_record(NULL::public_ip_addresses, $1::json)`, [JSON.stringify(row)]);
       for (const r of rules) await sql.query(`INSERT INTO network_rules SELECT * FROM json_populate_record(NULL::network_rules, $1::json)`, [JSON.stringify(r)]);
+      for (const [table, rows] of lb) for (const r of rows) await sql.query(`INSERT INTO ${table} SELECT * FROM json_populate_record(NULL::${table}, $1::json)`, [JSON.stringify(r)]);
     });
     ctx.setResource('IpAddress', ip.id);
   },

@@ -90,9 +90,9 @@ export const CONFIG_DEFS: readonly ConfigDef[] = [
   },
   {
     name: 'consoleproxy.url.domain', category: 'Console Proxy', type: 'String', defaultValue: '', dynamic: true, emptyAllowed: true,
-    description: 'host[:port] browsers reach the console proxy at (a reverse proxy\'s name); empty: the manager\'s own address',
+    description: 'host[:port] browsers reach the console proxy at (a reverse proxy\'s name); *.domain: the console proxy VM\'s public address dashed under domain (as CloudStack); empty: the manager\'s own address (it forwards to the console proxy VM)',
     readBy: 'createConsoleEndpoint (url, websocket.host/port)',
-    async check(_sql, value) { return /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(value) ? undefined : 'it is not host[:port]'; },
+    async check(_sql, value) { return /^(\*\.)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(value) ? undefined : 'it is not host[:port] or *.domain'; },
   },
   {
     name: 'consoleproxy.url.scheme', category: 'Console Proxy', type: 'String', defaultValue: 'http', dynamic: true,
@@ -105,6 +105,27 @@ export const CONFIG_DEFS: readonly ConfigDef[] = [
     description: 'Path prefix browsers reach the console proxy under (what a reverse proxy forwards to the manager\'s /console/)',
     readBy: 'createConsoleEndpoint (url, websocket.path)',
     async check(_sql, value) { return /^\/?([A-Za-z0-9._~-]+\/?)*$/.test(value) ? undefined : 'it is not a path of letters, digits, . _ ~ - and /'; },
+  },
+  // System VMs of the zone (manager/src/systemvm): read by the system VM monitor on every check.
+  {
+    name: 'consoleproxy.vm.enabled', category: 'Console Proxy', type: 'Boolean', defaultValue: 'true', dynamic: true,
+    description: 'Whether each zone runs console proxy system VMs (Flotilla; false: consoles are served by the manager itself)',
+    readBy: 'the system VM monitor (systemvm/orchestrator.ts ensureZoneSystemVms)',
+  },
+  {
+    name: 'consoleproxy.session.max', category: 'Console Proxy', type: 'Number', defaultValue: '50', dynamic: true, min: 1, max: 100000,
+    description: 'The max number of viewer sessions console proxy is configured to serve for',
+    readBy: 'the system VM monitor: a zone gets one more console proxy VM per this many open sessions (systemvm/console-role.ts)',
+  },
+  {
+    name: 'consoleproxy.key.rotation.interval', category: 'Console Proxy', type: 'Number', defaultValue: '86400000', dynamic: true, min: 1000, max: 2147483647,
+    description: 'Milliseconds between rotations of the console token key (Flotilla); tokens sealed under the previous key open until the next rotation',
+    readBy: 'the system VM monitor (systemvm/console-role.ts tick)',
+  },
+  {
+    name: 'secondary.storage.vm', category: 'Advanced', type: 'Boolean', defaultValue: 'true', dynamic: true,
+    description: 'Deploys a VM per zone to manage secondary storage if true',
+    readBy: 'the system VM monitor (systemvm/orchestrator.ts ensureZoneSystemVms)',
   },
 ];
 

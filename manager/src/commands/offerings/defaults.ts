@@ -62,6 +62,10 @@ export const DEFAULT_SERVICE_OFFERINGS: readonly DefaultServiceOffering[] = [
   // CloudStack's router defaults: 1 vCPU at 500 MHz, 256 MB (router.ram.size, router.cpu.mhz), HA, default-use.
   { uniqueName: ROUTER_OFFERING_UNIQUE_NAME, name: 'System Offering For Software Router', displayText: 'System Offering For Software Router', cpu: 1, speed: 500, memory: 256, offerHa: true, isSystem: true, systemVmType: 'domainrouter', defaultUse: true, storageType: 'shared', limitCpuUse: false },
   { uniqueName: `${ROUTER_OFFERING_UNIQUE_NAME}-Local`, name: 'System Offering For Software Router - Local Storage', displayText: 'System Offering For Software Router - Local Storage', cpu: 1, speed: 500, memory: 256, offerHa: true, isSystem: true, systemVmType: 'domainrouter', defaultUse: true, storageType: 'local', limitCpuUse: false },
+  // The zone's system VMs (manager/src/systemvm): CloudStack's names; memory kept small (its
+  // appliances are one Node process each; CloudStack's 1024 MB is a whole Debian VM).
+  { uniqueName: 'Cloud.com-ConsoleProxy', name: 'System Offering For Console Proxy', displayText: 'System Offering For Console Proxy', cpu: 1, speed: 500, memory: 256, offerHa: false, isSystem: true, systemVmType: 'consoleproxy', defaultUse: true, storageType: 'shared', limitCpuUse: false },
+  { uniqueName: 'Cloud.com-SecondaryStorage', name: 'System Offering For Secondary Storage VM', displayText: 'System Offering For Secondary Storage VM', cpu: 1, speed: 500, memory: 256, offerHa: false, isSystem: true, systemVmType: 'secondarystoragevm', defaultUse: true, storageType: 'shared', limitCpuUse: false },
 ];
 
 /** The capability values an offering with these services gets when none are requested. */

@@ -49,13 +49,14 @@ export async function allocateAddress(sql: Sql, vpn: { id: string; ip_range: str
 }
 
 /** Writes a VPN change, then brings the routers of these networks in line (undone on failure). */
-export async function changeVpn(ctx: Context, networkIds: string[], write: (sql: Sql) => Promise<void>, undo: (sql: Sql) => Promise<void>): Promise<void> {
+export async function changeVpn(ctx: Context, networkIds: string[], write: (sql: Sql) => Promise<void>, undo: (sql: Sql) => Promise<void>, vpnKeys?: readonly string[]): Promise<void> {
   const s = ctx.services;
   const nets = [...new Set(networkIds)].sort();
   const run = async () => {
     await s.db.tx(write);
     try {
-      for (const n of nets) await syncRouter(s, n);
+      // The keys this change touched: the routers get a delta of those peers (push.ts).
+      for (const n of nets) await syncRouter(s, n, vpnKeys ? { vpnKeys } : undefined);
     } catch (e) {
       await s.db.tx(undo).catch((ue) => s.log.error({ err: ue, nets }, 'undoing a refused vpn change failed'));
       for (const n of nets) await syncRouter(s, n).catch(() => undefined);

@@ -74,7 +74,7 @@ export const addVpnUser = command({
       await sql.query('INSERT INTO vpn_users (id, username, account_id, domain_id, password_hash, public_key) VALUES ($1,$2,$3,$4,$5,$6)',
         [id, a.username, owner.accountId, owner.domainId, hashPassword(a.password), publicKey]);
       for (const v of vpns) addresses.set(v.id, await allocateAddress(sql, v, id));
-    }, async (sql) => { await sql.query('DELETE FROM vpn_users WHERE id = $1', [id]); });
+    }, async (sql) => { await sql.query('DELETE FROM vpn_users WHERE id = $1', [id]); }, [publicKey]);
     await db.query(`UPDATE vpn_users SET state = 'Active' WHERE id = $1`, [id]);
     ctx.setResource('VpnUser', id);
     const view = vpnUserView(await userRow(db, id));
@@ -101,14 +101,14 @@ export const removeVpnUser = command({
     if (a.projectid) throw paramError(`Unable to find project by projectid=${a.projectid}`);
     const db = ctx.services.db;
     const owner = await keyPairOwner(ctx, a);
-    const u = (await db.query<Record<string, unknown> & { id: string }>('SELECT * FROM vpn_users WHERE account_id = $1 AND username = $2', [owner.accountId, a.username]))[0];
+    const u = (await db.query<Record<string, unknown> & { id: string; public_key: string }>('SELECT * FROM vpn_users WHERE account_id = $1 AND username = $2', [owner.accountId, a.username]))[0];
     if (!u) throw paramError(`Unable to find vpn user ${a.username} for account ${owner.accountName}`);
     const addrs = await db.query<Record<string, unknown> & { vpn_id: string }>('SELECT * FROM vpn_user_addresses WHERE user_id = $1', [u.id]);
     const nets = await db.query<{ network_id: string }>('SELECT network_id FROM remote_access_vpns WHERE account_id = $1', [owner.accountId]);
     await changeVpn(ctx, nets.map((n) => n.network_id), async (sql) => { await sql.query('DELETE FROM vpn_users WHERE id = $1', [u.id]); }, async (sql) => {
       await sql.query('INSERT INTO vpn_users SELECT * FROM json_populate_record(NULL::vpn_users, $1::json)', [JSON.stringify(u)]);
       for (const r of addrs) await sql.query('INSERT INTO vpn_user_addresses SELECT * FROM json_populate_record(NULL::vpn_user_addresses, $1::json)', [JSON.stringify(r)]);
-    });
+    }, [u.public_key]);
     ctx.setResource('VpnUser', u.id);
   },
 });
