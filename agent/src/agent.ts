@@ -8,6 +8,8 @@
 import { EventEmitter } from 'node:events';
 import { constants as fsConstants, openSync } from 'node:fs';
 import tty from 'node:tty';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { hostname } from 'node:os';
 import WebSocket from 'ws';
 import {
@@ -256,33 +258,47 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
   }
 
-  /** Opens a VM's console pty and relays it over a WebSocket of its own to the manager's
-   *  `<url>/console` (never over the control channel: a busy console must not delay requests). */
+  /** Opens a VM's console — its serial pty, or for `vnc` a TCP connection to its VNC server —
+   *  and relays it over a WebSocket of its own to the manager's `<url>/console` (never over the
+   *  control channel: a busy console must not delay requests). Bytes pass unchanged. */
   private async openConsole(raw: unknown): Promise<{ name: string; session: string }> {
     const problems = schemaProblems(AgentCommands.openConsole.args, raw);
     if (problems.length) throw new AgentError('INVALID_ARGUMENT', `invalid openConsole: ${problems.join('; ')}`);
-    const args = raw as { name: string; session: string };
-    const path = await this.opts.driver.consoleDevice?.(args.name);
-    if (!path) throw new AgentError('NOT_FOUND', `VM ${args.name} has no serial console on this host`);
-    const fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
-    // A tty handle (libuv) reads and writes the pty without blocking the event loop (net.Socket
-    // refuses a TTY fd; tty.ReadStream is a socket over one and writes too).
-    const pty = new tty.ReadStream(fd);
+    const args = raw as { name: string; session: string; console: 'serial' | 'vnc' };
+    let con: Duplex;
+    if (args.console === 'vnc') {
+      const at = await this.opts.driver.vncEndpoint?.(args.name);
+      if (!at) throw new AgentError('NOT_FOUND', `VM ${args.name} has no VNC console on this host`);
+      const sock = net.connect({ host: at.host, port: at.port });
+      sock.setNoDelay(true);
+      await new Promise<void>((resolve, reject) => {
+        sock.once('connect', () => resolve());
+        sock.once('error', (e) => reject(new AgentError('DRIVER_FAILURE', `VNC server of ${args.name} at ${at.host}:${at.port}: ${e.message}`)));
+      });
+      con = sock;
+    } else {
+      const path = await this.opts.driver.consoleDevice?.(args.name);
+      if (!path) throw new AgentError('NOT_FOUND', `VM ${args.name} has no serial console on this host`);
+      const fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
+      // A tty handle (libuv) reads and writes the pty without blocking the event loop (net.Socket
+      // refuses a TTY fd; tty.ReadStream is a socket over one and writes too).
+      con = new tty.ReadStream(fd);
+    }
     const u = new URL(this.opts.url);
     u.pathname = `${u.pathname.replace(/\/$/, '')}/console`;
     const ws = new WebSocket(u, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, ...this.tlsOptions() });
     const pinned = this.pinCheck(ws);
-    const close = () => { pty.destroy(); if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.terminate(); };
-    pty.on('error', close);
-    pty.on('close', close);
+    const close = () => { con.destroy(); if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.terminate(); };
+    con.on('error', close);
+    con.on('close', close);
     ws.on('close', close);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => (pinned() ? resolve() : reject(new AgentError('DRIVER_FAILURE', 'console socket: the manager\'s certificate is not the pinned one'))));
       ws.once('error', (e) => { close(); reject(new AgentError('DRIVER_FAILURE', `console socket to the manager: ${e.message}`)); });
     });
     ws.send(JSON.stringify({ type: 'console', token: this.opts.token, session: args.session }));
-    pty.on('data', (b: Buffer) => { if (ws.readyState === WebSocket.OPEN) ws.send(b); });
-    ws.on('message', (data, isBinary) => { if (isBinary) pty.write(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)); });
+    con.on('data', (b: Buffer) => { if (ws.readyState === WebSocket.OPEN) ws.send(b); });
+    ws.on('message', (data, isBinary) => { if (isBinary) con.write(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)); });
     return { name: args.name, session: args.session };
   }
 

@@ -25,6 +25,9 @@ export interface Driver extends DriverOps {
   readonly hypervisor: HypervisorType;
   hostFacts(): Promise<HostFacts>;
   close(): Promise<void>;
+  /** The TCP address of a running VM's VNC server (qemu's `-vnc` for KVM), if it has one; the
+   *  agent dials it for a `vnc` console. Reported too as VmState.consoles.vnc. */
+  vncEndpoint?(name: string): Promise<{ host: string; port: number } | undefined>;
   /** The host path of a running VM's serial console (a pty), if it has one. */
   consoleDevice?(name: string): Promise<string | undefined>;
   /** The manager's URL (the agent's own); a driver that gives system VMs a link to the manager

@@ -315,7 +315,9 @@ export const AgentCommands = {
    *  socket as binary frames until either side closes. Answered once the socket is open. */
   openConsole: {
     args: Type.Object({
-      name: VmName, session: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }), console: Type.Literal('serial'),
+      // 'vnc': the agent connects to the VM's VNC server (VmState.consoles.vnc) and relays the
+      // RFB bytes unchanged (the browser's noVNC speaks RFB end to end).
+      name: VmName, session: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }), console: Type.Union([Type.Literal('serial'), Type.Literal('vnc')]),
     }, { additionalProperties: false }),
     result: Type.Object({ name: VmName, session: Type.String() }),
   },

@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { registerVncPages } from './vnc.ts';
 import type { FastifyInstance } from 'fastify';
 import type WebSocket from 'ws';
 import { newJti, openTokenWith, sealToken, UsedTokens, type ConsoleClaims } from './token.ts';
@@ -73,7 +74,7 @@ export function assets(): Record<string, { type: string; body: Buffer }> {
 // Pages are immutable per build and carry no secret; the token stays in the query string of the
 // page only (never in a Referer: no-referrer).
 export const PAGE_HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'" };
+  'content-security-policy': "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'" };
 
 export const CLOSE_REFUSED = 4403;
 export const CLOSE_UNREACHABLE = 4404;
@@ -91,6 +92,7 @@ export class ConsoleProxy {
     for (const [name, a] of Object.entries(files)) {
       app.get(`${p}/${name}`, async (_req, reply) => reply.headers(PAGE_HEADERS).type(a.type).send(a.body));
     }
+    registerVncPages(app, p);
     app.get(`${p}/ws`, { websocket: true }, (socket, req) => {
       const token = (req.query as Record<string, string | undefined>).token ?? '';
       void this.accept(socket as unknown as WebSocket, token, req.ip);

@@ -10,6 +10,9 @@ import { AgentError } from '../errors.ts';
 import { checkArgs } from '../validate.ts';
 
 export interface SimulatorConfig {
+  /** Every VM of this host reports this VNC server as its console (VmState.consoles.vnc): tests
+   *  point it at a real VNC server (Xvfb + x11vnc) to drive the console proxy's VNC path. */
+  vnc?: { host: string; port: number };
   /** Delay of every command: a fixed number of ms, or a uniform range. */
   delayMs?: number | { min: number; max: number };
   /** Probability (0..1) that a command fails with SIMULATED_FAILURE. */
@@ -49,6 +52,10 @@ export class SimulatorDriver implements Driver {
 
   async close(): Promise<void> { /* nothing held */ }
 
+  async vncEndpoint(name: string): Promise<{ host: string; port: number } | undefined> {
+    return this.vms.has(name) && this.config.vnc ? { ...this.config.vnc } : undefined;
+  }
+
   /** Validates, waits the configured delay, then maybe fails — before touching any state. */
   private async begin<O extends AgentOp>(op: O, args: AgentArgs<O>): Promise<AgentArgs<O>> {
     this.calls.set(op, (this.calls.get(op) ?? 0) + 1);
@@ -65,7 +72,7 @@ export class SimulatorDriver implements Driver {
 
   private state(spec: VmSpec): VmState {
     return {
-      name: spec.name, state: 'Running', spec, consoles: {},
+      name: spec.name, state: 'Running', spec, consoles: this.config.vnc ? { vnc: { ...this.config.vnc } } : {},
       nics: spec.nics.map((n) => ({ deviceId: n.deviceId, mac: n.mac, networkId: n.networkId, addresses: n.ipv4 ? [n.ipv4.address] : [] })),
     };
   }

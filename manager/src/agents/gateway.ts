@@ -59,6 +59,16 @@ export interface GatewayHooks {
   onDisconnect?(hostId: string): Promise<void>;
 }
 
+const backlogs = new WeakMap<WebSocket, () => Buffer[]>();
+
+/** The binary frames an agent's console socket sent before anyone listened; call it in the same
+ *  tick as adding a 'message' listener, so no frame falls between. */
+export function consoleBacklog(ws: WebSocket): Buffer[] {
+  const take = backlogs.get(ws);
+  backlogs.delete(ws);
+  return take ? take() : [];
+}
+
 export class AgentGateway {
   private readonly conns = new Map<string, Connection>();
   private monitor?: NodeJS.Timeout;
@@ -122,14 +132,14 @@ export class AgentGateway {
 
   /** Asks a host's agent to open a VM's serial console; resolves with the agent's console
    *  socket (binary frames = console bytes both ways). */
-  async openConsole(hostId: string, vmName: string, timeoutMs = 15_000): Promise<WebSocket> {
+  async openConsole(hostId: string, vmName: string, timeoutMs = 15_000, kind: 'serial' | 'vnc' = 'serial'): Promise<WebSocket> {
     const session = randomBytes(24).toString('base64url');
     const arrived = new Promise<WebSocket>((resolve) => this.consoleWaiters.set(session, { hostId, resolve }));
     let timeout: NodeJS.Timeout | undefined;
     const timer = new Promise<never>((_r, reject) => { timeout = setTimeout(() => reject(new AgentRequestError('TIMEOUT', `host ${hostId} did not open the console of ${vmName}`, hostId)), timeoutMs); });
     timer.catch(() => undefined);
     try {
-      await this.request(hostId, 'openConsole', { name: vmName, session, console: 'serial' }, timeoutMs);
+      await this.request(hostId, 'openConsole', { name: vmName, session, console: kind }, timeoutMs);
       return await Promise.race([arrived, timer]);
     } finally { clearTimeout(timeout); this.consoleWaiters.delete(session); }
   }
@@ -142,6 +152,12 @@ export class AgentGateway {
       try { m = JSON.parse(data.toString()); } catch { ws.terminate(); return; }
       const w = typeof m.session === 'string' ? this.consoleWaiters.get(m.session) : undefined;
       if (m.type !== 'console' || typeof m.token !== 'string' || !w) { ws.close(REFUSED_CLOSE_CODE, 'unknown console session'); return; }
+      // The console's first bytes (a VNC server's greeting, a shell's prompt) may arrive before
+      // the proxy listens: kept here until consoleBacklog() hands them over.
+      const early: Buffer[] = [];
+      const keep = (d: WebSocket.RawData, bin: boolean) => { if (bin) early.push(Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d as ArrayBuffer)); };
+      ws.on('message', keep);
+      backlogs.set(ws, () => { ws.off('message', keep); return early.splice(0); });
       const hash = hashToken(m.token);
       void this.db.query<{ id: string }>('SELECT id FROM hosts WHERE token_hash = $1', [hash]).then((rows) => {
         // Only the agent the session was asked of may answer it.

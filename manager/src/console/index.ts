@@ -14,12 +14,14 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type WebSocket from 'ws';
 import {
-  assets, ConsoleProxy, consoleEndpoint, newJti, normalizePrefix, openTokenWith, PAGE_HEADERS, sealToken, UsedTokens,
+  assets, ConsoleProxy, consoleEndpoint, newJti, normalizePrefix, openTokenWith, PAGE_HEADERS, sealToken, UsedTokens, vncAssets,
   CLOSE_REFUSED, CLOSE_UNREACHABLE, type ConsoleClaims, type ConsoleEndpoint, type ConsoleStream,
 } from '@flotilla/proxy';
 import type { Services } from '../services.ts';
 import type { Caller } from '../api/context.ts';
 import type { Sql } from '../db/sql.ts';
+import { consoleKind, pageFor } from './kind.ts';
+import { consoleBacklog } from '../agents/gateway.ts';
 import { audit } from '../api/audit.ts';
 import { authenticate } from '../api/auth.ts';
 import { configNumber, configValue } from '../commands/offerings/config.ts';
@@ -76,7 +78,7 @@ function agentStream(ws: WebSocket): ConsoleStream {
   return {
     write: (b) => { if (ws.readyState === 1) ws.send(b); },
     close: () => { if (ws.readyState <= 1) ws.close(1000); },
-    onData: (cb) => ws.on('message', (d, bin) => { if (bin) cb(Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d as ArrayBuffer)); }),
+    onData: (cb) => { for (const b of consoleBacklog(ws)) cb(b); ws.on('message', (d, bin) => { if (bin) cb(Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d as ArrayBuffer)); }); },
     onClose: (cb) => { ws.on('close', (_c, r) => cb(r.toString() || 'agent closed the console')); },
   };
 }
@@ -87,7 +89,7 @@ async function openVmConsole(s: Services, c: ConsoleClaims): Promise<ConsoleStre
     'SELECT state, host_id, instance_name FROM vm_instances WHERE id = $1', [c.vmId]))[0];
   if (!v || v.state !== 'Running') throw new Error('the VM is not running');
   if (v.host_id !== c.hostId || v.instance_name !== c.vmName) throw new Error('the VM moved to another host; ask for a new console');
-  return agentStream(await s.agents.openConsole(c.hostId, c.vmName));
+  return agentStream(await s.agents.openConsole(c.hostId, c.vmName, undefined, c.console));
 }
 
 async function consoleOpened(s: Services, c: ConsoleClaims, from: string): Promise<void> {
@@ -124,7 +126,8 @@ export async function attachConsole(app: FastifyInstance, s: Services, masterKey
   app.addHook('onClose', async () => consoleService(s).forwarder.close());
 
   // ---- /console/: forwarded to the proxy VM the token names, else served here ----
-  const files = assets();
+  // The serial page's files and the VNC page's (vnc.html, noVNC's modules under novnc/).
+  const files = { ...assets(), ...vncAssets() };
   const claimsOf = (token: string | undefined) => {
     if (!token) return undefined;
     const o = openTokenWith(keysOf(c), token, Date.now());
@@ -239,7 +242,7 @@ export async function makeEndpoint(s: Services, sql: Sql, caller: Caller, vm: En
     `SELECT x.vm_id, x.public_ip FROM system_vms x JOIN vm_instances v ON v.id = x.vm_id
      WHERE v.type = 'ConsoleProxy' AND v.state = 'Running' AND v.zone_id = $1 ORDER BY x.sessions, v.created LIMIT 1`, [vm.zone_id]))[0] : undefined;
   const claims: ConsoleClaims = {
-    jti: newJti(), vmId: vm.id, vmName: vm.instance_name, label: vm.name, hostId: vm.host_id, console: 'serial',
+    jti: newJti(), vmId: vm.id, vmName: vm.instance_name, label: vm.name, hostId: vm.host_id, console: await consoleKind(s, sql, vm),
     userId: caller.userId, username: caller.username, accountId: caller.accountId, accountName: caller.accountName, domainId: caller.domainId,
     exp: Date.now() + timeout, ...(extra ? { extra } : {}), ...(cpvm ? { proxy: cpvm.vm_id } : {}),
   };
@@ -256,5 +259,6 @@ export async function makeEndpoint(s: Services, sql: Sql, caller: Caller, vm: En
     domain = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
   const scheme = (await configValue(sql, 'consoleproxy.url.scheme')) === 'https' ? 'https' : 'http';
-  return consoleEndpoint({ scheme, domain, pathPrefix: normalizePrefix(await configValue(sql, 'consoleproxy.url.path')) }, sealToken(c.keys[0]!.key, claims), extra ?? '');
+  const ep = consoleEndpoint({ scheme, domain, pathPrefix: normalizePrefix(await configValue(sql, 'consoleproxy.url.path')) }, sealToken(c.keys[0]!.key, claims), extra ?? '');
+  return { ...ep, url: pageFor(claims.console, ep.url) };
 }
