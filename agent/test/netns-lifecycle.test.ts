@@ -127,7 +127,7 @@ kernel('bad input is refused with a precise error and creates nothing', async (t
     [d.startVm({ spec: vm({}, { networkId: 'n1; rm -rf /' }) }), /\/spec\/nics\/0\/networkId: .*\(got "n1; rm -rf \/"\)/],
     [d.startVm({ spec: vm({}, { ipv4: { address: '10.0.0.300/24' } }) }), 'invalid VM i-5-VM: /nics/0/ipv4/address: not an IPv4 address with prefix length 1-32 (got "10.0.0.300/24")'],
     [d.startVm({ spec: vm({}, { networkId: 'n9' }) }), 'not prepared on this host: nic 0: network n9'],
-    [d.startVm({ spec: vm({ template: { kind: 'system', role: 'rootshell' } }) }), "appliance role rootshell is not on this host's allow-list (echo, gone)"],
+    [d.startVm({ spec: vm({ template: { kind: 'system', role: 'rootshell' } }) }), "appliance role rootshell is not on this host's allow-list (echo, linked, gone)"],
     [d.startVm({ spec: vm({ template: { kind: 'system', role: 'gone' } }) }), 'appliance role gone is not installed on this host (missing /nonexistent/appliance.mjs)'],
     [d.prepareNetwork({ id: 'n2', kind: 'guest', vni: 0 }), 'invalid arguments to prepareNetwork: /vni: Expected integer to be greater or equal to 1'],
     [d.prepareNetwork({ id: 'n2', kind: 'guest', vni: 16777216 }), 'invalid arguments to prepareNetwork: /vni: Expected integer to be less or equal to 16777215'],
