@@ -30,13 +30,13 @@ export const listSystemVms = command({
   name: 'listSystemVms', description: 'List system virtual machines.', since: '1.0', roles: ADMIN, response: SYSTEM_VM, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'the ID of the system VM' },
+    id: { type: 'uuid', entity: 'systemvm', description: 'the ID of the system VM' },
     name: { type: 'string', description: 'the name of the system VM' },
     systemvmtype: { type: 'string', description: 'the system VM type. Possible types are "consoleproxy" and "secondarystoragevm".', values: ['consoleproxy', 'secondarystoragevm'] },
     state: { type: 'string', description: 'the state of the system VM' },
-    zoneid: { type: 'uuid', description: 'the Zone ID of the system VM' },
-    podid: { type: 'uuid', description: 'the Pod ID of the system VM' },
-    hostid: { type: 'uuid', description: 'the host ID of the system VM' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the Zone ID of the system VM' },
+    podid: { type: 'uuid', entity: 'pod', description: 'the Pod ID of the system VM' },
+    hostid: { type: 'uuid', entity: 'host', description: 'the host ID of the system VM' },
   },
   async handler(ctx, a) {
     const w = new Where().add('v.type = ANY(?::text[])', a.systemvmtype ? [TYPES[a.systemvmtype]] : Object.values(TYPES))

@@ -13,7 +13,7 @@ import { TAGGABLE, TAG_TYPES, resourceExists, tagTypeOf, type TagType } from './
 import { TAG, TAG_SELECT, tagView, type TagRow } from './views.ts';
 
 const RESOURCE_TYPE = { type: 'string', required: true, description: 'type of the resource' } as const;
-const RESOURCE_IDS = { type: 'list', of: 'uuid', required: true, description: 'list of resources to create the tags for' } as const;
+const RESOURCE_IDS = { type: 'list', of: 'uuid', entity: 'taggedresource', required: true, description: 'list of resources to create the tags for' } as const;
 
 function typeOf(s: string): TagType {
   const t = tagTypeOf(s);
@@ -118,7 +118,7 @@ export const listTags = command({
     key: { type: 'string', description: 'list by key' },
     value: { type: 'string', description: 'list by value' },
     customer: { type: 'string', description: 'list by customer name' },
-    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     if (a.projectid) return [];
