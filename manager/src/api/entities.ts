@@ -18,6 +18,7 @@
 import type { Caller } from './context.ts';
 import { ApiError, apiError, notFound, paramError } from './errors.ts';
 import type { Sql } from '../db/sql.ts';
+import type { ParamDef } from './params.ts';
 
 /** Entities with an owner: the dispatcher checks the caller's access to them. */
 export const OWNED = [
@@ -145,7 +146,7 @@ function refusal(c: Caller, kind: OwnedEntity, r: OwnerRow, id: string): ApiErro
   // CloudStack's texts: DomainChecker for domains, AccountManager for accounts, NetworkModel for networks.
   switch (kind) {
     case 'domain': return apiError('ACCOUNT_ERROR', `Caller ${c.accountName} does not have permission to operate within domain id=${id}`, [id]);
-    case 'account': case 'user': return apiError('ACCOUNT_ERROR', `Caller ${c.accountName} does not have permission to operate with account id=${r.account_id}`, [r.account_id ?? id]);
+    case 'account': case 'user': return apiError('ACCOUNT_ERROR', `Caller ${c.accountName} does not have permission to operate with account id=${r.account_id}`, [...new Set([id, r.account_id ?? id])]);
     case 'router': return apiError('ACCOUNT_ERROR', `Caller ${c.accountName} does not have permission to operate with router id=${id}`, [id]);
     case 'network': return apiError('ACCOUNT_ERROR', `Account ${c.accountName} does not have permission to access network id=${id}`, [id]);
     default: return apiError('ACCOUNT_ERROR', `Account ${c.accountName} does not have permission to operate with ${label} id=${id}`, [id]);
@@ -153,12 +154,13 @@ function refusal(c: Caller, kind: OwnedEntity, r: OwnerRow, id: string): ApiErro
 }
 
 /** Checks the caller's access to one named entity: 431 when it does not exist (or is hidden), 531 when foreign. */
-export async function checkEntity(sql: Sql, c: Caller, command: string, param: string, kind: OwnedEntity, access: Exclude<Access, 'list'>, id: string): Promise<void> {
+export async function checkEntity(sql: Sql, c: Caller, command: string, param: string, kind: OwnedEntity, access: Exclude<Access, 'list'>, id: string, missingToHandler = false): Promise<void> {
   const def = ENTITIES[kind];
   const r = (await sql.query<OwnerRow>(def.select, [id]))[0];
   const missing = () => (def.missing ? def.missing(id) : notFound(command, param, id));
-  if (!r) throw missing();
+  if (!r) { if (missingToHandler) return; throw missing(); }
   if (mayAccess(c, kind, access, r)) return;
+  if (def.hidden && missingToHandler) return;
   throw def.hidden ? missing() : refusal(c, kind, r, id);
 }
 
@@ -171,13 +173,17 @@ export function accessOf(command: string, def: { access?: Access | undefined }):
  * The dispatcher's one check: every parsed id parameter naming an owned entity, in declaration
  * order, before the handler runs (and before an async command's job is queued).
  */
-export async function checkAccess(sql: Sql, c: Caller, cmd: { name: string; params: Readonly<Record<string, { entity?: EntityKind | undefined; access?: Access | undefined }>> }, args: Record<string, unknown>): Promise<void> {
+export async function checkAccess(sql: Sql, c: Caller, cmd: { name: string; params: Readonly<Record<string, ParamDef>> }, args: Record<string, unknown>): Promise<void> {
   for (const [name, def] of Object.entries(cmd.params)) {
-    if (!def.entity || !isOwned(def.entity)) continue;
+    // An id whose entity another argument decides: checked when it exists; a missing one (or a
+    // hidden one) is left to the command, which names the type in its 431.
+    const byType = def.entity === 'taggedresource';
+    const kind = byType ? def.entityOf?.(args) : def.entity;
+    if (!kind || !isOwned(kind)) continue;
     const access = accessOf(cmd.name, def);
     if (access === 'list') continue;
     const v = args[name];
     if (v === undefined || v === '') continue;
-    for (const id of Array.isArray(v) ? v as string[] : [v as string]) await checkEntity(sql, c, cmd.name, name, def.entity, access, id);
+    for (const id of Array.isArray(v) ? v as string[] : [v as string]) await checkEntity(sql, c, cmd.name, name, kind, access, id, byType);
   }
 }

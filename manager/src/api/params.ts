@@ -33,6 +33,8 @@ export interface ParamDef {
   readonly entity?: EntityKind;
   /** The access it needs (CloudStack's `@ACL(accessType=…)`): default `list` on list commands, else `operate`. */
   readonly access?: Access;
+  /** For `entity: 'taggedresource'`: the entity the ids name, decided by the other arguments (createTags' resourcetype). */
+  readonly entityOf?: (args: Record<string, unknown>) => EntityKind | undefined;
 }
 
 export type MapValue = Record<string, string>[];
