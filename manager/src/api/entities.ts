@@ -44,9 +44,11 @@ export type EntityKind = OwnedEntity | typeof UNOWNED[number] | typeof BY_TYPE[n
  * CloudStack's SecurityChecker.AccessType: `operate` (OperateEntry, the default of a non-list
  * command) — change or act on it; `use` (UseEntry) — build on it (deploy into a shared network, from
  * a public template); `list` (ListEntry, the default of list commands) — a filter: the list's
- * own scope (api/scope.ts) keeps it to what the caller may see, nothing is refused here.
+ * own scope (api/scope.ts) keeps it to what the caller may see, nothing is refused here;
+ * `none` — named without an access check (CloudStack: `entityType` without `@ACL`), e.g. the
+ * domains a root admin restricts an offering to; the command checks them itself.
  */
-export type Access = 'operate' | 'use' | 'list';
+export type Access = 'operate' | 'use' | 'list' | 'none';
 
 /** What the check needs of an entity: its owner, and for networks/templates their sharing. */
 export interface OwnerRow {
@@ -121,7 +123,7 @@ export function domainMayUseNetwork(domainPath: string, r: Pick<OwnerRow, 'domai
 }
 
 /** The decision for one existing entity (pure). */
-export function mayAccess(c: Caller, kind: OwnedEntity, access: Exclude<Access, 'list'>, r: OwnerRow): boolean {
+export function mayAccess(c: Caller, kind: OwnedEntity, access: 'operate' | 'use', r: OwnerRow): boolean {
   if (c.role === 'Admin') return true;
   switch (ENTITIES[kind].rule) {
     case 'domain': return r.domain_path !== null && inTree(r.domain_path, c.domainPath);
@@ -154,7 +156,7 @@ function refusal(c: Caller, kind: OwnedEntity, r: OwnerRow, id: string): ApiErro
 }
 
 /** Checks the caller's access to one named entity: 431 when it does not exist (or is hidden), 531 when foreign. */
-export async function checkEntity(sql: Sql, c: Caller, command: string, param: string, kind: OwnedEntity, access: Exclude<Access, 'list'>, id: string, missingToHandler = false): Promise<void> {
+export async function checkEntity(sql: Sql, c: Caller, command: string, param: string, kind: OwnedEntity, access: 'operate' | 'use', id: string, missingToHandler = false): Promise<void> {
   const def = ENTITIES[kind];
   const r = (await sql.query<OwnerRow>(def.select, [id]))[0];
   const missing = () => (def.missing ? def.missing(id) : notFound(command, param, id));
@@ -181,7 +183,7 @@ export async function checkAccess(sql: Sql, c: Caller, cmd: { name: string; para
     const kind = byType ? def.entityOf?.(args) : def.entity;
     if (!kind || !isOwned(kind)) continue;
     const access = accessOf(cmd.name, def);
-    if (access === 'list') continue;
+    if (access === 'list' || access === 'none') continue;
     const v = args[name];
     if (v === undefined || v === '') continue;
     for (const id of Array.isArray(v) ? v as string[] : [v as string]) await checkEntity(sql, c, cmd.name, name, kind, access, id, byType);

@@ -164,7 +164,7 @@ export const createNetworkOffering = command({
     egressdefaultpolicy: { type: 'boolean', description: 'true if guest network default egress policy is allow; false if default egress policy is deny' },
     keepaliveenabled: { type: 'boolean', description: 'if true keepalive will be turned on in the loadbalancer. At the time of writing this has only an effect on haproxy; the mode http and httpclose options are unset in the haproxy conf file.' },
     maxconnections: { type: 'integer', min: 1, description: 'maximum number of concurrent connections supported by the network offering' },
-    domainid: { type: 'list', entity: 'domain', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
+    domainid: { type: 'list', entity: 'domain', access: 'none', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
     zoneid: { type: 'list', entity: 'zone', of: 'uuid', since: '4.13', description: 'the ID of the containing zone(s), null for public offerings' },
     enable: { type: 'boolean', since: '4.16', description: 'set to true if the offering is to be enabled during creation. Default is false' },
   },

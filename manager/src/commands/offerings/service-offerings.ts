@@ -38,7 +38,7 @@ export const createServiceOffering = command({
     isvolatile: { type: 'boolean', description: 'true if the virtual machine needs to be volatile so that on every reboot of VM, original root disk is dettached then destroyed and a fresh root disk is created and attached to VM' },
     storagetype: { type: 'string', description: 'the storage type of the service offering. Values are local and shared.' },
     tags: { type: 'string', length: 4096, description: 'the tags for this service offering.' },
-    domainid: { type: 'list', entity: 'domain', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
+    domainid: { type: 'list', entity: 'domain', access: 'none', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
     zoneid: { type: 'list', entity: 'zone', of: 'uuid', since: '4.13', description: 'the ID of the containing zone(s), null for public offerings' },
     hosttags: { type: 'string', length: 4096, description: 'the host tag for this service offering.' },
     issystem: { type: 'boolean', description: 'is this a system vm offering' },

@@ -66,7 +66,7 @@ export const createDiskOffering = command({
     disksize: { type: 'long', description: 'size of the disk offering in GB (1GB = 1,073,741,824 bytes)', min: 1, max: 1048576 },
     customized: { type: 'boolean', description: 'whether disk offering size is custom or not' },
     // CloudStack takes lists here; an offering of Flotilla belongs to at most one domain and zone.
-    domainid: { type: 'list', entity: 'domain', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
+    domainid: { type: 'list', entity: 'domain', access: 'none', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
     zoneid: { type: 'list', entity: 'zone', of: 'uuid', description: 'the ID of the containing zone(s), null for public offerings', since: '4.13' },
     storagetype: { type: 'string', description: 'the storage type of the disk offering. Values are local and shared.', values: ['local', 'shared'] },
     provisioningtype: { type: 'string', description: 'provisioning type used to create volumes. Valid values are thin, sparse, fat.', values: PROVISIONING },
