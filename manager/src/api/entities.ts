@@ -19,6 +19,7 @@ import type { Caller } from './context.ts';
 import { ApiError, apiError, notFound, paramError } from './errors.ts';
 import type { Sql } from '../db/sql.ts';
 import type { ParamDef } from './params.ts';
+import { inTree } from './scope.ts';
 
 /** Entities with an owner: the dispatcher checks the caller's access to them. */
 export const OWNED = [
@@ -103,8 +104,6 @@ export const ENTITIES: Readonly<Record<OwnedEntity, EntityDef>> = {
 };
 
 export const isOwned = (k: EntityKind): k is OwnedEntity => (OWNED as readonly string[]).includes(k);
-
-export const inTree = (path: string, root: string): boolean => path === root || path.startsWith(`${root}/`);
 
 /** The owner rule: root admin; the owning account; a domain admin over the owner's domain. */
 function ownerRule(c: Caller, r: OwnerRow): boolean {
