@@ -113,9 +113,10 @@ for (const dialect of DIALECTS) {
     t.is((await eve.call('listIpForwardingRules', { ipaddressid: natIp.id })).status, 531);
 
     // A deleted (or never existing) id: CloudStack's exact text, which Terraform matches on destroy.
-    const gone = await api.job('deletePortForwardingRule', { id: pf.id });
-    t.is(gone.jobresult.errorcode, 431);
-    t.true(gone.jobresult.errortext.includes(`Invalid parameter id value=${pf.id} due to incorrect long value format, or entity does not exist`), gone.jobresult.errortext);
+    // Answered by the dispatcher's one check, before any job (as CloudStack's ParamProcessWorker).
+    const gone = await api.call('deletePortForwardingRule', { id: pf.id });
+    t.is(gone.status, 431);
+    t.true(gone.body.errortext.includes(`Invalid parameter id value=${pf.id} due to incorrect long value format, or entity does not exist`), gone.body.errortext);
     const ghost = randomUUID();
     for (const [cmd, key] of [['listVirtualMachines', 'id'], ['listNics', 'virtualmachineid']] as const) {
       const r = await api.call(cmd, { [key]: ghost, ...(cmd === 'listVirtualMachines' ? { id: ghost } : {}) });

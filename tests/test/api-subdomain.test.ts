@@ -1,6 +1,7 @@
 // subdomainaccess of shared networks (CloudStack's isNetworkAvailableInDomain): false keeps a
 // domain's shared network to accounts of that very domain; true (the default) opens it to its
-// subdomains too. A user of a child domain deploys (cs CLI) and lists accordingly.
+// subdomains too. A user of a child domain deploys (cs CLI) and lists accordingly; so does the
+// root admin deploying for that user's account (the VM's owner decides, as in CloudStack).
 import test from 'ava';
 import { signedClient } from '@flotilla/manager/client';
 import { DIALECTS, cloudOn, csCli, simZone } from '../src/clients.ts';
@@ -32,9 +33,25 @@ for (const dialect of DIALECTS) {
 
     t.deepEqual((await kid.ok('listNetworks', {})).network.map((n: any) => n.name), ['root-and-below'], 'the child sees only the network open to subdomains');
     const refused = await deploy(kid, closed.id, 'k1');
-    t.is(refused.queryasyncjobresultresponse?.jobresult?.errorcode ?? refused.errorcode, 531, JSON.stringify(refused));
+    // Refused by the dispatcher's ownership check, before any job is queued.
+    t.is(refused.deployvirtualmachineresponse?.errorcode ?? refused.errorcode, 531, JSON.stringify(refused));
     t.is((await deploy(kid, open.id, 'k2')).virtualmachine.state, 'Running');
     t.is((await deploy(rooted, closed.id, 'r1')).virtualmachine.state, 'Running', 'accounts of the network\'s own domain use it');
     t.is((await kid.ok('listVirtualMachines', {})).count, 1, 'the refused deploy left nothing');
+
+    // The VM's owner counts, not only the caller: the root admin deploying FOR the child's
+    // account is refused the closed network too (CloudStack's checkNetworkPermissions(owner)),
+    // and may deploy it into the open one.
+    const forKid = (net: string, name: string) => admin.job('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: tpl.id, networkids: net, name, account: 'kid', domainid: child.id });
+    const refusedFor = await forKid(closed.id, 'k3');
+    t.is(refusedFor.jobstatus, 2, JSON.stringify(refusedFor));
+    t.is(refusedFor.jobresult.errorcode, 531);
+    t.regex(refusedFor.jobresult.errortext, /Account kid does not have permission to access network/);
+    const allowedFor = await forKid(open.id, 'k4');
+    t.is(allowedFor.jobstatus, 1, JSON.stringify(allowedFor.jobresult));
+    t.is(allowedFor.jobresult.virtualmachine.account, 'kid');
+    t.is((await kid.ok('listVirtualMachines', {})).count, 2, 'only the allowed deploy made a VM for the child');
+    // The root admin's own VM may go anywhere.
+    t.is((await admin.job('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: tpl.id, networkids: closed.id, name: 'root1' })).jobstatus, 1);
   });
 }

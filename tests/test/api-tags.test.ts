@@ -88,8 +88,9 @@ for (const dialect of DIALECTS) {
     await refused({ resourcetype: 'Zone', resourceids: z.zoneId, 'tags[0].key': 'a', 'tags[0].value': 'b' }, 531, /does not have permission/);
     await refused({ resourcetype: 'UserVm', resourceids: web.id }, 431, /missing parameter tags/);
     const eve = await tenant(cloud, 'eve');
-    const foreign = await eve.job('createTags', { resourcetype: 'UserVm', resourceids: web.id, 'tags[0].key': 'mine', 'tags[0].value': 'x' });
-    t.is(foreign.jobresult.errorcode, 531);
+    // Refused by the dispatcher's ownership check (by resourcetype), before any job is queued.
+    const foreign = await eve.call('createTags', { resourcetype: 'UserVm', resourceids: web.id, 'tags[0].key': 'mine', 'tags[0].value': 'x' });
+    t.is(foreign.status, 531);
     t.deepEqual(await eve.ok('listTags', {}), {}, 'another tenant sees none of them');
     t.deepEqual(await eve.ok('listVirtualMachines', { 'tags[0].key': 'env', 'tags[0].value': 'prod' }), {});
     t.is(await tagCount(), before);

@@ -143,9 +143,10 @@ kernelTest('port forwarding from the rule\'s CIDR only, static NAT, firewall rul
   t.deepEqual(await bob.api.ok('listPortForwardingRules', {}), {});
   t.deepEqual(await bob.api.ok('listPublicIpAddresses', {}), {});
   t.is((await bob.api.call('listFirewallRules', { ipaddressid: pub2.id })).status, 531);
-  t.is((await bob.api.job('deleteFirewallRule', { id: fw.id })).jobresult.errorcode, 531);
-  t.is((await bob.api.job('createFirewallRule', { ipaddressid: pub2.id, protocol: 'tcp', startport: 22, endport: 22 })).jobresult.errorcode, 531);
-  t.is((await bob.api.job('deletePortForwardingRule', { id: pf.portforwardingrule.id })).jobresult.errorcode, 531);
+  // Refused by the dispatcher's ownership check, before any job is queued.
+  t.is((await bob.api.call('deleteFirewallRule', { id: fw.id })).status, 531);
+  t.is((await bob.api.call('createFirewallRule', { ipaddressid: pub2.id, protocol: 'tcp', startport: 22, endport: 22 })).status, 531);
+  t.is((await bob.api.call('deletePortForwardingRule', { id: pf.portforwardingrule.id })).status, 531);
   t.is((await bob.api.call('enableStaticNat', { ipaddressid: snat.id, virtualmachineid: vm1.id })).status, 531);
   const bobOff = (await bob.api.ok('listNetworkOfferings', { name: 'iso-allow' })).networkoffering[0];
   const bobNet = (await bob.api.ok('createNetwork', { name: 'bobnet', zoneid: w.z.zoneId, networkofferingid: bobOff.id, gateway: '10.2.0.1', netmask: '255.255.255.0' })).network;
@@ -154,8 +155,8 @@ kernelTest('port forwarding from the rule\'s CIDR only, static NAT, firewall rul
   await leased(w, bns, bvm.nic[0].ipaddress);
   t.is(await ask(w, bns, w.gateway, 9000), (await bob.api.ok('listPublicIpAddresses', { issourcenat: true })).publicipaddress[0].ipaddress, 'bob\'s VM is up and out');
   t.true(await blocked(w, bns, vm1.nic[0].ipaddress, 80), 'alice\'s VM is unreachable from bob\'s network');
-  const intrude = await bob.api.job('deployVirtualMachine', { zoneid: w.z.zoneId, networkids: net.id, serviceofferingid: vm1.serviceofferingid, templateid: vm1.templateid });
-  t.is(intrude.jobresult.errorcode, 531, 'bob cannot deploy into alice\'s network');
+  const intrude = await bob.api.call('deployVirtualMachine', { zoneid: w.z.zoneId, networkids: net.id, serviceofferingid: vm1.serviceofferingid, templateid: vm1.templateid });
+  t.is(intrude.status, 531, 'bob cannot deploy into alice\'s network');
 
   // Closing: the firewall rule goes, the port closes; disabling static NAT frees the IP's VM.
   await api.jobOk('deleteFirewallRule', { id: fw.id });

@@ -9,6 +9,7 @@ import { ApiError, apiError, toApiError } from './errors.ts';
 import { collectMaps, parseParam, type MapValue } from './params.ts';
 import type { AnyCommand } from './registry.ts';
 import { permits } from './permissions.ts';
+import { checkAccess } from './entities.ts';
 import type { Sql } from '../db/sql.ts';
 import { attachTags, filterByTags } from '../commands/tags/views.ts';
 import type { TagType } from '../commands/tags/types.ts';
@@ -151,6 +152,8 @@ export async function dispatch(services: Services, caller: Caller, commandName: 
   }
   const key = `${cmd.name.toLowerCase()}response`;
   const args = parseArgs(cmd, raw, caller);
+  // The one ownership check (api/entities.ts): every id parameter's entity against the caller.
+  await checkAccess(services.db, caller, cmd, args);
   if (!cmd.isAsync) {
     const { inner } = await execute(services, caller, cmd, args);
     return { status: 200, key, inner };

@@ -2,6 +2,7 @@
 // wire (every value arrives as a string), and the 431 texts CloudStack clients expect.
 // The same declarations feed listApis, so what is validated is exactly what is documented.
 import { paramError } from './errors.ts';
+import type { Access, EntityKind } from './entities.ts';
 
 export type ParamType = 'string' | 'uuid' | 'boolean' | 'integer' | 'long' | 'short' | 'list' | 'map' | 'date';
 
@@ -24,6 +25,16 @@ export interface ParamDef {
   readonly emptyClears?: boolean;
   /** admin-only parameters are not shown to, nor accepted from, other roles */
   readonly adminOnly?: boolean;
+  /**
+   * The entity an id parameter names (CloudStack's `@Parameter(entityType=…)`); every `uuid`
+   * parameter (and list of uuids) declares one. Owned entities are access-checked once by the
+   * dispatcher before the handler (api/entities.ts).
+   */
+  readonly entity?: EntityKind;
+  /** The access it needs (CloudStack's `@ACL(accessType=…)`): default `list` on list commands, else `operate`. */
+  readonly access?: Access;
+  /** For `entity: 'taggedresource'`: the entity the ids name, decided by the other arguments (createTags' resourcetype). */
+  readonly entityOf?: (args: Record<string, unknown>) => EntityKind | undefined;
 }
 
 export type MapValue = Record<string, string>[];

@@ -105,7 +105,7 @@ export const LIST_PARAMS = {
 export const LIST_OWNED_PARAMS = {
   ...LIST_PARAMS,
   account: { type: 'string', description: 'list resources by account. Must be used with the domainId parameter.' },
-  domainid: { type: 'uuid', description: 'list only resources belonging to the domain specified' },
+  domainid: { type: 'uuid', entity: 'domain', description: 'list only resources belonging to the domain specified' },
   isrecursive: { type: 'boolean', description: "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves." },
   listall: { type: 'boolean', description: "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false" },
 } as const satisfies Record<string, ParamDef>;

@@ -20,7 +20,7 @@ export const createConsoleEndpoint = command({
   name: 'createConsoleEndpoint', description: 'Create a console endpoint to connect to a VM console', since: '4.18.0',
   roles: ALL_ROLES, response: CONSOLE_ENDPOINT, shape: 'object', event: 'VM.CONSOLE.ENDPOINT',
   params: {
-    virtualmachineid: { type: 'uuid', required: true, description: 'ID of the VM' },
+    virtualmachineid: { type: 'uuid', entity: 'vm', required: true, description: 'ID of the VM' },
     token: { type: 'string', length: 255, description: '(optional) extra security token, valid when the extra validation is enabled' },
   },
   async handler(ctx, a) {

@@ -64,8 +64,8 @@ export const createAccount = command({
     ...USER_FIELDS_PARAMS,
     account: { type: 'string', description: 'Name of the account to be created. The user will be added to this newly created account. If no account is specified, the username will be used as the account name.', check: checkUsername },
     accounttype: { type: 'integer', description: 'Type of the account.  Specify 0 for user, 1 for root admin, and 2 for domain admin' },
-    roleid: { type: 'uuid', description: 'Creates the account under the specified role.' },
-    domainid: { type: 'uuid', description: 'Creates the user under the specified domain.' },
+    roleid: { type: 'uuid', entity: 'role', description: 'Creates the account under the specified role.' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'Creates the user under the specified domain.' },
     networkdomain: { type: 'string', description: "Network domain for the account's networks", check: checkNetworkDomain },
     accountid: { type: 'string', check: uuidCheck, description: 'Account UUID, required for adding account from external provisioning system' },
     userid: { type: 'string', check: uuidCheck, description: 'User UUID, required for adding account from external provisioning system' },
@@ -93,12 +93,12 @@ export const createAccount = command({
 export const updateAccount = command({
   name: 'updateAccount', description: 'Updates account information for the authenticated user', since: '1.0', roles: ADMINS, response: ACCOUNT, shape: 'object', event: 'ACCOUNT.UPDATE',
   params: {
-    id: { type: 'uuid', description: 'Account UUID' },
+    id: { type: 'uuid', entity: 'account', description: 'Account UUID' },
     account: { type: 'string', description: 'the current account name' },
-    domainid: { type: 'uuid', description: 'the ID of the domain where the account exists' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'the ID of the domain where the account exists' },
     newname: { type: 'string', description: 'new name for the account', check: checkUsername },
     networkdomain: { type: 'string', description: "Network domain for the account's networks; empty string will update domainName with NULL value", emptyClears: true },
-    roleid: { type: 'uuid', description: 'The UUID of the dynamic role to set for the account' },
+    roleid: { type: 'uuid', entity: 'role', description: 'The UUID of the dynamic role to set for the account' },
     accountdetails: { type: 'map', description: 'Details for the account used to store specific parameters' },
   },
   async handler(ctx, a) {
@@ -144,7 +144,7 @@ function guardOwnAndDefault(ctx: Context, acc: AccountRow, verb: string): void {
 export const deleteAccount = command({
   name: 'deleteAccount', description: 'Deletes a account, and all users associated with this account', since: '1.0', roles: ADMINS, response: SUCCESS_RESPONSE,
   shape: 'success', isAsync: true, transactional: false, event: 'ACCOUNT.DELETE', instance: { type: 'Account', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'Account id' } },
+  params: { id: { type: 'uuid', entity: 'account', required: true, description: 'Account id' } },
   async handler(ctx, a) {
     const acc = await accountByIdOrName(ctx, a);
     guardOwnAndDefault(ctx, acc, 'deleted');
@@ -160,9 +160,9 @@ export const disableAccount = command({
   name: 'disableAccount', description: 'Disables an account', since: '1.0', roles: ADMINS, response: ACCOUNT, shape: 'object',
   isAsync: true, event: 'ACCOUNT.DISABLE', instance: { type: 'Account', param: 'id' },
   params: {
-    id: { type: 'uuid', description: 'Account id' },
+    id: { type: 'uuid', entity: 'account', description: 'Account id' },
     account: { type: 'string', description: 'Disables specified account.' },
-    domainid: { type: 'uuid', description: 'Disables specified account in this domain.' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'Disables specified account in this domain.' },
     lock: { type: 'boolean', required: true, description: 'If true, only lock the account; else disable the account' },
   },
   async handler(ctx, a) {
@@ -179,9 +179,9 @@ export const disableAccount = command({
 export const enableAccount = command({
   name: 'enableAccount', description: 'Enables an account', since: '1.0', roles: ADMINS, response: ACCOUNT, shape: 'object', event: 'ACCOUNT.ENABLE',
   params: {
-    id: { type: 'uuid', description: 'Account id' },
+    id: { type: 'uuid', entity: 'account', description: 'Account id' },
     account: { type: 'string', description: 'Enables specified account.' },
-    domainid: { type: 'uuid', description: 'Enables specified account in this domain.' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'Enables specified account in this domain.' },
   },
   async handler(ctx, a) {
     const acc = await accountByIdOrName(ctx, a);
@@ -195,11 +195,11 @@ export const listAccounts = command({
   name: 'listAccounts', description: 'Lists accounts and provides detailed account information for listed accounts', since: '1.0', roles: ALL_ROLES, response: ACCOUNT, shape: 'list',
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'list account by account ID' },
+    id: { type: 'uuid', entity: 'account', description: 'list account by account ID' },
     name: { type: 'string', description: 'list account by account name' },
     accounttype: { type: 'integer', description: 'list accounts by account type.' },
     state: { type: 'string', description: 'list accounts by state. Valid states are enabled, disabled, and locked.' },
-    roleid: { type: 'uuid', description: 'List accounts by the Role ID' },
+    roleid: { type: 'uuid', entity: 'role', description: 'List accounts by the Role ID' },
     iscleanuprequired: { type: 'boolean', description: 'list accounts by cleanuprequired attribute (values are true or false)' },
     details: { type: 'list', of: 'string', description: 'comma separated list of account details requested' },
   },

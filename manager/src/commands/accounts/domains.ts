@@ -17,7 +17,7 @@ export const createDomain = command({
   name: 'createDomain', description: 'Creates a domain', since: '1.0', roles: ADMINS, response: DOMAIN, shape: 'object', event: 'DOMAIN.CREATE',
   params: {
     name: { type: 'string', required: true, description: 'creates domain with this name', check: checkDomainName },
-    parentdomainid: { type: 'uuid', description: 'assigns new domain a parent domain by domain ID of the parent.  If no parent domain is specified, the ROOT domain is assumed.' },
+    parentdomainid: { type: 'uuid', entity: 'domain', description: 'assigns new domain a parent domain by domain ID of the parent.  If no parent domain is specified, the ROOT domain is assumed.' },
     networkdomain: { type: 'string', description: "Network domain for networks in the domain", check: checkNetworkDomain },
     domainid: { type: 'string', check: uuidCheck, description: 'Domain UUID, required for adding domain from another Region' },
   },
@@ -38,7 +38,7 @@ export const createDomain = command({
 export const updateDomain = command({
   name: 'updateDomain', description: 'Updates a domain with a new name', since: '1.0', roles: ADMINS, response: DOMAIN, shape: 'object', event: 'DOMAIN.UPDATE',
   params: {
-    id: { type: 'uuid', required: true, description: 'ID of domain to update' },
+    id: { type: 'uuid', entity: 'domain', required: true, description: 'ID of domain to update' },
     name: { type: 'string', description: 'updates domain with this name', check: checkDomainName },
     networkdomain: { type: 'string', description: 'Network domain for the domain\'s networks; empty string will update domainName with NULL value', length: 255, emptyClears: true },
   },
@@ -69,7 +69,7 @@ export const deleteDomain = command({
   name: 'deleteDomain', description: 'Deletes a specified domain', since: '1.0', roles: ADMINS, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, event: 'DOMAIN.DELETE', instance: { type: 'Domain', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'ID of domain to delete' },
+    id: { type: 'uuid', entity: 'domain', required: true, description: 'ID of domain to delete' },
     cleanup: { type: 'boolean', description: 'true if all domain resources (child domains, accounts) have to be cleaned up, false otherwise' },
   },
   async handler(ctx, a) {
@@ -106,7 +106,7 @@ export const listDomains = command({
   name: 'listDomains', description: 'Lists domains and provides detailed information for listed domains', since: '1.0', roles: ALL_ROLES, response: DOMAIN, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'List domain by domain ID.' },
+    id: { type: 'uuid', entity: 'domain', description: 'List domain by domain ID.' },
     name: { type: 'string', description: 'List domain by domain name.' },
     level: { type: 'integer', description: 'List domains by domain level.' },
     listall: { type: 'boolean', description: 'If set to false, list only resources belonging to the command\'s caller; if set to true - list resources that the caller is authorized to see. Default value is false' },
@@ -134,7 +134,7 @@ export const listDomainChildren = command({
   name: 'listDomainChildren', description: 'Lists all children domains belonging to a specified domain', since: '1.0', roles: ADMINS, response: DOMAIN, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'list children domain by parent domain ID.' },
+    id: { type: 'uuid', entity: 'domain', description: 'list children domain by parent domain ID.' },
     name: { type: 'string', description: 'list children domains by name' },
     isrecursive: { type: 'boolean', description: 'to return the entire tree, use the value "true". To return the first level children, use the value "false".' },
     listall: { type: 'boolean', description: 'If set to false, list only resources belonging to the command\'s caller; if set to true - list resources that the caller is authorized to see.' },

@@ -19,7 +19,7 @@ export const createUser = command({
   params: {
     ...USER_FIELDS_PARAMS,
     account: { type: 'string', required: true, description: 'Creates the user under the specified account. If no account is specified, the username will be used as the account name.' },
-    domainid: { type: 'uuid', description: 'Creates the user under the specified domain. Has to be accompanied with the account parameter' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'Creates the user under the specified domain. Has to be accompanied with the account parameter' },
     userid: { type: 'string', check: uuidCheck, description: 'User UUID, required for adding account from external provisioning system' },
   },
   async handler(ctx, a) {
@@ -33,7 +33,7 @@ export const createUser = command({
 export const updateUser = command({
   name: 'updateUser', description: 'Updates a user account', since: '1.0', roles: ALL_ROLES, response: USER, shape: 'object', event: 'USER.UPDATE',
   params: {
-    id: { type: 'uuid', required: true, description: 'User uuid' },
+    id: { type: 'uuid', entity: 'user', required: true, description: 'User uuid' },
     username: { type: 'string', description: 'Unique username', check: checkUsername },
     password: { type: 'string', description: 'Clear text password (default hashed to SHA256SALT). If you wish to use any other hashing algorithm, you would need to write a custom authentication adapter.' },
     currentpassword: { type: 'string', description: 'Current password that was being used by the user. You must inform the current password when updating the password.' },
@@ -77,7 +77,7 @@ export const updateUser = command({
 
 export const deleteUser = command({
   name: 'deleteUser', description: 'Deletes a user for an account', since: '1.0', roles: ADMINS, response: SUCCESS_RESPONSE, shape: 'success', event: 'USER.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'id of the user to be deleted' } },
+  params: { id: { type: 'uuid', entity: 'user', required: true, description: 'id of the user to be deleted' } },
   async handler(ctx, a) {
     const u = await userById(ctx, a.id);
     if (u.id === ctx.caller.userId) throw paramError('The caller cannot delete itself');
@@ -92,7 +92,7 @@ export const listUsers = command({
   name: 'listUsers', description: 'Lists user accounts', since: '1.0', roles: ALL_ROLES, response: USER, shape: 'list',
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'List user by ID.' },
+    id: { type: 'uuid', entity: 'user', description: 'List user by ID.' },
     username: { type: 'string', description: 'List user by the username' },
     accounttype: { type: 'integer', description: 'List users by account type.' },
     state: { type: 'string', description: 'List users by state of the user account.' },
@@ -117,7 +117,7 @@ export const listUsers = command({
 export const registerUserKeys = command({
   name: 'registerUserKeys', description: 'This command allows a user to register for the developer API, returning a secret key and an API key. This request is made through the integration API port, so it is a privileged command and must be made on behalf of a user. It is up to the implementer just how the username and password are entered, and then how that translates to an integration API request. Both secret key and API key should be returned to the user',
   since: '1.0', roles: ALL_ROLES, response: USER_KEYS, shape: 'object', event: 'REGISTER.USER.KEY',
-  params: { id: { type: 'uuid', required: true, description: 'User id' } },
+  params: { id: { type: 'uuid', entity: 'user', required: true, description: 'User id' } },
   async handler(ctx, a) {
     const u = await userById(ctx, a.id);
     const apikey = newApiKey();
@@ -131,7 +131,7 @@ export const registerUserKeys = command({
 export const getUserKeys = command({
   name: 'getUserKeys', description: 'This command allows the user to query the seceret and API keys for the account', since: '4.10.0',
   roles: ALL_ROLES, response: USER_KEYS, shape: 'object',
-  params: { id: { type: 'uuid', required: true, description: 'ID of the user whose keys are required' } },
+  params: { id: { type: 'uuid', entity: 'user', required: true, description: 'ID of the user whose keys are required' } },
   async handler(ctx, a) {
     const u = await userById(ctx, a.id);
     const row = (await ctx.sql.query<{ api_key: string | null; secret_key_enc: string | null }>('SELECT api_key, secret_key_enc FROM users WHERE id = $1', [u.id]))[0]!;
@@ -145,9 +145,9 @@ export const moveUser = command({
   name: 'moveUser', description: 'Moves a user to another account in the same domain.', since: '4.11.0', roles: ADMINS, response: SUCCESS_RESPONSE, shape: 'success',
   event: 'USER.MOVE',
   params: {
-    id: { type: 'uuid', required: true, description: 'id of the user to be moved.' },
+    id: { type: 'uuid', entity: 'user', required: true, description: 'id of the user to be moved.' },
     account: { type: 'string', description: 'Creates the user under the specified account. If no account is specified, the username will be used as the account name.' },
-    accountid: { type: 'uuid', description: 'Creates the user under the specified domain. Has to be accompanied with the account parameter' },
+    accountid: { type: 'uuid', entity: 'account', description: 'Creates the user under the specified domain. Has to be accompanied with the account parameter' },
   },
   async handler(ctx, a) {
     // CloudStack's AccountManagerImpl.moveUser: into another account of the user's own domain.

@@ -4,6 +4,7 @@
 // zones, instance groups); resource limits (none are enforced: every limit is unlimited, -1).
 import { ALL_ROLES, LIST_OWNED_PARAMS, LIST_PARAMS, command, field as f, type ResponseDef } from '../../api/registry.ts';
 import { paramError } from '../../api/errors.ts';
+import type { ParamDef } from '../../api/params.ts';
 import { compact } from '../../api/serialize.ts';
 import { resolveScope } from '../../api/scope.ts';
 import { accountById } from '../accounts/lookup.ts';
@@ -23,8 +24,8 @@ export const listOsTypes = command({
   name: 'listOsTypes', description: 'Lists all supported OS types for this cloud.', since: '1.0', roles: ALL_ROLES, response: OS_TYPE, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'list by Os type Id' },
-    oscategoryid: { type: 'uuid', description: 'list by Os Category id' },
+    id: { type: 'uuid', entity: 'ostype', description: 'list by Os type Id' },
+    oscategoryid: { type: 'uuid', entity: 'oscategory', description: 'list by Os Category id' },
     description: { type: 'string', description: 'list os by description', since: '3.0.1' },
     fordisplay: { type: 'boolean', description: 'list resources by display flag; only ROOT admin is eligible to pass this parameter', since: '4.18.1' },
   },
@@ -39,7 +40,7 @@ export const listOsTypes = command({
 export const listOsCategories = command({
   name: 'listOsCategories', description: 'Lists all supported OS categories for this cloud.', since: '1.0', roles: ALL_ROLES,
   response: { name: 'oscategory', fields: { id: f('string', 'the ID of the OS category'), name: f('string', 'the name of the OS category') } }, shape: 'list',
-  params: { ...LIST_PARAMS, id: { type: 'uuid', description: 'list Os category by id' }, name: { type: 'string', description: 'list os category by name', since: '3.0.1' } },
+  params: { ...LIST_PARAMS, id: { type: 'uuid', entity: 'oscategory', description: 'list Os category by id' }, name: { type: 'string', description: 'list os category by name', since: '3.0.1' } },
   async handler(_ctx, a) {
     const kw = a.keyword?.toLowerCase();
     return OS_CATEGORIES.filter((c) => (!a.id || c.id === a.id) && (!a.name || c.name.toLowerCase() === a.name.toLowerCase()) && (!kw || c.name.toLowerCase().includes(kw)))
@@ -53,7 +54,7 @@ const SUPPORTED = ['LXC', 'Simulator', 'KVM'];
 export const listHypervisors = command({
   name: 'listHypervisors', description: 'List hypervisors', since: '1.0', roles: ALL_ROLES,
   response: { name: 'hypervisor', fields: { name: f('string', 'Hypervisor name') } }, shape: 'list',
-  params: { zoneid: { type: 'uuid', description: 'the zone id for listing hypervisors.' } },
+  params: { zoneid: { type: 'uuid', entity: 'zone', description: 'the zone id for listing hypervisors.' } },
   async handler(ctx, a) {
     // A zone's hypervisors are its clusters' (CloudStack: the zone's hosts' types); else all supported.
     if (!a.zoneid) return SUPPORTED.map((name) => ({ name }));
@@ -62,7 +63,7 @@ export const listHypervisors = command({
   },
 });
 
-const empty = (name: string, description: string, since: string, response: ResponseDef, params: Record<string, { type: 'string' | 'uuid' | 'boolean' | 'map'; description: string }>) => command({
+const empty = (name: string, description: string, since: string, response: ResponseDef, params: Record<string, Pick<ParamDef, 'type' | 'description' | 'entity'>>) => command({
   name, description, since, roles: ALL_ROLES, response, shape: 'list', params: { ...LIST_OWNED_PARAMS, ...params },
   async handler(ctx, a) {
     // The ownership filters are still checked (a bad domainid or account is a 431/531).
@@ -73,15 +74,15 @@ const empty = (name: string, description: string, since: string, response: Respo
 
 export const listAffinityGroups = empty('listAffinityGroups', 'Lists affinity groups (Flotilla has none yet: always empty)', '4.2.0',
   { name: 'affinitygroup', fields: { id: f('string', 'the ID of the affinity group'), name: f('string', 'the name of the affinity group'), type: f('string', 'the type of the affinity group'), description: f('string', 'the description of the affinity group') } },
-  { id: { type: 'uuid', description: 'list the affinity group by the ID provided' }, name: { type: 'string', description: 'lists affinity groups by name' }, type: { type: 'string', description: 'lists affinity groups by type' }, virtualmachineid: { type: 'uuid', description: 'lists affinity groups by virtual machine ID' } });
+  { id: { type: 'uuid', entity: 'affinitygroup', description: 'list the affinity group by the ID provided' }, name: { type: 'string', description: 'lists affinity groups by name' }, type: { type: 'string', description: 'lists affinity groups by type' }, virtualmachineid: { type: 'uuid', entity: 'vm', description: 'lists affinity groups by virtual machine ID' } });
 
 export const listSecurityGroups = empty('listSecurityGroups', 'Lists security groups (advanced zones have none: always empty)', '3.0.0',
   { name: 'securitygroup', fields: { id: f('string', 'the ID of the security group'), name: f('string', 'the name of the security group'), description: f('string', 'the description of the security group') } },
-  { id: { type: 'uuid', description: 'list the security group by the id provided' }, securitygroupname: { type: 'string', description: 'lists security groups by name' }, virtualmachineid: { type: 'uuid', description: 'lists security groups by virtual machine id' }, tags: { type: 'map', description: 'List resources by tags (key/value pairs)' } });
+  { id: { type: 'uuid', entity: 'securitygroup', description: 'list the security group by the id provided' }, securitygroupname: { type: 'string', description: 'lists security groups by name' }, virtualmachineid: { type: 'uuid', entity: 'vm', description: 'lists security groups by virtual machine id' }, tags: { type: 'map', description: 'List resources by tags (key/value pairs)' } });
 
 export const listInstanceGroups = empty('listInstanceGroups', 'Lists vm groups (Flotilla has none yet: always empty)', '1.0',
   { name: 'instancegroup', fields: { id: f('string', 'the ID of the instance group'), name: f('string', 'the name of the instance group'), created: f('date', 'time and date the instance group was created') } },
-  { id: { type: 'uuid', description: 'list instance groups by ID' }, name: { type: 'string', description: 'list instance groups by name' } });
+  { id: { type: 'uuid', entity: 'instancegroup', description: 'list instance groups by ID' }, name: { type: 'string', description: 'list instance groups by name' } });
 
 /** CloudStack's Resource.ResourceType, by number. */
 const RESOURCE_TYPES = ['user_vm', 'public_ip', 'volume', 'snapshot', 'template', 'project', 'network', 'vpc', 'cpu', 'memory', 'primary_storage', 'secondary_storage'];

@@ -32,9 +32,9 @@ export const addHost = command({
   response: { name: 'host', fields: { ...HOST.fields, agenttoken: { type: 'string', description: 'Flotilla: the token the host agent dials the manager with; shown once' } } },
   shape: 'raw', event: 'HOST.ADD',
   params: {
-    zoneid: { type: 'uuid', required: true, description: 'the Zone ID for the host' },
-    podid: { type: 'uuid', required: true, description: 'the Pod ID for the host' },
-    clusterid: { type: 'uuid', description: 'the cluster ID for the host' },
+    zoneid: { type: 'uuid', entity: 'zone', required: true, description: 'the Zone ID for the host' },
+    podid: { type: 'uuid', entity: 'pod', required: true, description: 'the Pod ID for the host' },
+    clusterid: { type: 'uuid', entity: 'cluster', description: 'the cluster ID for the host' },
     clustername: { type: 'string', description: 'the cluster name for the host' },
     url: { type: 'string', required: true, description: 'the host URL: agent://<name> or http://<address>' },
     hypervisor: { type: 'string', required: true, description: 'hypervisor type of the host', values: HYPERVISORS },
@@ -76,7 +76,7 @@ export const addHost = command({
 export const updateHost = command({
   name: 'updateHost', description: 'Updates a host.', since: '1.0', roles: ADMIN, response: HOST, shape: 'object', event: 'HOST.UPDATE',
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the host to update' },
+    id: { type: 'uuid', entity: 'host', required: true, description: 'the ID of the host to update' },
     allocationstate: { type: 'string', description: 'Change resource state of host, valid values are [Enable, Disable]. Operation may failed if host in states not allowing Enable/Disable', values: ['Enable', 'Disable'] },
     hosttags: { type: 'list', of: 'string', description: 'list of tags to be added to the host' },
     name: { type: 'string', description: 'the new name for the host', check: (v: string) => (hostNameFromUrl(v) === v ? undefined : 'not a host name') },
@@ -99,7 +99,7 @@ export const updateHost = command({
 export const deleteHost = command({
   name: 'deleteHost', description: 'Deletes a host. Its agent token is revoked and its channel closed.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'HOST.REMOVE',
   params: {
-    id: { type: 'uuid', required: true, description: 'the host ID' },
+    id: { type: 'uuid', entity: 'host', required: true, description: 'the host ID' },
     forced: { type: 'boolean', description: 'Force delete the host. All HA enabled vms running on the host will be put to HA; HA disabled ones will be stopped' },
     forcedestroylocalstorage: { type: 'boolean', description: 'Force destroy local storage on this host. All VMs created on this local storage will be destroyed' },
   },
@@ -122,7 +122,7 @@ export const deleteHost = command({
 export const prepareHostForMaintenance = command({
   name: 'prepareHostForMaintenance', description: 'Prepares a host for maintenance: its VMs are moved to other hosts (stopped there and started elsewhere: a cold move).', since: '1.0',
   roles: ADMIN, response: HOST, shape: 'object', isAsync: true, transactional: false, event: 'MAINT.PREPARE', instance: { type: 'Host', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the host ID' } },
+  params: { id: { type: 'uuid', entity: 'host', required: true, description: 'the host ID' } },
   async handler(ctx, a) {
     const s = ctx.services;
     const h = await hostById(ctx, a.id);
@@ -154,7 +154,7 @@ export const prepareHostForMaintenance = command({
 export const cancelHostMaintenance = command({
   name: 'cancelHostMaintenance', description: 'Cancels host maintenance.', since: '1.0', roles: ADMIN, response: HOST, shape: 'object', isAsync: true,
   event: 'MAINT.CANCEL', instance: { type: 'Host', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the host ID' } },
+  params: { id: { type: 'uuid', entity: 'host', required: true, description: 'the host ID' } },
   async handler(ctx, a) {
     const h = await hostById(ctx, a.id);
     if (!['PrepareForMaintenance', 'Maintenance', 'ErrorInMaintenance'].includes(h.resource_state)) throw paramError(`Host ${h.name} is not in maintenance (resource state ${h.resource_state})`);

@@ -1,40 +1,32 @@
-// Lookups of the compute area, each checking the caller's right to the object.
+// Lookups of the compute area. Who may name the object is checked once, by the dispatcher
+// (api/entities.ts), from each id parameter's declared entity; these only find it.
 import type { Caller, Context } from '../../api/context.ts';
 import type { Where } from '../../db/sql.ts';
-import { apiError, notFound, paramError } from '../../api/errors.ts';
-import { canAccessDomain, inTree, ownsAccount } from '../../api/scope.ts';
+import { notFound, paramError } from '../../api/errors.ts';
+import { mayAccess } from '../../api/entities.ts';
 import { NETWORK_SELECT, TEMPLATE_SELECT, VM_SELECT, type NetworkRow, type TemplateRow, type VmRow } from './views.ts';
 
 export async function templateById(ctx: Context, id: string, param = 'templateid'): Promise<TemplateRow> {
   const t = (await ctx.sql.query<TemplateRow>(`${TEMPLATE_SELECT} WHERE t.id = $1`, [id]))[0];
-  const c = ctx.caller;
-  if (!t || t.removed || t.is_iso || !(t.is_public || c.role === 'Admin' || t.account_id === c.accountId)) throw notFound(ctx.command, param, id);
+  if (!t || t.removed || t.is_iso) throw notFound(ctx.command, param, id);
   return t;
 }
 
-/** May the caller use (deploy into, list) this network? Account networks: the owner and the
- *  admins above it; Domain (shared) networks: every account of that domain (and subdomains if
- *  subdomain access). */
+/** May the caller use (deploy into, list) this network? The dispatcher's rule (api/entities.ts). */
 export function canUseNetwork(ctx: Context, n: NetworkRow): boolean {
-  const c = ctx.caller;
-  if (c.role === 'Admin') return true;
-  if (n.acl_type === 'Account') return ownsAccount(c, n.account_id) || (c.role === 'DomainAdmin' && canAccessDomain(c, n.domain_path));
-  // subdomainaccess=false: only accounts of the network's own domain (CloudStack's
-  // isNetworkAvailableInDomain); domain admins above it still manage it.
-  const member = n.subdomain_access === false ? c.domainPath === n.domain_path : inTree(c.domainPath, n.domain_path);
-  return member || (c.role === 'DomainAdmin' && canAccessDomain(c, n.domain_path));
+  return mayAccess(ctx.caller, 'network', 'use', n);
 }
 
 /**
- * canUseNetwork as a condition on `n` (networks), for lists filtered in SQL. Kept next to
- * canUseNetwork: the two must say the same. Domains are matched as id arrays computed once per
+ * The network `use` rule of api/entities.ts (mayAccess) as a condition on `n` (networks), for
+ * lists filtered in SQL: the two must say the same. Domains are matched as id arrays computed once per
  * statement (`= ANY(ARRAY(…))`), so the account and domain indexes can serve the lookup.
  */
 export function whereUsableNetwork(w: Where, c: Caller): Where {
   if (c.role === 'Admin') return w;
   // Account networks: the owner (and domain admins above it); domain networks: accounts in
   // that domain, or below it unless subdomainaccess=false (and domain admins above it) — the
-  // same rule as canUseNetwork.
+  // same rule as mayAccess(…, 'network', 'use', …).
   const ancestors = `n.domain_id = ANY(ARRAY(SELECT id FROM domains WHERE path = ? OR starts_with(?, path || '/')))`;
   const own = `(n.acl_type = 'Account' AND n.account_id = ANY(?::uuid[])) OR (n.acl_type <> 'Account' AND (n.domain_id = ? OR (n.subdomain_access IS DISTINCT FROM false AND ${ancestors})))`;
   if (c.role === 'DomainAdmin') return w.add(`(${own} OR ${domainSubtree('n.domain_id')})`, [c.accountId, ...(c.projectAccountIds ?? [])], c.domainId, c.domainPath, c.domainPath, c.domainPath, c.domainPath);
@@ -47,16 +39,12 @@ export const domainSubtree = (col: string) => `${col} = ANY(ARRAY(SELECT id FROM
 export async function networkById(ctx: Context, id: string, param = 'id'): Promise<NetworkRow> {
   const n = (await ctx.sql.query<NetworkRow>(`${NETWORK_SELECT} WHERE n.id = $1`, [id]))[0];
   if (!n) throw notFound(ctx.command, param, id);
-  if (!canUseNetwork(ctx, n)) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not have permission to access network id=${id}`, [id]);
   return n;
 }
 
 export async function vmById(ctx: Context, id: string, param = 'id'): Promise<VmRow> {
   const v = (await ctx.sql.query<VmRow>(`${VM_SELECT} WHERE v.id = $1`, [id]))[0];
   if (!v || v.type !== 'User') throw notFound(ctx.command, param, id);
-  const c = ctx.caller;
-  const ok = c.role === 'Admin' || ownsAccount(c, v.account_id) || (c.role === 'DomainAdmin' && canAccessDomain(c, v.domain_path));
-  if (!ok) throw apiError('ACCOUNT_ERROR', `Account ${c.accountName} does not have permission to operate with virtual machine id=${id}`, [id]);
   return v;
 }
 

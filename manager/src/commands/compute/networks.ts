@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { Where } from '../../db/sql.ts';
-import { applyScope, ownsAccount, resolveScope } from '../../api/scope.ts';
+import { applyScope, resolveScope } from '../../api/scope.ts';
 import { ownerOf } from '../projects/lookup.ts';
 import type { Context } from '../../api/context.ts';
 import { ipam, checkIPv4, checkNetmask } from '../infra/validate.ts';
@@ -162,9 +162,9 @@ export const createNetwork = command({
   params: {
     name: { type: 'string', required: true, description: 'the name of the network' },
     displaytext: { type: 'string', description: 'the display text of the network' },
-    networkofferingid: { type: 'uuid', required: true, description: 'the network offering ID' },
-    zoneid: { type: 'uuid', required: true, description: 'the zone ID for the network' },
-    physicalnetworkid: { type: 'uuid', description: 'the physical network ID the network belongs to' },
+    networkofferingid: { type: 'uuid', entity: 'networkoffering', required: true, description: 'the network offering ID' },
+    zoneid: { type: 'uuid', entity: 'zone', required: true, description: 'the zone ID for the network' },
+    physicalnetworkid: { type: 'uuid', entity: 'physicalnetwork', description: 'the physical network ID the network belongs to' },
     gateway: { type: 'string', description: 'the gateway of the network. Required for shared networks and isolated networks when it belongs to VPC', check: checkIPv4 },
     netmask: { type: 'string', description: 'the netmask of the network. Required for shared networks and isolated networks when it belongs to VPC', check: checkNetmask },
     startip: { type: 'string', description: 'the beginning IP address in the network IP range', check: checkIPv4 },
@@ -173,8 +173,8 @@ export const createNetwork = command({
     networkdomain: { type: 'string', description: 'network domain', check: checkNetworkDomain },
     acltype: { type: 'string', description: 'Access control type; supported values are account and domain. In 3.0 all shared networks should have aclType=Domain, and all isolated networks - Account. Account means that only the account owner can use the network, domain - all accounts in the domain can use the network', values: ['Account', 'Domain'] },
     account: { type: 'string', description: 'account that will own the network. Account should be under the selected domain' },
-    domainid: { type: 'uuid', description: 'domain ID of the account owning a network. If the account is not specified, but the acltype is Domain, the network will be created for the specified domain.' },
-    projectid: { type: 'uuid', description: 'an optional project for the network' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'domain ID of the account owning a network. If the account is not specified, but the acltype is Domain, the network will be created for the specified domain.' },
+    projectid: { type: 'uuid', entity: 'project', description: 'an optional project for the network' },
     subdomainaccess: { type: 'boolean', description: 'Defines whether to allow subdomains to use networks dedicated to their parent domain(s). Should be used with aclType=Domain, defaulted to allow.subdomain.network.access global config if not specified' },
     dns1: { type: 'string', description: 'the first IPv4 DNS for the network. Empty string will update the first IPv4 DNS with the value from the zone', check: checkIPv4 },
     dns2: { type: 'string', description: 'the second IPv4 DNS for the network. Empty string will update the second IPv4 DNS with the value from the zone', check: checkIPv4 },
@@ -235,16 +235,16 @@ export const listNetworks = command({
   name: 'listNetworks', description: 'Lists all available networks.', since: '1.0', roles: ALL_ROLES, response: NETWORK, shape: 'list',
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'list networks by ID' },
+    id: { type: 'uuid', entity: 'network', description: 'list networks by ID' },
     name: { type: 'string', description: 'list networks by name' },
-    zoneid: { type: 'uuid', description: 'the zone ID of the network' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the zone ID of the network' },
     type: { type: 'string', description: 'the type of the network. Supported values are: isolated, l2, shared and all' },
     traffictype: { type: 'string', description: 'type of the traffic' },
-    physicalnetworkid: { type: 'uuid', description: 'list networks by physical network id' },
-    networkofferingid: { type: 'uuid', description: 'list networks by network offering ID' },
+    physicalnetworkid: { type: 'uuid', entity: 'physicalnetwork', description: 'list networks by physical network id' },
+    networkofferingid: { type: 'uuid', entity: 'networkoffering', description: 'list networks by network offering ID' },
     canusefordeploy: { type: 'boolean', description: 'list networks available for VM deployment' },
     issystem: { type: 'boolean', description: 'true if network is system, false otherwise' },
-    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     const w = new Where();
@@ -279,14 +279,13 @@ export const deleteNetwork = command({
   name: 'deleteNetwork', description: 'Deletes a network', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true, transactional: false,
   event: 'NETWORK.DELETE', instance: { type: 'Network', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the network' },
+    id: { type: 'uuid', entity: 'network', required: true, description: 'the ID of the network' },
     forced: { type: 'boolean', description: 'Force delete a network. Network will be marked as \'Destroy\' even when commands to shutdown and cleanup to the backend fails.' },
   },
   async handler(ctx, a) {
     const s = ctx.services;
     const n = await networkById(ctx, a.id);
     if (n.guest_type === 'Shared' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can delete shared networks');
-    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && !ownsAccount(ctx.caller, n.account_id)) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
     const vms = await s.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM nics c JOIN vm_instances v ON v.id = c.vm_id WHERE c.network_id = $1 AND v.type = 'User' AND v.state <> 'Destroyed'`, [n.id]);
     if (vms[0]!.n > 0) throw apiError('RESOURCE_IN_USE', `Network ${n.name} has ${vms[0]!.n} VM NIC(s); destroy those VMs first`, [n.id]);
     // The router goes first (its host objects, then its records); then rules and addresses.
@@ -312,7 +311,7 @@ export const updateNetwork = command({
   name: 'updateNetwork', description: 'Updates a network', since: '1.0', roles: ALL_ROLES, response: NETWORK, shape: 'object', isAsync: true, transactional: false,
   event: 'NETWORK.UPDATE', instance: { type: 'Network', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the network' },
+    id: { type: 'uuid', entity: 'network', required: true, description: 'the ID of the network' },
     name: { type: 'string', description: 'the new name for the network' },
     displaytext: { type: 'string', description: 'the new display text for the network' },
     networkdomain: { type: 'string', description: 'network domain', check: checkNetworkDomain },
@@ -323,7 +322,6 @@ export const updateNetwork = command({
     const s = ctx.services;
     const n = await networkById(ctx, a.id);
     if (n.guest_type === 'Shared' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can update shared networks');
-    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && !ownsAccount(ctx.caller, n.account_id)) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
     await s.db.query(`UPDATE networks SET name = coalesce($2, name), display_text = coalesce($3, display_text), network_domain = coalesce($4, network_domain),
       dns1 = coalesce($5, dns1), dns2 = coalesce($6, dns2) WHERE id = $1`, [n.id, a.name ?? null, a.displaytext ?? null, a.networkdomain ?? null, a.dns1 ?? null, a.dns2 ?? null]);
     // The router serves the domain and forwards to the DNS servers: it gets the new spec now.
@@ -337,14 +335,13 @@ export const restartNetwork = command({
   name: 'restartNetwork', description: 'Restarts the network; includes 1) restarting network elements - virtual routers, DHCP servers 2) reapplying all ip addresses 3) reapplying all firewall rules', since: '1.0',
   roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true, transactional: false, event: 'NETWORK.RESTART', instance: { type: 'Network', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'The ID of the network to restart.' },
+    id: { type: 'uuid', entity: 'network', required: true, description: 'The ID of the network to restart.' },
     cleanup: { type: 'boolean', description: 'If cleanup old network elements' },
     makeredundant: { type: 'boolean', description: 'Turn the network into a network with redundant routers.' },
   },
   async handler(ctx, a) {
     const s = ctx.services;
     const n = await networkById(ctx, a.id);
-    if (n.acl_type === 'Account' && ctx.caller.role === 'User' && !ownsAccount(ctx.caller, n.account_id)) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
     if (n.guest_type !== 'Isolated') throw paramError(`Network ${n.name} is a ${n.guest_type} network: it has no router to restart`);
     if (a.makeredundant) throw paramError('Redundant routers are not supported yet');
     if (n.state === 'Allocated') throw paramError(`Network ${n.name} is not implemented yet (no VM was deployed in it): nothing to restart`);

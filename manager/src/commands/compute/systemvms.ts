@@ -94,14 +94,14 @@ export const listSystemVms = command({
   name: 'listSystemVms', description: 'List system virtual machines.', since: '1.0', roles: ADMIN, response: SYSTEM_VM, shape: 'list', transactional: false,
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'the ID of the system VM' },
+    id: { type: 'uuid', entity: 'systemvm', description: 'the ID of the system VM' },
     name: { type: 'string', description: 'the name of the system VM' },
     systemvmtype: { type: 'string', description: 'the system VM type. Possible types are "consoleproxy" and "secondarystoragevm".', values: ['consoleproxy', 'secondarystoragevm'] },
     state: { type: 'string', description: 'the state of the system VM' },
-    zoneid: { type: 'uuid', description: 'the Zone ID of the system VM' },
-    podid: { type: 'uuid', description: 'the Pod ID of the system VM' },
-    hostid: { type: 'uuid', description: 'the host ID of the system VM' },
-    storageid: { type: 'uuid', description: 'the storage ID where vm\'s volumes belong to' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the Zone ID of the system VM' },
+    podid: { type: 'uuid', entity: 'pod', description: 'the Pod ID of the system VM' },
+    hostid: { type: 'uuid', entity: 'host', description: 'the host ID of the system VM' },
+    storageid: { type: 'uuid', entity: 'storagepool', description: 'the storage ID where vm\'s volumes belong to' },
   },
   async handler(ctx, a) {
     const types = a.systemvmtype ? [roleOfApiName(a.systemvmtype)?.type ?? '-'] : systemVmTypes();
@@ -114,7 +114,7 @@ export const listSystemVms = command({
   },
 });
 
-const ID = { id: { type: 'uuid', required: true, description: 'The ID of the system virtual machine' } } as const;
+const ID = { id: { type: 'uuid', entity: 'systemvm', required: true, description: 'The ID of the system virtual machine' } } as const;
 
 export const startSystemVm = command({
   name: 'startSystemVm', description: 'Starts a system virtual machine.', since: '1.0', roles: ADMIN, response: SYSTEM_VM, shape: 'object', isAsync: true, transactional: false,

@@ -20,6 +20,7 @@ import { DEFAULT_ROOT_BYTES, createRootVolume, ensureVmVolumes, expungeVmVolumes
 import { ipam } from '../infra/validate.ts';
 import { firstFree, parseCidr, parseIPv4, spanText, subnetSpan, type Span } from '../../orchestrator/ipam.ts';
 import { prepareVmNetworks, syncVmNetworks } from '../../orchestrator/router.ts';
+import { domainMayUseNetwork } from '../../api/entities.ts';
 import { keyPairOwner, keyPairsByName, type Owner } from '../ssh/keypairs.ts';
 import { encryptPassword } from '../ssh/keys.ts';
 import { VmMetadata } from '@flotilla/protocol/router';
@@ -122,23 +123,23 @@ export const deployVirtualMachine = command({
   name: 'deployVirtualMachine', description: 'Creates and automatically starts a virtual machine based on a service offering, disk offering, and template.', since: '1.0',
   roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false, event: 'VM.CREATE', instance: { type: 'VirtualMachine', creates: true },
   params: {
-    serviceofferingid: { type: 'uuid', required: true, description: 'the ID of the service offering for the virtual machine' },
-    templateid: { type: 'uuid', required: true, description: 'the ID of the template for the virtual machine' },
-    zoneid: { type: 'uuid', required: true, description: 'availability zone for the virtual machine' },
-    networkids: { type: 'list', of: 'uuid', description: 'list of network ids used by virtual machine. Can\'t be specified with ipToNetworkList parameter' },
+    serviceofferingid: { type: 'uuid', entity: 'serviceoffering', required: true, description: 'the ID of the service offering for the virtual machine' },
+    templateid: { type: 'uuid', entity: 'template', access: 'use', required: true, description: 'the ID of the template for the virtual machine' },
+    zoneid: { type: 'uuid', entity: 'zone', required: true, description: 'availability zone for the virtual machine' },
+    networkids: { type: 'list', entity: 'network', access: 'use', of: 'uuid', description: 'list of network ids used by virtual machine. Can\'t be specified with ipToNetworkList parameter' },
     ipaddress: { type: 'string', description: 'the ip address for default vm\'s network' },
     name: { type: 'string', description: 'host name for the virtual machine', check: checkHostname, length: 63 },
     displayname: { type: 'string', description: 'an optional user generated name for the virtual machine' },
     userdata: { type: 'string', length: 1400000, description: 'an optional binary data that can be sent to the virtual machine upon a successful deployment. This binary data must be base64 encoded before adding it to the request.', check: checkUserData },
     ...KEYPAIR_PARAMS,
-    hostid: { type: 'uuid', description: 'destination Host ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
-    podid: { type: 'uuid', description: 'destination Pod ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
-    clusterid: { type: 'uuid', description: 'destination Cluster ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
+    hostid: { type: 'uuid', entity: 'host', description: 'destination Host ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
+    podid: { type: 'uuid', entity: 'pod', description: 'destination Pod ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
+    clusterid: { type: 'uuid', entity: 'cluster', description: 'destination Cluster ID to deploy the VM to - parameter available for root admin only', adminOnly: true },
     startvm: { type: 'boolean', description: 'true if start vm after creating; defaulted to true if not specified' },
     rootdisksize: { type: 'long', description: 'Optional field to resize root disk on deploy. Value is in GB. Only applies to template-based deployments.', min: 1, max: 1048576, since: '4.4' },
     account: { type: 'string', description: 'an optional account for the virtual machine. Must be used with domainId.' },
-    domainid: { type: 'uuid', description: 'an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used.' },
-    projectid: { type: 'uuid', description: 'Deploy vm for the project' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used.' },
+    projectid: { type: 'uuid', entity: 'project', description: 'Deploy vm for the project' },
   },
   async handler(ctx, a) {
     const s = ctx.services;
@@ -158,6 +159,10 @@ export const deployVirtualMachine = command({
         if (tpl.zone_id && tpl.zone_id !== zone.id) throw paramError(`Template ${tpl.name} is not available in zone ${zone.name}`);
         // The caller, account+domainid an admin names, or the account of project `projectid`.
         const owner: Owner = await ownerOf(tctx, a);
+        // Its domain and type: the VM's owner must be allowed a shared network, not only the caller.
+        const ownerRow = (await sql.query<{ path: string; type: number }>('SELECT d.path, a.type FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE a.id = $1', [owner.accountId]))[0]!;
+        const ownerPath = ownerRow.path;
+        const ownerType = ownerRow.type;
         // The owner's key pairs, looked up before anything is written (CloudStack's order too).
         const keyNames = keyPairNames(a);
         // No networkids: the owner's default network of the zone (made when it has none), as CloudStack.
@@ -167,6 +172,10 @@ export const deployVirtualMachine = command({
           const n = await networkById(tctx, id, 'networkids');
           if (n.zone_id !== zone.id) throw paramError(`Network ${n.name} is not in zone ${zone.name}`);
           if (n.acl_type === 'Account' && n.account_id !== owner.accountId) throw apiError('ACCOUNT_ERROR', `Network ${n.name} belongs to another account`);
+          // The dispatcher checked the caller; the VM's owner must also be allowed the shared
+          // network (an admin deploying for a subdomain account: subdomainaccess decides), as
+          // CloudStack's checkNetworkPermissions(owner, network); root admins may use any.
+          if (n.acl_type !== 'Account' && ownerType !== 1 && !domainMayUseNetwork(ownerPath, n)) throw apiError('ACCOUNT_ERROR', `Account ${owner.accountName} does not have permission to access network id=${n.id}`, [n.id]);
           nets.push(n);
         }
         if (new Set(networkIds).size !== networkIds.length) throw paramError('networkids lists a network twice');
@@ -244,18 +253,18 @@ export const listVirtualMachines = command({
   name: 'listVirtualMachines', description: 'List the virtual machines owned by the account.', since: '1.0', roles: ALL_ROLES, response: VM, shape: 'list',
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'the ID of the virtual machine' },
-    ids: { type: 'list', of: 'uuid', description: 'the IDs of the virtual machines, mutually exclusive with id' },
+    id: { type: 'uuid', entity: 'vm', description: 'the ID of the virtual machine' },
+    ids: { type: 'list', entity: 'vm', of: 'uuid', description: 'the IDs of the virtual machines, mutually exclusive with id' },
     name: { type: 'string', description: 'name of the virtual machine (a substring match is made against the parameter value, data for all matching VMs will be returned)' },
     state: { type: 'string', description: 'state of the virtual machine. Possible values are: Running, Stopped, Present, Destroyed, Expunged. Present is used for the state equal not destroyed.' },
-    zoneid: { type: 'uuid', description: 'the availability zone ID' },
-    hostid: { type: 'uuid', description: 'the host ID', adminOnly: true },
-    networkid: { type: 'uuid', description: 'list by network id' },
-    templateid: { type: 'uuid', description: 'list vms by template' },
-    serviceofferingid: { type: 'uuid', description: 'list by the service offering' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the availability zone ID' },
+    hostid: { type: 'uuid', entity: 'host', description: 'the host ID', adminOnly: true },
+    networkid: { type: 'uuid', entity: 'network', description: 'list by network id' },
+    templateid: { type: 'uuid', entity: 'template', description: 'list vms by template' },
+    serviceofferingid: { type: 'uuid', entity: 'serviceoffering', description: 'list by the service offering' },
     userdata: { type: 'boolean', description: 'Whether to return the VMs\' user data or not. By default, user data will not be returned.' },
     keypair: { type: 'string', description: 'list vms by ssh keypair name' },
-    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
@@ -272,12 +281,12 @@ export const listVirtualMachines = command({
   },
 });
 
-const VM_ID = { id: { type: 'uuid', required: true, description: 'The ID of the virtual machine' } } as const;
+const VM_ID = { id: { type: 'uuid', entity: 'vm', required: true, description: 'The ID of the virtual machine' } } as const;
 
 export const startVirtualMachine = command({
   name: 'startVirtualMachine', description: 'Starts a virtual machine.', since: '1.0', roles: ALL_ROLES, response: VM, shape: 'object', isAsync: true, transactional: false,
   event: 'VM.START', instance: { type: 'VirtualMachine', param: 'id' },
-  params: { ...VM_ID, hostid: { type: 'uuid', description: 'destination Host ID to deploy the VM to - parameter available for root admin only', adminOnly: true } },
+  params: { ...VM_ID, hostid: { type: 'uuid', entity: 'host', description: 'destination Host ID to deploy the VM to - parameter available for root admin only', adminOnly: true } },
   async handler(ctx, a) {
     const s = ctx.services;
     const v = await vmById(ctx, a.id);
@@ -378,9 +387,9 @@ export const destroyVirtualMachine = command({
 export const listNics = command({
   name: 'listNics', description: 'list the vm nics  IP to NIC', since: '4.2.0', roles: ALL_ROLES, response: NIC, shape: 'list',
   params: {
-    virtualmachineid: { type: 'uuid', required: true, description: 'the ID of the vm' },
-    nicid: { type: 'uuid', description: 'the ID of the nic to to list IPs' },
-    networkid: { type: 'uuid', description: 'list nic of the specific vm\'s network' },
+    virtualmachineid: { type: 'uuid', entity: 'vm', access: 'operate', required: true, description: 'the ID of the vm' },
+    nicid: { type: 'uuid', entity: 'nic', description: 'the ID of the nic to to list IPs' },
+    networkid: { type: 'uuid', entity: 'network', description: 'list nic of the specific vm\'s network' },
     keyword: { type: 'string', description: 'List by keyword' },
     page: { type: 'integer', description: 'the page number of the result set (from 1)', min: 1 },
     pagesize: { type: 'integer', description: 'the number of items per page', min: -1 },
@@ -464,8 +473,8 @@ export const resetSSHKeyForVirtualMachine = command({
     ...VM_ID,
     ...KEYPAIR_PARAMS,
     account: { type: 'string', description: 'an optional account for the ssh key. Must be used with domainId.' },
-    domainid: { type: 'uuid', description: 'an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used.' },
-    projectid: { type: 'uuid', description: 'an optional project for the ssh key' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used.' },
+    projectid: { type: 'uuid', entity: 'project', description: 'an optional project for the ssh key' },
   },
   async handler(ctx, a) {
     const s = ctx.services;
@@ -543,7 +552,7 @@ async function changeOffering(ctx: Context, a: { id: string; serviceofferingid: 
 }
 const CHANGE_PARAMS = {
   ...VM_ID,
-  serviceofferingid: { type: 'uuid', required: true, description: 'the service offering ID to apply to the virtual machine' },
+  serviceofferingid: { type: 'uuid', entity: 'serviceoffering', required: true, description: 'the service offering ID to apply to the virtual machine' },
   details: { type: 'map', description: 'name value pairs of custom parameters for cpu, memory and cpunumber. example details[i].name=value' },
 } as const;
 

@@ -33,10 +33,10 @@ export const dedicatePublicIpRange = command({
   name: 'dedicatePublicIpRange', description: 'Dedicates a Public IP range to an account', since: '4.2.0', roles: ADMIN, response: VLAN_IP_RANGE, shape: 'object',
   event: 'VLAN.IP.RANGE.DEDICATE',
   params: {
-    id: { type: 'uuid', required: true, description: 'the id of the VLAN IP range' },
-    domainid: { type: 'uuid', required: true, description: 'domain ID of the account owning a VLAN' },
+    id: { type: 'uuid', entity: 'vlaniprange', required: true, description: 'the id of the VLAN IP range' },
+    domainid: { type: 'uuid', entity: 'domain', required: true, description: 'domain ID of the account owning a VLAN' },
     account: { type: 'string', description: 'account who will own the VLAN' },
-    projectid: { type: 'uuid', description: 'project who will own the VLAN' },
+    projectid: { type: 'uuid', entity: 'project', description: 'project who will own the VLAN' },
   },
   async handler(ctx, a) {
     await lockInfra(ctx);
@@ -59,7 +59,7 @@ export const dedicatePublicIpRange = command({
 export const releasePublicIpRange = command({
   name: 'releasePublicIpRange', description: 'Releases a Public IP range back to the system pool', since: '4.2.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success',
   event: 'VLAN.IP.RANGE.RELEASE',
-  params: { id: { type: 'uuid', required: true, description: 'the id of the Public IP range' } },
+  params: { id: { type: 'uuid', entity: 'vlaniprange', required: true, description: 'the id of the Public IP range' } },
   async handler(ctx, a) {
     await lockInfra(ctx);
     const r = await vlanRangeById(ctx, a.id);
@@ -91,10 +91,10 @@ export const dedicateGuestVlanRange = command({
   event: 'GUEST.VLAN.RANGE.DEDICATE',
   params: {
     vlanrange: { type: 'string', required: true, description: 'guest vlan range to be dedicated' },
-    physicalnetworkid: { type: 'uuid', required: true, description: 'physical network ID of the vlan' },
+    physicalnetworkid: { type: 'uuid', entity: 'physicalnetwork', required: true, description: 'physical network ID of the vlan' },
     account: { type: 'string', description: 'account who will own the VLAN' },
-    domainid: { type: 'uuid', description: 'domain ID of the account owning a VLAN' },
-    projectid: { type: 'uuid', description: 'project who will own the VLAN' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'domain ID of the account owning a VLAN' },
+    projectid: { type: 'uuid', entity: 'project', description: 'project who will own the VLAN' },
   },
   async handler(ctx, a) {
     await lockInfra(ctx);
@@ -127,13 +127,13 @@ export const listDedicatedGuestVlanRanges = command({
   name: 'listDedicatedGuestVlanRanges', description: 'Lists dedicated guest vlan ranges', since: '4.2.0', roles: ADMIN, response: DEDICATED_VLAN, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'list dedicated guest vlan ranges by id' },
+    id: { type: 'uuid', entity: 'guestvlanrange', description: 'list dedicated guest vlan ranges by id' },
     account: { type: 'string', description: 'the account with which the guest VLAN range is associated. Must be used with the domainId parameter.' },
-    projectid: { type: 'uuid', description: 'project who will own the guest VLAN range' },
-    domainid: { type: 'uuid', description: 'the domain ID with which the guest VLAN range is associated.  If used with the account parameter, returns all guest VLAN ranges for that account in the specified domain.' },
+    projectid: { type: 'uuid', entity: 'project', description: 'project who will own the guest VLAN range' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'the domain ID with which the guest VLAN range is associated.  If used with the account parameter, returns all guest VLAN ranges for that account in the specified domain.' },
     guestvlanrange: { type: 'string', description: 'the dedicated guest vlan range' },
-    physicalnetworkid: { type: 'uuid', description: 'physical network id of the guest VLAN range' },
-    zoneid: { type: 'uuid', description: 'zone of the guest VLAN range' },
+    physicalnetworkid: { type: 'uuid', entity: 'physicalnetwork', description: 'physical network id of the guest VLAN range' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'zone of the guest VLAN range' },
   },
   async handler(ctx, a) {
     const w = new Where().add('g.id = ?', a.id).add('g.physical_network_id = ?', a.physicalnetworkid).add('p.zone_id = ?', a.zoneid);
@@ -154,7 +154,7 @@ export const listDedicatedGuestVlanRanges = command({
 export const releaseDedicatedGuestVlanRange = command({
   name: 'releaseDedicatedGuestVlanRange', description: 'Releases a dedicated guest vlan range to the system', since: '4.2.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, event: 'GUEST.VLAN.RANGE.RELEASE', instance: { type: 'DedicatedGuestVlanRange', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the dedicated guest vlan range' } },
+  params: { id: { type: 'uuid', entity: 'guestvlanrange', required: true, description: 'the ID of the dedicated guest vlan range' } },
   async handler(ctx, a) {
     const gone = await ctx.sql.query('DELETE FROM dedicated_guest_vlan_ranges WHERE id = $1 RETURNING id', [a.id]);
     if (!gone.length) throw notFound(ctx.command, 'id', a.id);

@@ -18,8 +18,8 @@ export const addCluster = command({
     clustername: { type: 'string', required: true, description: 'the cluster name', check: checkName },
     clustertype: { type: 'string', required: true, description: 'type of the cluster: CloudManaged, ExternalManaged', values: ['CloudManaged', 'ExternalManaged'] },
     hypervisor: { type: 'string', required: true, description: 'hypervisor type of the cluster: XenServer,KVM,VMware,Hyperv,BareMetal,Simulator,Ovm3', values: HYPERVISORS },
-    podid: { type: 'uuid', required: true, description: 'the Pod ID for the host' },
-    zoneid: { type: 'uuid', required: true, description: 'the Zone ID for the cluster' },
+    podid: { type: 'uuid', entity: 'pod', required: true, description: 'the Pod ID for the host' },
+    zoneid: { type: 'uuid', entity: 'zone', required: true, description: 'the Zone ID for the cluster' },
     allocationstate: { type: 'string', description: 'Allocation state of this cluster for allocation of new resources', values: ['Enabled', 'Disabled'] },
     arch: { type: 'string', description: 'the CPU arch of the cluster. Valid options are: x86_64, aarch64', since: '4.20', values: ARCHS },
     url: { type: 'string', description: 'the URL' },
@@ -51,7 +51,7 @@ export const addCluster = command({
 export const updateCluster = command({
   name: 'updateCluster', description: 'Updates an existing cluster', since: '1.0', roles: ADMIN, response: CLUSTER, shape: 'object', event: 'CLUSTER.UPDATE',
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the Cluster' },
+    id: { type: 'uuid', entity: 'cluster', required: true, description: 'the ID of the Cluster' },
     clustername: { type: 'string', description: 'the cluster name', check: checkName },
     clustertype: { type: 'string', description: 'hypervisor type of the cluster', values: ['CloudManaged', 'ExternalManaged'] },
     hypervisor: { type: 'string', description: 'hypervisor type of the cluster', values: HYPERVISORS },
@@ -84,10 +84,10 @@ export const listClusters = command({
   name: 'listClusters', description: 'Lists clusters.', since: '1.0', roles: ADMIN, response: CLUSTER, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'lists clusters by the cluster ID' },
+    id: { type: 'uuid', entity: 'cluster', description: 'lists clusters by the cluster ID' },
     name: { type: 'string', description: 'lists clusters by the cluster name' },
-    podid: { type: 'uuid', description: 'lists clusters by Pod ID' },
-    zoneid: { type: 'uuid', description: 'lists clusters by Zone ID' },
+    podid: { type: 'uuid', entity: 'pod', description: 'lists clusters by Pod ID' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'lists clusters by Zone ID' },
     hypervisor: { type: 'string', description: 'lists clusters by hypervisor type' },
     clustertype: { type: 'string', description: 'lists clusters by cluster type' },
     allocationstate: { type: 'string', description: 'lists clusters by allocation state' },
@@ -106,7 +106,7 @@ export const listClusters = command({
 
 export const deleteCluster = command({
   name: 'deleteCluster', description: 'Deletes a cluster.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'CLUSTER.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'the cluster ID' } },
+  params: { id: { type: 'uuid', entity: 'cluster', required: true, description: 'the cluster ID' } },
   async handler(ctx, a) {
     await lockInfra(ctx);
     const c = await clusterById(ctx, a.id);
@@ -121,13 +121,13 @@ export const listHosts = command({
   name: 'listHosts', description: 'Lists hosts.', since: '1.0', roles: ADMIN, response: HOST, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'the id of the host' },
+    id: { type: 'uuid', entity: 'host', description: 'the id of the host' },
     name: { type: 'string', description: 'the name of the host' },
     type: { type: 'string', description: 'the host type' },
     state: { type: 'string', description: 'the state of the host' },
-    zoneid: { type: 'uuid', description: 'the Zone ID for the host' },
-    podid: { type: 'uuid', description: 'the Pod ID for the host' },
-    clusterid: { type: 'uuid', description: 'lists hosts existing in particular cluster' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the Zone ID for the host' },
+    podid: { type: 'uuid', entity: 'pod', description: 'the Pod ID for the host' },
+    clusterid: { type: 'uuid', entity: 'cluster', description: 'lists hosts existing in particular cluster' },
     resourcestate: { type: 'string', description: 'list hosts by resource state. Resource state represents current state determined by admin of host, value can be one of [Enabled, Disabled, Unmanaged, PrepareForMaintenance, ErrorInMaintenance, Maintenance, Error]' },
     hypervisor: { type: 'string', description: 'hypervisor type of host: XenServer,KVM,VMware,Hyperv,BareMetal,Simulator' },
     details: { type: 'list', of: 'string', description: 'comma separated list of host details requested, value can be a list of [ min, all, capacity, events, stats]' },

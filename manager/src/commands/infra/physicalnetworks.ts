@@ -80,10 +80,10 @@ export const createPhysicalNetwork = command({
   name: 'createPhysicalNetwork', description: 'Creates a physical network', since: '3.0.0', roles: ADMIN, response: PHYSICAL_NETWORK, shape: 'object',
   isAsync: true, event: 'PHYSICAL.NETWORK.CREATE', instance: { type: 'PhysicalNetwork', creates: true },
   params: {
-    zoneid: { type: 'uuid', required: true, description: 'the Zone ID for the physical network' },
+    zoneid: { type: 'uuid', entity: 'zone', required: true, description: 'the Zone ID for the physical network' },
     vlan: { type: 'string', description: 'the VLAN for the physical network', length: 4096, check: checkVnetSyntax },
     networkspeed: { type: 'string', description: 'the speed for the physical network[1G/10G]', check: checkNetworkSpeed },
-    domainid: { type: 'uuid', description: 'domain ID of the account owning a physical network' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'domain ID of the account owning a physical network' },
     broadcastdomainrange: { type: 'string', description: 'the broadcast domain range for the physical network[Pod or Zone]. In Acton release it can be Zone only in Advance zone, and Pod in Basic', values: ['ZONE', 'POD'] },
     tags: { type: 'list', of: 'string', description: 'Tag the physical network' },
     isolationmethods: { type: 'list', of: 'string', description: 'the isolation method for the physical network[VLAN/L3/GRE]' },
@@ -132,8 +132,8 @@ export const listPhysicalNetworks = command({
   name: 'listPhysicalNetworks', description: 'Lists physical networks', since: '3.0.0', roles: ADMIN, response: PHYSICAL_NETWORK, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'list physical network by id' },
-    zoneid: { type: 'uuid', description: 'the Zone ID for the physical network' },
+    id: { type: 'uuid', entity: 'physicalnetwork', description: 'list physical network by id' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the Zone ID for the physical network' },
     name: { type: 'string', description: 'search by name' },
   },
   async handler(ctx, a) {
@@ -146,7 +146,7 @@ export const updatePhysicalNetwork = command({
   name: 'updatePhysicalNetwork', description: 'Updates a physical network', since: '3.0.0', roles: ADMIN, response: PHYSICAL_NETWORK, shape: 'object',
   isAsync: true, event: 'PHYSICAL.NETWORK.UPDATE', instance: { type: 'PhysicalNetwork', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'physical network id' },
+    id: { type: 'uuid', entity: 'physicalnetwork', required: true, description: 'physical network id' },
     networkspeed: { type: 'string', description: 'the speed for the physical network[1G/10G]', check: checkNetworkSpeed },
     tags: { type: 'list', of: 'string', description: 'Tag the physical network' },
     state: { type: 'string', description: 'Enabled/Disabled', values: ['Enabled', 'Disabled'] },
@@ -181,7 +181,7 @@ export const updatePhysicalNetwork = command({
 export const deletePhysicalNetwork = command({
   name: 'deletePhysicalNetwork', description: 'Deletes a Physical Network.', since: '3.0.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, event: 'PHYSICAL.NETWORK.DELETE', instance: { type: 'PhysicalNetwork', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the Physical network' } },
+  params: { id: { type: 'uuid', entity: 'physicalnetwork', required: true, description: 'the ID of the Physical network' } },
   async handler(ctx, a) {
     await lockInfra(ctx);
     const n = await physicalNetworkById(ctx, a.id);
@@ -215,7 +215,7 @@ export const addTrafficType = command({
   name: 'addTrafficType', description: 'Adds traffic type to a physical network', since: '3.0.0', roles: ADMIN, response: TRAFFIC_TYPE, shape: 'object',
   isAsync: true, event: 'TRAFFIC.TYPE.CREATE', instance: { type: 'TrafficType', creates: true },
   params: {
-    physicalnetworkid: { type: 'uuid', required: true, description: 'the Physical Network ID' },
+    physicalnetworkid: { type: 'uuid', entity: 'physicalnetwork', required: true, description: 'the Physical Network ID' },
     traffictype: { type: 'string', required: true, description: 'the trafficType to be added to the physical network', values: TRAFFIC_TYPES },
     ...LABEL_PARAMS,
     isolationmethod: { type: 'string', description: 'Used if physical network has multiple isolation types and traffic type is public. Choose which isolation method. Valid options currently \'vlan\' or \'vxlan\', defaults to \'vlan\'.', values: ['vlan', 'vxlan'] },
@@ -261,7 +261,7 @@ async function trafficTypeById(ctx: { sql: Sql; command?: string }, id: string):
 export const updateTrafficType = command({
   name: 'updateTrafficType', description: 'Updates traffic type of a physical network', since: '3.0.0', roles: ADMIN, response: TRAFFIC_TYPE, shape: 'object',
   isAsync: true, event: 'TRAFFIC.TYPE.UPDATE', instance: { type: 'TrafficType', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'traffic type id' }, ...LABEL_PARAMS },
+  params: { id: { type: 'uuid', entity: 'traffictype', required: true, description: 'traffic type id' }, ...LABEL_PARAMS },
   async handler(ctx, a) {
     await lockInfra(ctx);
     const tt = await trafficTypeById(ctx, a.id);
@@ -277,7 +277,7 @@ export const updateTrafficType = command({
 export const deleteTrafficType = command({
   name: 'deleteTrafficType', description: 'Deletes traffic type of a physical network', since: '3.0.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, event: 'TRAFFIC.TYPE.DELETE', instance: { type: 'TrafficType', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'traffic type id' } },
+  params: { id: { type: 'uuid', entity: 'traffictype', required: true, description: 'traffic type id' } },
   async handler(ctx, a) {
     await lockInfra(ctx);
     const tt = await trafficTypeById(ctx, a.id);
@@ -300,7 +300,7 @@ export const listTrafficTypes = command({
   name: 'listTrafficTypes', description: 'Lists traffic types of a given physical network.', since: '3.0.0', roles: ADMIN, response: TRAFFIC_TYPE, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    physicalnetworkid: { type: 'uuid', required: true, description: 'the Physical Network ID' },
+    physicalnetworkid: { type: 'uuid', entity: 'physicalnetwork', required: true, description: 'the Physical Network ID' },
   },
   async handler(ctx, a) {
     const n = await physicalNetworkById(ctx, a.physicalnetworkid, 'physicalnetworkid');
@@ -316,7 +316,7 @@ export const listNetworkServiceProviders = command({
   response: NETWORK_SERVICE_PROVIDER, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    physicalnetworkid: { type: 'uuid', description: 'the Physical Network ID' },
+    physicalnetworkid: { type: 'uuid', entity: 'physicalnetwork', description: 'the Physical Network ID' },
     name: { type: 'string', description: 'list providers by name' },
     state: { type: 'string', description: 'list providers by state' },
   },
@@ -339,7 +339,7 @@ export const updateNetworkServiceProvider = command({
   name: 'updateNetworkServiceProvider', description: 'Updates a network serviceProvider of a physical network', since: '3.0.0', roles: ADMIN,
   response: NETWORK_SERVICE_PROVIDER, shape: 'object', isAsync: true, event: 'SERVICE.PROVIDER.UPDATE', instance: { type: 'PhysicalNetworkServiceProvider', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'network service provider id' },
+    id: { type: 'uuid', entity: 'networkserviceprovider', required: true, description: 'network service provider id' },
     state: { type: 'string', description: 'Enabled/Disabled/Shutdown the physical network service provider', values: ['Enabled', 'Disabled', 'Shutdown'] },
     servicelist: { type: 'list', of: 'string', description: 'the list of services to be enabled for this physical network service provider' },
   },
@@ -376,8 +376,8 @@ export const listVirtualRouterElements = command({
   response: VIRTUAL_ROUTER_ELEMENT, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'list virtual router elements by id' },
-    nspid: { type: 'uuid', description: 'list virtual router elements by network service provider id' },
+    id: { type: 'uuid', entity: 'virtualrouterelement', description: 'list virtual router elements by id' },
+    nspid: { type: 'uuid', entity: 'networkserviceprovider', description: 'list virtual router elements by network service provider id' },
     enabled: { type: 'boolean', description: 'list network offerings by enabled state' },
   },
   async handler(ctx, a) {
@@ -391,7 +391,7 @@ export const configureVirtualRouterElement = command({
   name: 'configureVirtualRouterElement', description: 'Configures a virtual router element.', since: '3.0.0', roles: ADMIN,
   response: VIRTUAL_ROUTER_ELEMENT, shape: 'object', isAsync: true, event: 'NETWORK.ELEMENT.CONFIGURE',
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the virtual router provider' },
+    id: { type: 'uuid', entity: 'virtualrouterelement', required: true, description: 'the ID of the virtual router provider' },
     enabled: { type: 'boolean', required: true, description: 'Enabled/Disabled the service provider' },
   },
   async handler(ctx, a) {
@@ -411,8 +411,8 @@ export const listInternalLoadBalancerElements = command({
   response: INTERNAL_LB_ELEMENT, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'list internal load balancer elements by id' },
-    nspid: { type: 'uuid', description: 'list internal load balancer elements by network service provider id' },
+    id: { type: 'uuid', entity: 'internallbelement', description: 'list internal load balancer elements by id' },
+    nspid: { type: 'uuid', entity: 'networkserviceprovider', description: 'list internal load balancer elements by network service provider id' },
     enabled: { type: 'boolean', description: 'list internal load balancer elements by enabled state' },
   },
   async handler(ctx, a) {
@@ -425,7 +425,7 @@ export const configureInternalLoadBalancerElement = command({
   name: 'configureInternalLoadBalancerElement', description: 'Configures an Internal Load Balancer element.', since: '4.2.0', roles: ADMIN,
   response: INTERNAL_LB_ELEMENT, shape: 'object', isAsync: true, event: 'NETWORK.ELEMENT.CONFIGURE',
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the internal lb provider' },
+    id: { type: 'uuid', entity: 'internallbelement', required: true, description: 'the ID of the internal lb provider' },
     enabled: { type: 'boolean', required: true, description: 'Enables/Disables the Internal Load Balancer element' },
   },
   async handler(ctx, a) {

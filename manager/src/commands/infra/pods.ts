@@ -13,7 +13,7 @@ export const createPod = command({
   name: 'createPod', description: 'Creates a new Pod.', since: '1.0', roles: ADMIN, response: POD, shape: 'object', event: 'POD.CREATE',
   params: {
     name: { type: 'string', required: true, description: 'the name of the Pod', check: checkName },
-    zoneid: { type: 'uuid', required: true, description: 'the Zone ID in which the Pod will be created' },
+    zoneid: { type: 'uuid', entity: 'zone', required: true, description: 'the Zone ID in which the Pod will be created' },
     startip: { type: 'string', required: true, description: 'the starting IP address for the Pod', check: checkIPv4 },
     endip: { type: 'string', description: 'the ending IP address for the Pod', check: checkIPv4 },
     netmask: { type: 'string', required: true, description: 'the netmask for the Pod', check: checkNetmask },
@@ -40,7 +40,7 @@ export const createPod = command({
 export const updatePod = command({
   name: 'updatePod', description: 'Updates a Pod.', since: '1.0', roles: ADMIN, response: POD, shape: 'object', event: 'POD.EDIT',
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the Pod' },
+    id: { type: 'uuid', entity: 'pod', required: true, description: 'the ID of the Pod' },
     name: { type: 'string', description: 'the name of the Pod', check: checkName },
     startip: { type: 'string', description: 'the starting IP address for the Pod', check: checkIPv4 },
     endip: { type: 'string', description: 'the ending IP address for the Pod', check: checkIPv4 },
@@ -82,9 +82,9 @@ export const listPods = command({
   name: 'listPods', description: 'Lists all Pods.', since: '1.0', roles: ADMIN, response: POD, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'list Pods by ID' },
+    id: { type: 'uuid', entity: 'pod', description: 'list Pods by ID' },
     name: { type: 'string', description: 'list Pods by name' },
-    zoneid: { type: 'uuid', description: 'list Pods by Zone ID' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'list Pods by Zone ID' },
     allocationstate: { type: 'string', description: 'list pods by allocation state' },
     showcapacities: { type: 'boolean', description: 'flag to display the capacity of the pods' },
   },
@@ -97,7 +97,7 @@ export const listPods = command({
 
 export const deletePod = command({
   name: 'deletePod', description: 'Deletes a Pod.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'POD.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the Pod' } },
+  params: { id: { type: 'uuid', entity: 'pod', required: true, description: 'the ID of the Pod' } },
   async handler(ctx, a) {
     await lockInfra(ctx);
     const p = await podById(ctx, a.id);

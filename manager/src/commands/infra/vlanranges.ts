@@ -39,18 +39,18 @@ export const createVlanIpRange = command({
   name: 'createVlanIpRange', description: 'Creates a VLAN IP range.', since: '1.0', roles: ADMIN, response: VLAN_IP_RANGE, shape: 'object', event: 'VLAN.IP.RANGE.CREATE',
   params: {
     account: { type: 'string', description: 'account who will own the VLAN. If VLAN is Zone wide, this parameter should be omitted' },
-    projectid: { type: 'uuid', description: 'project who will own the VLAN. If VLAN is Zone wide, this parameter should be omitted' },
-    domainid: { type: 'uuid', description: 'domain ID of the account owning a VLAN' },
+    projectid: { type: 'uuid', entity: 'project', description: 'project who will own the VLAN. If VLAN is Zone wide, this parameter should be omitted' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'domain ID of the account owning a VLAN' },
     endip: { type: 'string', description: 'the ending IP address in the VLAN IP range', check: checkIPv4 },
     forvirtualnetwork: { type: 'boolean', description: 'true if VLAN is of Virtual type, false if Direct' },
     gateway: { type: 'string', description: 'the gateway of the VLAN IP range', check: checkIPv4 },
     netmask: { type: 'string', description: 'the netmask of the VLAN IP range', check: checkNetmask },
-    podid: { type: 'uuid', description: 'optional parameter. Have to be specified for Direct Untagged vlan only.' },
+    podid: { type: 'uuid', entity: 'pod', description: 'optional parameter. Have to be specified for Direct Untagged vlan only.' },
     startip: { type: 'string', description: 'the beginning IP address in the VLAN IP range', check: checkIPv4 },
     vlan: { type: 'string', description: 'the ID or VID of the VLAN. If not specified, will be defaulted to the vlan of the network or if vlan of the network is null - to Untagged', length: 64 },
-    zoneid: { type: 'uuid', description: 'the Zone ID of the VLAN IP range' },
-    networkid: { type: 'uuid', description: 'the network id' },
-    physicalnetworkid: { type: 'uuid', description: 'the physical network id' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the Zone ID of the VLAN IP range' },
+    networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'the network id' },
+    physicalnetworkid: { type: 'uuid', entity: 'physicalnetwork', description: 'the physical network id' },
     startipv6: { type: 'string', description: 'the beginning IPv6 address in the IPv6 network range', check: checkIPv6 },
     endipv6: { type: 'string', description: 'the ending IPv6 address in the IPv6 network range', check: checkIPv6 },
     ip6gateway: { type: 'string', description: 'the gateway of the IPv6 network. Required for Shared networks and Isolated networks when it belongs to VPC', check: checkIPv6 },
@@ -149,14 +149,14 @@ export const listVlanIpRanges = command({
   params: {
     ...LIST_PARAMS,
     account: { type: 'string', description: 'the account with which the VLAN IP range is associated. Must be used with the domainId parameter.' },
-    projectid: { type: 'uuid', description: 'project who will own the VLAN' },
-    domainid: { type: 'uuid', description: 'the domain ID with which the VLAN IP range is associated.  If used with the account parameter, returns all VLAN IP ranges for that account in the specified domain.' },
-    id: { type: 'uuid', description: 'the ID of the VLAN IP range' },
+    projectid: { type: 'uuid', entity: 'project', description: 'project who will own the VLAN' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'the domain ID with which the VLAN IP range is associated.  If used with the account parameter, returns all VLAN IP ranges for that account in the specified domain.' },
+    id: { type: 'uuid', entity: 'vlaniprange', description: 'the ID of the VLAN IP range' },
     vlan: { type: 'string', description: 'the ID or VID of the VLAN. Default is an "untagged" VLAN.', length: 64 },
-    zoneid: { type: 'uuid', description: 'the Zone ID of the VLAN IP range' },
-    networkid: { type: 'uuid', description: 'network id of the VLAN IP range' },
-    podid: { type: 'uuid', description: 'the Pod ID of the VLAN IP range' },
-    physicalnetworkid: { type: 'uuid', description: 'physical network id of the VLAN IP range' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the Zone ID of the VLAN IP range' },
+    networkid: { type: 'uuid', entity: 'network', description: 'network id of the VLAN IP range' },
+    podid: { type: 'uuid', entity: 'pod', description: 'the Pod ID of the VLAN IP range' },
+    physicalnetworkid: { type: 'uuid', entity: 'physicalnetwork', description: 'physical network id of the VLAN IP range' },
     forvirtualnetwork: { type: 'boolean', description: 'true if VLAN is of Virtual type, false if Direct' },
   },
   async handler(ctx, a) {
@@ -178,7 +178,7 @@ export const listVlanIpRanges = command({
 
 export const deleteVlanIpRange = command({
   name: 'deleteVlanIpRange', description: 'Deletes a VLAN IP range.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'VLAN.IP.RANGE.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'the id of the VLAN IP range' } },
+  params: { id: { type: 'uuid', entity: 'vlaniprange', required: true, description: 'the id of the VLAN IP range' } },
   async handler(ctx, a) {
     await lockInfra(ctx);
     const r = await vlanRangeById(ctx, a.id);

@@ -39,7 +39,7 @@ export const createZone = command({
     ...DNS_PARAMS,
     name: { type: 'string', required: true, description: 'the name of the Zone', check: checkName },
     domain: { type: 'string', description: 'Network domain name for the networks in the zone', check: checkNetworkDomain },
-    domainid: { type: 'uuid', description: 'the ID of the containing domain, null for public zones' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'the ID of the containing domain, null for public zones' },
     networktype: { type: 'string', required: true, description: 'network type of the zone, can be Basic or Advanced', values: ['Basic', 'Advanced'] },
     allocationstate: { type: 'string', description: 'Allocation state of this Zone for allocation of new resources', values: ALLOCATION_STATES },
     securitygroupenabled: { type: 'boolean', description: 'true if network is security group enabled, false otherwise' },
@@ -68,7 +68,7 @@ export const createZone = command({
 export const updateZone = command({
   name: 'updateZone', description: 'Updates a Zone.', since: '1.0', roles: ADMIN, response: ZONE, shape: 'object', event: 'ZONE.EDIT',
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the Zone' },
+    id: { type: 'uuid', entity: 'zone', required: true, description: 'the ID of the Zone' },
     name: { type: 'string', description: 'the name of the Zone', check: checkName },
     dns1: { type: 'string', description: 'the first DNS for the Zone', check: checkIPv4 },
     ...DNS_PARAMS,
@@ -129,7 +129,7 @@ async function zoneDependents(ctx: Context, zoneId: string): Promise<string[]> {
 
 export const deleteZone = command({
   name: 'deleteZone', description: 'Deletes a Zone.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'ZONE.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the Zone' } },
+  params: { id: { type: 'uuid', entity: 'zone', required: true, description: 'the ID of the Zone' } },
   async handler(ctx, a) {
     await lockInfra(ctx);
     const z = await zoneById(ctx, a.id);
@@ -146,10 +146,10 @@ export const listZones = command({
   name: 'listZones', description: 'Lists zones', since: '1.0', roles: ALL_ROLES, response: ZONE, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'the ID of the zone' },
-    ids: { type: 'list', of: 'uuid', description: 'the IDs of the zones, mutually exclusive with id', since: '4.19.0' },
+    id: { type: 'uuid', entity: 'zone', description: 'the ID of the zone' },
+    ids: { type: 'list', entity: 'zone', of: 'uuid', description: 'the IDs of the zones, mutually exclusive with id', since: '4.19.0' },
     available: { type: 'boolean', description: 'true if you want to retrieve all available Zones. False if you only want to return the Zones from which you have at least one VM. Default is false.' },
-    domainid: { type: 'uuid', description: 'the ID of the domain associated with the zone' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'the ID of the domain associated with the zone' },
     name: { type: 'string', description: 'the name of the zone' },
     networktype: { type: 'string', description: 'the network type of the zone that the virtual machine belongs to' },
     showcapacities: { type: 'boolean', description: 'flag to display the capacity of the zones' },

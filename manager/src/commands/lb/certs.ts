@@ -5,7 +5,8 @@ import { X509Certificate, createPrivateKey, randomUUID } from 'node:crypto';
 import { ALL_ROLES, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import type { Context } from '../../api/context.ts';
-import { changeNetwork, assertOwner } from '../network/apply.ts';
+import { changeNetwork } from '../network/apply.ts';
+import { mayAccess } from '../../api/entities.ts';
 import { lbById } from './rules.ts';
 import { CERT_SELECT, SSL_CERT, certView, fingerprintOf, type CertRow } from './views.ts';
 
@@ -15,7 +16,6 @@ const pemCheck = (v: string) => (PEM.test(v.trim() + '\n') ? undefined : 'it is 
 async function certById(ctx: Context, id: string, param = 'id'): Promise<CertRow> {
   const c = (await ctx.sql.query<CertRow>(`${CERT_SELECT} WHERE c.id = $1`, [id]))[0];
   if (!c) throw paramError(`Unable to find SSL certificate by ${param}=${id}`);
-  assertOwner(ctx, c, 'SSL certificate', id);
   return c;
 }
 async function rulesOf(ctx: Context, certId: string): Promise<string[]> {
@@ -31,8 +31,8 @@ export const uploadSslCert = command({
     name: { type: 'string', required: true, description: 'Name for the uploaded certificate', check: (v: string) => (/^[\p{L}\p{N} _.:@()-]{1,255}$/u.test(v) ? undefined : 'it may contain letters, digits, spaces and _ . : @ ( ) - only') },
     password: { type: 'string', description: 'Password for the private key' },
     account: { type: 'string', description: 'account that will own the SSL certificate' },
-    domainid: { type: 'uuid', description: 'domain ID of the account owning the SSL certificate' },
-    projectid: { type: 'uuid', description: 'an optional project for the SSL certificate' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'domain ID of the account owning the SSL certificate' },
+    projectid: { type: 'uuid', entity: 'project', description: 'an optional project for the SSL certificate' },
     enabledrevocationcheck: { type: 'boolean', description: 'Enables revocation checking for certificates' },
   },
   async handler(ctx, a) {
@@ -55,7 +55,7 @@ export const uploadSslCert = command({
 
 export const deleteSslCert = command({
   name: 'deleteSslCert', description: 'Delete a certificate to CloudStack', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', event: 'LB.CERT.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'Id of SSL certificate' } },
+  params: { id: { type: 'uuid', entity: 'sslcert', required: true, description: 'Id of SSL certificate' } },
   async handler(ctx, a) {
     const c = await certById(ctx, a.id);
     const used = await rulesOf(ctx, c.id);
@@ -68,10 +68,10 @@ export const deleteSslCert = command({
 export const listSslCerts = command({
   name: 'listSslCerts', description: 'Lists SSL certificates', roles: ALL_ROLES, response: SSL_CERT, shape: 'list', related: ['uploadSslCert'],
   params: {
-    certid: { type: 'uuid', description: 'ID of SSL certificate' },
-    lbruleid: { type: 'uuid', description: 'Load balancer rule ID' },
-    accountid: { type: 'uuid', description: 'Account ID' },
-    projectid: { type: 'uuid', description: 'Project that owns the SSL certificate' },
+    certid: { type: 'uuid', entity: 'sslcert', access: 'operate', description: 'ID of SSL certificate' },
+    lbruleid: { type: 'uuid', entity: 'lbrule', access: 'operate', description: 'Load balancer rule ID' },
+    accountid: { type: 'uuid', entity: 'account', access: 'operate', description: 'Account ID' },
+    projectid: { type: 'uuid', entity: 'project', description: 'Project that owns the SSL certificate' },
   },
   async handler(ctx, a) {
     if (a.projectid) return [];
@@ -84,7 +84,7 @@ export const listSslCerts = command({
       const account = a.accountid ?? ctx.caller.accountId;
       if (account !== ctx.caller.accountId && ctx.caller.role === 'User') throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not have permission to list the certificates of account id=${account}`);
       list = await ctx.sql.query<CertRow>(`${CERT_SELECT} WHERE c.account_id = $1 ORDER BY c.created`, [account]);
-      list = list.filter((c) => { try { assertOwner(ctx, c, 'SSL certificate', c.id); return true; } catch { return false; } });
+      list = list.filter((c) => mayAccess(ctx.caller, 'sslcert', 'operate', c));
     }
     return Promise.all(list.map(async (c) => certView(c, await rulesOf(ctx, c.id))));
   },
@@ -94,8 +94,8 @@ export const assignCertToLoadBalancer = command({
   name: 'assignCertToLoadBalancer', description: 'Assigns a certificate to a load balancer rule', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'LB.CERT.ASSIGN', instance: { type: 'FirewallRule', param: 'lbruleid' },
   params: {
-    lbruleid: { type: 'uuid', required: true, description: 'the ID of the load balancer rule' },
-    certid: { type: 'uuid', required: true, description: 'the ID of the certificate' },
+    lbruleid: { type: 'uuid', entity: 'lbrule', required: true, description: 'the ID of the load balancer rule' },
+    certid: { type: 'uuid', entity: 'sslcert', required: true, description: 'the ID of the certificate' },
   },
   async create(ctx, a) {
     const r = await lbById(ctx, a.lbruleid, 'lbruleid');
@@ -116,7 +116,7 @@ export const assignCertToLoadBalancer = command({
 export const removeCertFromLoadBalancer = command({
   name: 'removeCertFromLoadBalancer', description: 'Removes a certificate from a load balancer rule', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'LB.CERT.REMOVE', instance: { type: 'FirewallRule', param: 'lbruleid' },
-  params: { lbruleid: { type: 'uuid', required: true, description: 'the ID of the load balancer rule' } },
+  params: { lbruleid: { type: 'uuid', entity: 'lbrule', required: true, description: 'the ID of the load balancer rule' } },
   async create(ctx, a) {
     const r = await lbById(ctx, a.lbruleid, 'lbruleid');
     if (!r.cert_id) throw paramError(`No certificate is bound to load balancer rule ${r.name}`);

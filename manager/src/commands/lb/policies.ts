@@ -49,7 +49,7 @@ export const createLBStickinessPolicy = command({
   name: 'createLBStickinessPolicy', description: 'Creates a load balancer stickiness policy ', since: '3.0.0', roles: ALL_ROLES, response: STICKINESS, shape: 'object',
   isAsync: true, transactional: false, event: 'LB.STICKINESSPOLICY.CREATE', instance: { type: 'FirewallRule', creates: true }, related: ['listLBStickinessPolicies'],
   params: {
-    lbruleid: { type: 'uuid', required: true, description: 'the ID of the load balancer rule' },
+    lbruleid: { type: 'uuid', entity: 'lbrule', required: true, description: 'the ID of the load balancer rule' },
     methodname: { type: 'string', required: true, description: 'name of the load balancer stickiness policy method, possible values can be obtained from listNetworks API', values: STICKINESS_METHODS },
     name: { type: 'string', required: true, description: 'name of the load balancer stickiness policy', check: (v: string) => (/^[\p{L}\p{N} _.:@()-]{1,255}$/u.test(v) ? undefined : 'it may contain letters, digits, spaces and _ . : @ ( ) - only') },
     description: { type: 'string', description: 'the description of the load balancer stickiness policy', length: 4096 },
@@ -78,7 +78,7 @@ export const createLBStickinessPolicy = command({
 export const deleteLBStickinessPolicy = command({
   name: 'deleteLBStickinessPolicy', description: 'Deletes a load balancer stickiness policy.', since: '3.0.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'LB.STICKINESSPOLICY.DELETE', instance: { type: 'FirewallRule', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the LB stickiness policy' } },
+  params: { id: { type: 'uuid', entity: 'lbstickinesspolicy', required: true, description: 'the ID of the LB stickiness policy' } },
   async create(ctx, a) {
     const p = (await ctx.services.db.query<StickyRow>('SELECT * FROM lb_stickiness WHERE id = $1', [a.id]))[0];
     if (!p) throw paramError(`Unable to find stickiness policy by id=${a.id}`);
@@ -97,8 +97,8 @@ export const deleteLBStickinessPolicy = command({
 export const listLBStickinessPolicies = command({
   name: 'listLBStickinessPolicies', description: 'Lists load balancer stickiness policies.', since: '3.0.0', roles: ALL_ROLES, response: STICKINESS, shape: 'list', transactional: false,
   params: {
-    lbruleid: { type: 'uuid', description: 'the ID of the load balancer rule' },
-    id: { type: 'uuid', description: 'the ID of the load balancer stickiness policy' },
+    lbruleid: { type: 'uuid', entity: 'lbrule', access: 'operate', description: 'the ID of the load balancer rule' },
+    id: { type: 'uuid', entity: 'lbstickinesspolicy', access: 'operate', description: 'the ID of the load balancer stickiness policy' },
     fordisplay: { type: 'boolean', description: 'list resources by display flag; only ROOT admin is eligible to pass this parameter' },
     keyword: { type: 'string', description: 'List by keyword' },
     page: { type: 'integer', description: 'the page number of the result set (from 1)', min: 1 },
@@ -123,7 +123,7 @@ export const createLBHealthCheckPolicy = command({
   name: 'createLBHealthCheckPolicy', description: 'Creates a load balancer health check policy', since: '4.2.0', roles: ALL_ROLES, response: HEALTH_CHECK, shape: 'object',
   isAsync: true, transactional: false, event: 'LB.HEALTHCHECKPOLICY.CREATE', instance: { type: 'FirewallRule', creates: true }, related: ['listLBHealthCheckPolicies'],
   params: {
-    lbruleid: { type: 'uuid', required: true, description: 'the ID of the load balancer rule' },
+    lbruleid: { type: 'uuid', entity: 'lbrule', required: true, description: 'the ID of the load balancer rule' },
     description: { type: 'string', description: 'the description of the load balancer health check policy', length: 4096 },
     pingpath: { type: 'string', description: 'HTTP ping path', check: (v: string) => (/^\/[A-Za-z0-9._~/%=&?+:@,;-]{0,254}$/.test(v) ? undefined : 'it must be an absolute HTTP path without spaces or quotes') },
     intervaltime: { type: 'integer', description: 'Amount of time between health checks (1 sec - 20940 sec)', min: 1, max: 20_940 },
@@ -156,7 +156,7 @@ export const createLBHealthCheckPolicy = command({
 export const deleteLBHealthCheckPolicy = command({
   name: 'deleteLBHealthCheckPolicy', description: 'Deletes a load balancer health check policy.', since: '4.2.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'LB.HEALTHCHECKPOLICY.DELETE', instance: { type: 'FirewallRule', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the load balancer health check policy' } },
+  params: { id: { type: 'uuid', entity: 'lbhealthcheckpolicy', required: true, description: 'the ID of the load balancer health check policy' } },
   async create(ctx, a) {
     const h = (await ctx.services.db.query<HealthRow>('SELECT * FROM lb_healthchecks WHERE id = $1', [a.id]))[0];
     if (!h) throw paramError(`Unable to find health check policy by id=${a.id}`);
@@ -175,8 +175,8 @@ export const deleteLBHealthCheckPolicy = command({
 export const listLBHealthCheckPolicies = command({
   name: 'listLBHealthCheckPolicies', description: 'Lists load balancer health check policies.', since: '4.2.0', roles: ALL_ROLES, response: HEALTH_CHECK, shape: 'list', transactional: false,
   params: {
-    lbruleid: { type: 'uuid', description: 'the ID of the load balancer rule' },
-    id: { type: 'uuid', description: 'the ID of the health check policy' },
+    lbruleid: { type: 'uuid', entity: 'lbrule', access: 'operate', description: 'the ID of the load balancer rule' },
+    id: { type: 'uuid', entity: 'lbhealthcheckpolicy', access: 'operate', description: 'the ID of the health check policy' },
     fordisplay: { type: 'boolean', description: 'list resources by display flag; only ROOT admin is eligible to pass this parameter' },
     keyword: { type: 'string', description: 'List by keyword' },
     page: { type: 'integer', description: 'the page number of the result set (from 1)', min: 1 },

@@ -14,7 +14,7 @@ import { LB_ALGORITHMS, type LbRuleStatus } from '@flotilla/protocol/lb';
 import { ruleCounters, routerOf } from '../../orchestrator/router.ts';
 import { vmById, networkById } from '../compute/lookup.ts';
 import { ipById } from '../network/addresses.ts';
-import { assertOwner, changeNetwork, checkFirewall } from '../network/apply.ts';
+import { changeNetwork, checkFirewall } from '../network/apply.ts';
 import { checkIPv4 } from '../infra/validate.ts';
 import { LB_SELECT, LOAD_BALANCER, lbView, type LbViewRow } from './views.ts';
 import { NIC_SELECT, VM, vmView, type NicRow, type VmRow, VM_SELECT } from '../compute/views.ts';
@@ -35,7 +35,6 @@ export async function lbById(ctx: Context, id: string, param = 'id'): Promise<Lb
   // CloudStack's ParamProcessWorker text for an id that names nothing: the Terraform provider's
   // delete treats it as "already gone".
   if (!r) throw notFound(ctx.command, param, id);
-  assertOwner(ctx, r, 'load balancer rule', id);
   return r;
 }
 async function viewOf(ctx: Context, id: string): Promise<Record<string, unknown>> {
@@ -63,9 +62,9 @@ async function restore(sql: Sql, table: string, list: Array<Record<string, unkno
 // ---- create / update / delete / list ----
 
 const CREATE_PARAMS = {
-  publicipid: { type: 'uuid', description: 'public IP address ID from where the network traffic will be load balanced from' },
-  networkid: { type: 'uuid', description: 'The guest network this rule will be created for. Required when public Ip address is not associated with any Guest network yet (VPC case)' },
-  zoneid: { type: 'uuid', description: 'zone where the load balancer is going to be created. This parameter is required when LB service provider is ElasticLoadBalancerVm' },
+  publicipid: { type: 'uuid', entity: 'publicip', description: 'public IP address ID from where the network traffic will be load balanced from' },
+  networkid: { type: 'uuid', entity: 'network', description: 'The guest network this rule will be created for. Required when public Ip address is not associated with any Guest network yet (VPC case)' },
+  zoneid: { type: 'uuid', entity: 'zone', description: 'zone where the load balancer is going to be created. This parameter is required when LB service provider is ElasticLoadBalancerVm' },
   name: { type: 'string', required: true, description: 'name of the load balancer rule', check: NAME_CHECK },
   description: { type: 'string', description: 'the description of the load balancer rule', length: 4096 },
   algorithm: { type: 'string', required: true, description: 'load balancer algorithm (source, roundrobin, leastconn)', values: LB_ALGORITHMS },
@@ -75,7 +74,7 @@ const CREATE_PARAMS = {
   cidrlist: { type: 'list', description: 'the CIDR list to allow traffic, all other CIDRs will be blocked. Multiple entries must be separated by a single comma character (,). By default, all CIDRs are allowed.', check: checkCidrs },
   openfirewall: { type: 'boolean', description: 'if true, firewall rule for source/end public port is automatically created; if false - firewall rule has to be created explicitly. If not specified 1) defaulted to false when LB rule is being created for VPC guest network 2) in all other cases defaulted to true' },
   account: { type: 'string', description: 'the account associated with the load balancer. Must be used with the domainId parameter.' },
-  domainid: { type: 'uuid', description: 'the domain ID associated with the load balancer' },
+  domainid: { type: 'uuid', entity: 'domain', description: 'the domain ID associated with the load balancer' },
   fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the rule to the end user or not' },
 } as const;
 
@@ -131,7 +130,7 @@ export const updateLoadBalancerRule = command({
   name: 'updateLoadBalancerRule', description: 'Updates load balancer', roles: ALL_ROLES, response: { ...LOAD_BALANCER, name: 'loadbalancer' }, shape: 'object',
   isAsync: true, transactional: false, event: 'LB.UPDATE', instance: { type: 'FirewallRule', param: 'id' }, related: ['listLoadBalancerRules'],
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the load balancer rule to update' },
+    id: { type: 'uuid', entity: 'lbrule', required: true, description: 'the ID of the load balancer rule to update' },
     name: { type: 'string', description: 'the name of the load balancer rule', check: NAME_CHECK },
     description: { type: 'string', description: 'the description of the load balancer rule', length: 4096 },
     algorithm: { type: 'string', description: 'load balancer algorithm (source, roundrobin, leastconn)', values: LB_ALGORITHMS },
@@ -155,7 +154,7 @@ export const updateLoadBalancerRule = command({
 export const deleteLoadBalancerRule = command({
   name: 'deleteLoadBalancerRule', description: 'Deletes a load balancer rule.', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'LB.DELETE', instance: { type: 'FirewallRule', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the load balancer rule' } },
+  params: { id: { type: 'uuid', entity: 'lbrule', required: true, description: 'the ID of the load balancer rule' } },
   async create(ctx, a) { await lbById(ctx, a.id); },
   async handler(ctx, a) {
     const r = await lbById(ctx, a.id);
@@ -177,15 +176,15 @@ export const listLoadBalancerRules = command({
   name: 'listLoadBalancerRules', description: 'Lists load balancer rules.', roles: ALL_ROLES, response: LOAD_BALANCER, shape: 'list', transactional: false,
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'the ID of the load balancer rule' },
+    id: { type: 'uuid', entity: 'lbrule', description: 'the ID of the load balancer rule' },
     name: { type: 'string', description: 'the name of the load balancer rule' },
-    publicipid: { type: 'uuid', description: 'the public IP address ID of the load balancer rule' },
-    networkid: { type: 'uuid', description: 'list by network ID the rule belongs to' },
-    virtualmachineid: { type: 'uuid', description: 'the ID of the virtual machine of the load balancer rule' },
-    zoneid: { type: 'uuid', description: 'the availability zone ID' },
+    publicipid: { type: 'uuid', entity: 'publicip', access: 'operate', description: 'the public IP address ID of the load balancer rule' },
+    networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'list by network ID the rule belongs to' },
+    virtualmachineid: { type: 'uuid', entity: 'vm', description: 'the ID of the virtual machine of the load balancer rule' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the availability zone ID' },
     fordisplay: { type: 'boolean', description: 'list resources by display flag; only ROOT admin is eligible to pass this parameter' },
     tags: { type: 'map', description: 'List resources by tags (key/value pairs)' },
-    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     if (a.publicipid) await ipById(ctx, a.publicipid, 'publicipid');
@@ -227,8 +226,8 @@ async function membersOf(ctx: Context, r: LbViewRow, ids: string[] | undefined, 
 }
 
 const MEMBER_PARAMS = {
-  id: { type: 'uuid', required: true, description: 'the ID of the load balancer rule' },
-  virtualmachineids: { type: 'list', of: 'uuid', description: 'the list of IDs of the virtual machine that are being assigned to the load balancer rule(i.e. virtualMachineIds=1,2,3)' },
+  id: { type: 'uuid', entity: 'lbrule', required: true, description: 'the ID of the load balancer rule' },
+  virtualmachineids: { type: 'list', entity: 'vm', of: 'uuid', description: 'the list of IDs of the virtual machine that are being assigned to the load balancer rule(i.e. virtualMachineIds=1,2,3)' },
   vmidipmap: { type: 'map', description: 'VM ID and IP map, vmidipmap[0].vmid=1 vmidipmap[0].ip=10.1.1.75' },
 } as const;
 
@@ -279,7 +278,7 @@ export const listLoadBalancerRuleInstances = command({
   response: { name: 'loadbalancerruleinstance', fields: { ...VM.fields, lbvmipaddresses: { type: 'list', description: 'IP addresses of the vm set of lb rule' } } }, shape: 'raw', transactional: false,
   related: ['listLoadBalancerRuleInstances'],
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the load balancer rule' },
+    id: { type: 'uuid', entity: 'lbrule', access: 'use', required: true, description: 'the ID of the load balancer rule' },
     applied: { type: 'boolean', description: 'true if listing all virtual machines currently applied to the load balancer rule; default is true' },
     lbvmips: { type: 'boolean', description: 'true if load balancer rule VM IP information to be included; default is false' },
     keyword: { type: 'string', description: 'List by keyword' },

@@ -4,7 +4,7 @@
 import { pagedRows } from '../../api/paging.ts';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, notFound, paramError } from '../../api/errors.ts';
-import { applyScope, ownsAccount, resolveScope } from '../../api/scope.ts';
+import { applyScope, resolveScope } from '../../api/scope.ts';
 import { ownerOf } from '../projects/lookup.ts';
 import { Where } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
@@ -16,12 +16,11 @@ import { isolatedNetworksOf } from '../compute/networks.ts';
 import { networkById, vmById } from '../compute/lookup.ts';
 import { checkIPv4 } from '../infra/validate.ts';
 import { IP_ADDRESS, IP_SELECT, ipView, type IpViewRow } from './views.ts';
-import { assertOwner, changeNetwork } from './apply.ts';
+import { changeNetwork } from './apply.ts';
 
 export async function ipById(ctx: Context, id: string, param = 'id'): Promise<IpViewRow> {
   const r = (await ctx.services.db.query<IpViewRow>(`${IP_SELECT} WHERE p.id = $1`, [id]))[0];
   if (!r) throw notFound(ctx.command, param, id);
-  assertOwner(ctx, r, 'ip address', id);
   return r;
 }
 async function viewOf(ctx: Context, id: string): Promise<Record<string, unknown>> {
@@ -33,18 +32,17 @@ export const associateIpAddress = command({
   name: 'associateIpAddress', description: 'Acquires and associates a public IP to an account.', since: '1.0', roles: ALL_ROLES, response: { ...IP_ADDRESS, name: 'ipaddress' }, shape: 'object',
   isAsync: true, transactional: false, event: 'NET.IPASSIGN', instance: { type: 'IpAddress', creates: true },
   params: {
-    networkid: { type: 'uuid', description: 'The network this IP address should be associated to.' },
-    zoneid: { type: 'uuid', description: 'the ID of the availability zone you want to acquire an public IP address from' },
+    networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'The network this IP address should be associated to.' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the ID of the availability zone you want to acquire an public IP address from' },
     account: { type: 'string', description: 'the account to associate with this IP address' },
-    domainid: { type: 'uuid', description: 'the ID of the domain to associate with this IP address' },
-    projectid: { type: 'uuid', description: 'Deploy VM for the project' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'the ID of the domain to associate with this IP address' },
+    projectid: { type: 'uuid', entity: 'project', description: 'Deploy VM for the project' },
     ipaddress: { type: 'string', description: 'IP Address to be associated', check: checkIPv4 },
     fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the IP to the end user or not' },
   },
   async handler(ctx, a) {
     const n = await networkById(ctx, a.networkid ?? await defaultIsolatedNetwork(ctx, a), 'networkid');
     if (n.guest_type !== 'Isolated') throw paramError(`Network ${n.name} is a ${n.guest_type} network: public IPs are associated to isolated networks`);
-    if (ctx.caller.role === 'User' && !ownsAccount(ctx.caller, n.account_id)) throw apiError('ACCOUNT_ERROR', `Account ${ctx.caller.accountName} does not own network ${n.name}`, [n.id]);
     if (a.zoneid && a.zoneid !== n.zone_id) throw paramError(`Network ${n.name} is not in zone ${a.zoneid}`);
     // The address belongs to its network's owner; a projectid given names that owner.
     if (a.projectid && a.networkid) {
@@ -90,7 +88,7 @@ const LB_TABLES: ReadonlyArray<readonly [string, string]> = [
 export const disassociateIpAddress = command({
   name: 'disassociateIpAddress', description: 'Disassociates an IP address from the account.', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'NET.IPRELEASE', instance: { type: 'IpAddress', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the public IP address to disassociate' } },
+  params: { id: { type: 'uuid', entity: 'publicip', required: true, description: 'the ID of the public IP address to disassociate' } },
   async handler(ctx, a) {
     const ip = await ipById(ctx, a.id);
     if (ip.is_source_nat) throw paramError(`IP address ${ip.address} is the source NAT address of network ${ip.network_name}; it is released with the network`);
@@ -118,18 +116,18 @@ export const listPublicIpAddresses = command({
   name: 'listPublicIpAddresses', description: 'Lists all public IP addresses', since: '1.0', roles: ALL_ROLES, response: IP_ADDRESS, shape: 'list',
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'lists IP address by ID' },
+    id: { type: 'uuid', entity: 'publicip', description: 'lists IP address by ID' },
     ipaddress: { type: 'string', description: 'lists the specified IP address' },
     allocatedonly: { type: 'boolean', description: 'limits search results to allocated public IP addresses' },
     forvirtualnetwork: { type: 'boolean', description: 'the virtual network for the IP address' },
-    vlanid: { type: 'uuid', description: 'lists all public IP addresses by VLAN ID' },
-    zoneid: { type: 'uuid', description: 'lists all public IP addresses by zone ID' },
-    associatednetworkid: { type: 'uuid', description: 'lists all public IP addresses associated to the network specified' },
-    physicalnetworkid: { type: 'uuid', description: 'lists all public IP addresses by physical network ID' },
+    vlanid: { type: 'uuid', entity: 'vlaniprange', description: 'lists all public IP addresses by VLAN ID' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'lists all public IP addresses by zone ID' },
+    associatednetworkid: { type: 'uuid', entity: 'network', description: 'lists all public IP addresses associated to the network specified' },
+    physicalnetworkid: { type: 'uuid', entity: 'physicalnetwork', description: 'lists all public IP addresses by physical network ID' },
     issourcenat: { type: 'boolean', description: 'list only source NAT IP addresses' },
     isstaticnat: { type: 'boolean', description: 'list only static NAT IP addresses' },
     state: { type: 'string', description: 'lists all public IP addresses by state' },
-    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     if (a.forvirtualnetwork === false) return [];
@@ -146,9 +144,9 @@ export const enableStaticNat = command({
   name: 'enableStaticNat', description: 'Enables static NAT for given IP address', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   transactional: false, event: 'STATICNAT.ENABLE',
   params: {
-    ipaddressid: { type: 'uuid', required: true, description: 'the public IP address ID for which static NAT feature is being enabled' },
-    virtualmachineid: { type: 'uuid', required: true, description: 'the ID of the virtual machine for enabling static NAT feature' },
-    networkid: { type: 'uuid', description: 'The network of the VM the static NAT will be enabled for. Required when public IP address is not associated with any guest network yet (VPC case)' },
+    ipaddressid: { type: 'uuid', entity: 'publicip', required: true, description: 'the public IP address ID for which static NAT feature is being enabled' },
+    virtualmachineid: { type: 'uuid', entity: 'vm', required: true, description: 'the ID of the virtual machine for enabling static NAT feature' },
+    networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'The network of the VM the static NAT will be enabled for. Required when public IP address is not associated with any guest network yet (VPC case)' },
     vmguestip: { type: 'string', description: 'VM guest NIC secondary IP address for the port forwarding rule', check: checkIPv4 },
   },
   async handler(ctx, a) {
@@ -172,7 +170,7 @@ export const enableStaticNat = command({
 export const disableStaticNat = command({
   name: 'disableStaticNat', description: 'Disables static rule for given IP address', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'STATICNAT.DISABLE', instance: { type: 'IpAddress', param: 'ipaddressid' },
-  params: { ipaddressid: { type: 'uuid', required: true, description: 'the public IP address ID for which static NAT feature is being disabled' } },
+  params: { ipaddressid: { type: 'uuid', entity: 'publicip', required: true, description: 'the public IP address ID for which static NAT feature is being disabled' } },
   async handler(ctx, a) {
     const ip = await ipById(ctx, a.ipaddressid, 'ipaddressid');
     if (!ip.static_nat_vm_id) throw paramError(`Specified IP address id is not associated with any vm Id: static NAT is not enabled on ${ip.address}`);

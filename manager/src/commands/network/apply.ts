@@ -10,7 +10,6 @@ import { apiError, paramError } from '../../api/errors.ts';
 import type { Sql } from '../../db/sql.ts';
 import { agentFailure } from '../../orchestrator/compute.ts';
 import { RouterApplyError, firewallOf, netInfo, networkIps, networkRules, serialized, syncRouter } from '../../orchestrator/router.ts';
-import { canAccessDomain, ownsAccount } from '../../api/scope.ts';
 import { checkLb } from '../../orchestrator/lb.ts';
 
 export async function checkFirewall(sql: Sql, networkId: string): Promise<void> {
@@ -37,11 +36,4 @@ export async function changeNetwork(ctx: Context, networkId: string, write: (sql
       throw agentFailure(e, 'Applying the rules on the router');
     }
   });
-}
-
-/** May the caller change things owned by this account/domain (CloudStack's checkAccess)? */
-export function assertOwner(ctx: Context, o: { account_id: string | null; domain_path: string | null }, what: string, id: string): void {
-  const c = ctx.caller;
-  const ok = c.role === 'Admin' || ownsAccount(c, o.account_id) || (c.role === 'DomainAdmin' && o.domain_path !== null && canAccessDomain(c, o.domain_path));
-  if (!ok) throw apiError('ACCOUNT_ERROR', `Account ${c.accountName} does not have permission to operate with ${what} id=${id}`, [id]);
 }

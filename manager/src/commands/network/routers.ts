@@ -3,8 +3,8 @@
 // not re-created by itself: restartNetwork (or the next VM deploy) brings a new one with the
 // same spec; a router that dies on its own IS re-created (orchestrator/router.ts).
 import { ADMINS, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
-import { apiError, paramError, notFound } from '../../api/errors.ts';
-import { applyScope, canAccessDomain, resolveScope } from '../../api/scope.ts';
+import { paramError, notFound } from '../../api/errors.ts';
+import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
 import { agentFailure } from '../../orchestrator/compute.ts';
@@ -14,7 +14,6 @@ import { ROUTER, ROUTER_SELECT, routerView, type RouterViewRow } from './views.t
 async function routerById(ctx: Context, id: string): Promise<RouterViewRow> {
   const r = (await ctx.services.db.query<RouterViewRow>(`${ROUTER_SELECT} WHERE v.id = $1 AND v.state <> 'Destroyed'`, [id]))[0];
   if (!r) throw notFound(ctx.command, 'id', id);
-  if (!canAccessDomain(ctx.caller, r.domain_path)) throw apiError('ACCOUNT_ERROR', `Caller ${ctx.caller.accountName} does not have permission to operate with router id=${id}`, [id]);
   return r;
 }
 async function rowOf(ctx: Context, id: string): Promise<RouterRow> {
@@ -29,13 +28,13 @@ export const listRouters = command({
   name: 'listRouters', description: 'List routers.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'list', transactional: false,
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'the ID of the disk router' },
+    id: { type: 'uuid', entity: 'router', description: 'the ID of the disk router' },
     name: { type: 'string', description: 'the name of the router' },
     state: { type: 'string', description: 'the state of the router' },
-    zoneid: { type: 'uuid', description: 'the Zone ID of the router' },
-    podid: { type: 'uuid', description: 'the Pod ID of the router' },
-    hostid: { type: 'uuid', description: 'the host ID of the router' },
-    networkid: { type: 'uuid', description: 'list by network id' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the Zone ID of the router' },
+    podid: { type: 'uuid', entity: 'pod', description: 'the Pod ID of the router' },
+    hostid: { type: 'uuid', entity: 'host', description: 'the host ID of the router' },
+    networkid: { type: 'uuid', entity: 'network', description: 'list by network id' },
     version: { type: 'string', description: 'list virtual router elements by version' },
     healthchecksfailed: { type: 'boolean', description: 'if this parameter is passed, list only routers by health check results' },
     fetchhealthcheckresults: { type: 'boolean', description: 'if true is passed for this parameter, also fetch last executed health check results for the router. Default is false' },
@@ -57,7 +56,7 @@ export const listRouters = command({
   },
 });
 
-const ID = { id: { type: 'uuid', required: true, description: 'the ID of the router' } } as const;
+const ID = { id: { type: 'uuid', entity: 'router', required: true, description: 'the ID of the router' } } as const;
 
 export const startRouterCmd = command({
   name: 'startRouter', description: 'Starts a router.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'object', isAsync: true, transactional: false,

@@ -13,7 +13,7 @@ import { agentFailure } from '../../orchestrator/compute.ts';
 import { networkById, vmById } from '../compute/lookup.ts';
 import { checkIPv4 } from '../infra/validate.ts';
 import { FIREWALL_RULE, IP_FORWARDING_RULE, PORT_FORWARDING_RULE, RULE_SELECT, firewallRuleView, ipForwardingView, portForwardingView, type RuleViewRow } from './views.ts';
-import { assertOwner, changeNetwork } from './apply.ts';
+import { changeNetwork } from './apply.ts';
 import { ipById } from './addresses.ts';
 
 const PROTOCOLS = ['tcp', 'udp', 'icmp', 'all'] as const;
@@ -60,7 +60,6 @@ async function ruleById(ctx: Context, id: string, purpose: string, what: string)
   const r = (await ctx.services.db.query<RuleViewRow & { domain_path: string }>(
     `${RULE_SELECT.replace('FROM network_rules r', ', dm.path AS domain_path FROM network_rules r JOIN domains dm ON dm.id = r.domain_id')} WHERE r.id = $1 AND r.purpose = $2`, [id, purpose]))[0];
   if (!r) throw notFound(ctx.command, 'id', id);
-  assertOwner(ctx, r, what, id);
   return r;
 }
 async function ruleRow(sql: Sql, id: string): Promise<Record<string, unknown>> {
@@ -117,7 +116,7 @@ export const createFirewallRule = command({
   name: 'createFirewallRule', description: 'Creates a firewall rule for a given IP address', since: '1.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'object',
   isAsync: true, transactional: false, event: 'FIREWALL.OPEN', instance: { type: 'FirewallRule', creates: true },
   params: {
-    ipaddressid: { type: 'uuid', required: true, description: 'the IP address id of the port forwarding rule' },
+    ipaddressid: { type: 'uuid', entity: 'publicip', required: true, description: 'the IP address id of the port forwarding rule' },
     ...MATCH_PARAMS,
     cidrlist: { type: 'list', description: 'the CIDR list to forward traffic from. Multiple entries must be separated by a single comma character (,).', check: checkCidrs },
     type: { type: 'string', description: 'type of firewallrule: system/user', values: ['user', 'system'] },
@@ -143,7 +142,7 @@ export const createFirewallRule = command({
 export const deleteFirewallRule = command({
   name: 'deleteFirewallRule', description: 'Deletes a firewall rule', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'FIREWALL.CLOSE', instance: { type: 'FirewallRule', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the firewall rule' } },
+  params: { id: { type: 'uuid', entity: 'networkrule', required: true, description: 'the ID of the firewall rule' } },
   async handler(ctx, a) {
     await deleteRule(ctx, await ruleById(ctx, a.id, 'Firewall', 'firewall rule'));
     ctx.setResource('FirewallRule', a.id);
@@ -154,9 +153,9 @@ export const listFirewallRules = command({
   name: 'listFirewallRules', description: 'Lists all firewall rules for an IP address.', since: '1.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'list', transactional: false,
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'Lists rule with the specified ID.' },
-    ipaddressid: { type: 'uuid', description: 'the ID of IP address of the firewall services' },
-    networkid: { type: 'uuid', description: 'list firewall rules for certain network' },
+    id: { type: 'uuid', entity: 'networkrule', description: 'Lists rule with the specified ID.' },
+    ipaddressid: { type: 'uuid', entity: 'publicip', access: 'operate', description: 'the ID of IP address of the firewall services' },
+    networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'list firewall rules for certain network' },
   },
   async handler(ctx, a) {
     if (a.ipaddressid) await ipById(ctx, a.ipaddressid, 'ipaddressid');
@@ -172,7 +171,7 @@ export const createEgressFirewallRule = command({
   name: 'createEgressFirewallRule', description: 'Creates a egress firewall rule for a given network ', since: '4.2.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'object',
   isAsync: true, transactional: false, event: 'FIREWALL.EGRESS.OPEN', instance: { type: 'FirewallRule', creates: true },
   params: {
-    networkid: { type: 'uuid', required: true, description: 'the network id of the port forwarding rule' },
+    networkid: { type: 'uuid', entity: 'network', required: true, description: 'the network id of the port forwarding rule' },
     ...MATCH_PARAMS,
     cidrlist: { type: 'list', description: 'the cidr list to forward traffic from. Multiple entries must be separated by a single comma character (,).', check: checkCidrs },
     destcidrlist: { type: 'list', description: 'the cidr list to forward traffic to. Multiple entries must be separated by a single comma character (,).', check: checkCidrs },
@@ -182,7 +181,6 @@ export const createEgressFirewallRule = command({
   async handler(ctx, a) {
     const n = await networkById(ctx, a.networkid, 'networkid');
     if (n.guest_type !== 'Isolated') throw paramError(`Egress firewall rules are supported on isolated networks only; network ${n.name} is ${n.guest_type}`);
-    assertOwner(ctx, { account_id: n.account_id, domain_path: n.domain_path }, 'network', n.id);
     const m = matchOf(a);
     // An egress rule's sources are the network's guests: CloudStack takes 0.0.0.0/0 as the network's CIDR.
     const source = [...new Set((a.cidrlist ?? []).map((x) => (x.trim() === '0.0.0.0/0' && n.cidr ? n.cidr : x)))];
@@ -203,7 +201,7 @@ export const createEgressFirewallRule = command({
 export const deleteEgressFirewallRule = command({
   name: 'deleteEgressFirewallRule', description: 'Deletes an egress firewall rule', since: '4.2.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'FIREWALL.EGRESS.CLOSE', instance: { type: 'FirewallRule', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the firewall rule' } },
+  params: { id: { type: 'uuid', entity: 'networkrule', required: true, description: 'the ID of the firewall rule' } },
   async handler(ctx, a) {
     await deleteRule(ctx, await ruleById(ctx, a.id, 'Egress', 'egress firewall rule'));
     ctx.setResource('FirewallRule', a.id);
@@ -214,8 +212,8 @@ export const listEgressFirewallRules = command({
   name: 'listEgressFirewallRules', description: 'Lists all egress firewall rules for network ID.', since: '4.2.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'list', transactional: false,
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'Lists rule with the specified ID.' },
-    networkid: { type: 'uuid', description: 'the network ID for the egress firewall services' },
+    id: { type: 'uuid', entity: 'networkrule', description: 'Lists rule with the specified ID.' },
+    networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'the network ID for the egress firewall services' },
   },
   async handler(ctx, a) {
     if (a.networkid) await networkById(ctx, a.networkid, 'networkid');
@@ -230,17 +228,17 @@ export const createPortForwardingRule = command({
   name: 'createPortForwardingRule', description: 'Creates a port forwarding rule', since: '1.0', roles: ALL_ROLES, response: PORT_FORWARDING_RULE, shape: 'object',
   isAsync: true, transactional: false, event: 'NET.RULEADD', instance: { type: 'FirewallRule', creates: true },
   params: {
-    ipaddressid: { type: 'uuid', required: true, description: 'the IP address id of the port forwarding rule' },
+    ipaddressid: { type: 'uuid', entity: 'publicip', required: true, description: 'the IP address id of the port forwarding rule' },
     privateport: port('the starting port of port forwarding rule\'s private port range'),
     privateendport: port('the ending port of port forwarding rule\'s private port range'),
     protocol: { type: 'string', required: true, description: 'the protocol for the port forwarding rule. Valid values are TCP or UDP.', values: ['tcp', 'udp'] },
     publicport: port('the starting port of port forwarding rule\'s public port range'),
     publicendport: port('the ending port of port forwarding rule\'s private port range'),
-    virtualmachineid: { type: 'uuid', required: true, description: 'the ID of the virtual machine for the port forwarding rule' },
+    virtualmachineid: { type: 'uuid', entity: 'vm', required: true, description: 'the ID of the virtual machine for the port forwarding rule' },
     cidrlist: { type: 'list', description: 'the cidr list to forward traffic from. Multiple entries must be separated by a single comma character (,). This parameter is deprecated. Do not use.', check: checkCidrs },
     openfirewall: { type: 'boolean', description: 'if true, firewall rule for source/end public port is automatically created; if false - firewall rule has to be created explicitly. If not specified 1) defaulted to false when PF rule is being created for VPC guest network 2) in all other cases defaulted to true' },
     vmguestip: { type: 'string', description: 'VM guest nic secondary IP address for the port forwarding rule', check: checkIPv4 },
-    networkid: { type: 'uuid', description: 'the network of the virtual machine the port forwarding rule will be created for. Required when public IP address is not associated with any guest network yet (VPC case).' },
+    networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'the network of the virtual machine the port forwarding rule will be created for. Required when public IP address is not associated with any guest network yet (VPC case).' },
     fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the rule to the end user or not' },
   },
   async handler(ctx, a) {
@@ -287,7 +285,7 @@ export const createPortForwardingRule = command({
 export const deletePortForwardingRule = command({
   name: 'deletePortForwardingRule', description: 'Deletes a port forwarding rule', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'NET.RULEDELETE', instance: { type: 'FirewallRule', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the port forwarding rule' } },
+  params: { id: { type: 'uuid', entity: 'networkrule', required: true, description: 'the ID of the port forwarding rule' } },
   async handler(ctx, a) {
     await deleteRule(ctx, await ruleById(ctx, a.id, 'PortForwarding', 'port forwarding rule'));
     ctx.setResource('FirewallRule', a.id);
@@ -298,9 +296,9 @@ export const listPortForwardingRules = command({
   name: 'listPortForwardingRules', description: 'Lists all port forwarding rules for an IP address.', since: '1.0', roles: ALL_ROLES, response: PORT_FORWARDING_RULE, shape: 'list', transactional: false,
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'Lists rule with the specified ID.' },
-    ipaddressid: { type: 'uuid', description: 'the ID of IP address of the port forwarding services' },
-    networkid: { type: 'uuid', description: 'list port forwarding rules for certain network' },
+    id: { type: 'uuid', entity: 'networkrule', description: 'Lists rule with the specified ID.' },
+    ipaddressid: { type: 'uuid', entity: 'publicip', access: 'operate', description: 'the ID of IP address of the port forwarding services' },
+    networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'list port forwarding rules for certain network' },
   },
   async handler(ctx, a) {
     if (a.ipaddressid) await ipById(ctx, a.ipaddressid, 'ipaddressid');
@@ -324,7 +322,7 @@ export const createIpForwardingRule = command({
   name: 'createIpForwardingRule', description: 'Creates an IP forwarding rule', since: '1.0', roles: ALL_ROLES, response: IP_FORWARDING_RULE, shape: 'object',
   isAsync: true, transactional: false, event: 'NET.RULEADD', instance: { type: 'FirewallRule', creates: true },
   params: {
-    ipaddressid: { type: 'uuid', required: true, description: 'the public IP address ID of the forwarding rule, already associated via associateIp' },
+    ipaddressid: { type: 'uuid', entity: 'publicip', required: true, description: 'the public IP address ID of the forwarding rule, already associated via associateIp' },
     protocol: { type: 'string', required: true, description: 'the protocol for the rule. Valid values are TCP or UDP.', values: ['tcp', 'udp'] },
     startport: { ...port('the start port for the rule'), required: true },
     endport: port('the end port for the rule'),
@@ -360,7 +358,7 @@ export const createIpForwardingRule = command({
 export const deleteIpForwardingRule = command({
   name: 'deleteIpForwardingRule', description: 'Deletes an IP forwarding rule', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   isAsync: true, transactional: false, event: 'NET.RULEDELETE', instance: { type: 'FirewallRule', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the forwarding rule' } },
+  params: { id: { type: 'uuid', entity: 'networkrule', required: true, description: 'the ID of the forwarding rule' } },
   async handler(ctx, a) {
     await deleteRule(ctx, await ruleById(ctx, a.id, 'StaticNat', 'ip forwarding rule'));
     ctx.setResource('FirewallRule', a.id);
@@ -371,10 +369,10 @@ export const listIpForwardingRules = command({
   name: 'listIpForwardingRules', description: 'List the IP forwarding rules', since: '1.0', roles: ALL_ROLES, response: IP_FORWARDING_RULE, shape: 'list', transactional: false,
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'Lists rule with the specified ID.' },
-    ipaddressid: { type: 'uuid', description: 'list the rule belonging to this public IP address' },
-    virtualmachineid: { type: 'uuid', description: 'Lists all rules applied to the specified VM.' },
-    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+    id: { type: 'uuid', entity: 'networkrule', description: 'Lists rule with the specified ID.' },
+    ipaddressid: { type: 'uuid', entity: 'publicip', access: 'operate', description: 'list the rule belonging to this public IP address' },
+    virtualmachineid: { type: 'uuid', entity: 'vm', description: 'Lists all rules applied to the specified VM.' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     if (a.projectid) return [];

@@ -8,11 +8,11 @@ import { checkConfigValue, configDef, type ConfigType } from './config.ts';
 import { CONFIGURATION, configurationView, type ConfigurationRow } from './views.ts';
 
 const SCOPE_PARAMS = {
-  zoneid: { type: 'uuid', description: 'the ID of the Zone to update the parameter value for corresponding zone' },
-  clusterid: { type: 'uuid', description: 'the ID of the Cluster to update the parameter value for corresponding cluster' },
-  storageid: { type: 'uuid', description: 'the ID of the Storage pool to update the parameter value for corresponding storage pool' },
-  accountid: { type: 'uuid', description: 'the ID of the Account to update the parameter value for corresponding account' },
-  domainid: { type: 'uuid', description: 'the ID of the Domain to update the parameter value for corresponding domain' },
+  zoneid: { type: 'uuid', entity: 'zone', description: 'the ID of the Zone to update the parameter value for corresponding zone' },
+  clusterid: { type: 'uuid', entity: 'cluster', description: 'the ID of the Cluster to update the parameter value for corresponding cluster' },
+  storageid: { type: 'uuid', entity: 'storagepool', description: 'the ID of the Storage pool to update the parameter value for corresponding storage pool' },
+  accountid: { type: 'uuid', entity: 'account', description: 'the ID of the Account to update the parameter value for corresponding account' },
+  domainid: { type: 'uuid', entity: 'domain', description: 'the ID of the Domain to update the parameter value for corresponding domain' },
 } as const;
 
 function refuseScope(a: Record<string, unknown>): void {

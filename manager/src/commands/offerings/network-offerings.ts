@@ -150,7 +150,7 @@ export const createNetworkOffering = command({
     availability: { type: 'string', description: 'the availability of network offering. The default value is Optional.  Another value is Required, which will make it as the default network offering for new networks ' },
     networkrate: { type: 'integer', description: 'data transfer rate in megabits per second allowed' },
     conservemode: { type: 'boolean', description: 'true if the network offering is IP conserve mode enabled' },
-    serviceofferingid: { type: 'uuid', description: 'the service offering ID used by virtual router provider' },
+    serviceofferingid: { type: 'uuid', entity: 'serviceoffering', description: 'the service offering ID used by virtual router provider' },
     guestiptype: { type: 'string', required: true, description: 'guest type of the network offering: Shared, Isolated or L2' },
     internetprotocol: { type: 'string', since: '4.17.0', description: 'The internet protocol of network offering. Options are ipv4 and dualstack. Default is ipv4. dualstack will create a network offering that supports both IPv4 and IPv6' },
     supportedservices: { type: 'list', of: 'string', description: 'services supported by the network offering' },
@@ -164,8 +164,8 @@ export const createNetworkOffering = command({
     egressdefaultpolicy: { type: 'boolean', description: 'true if guest network default egress policy is allow; false if default egress policy is deny' },
     keepaliveenabled: { type: 'boolean', description: 'if true keepalive will be turned on in the loadbalancer. At the time of writing this has only an effect on haproxy; the mode http and httpclose options are unset in the haproxy conf file.' },
     maxconnections: { type: 'integer', min: 1, description: 'maximum number of concurrent connections supported by the network offering' },
-    domainid: { type: 'list', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
-    zoneid: { type: 'list', of: 'uuid', since: '4.13', description: 'the ID of the containing zone(s), null for public offerings' },
+    domainid: { type: 'list', entity: 'domain', access: 'none', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
+    zoneid: { type: 'list', entity: 'zone', of: 'uuid', since: '4.13', description: 'the ID of the containing zone(s), null for public offerings' },
     enable: { type: 'boolean', since: '4.16', description: 'set to true if the offering is to be enabled during creation. Default is false' },
   },
   async handler(ctx, a) {
@@ -227,17 +227,17 @@ export const listNetworkOfferings = command({
   name: 'listNetworkOfferings', description: 'Lists all available network offerings.', since: '3.0.0', roles: ALL_ROLES, response: NETWORK_OFFERING, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'list network offerings by ID' },
+    id: { type: 'uuid', entity: 'networkoffering', description: 'list network offerings by ID' },
     name: { type: 'string', description: 'list network offerings by name' },
     displaytext: { type: 'string', description: 'list network offerings by display text' },
     traffictype: { type: 'string', description: 'list by traffic type' },
     isdefault: { type: 'boolean', description: 'true if need to list only default network offerings. Default value is false' },
     specifyvlan: { type: 'boolean', description: 'the tags for the network offering.' },
     availability: { type: 'string', description: 'the availability of network offering. Default value is required' },
-    domainid: { type: 'uuid', since: '4.13', description: 'list network offerings available for network creation in specific domain' },
-    zoneid: { type: 'uuid', description: 'list network offerings available for network creation in specific zone' },
+    domainid: { type: 'uuid', entity: 'domain', since: '4.13', description: 'list network offerings available for network creation in specific domain' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'list network offerings available for network creation in specific zone' },
     state: { type: 'string', description: 'list network offerings by state' },
-    networkid: { type: 'uuid', description: 'the ID of the network. Pass this in if you want to see the available network offering that a network can be changed to.' },
+    networkid: { type: 'uuid', entity: 'network', description: 'the ID of the network. Pass this in if you want to see the available network offering that a network can be changed to.' },
     guestiptype: { type: 'string', description: 'list network offerings by guest type: shared or isolated' },
     supportedservices: { type: 'list', of: 'string', description: 'list network offerings supporting certain services' },
     sourcenatsupported: { type: 'boolean', description: 'true if need to list only netwok offerings where source NAT is supported, false otherwise' },
@@ -305,7 +305,7 @@ export const updateNetworkOffering = command({
   name: 'updateNetworkOffering', description: 'Updates a network offering.', since: '3.0.0', roles: ADMIN, response: NETWORK_OFFERING, shape: 'object',
   event: 'NETWORK.OFFERING.EDIT',
   params: {
-    id: { type: 'uuid', description: 'the id of the network offering' },
+    id: { type: 'uuid', entity: 'networkoffering', description: 'the id of the network offering' },
     name: { type: 'string', description: 'the name of the network offering' },
     displaytext: { type: 'string', description: 'the display text of the network offering' },
     availability: { type: 'string', description: 'the availability of network offering. The value is Required makes this network offering default for Guest Virtual Networks. Only one network offering can have the value Required ' },
@@ -360,7 +360,7 @@ export const updateNetworkOffering = command({
 export const deleteNetworkOffering = command({
   name: 'deleteNetworkOffering', description: 'Deletes a network offering.', since: '3.0.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success',
   event: 'NETWORK.OFFERING.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the network offering' } },
+  params: { id: { type: 'uuid', entity: 'networkoffering', required: true, description: 'the ID of the network offering' } },
   async handler(ctx: Context, a) {
     const o = await networkOfferingById(ctx.sql, a.id);
     if (o.is_default) throw paramError("Default network offering can't be deleted");

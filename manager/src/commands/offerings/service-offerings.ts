@@ -38,8 +38,8 @@ export const createServiceOffering = command({
     isvolatile: { type: 'boolean', description: 'true if the virtual machine needs to be volatile so that on every reboot of VM, original root disk is dettached then destroyed and a fresh root disk is created and attached to VM' },
     storagetype: { type: 'string', description: 'the storage type of the service offering. Values are local and shared.' },
     tags: { type: 'string', length: 4096, description: 'the tags for this service offering.' },
-    domainid: { type: 'list', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
-    zoneid: { type: 'list', of: 'uuid', since: '4.13', description: 'the ID of the containing zone(s), null for public offerings' },
+    domainid: { type: 'list', entity: 'domain', access: 'none', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
+    zoneid: { type: 'list', entity: 'zone', of: 'uuid', since: '4.13', description: 'the ID of the containing zone(s), null for public offerings' },
     hosttags: { type: 'string', length: 4096, description: 'the host tag for this service offering.' },
     issystem: { type: 'boolean', description: 'is this a system vm offering' },
     systemvmtype: { type: 'string', description: 'the system VM type. Possible types are "domainrouter", "consoleproxy" and "secondarystoragevm".' },
@@ -89,12 +89,12 @@ export const listServiceOfferings = command({
   name: 'listServiceOfferings', description: 'Lists all available service offerings.', since: '1.0', roles: ALL_ROLES, response: SERVICE_OFFERING, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'ID of the service offering' },
+    id: { type: 'uuid', entity: 'serviceoffering', description: 'ID of the service offering' },
     name: { type: 'string', description: 'name of the service offering' },
-    domainid: { type: 'uuid', description: 'the ID of the domain associated with the service offering' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'the ID of the domain associated with the service offering' },
     issystem: { type: 'boolean', description: 'is this a system vm offering' },
     systemvmtype: { type: 'string', description: 'the system VM type. Possible types are "consoleproxy", "secondarystoragevm" or "domainrouter".' },
-    zoneid: { type: 'uuid', since: '4.13', description: 'id of zone disk offering is associated with' },
+    zoneid: { type: 'uuid', entity: 'zone', since: '4.13', description: 'id of zone disk offering is associated with' },
     cpunumber: { type: 'integer', since: '4.15', description: 'the CPU number that listed offerings must support' },
     memory: { type: 'integer', since: '4.15', description: 'the RAM memory that listed offering must support' },
     cpuspeed: { type: 'integer', since: '4.15', description: 'the CPU speed that listed offerings must support' },
@@ -142,7 +142,7 @@ export const updateServiceOffering = command({
   name: 'updateServiceOffering', description: 'Updates a service offering.', since: '1.0', roles: ADMIN, response: SERVICE_OFFERING, shape: 'object',
   event: 'SERVICE.OFFERING.EDIT',
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the service offering to be updated' },
+    id: { type: 'uuid', entity: 'serviceoffering', required: true, description: 'the ID of the service offering to be updated' },
     name: { type: 'string', description: 'the name of the service offering to be updated' },
     displaytext: { type: 'string', description: 'the display text of the service offering to be updated' },
     sortkey: { type: 'integer', description: 'sort key of the service offering, integer' },
@@ -180,7 +180,7 @@ async function assertNotRouterDefault(sql: Sql, o: ServiceOfferingRow, verb: str
 export const deleteServiceOffering = command({
   name: 'deleteServiceOffering', description: 'Deletes a service offering.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success',
   event: 'SERVICE.OFFERING.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'the ID of the service offering' } },
+  params: { id: { type: 'uuid', entity: 'serviceoffering', required: true, description: 'the ID of the service offering' } },
   async handler(ctx, a) {
     const o = await serviceOfferingById(ctx.sql, a.id);
     if (o.default_use) throw paramError('Default service offerings cannot be deleted');

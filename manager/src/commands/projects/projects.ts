@@ -44,9 +44,9 @@ export const createProject = command({
     name: { type: 'string', required: true, description: 'name of the project' },
     displaytext: { type: 'string', required: true, description: 'display text of the project' },
     account: { type: 'string', description: 'account who will be Admin for the project' },
-    domainid: { type: 'uuid', description: 'domain ID of the account owning a project' },
-    accountid: { type: 'uuid', since: '4.15.0', description: 'ID of the account owning a project' },
-    userid: { type: 'uuid', since: '4.15.0', description: 'user ID of the account to be assigned as owner of the project i.e., Project Admin' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'domain ID of the account owning a project' },
+    accountid: { type: 'uuid', entity: 'account', since: '4.15.0', description: 'ID of the account owning a project' },
+    userid: { type: 'uuid', entity: 'user', since: '4.15.0', description: 'user ID of the account to be assigned as owner of the project i.e., Project Admin' },
   },
   async handler(ctx, a) {
     let owner = { id: ctx.caller.accountId, domainId: ctx.caller.domainId };
@@ -84,12 +84,12 @@ export const listProjects = command({
   response: PROJECT, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'list projects by project ID' },
+    id: { type: 'uuid', entity: 'project', description: 'list projects by project ID' },
     name: { type: 'string', description: 'list projects by name' },
     displaytext: { type: 'string', description: 'list projects by display text' },
     state: { type: 'string', description: 'list projects by state' },
     account: { type: 'string', description: 'list resources by account. Must be used with the domainId parameter.' },
-    domainid: { type: 'uuid', description: 'list only resources belonging to the domain specified' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'list only resources belonging to the domain specified' },
     isrecursive: { type: 'boolean', description: "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves." },
     listall: { type: 'boolean', description: "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false" },
     username: { type: 'string', since: '4.15.0', description: 'List projects by username' },
@@ -124,11 +124,11 @@ export const updateProject = command({
   name: 'updateProject', description: 'Updates a project', since: '3.0.0', roles: ALL_ROLES, response: PROJECT, shape: 'object', isAsync: true,
   event: 'PROJECT.UPDATE', instance: { type: 'Project', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'id of the project to be modified' },
+    id: { type: 'uuid', entity: 'project', required: true, description: 'id of the project to be modified' },
     displaytext: { type: 'string', description: 'display text of the project' },
     account: { type: 'string', description: 'new Admin account for the project' },
     roletype: { type: 'string', since: '4.15.0', description: 'Account level role to be assigned to the user/account : Admin/Regular' },
-    userid: { type: 'uuid', since: '4.15.0', description: 'ID of the user to be promoted/demoted' },
+    userid: { type: 'uuid', entity: 'user', since: '4.15.0', description: 'ID of the user to be promoted/demoted' },
     swapowner: { type: 'boolean', since: '4.15.0', description: 'when true, it swaps ownership with the account/ user provided. Ideally to be used when a single project administrator is present. In case of multiple project admins, swapowner is to be set to false,to promote or demote the user/account based on the roleType (Admin or Regular) provided. Defaults to true' },
   },
   async handler(ctx, a) {
@@ -161,14 +161,14 @@ async function setState(ctx: Context, id: string, state: 'Active' | 'Suspended')
 export const activateProject = command({
   name: 'activateProject', description: 'Activates a project', since: '3.0.0', roles: ALL_ROLES, response: PROJECT, shape: 'object', isAsync: true,
   event: 'PROJECT.ACTIVATE', instance: { type: 'Project', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'id of the project to be modified' } },
+  params: { id: { type: 'uuid', entity: 'project', required: true, description: 'id of the project to be modified' } },
   handler: (ctx, a) => setState(ctx, a.id, 'Active'),
 });
 
 export const suspendProject = command({
   name: 'suspendProject', description: 'Suspends a project', since: '3.0.0', roles: ALL_ROLES, response: PROJECT, shape: 'object', isAsync: true,
   event: 'PROJECT.SUSPEND', instance: { type: 'Project', param: 'id' },
-  params: { id: { type: 'uuid', required: true, description: 'id of the project to be suspended' } },
+  params: { id: { type: 'uuid', entity: 'project', required: true, description: 'id of the project to be suspended' } },
   handler: (ctx, a) => setState(ctx, a.id, 'Suspended'),
 });
 
@@ -176,7 +176,7 @@ export const deleteProject = command({
   name: 'deleteProject', description: 'Deletes a project', since: '3.0.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true,
   event: 'PROJECT.DELETE', instance: { type: 'Project', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'id of the project to be deleted' },
+    id: { type: 'uuid', entity: 'project', required: true, description: 'id of the project to be deleted' },
     cleanup: { type: 'boolean', since: '4.16.0', description: 'true if all project resources have to be cleaned up, false otherwise' },
   },
   async handler(ctx, a) {
@@ -197,11 +197,11 @@ export const addAccountToProject = command({
   name: 'addAccountToProject', description: 'Adds account to a project', since: '3.0.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true,
   event: 'PROJECT.ACCOUNT.ADD', instance: { type: 'Project', param: 'projectid' },
   params: {
-    projectid: { type: 'uuid', required: true, description: 'ID of project to add the account to' },
+    projectid: { type: 'uuid', entity: 'project', required: true, description: 'ID of project to add the account to' },
     account: { type: 'string', description: 'name of the account to be added to the project' },
     email: { type: 'string', description: 'email to which invitation to the project is going to be sent' },
     roletype: { type: 'string', since: '4.15.0', description: 'Project role type to be assigned to the user - Admin/Regular; default: Regular' },
-    projectroleid: { type: 'uuid', since: '4.15.0', description: 'ID of the project role' },
+    projectroleid: { type: 'uuid', entity: 'projectrole', since: '4.15.0', description: 'ID of the project role' },
   },
   async handler(ctx, a) {
     const p = await projectById(ctx, a.projectid, 'projectid', true);
@@ -220,7 +220,7 @@ export const deleteAccountFromProject = command({
   name: 'deleteAccountFromProject', description: 'Deletes account from the project', since: '3.0.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success', isAsync: true,
   event: 'PROJECT.ACCOUNT.REMOVE', instance: { type: 'Project', param: 'projectid' },
   params: {
-    projectid: { type: 'uuid', required: true, description: 'ID of the project to remove the account from' },
+    projectid: { type: 'uuid', entity: 'project', required: true, description: 'ID of the project to remove the account from' },
     account: { type: 'string', required: true, description: 'name of the account to be removed from the project' },
   },
   async handler(ctx, a) {
@@ -241,11 +241,11 @@ export const listProjectAccounts = command({
   name: 'listProjectAccounts', description: "Lists project's accounts", since: '3.0.0', roles: ALL_ROLES, response: PROJECT_ACCOUNT, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    projectid: { type: 'uuid', required: true, description: 'ID of the project' },
+    projectid: { type: 'uuid', entity: 'project', required: true, description: 'ID of the project' },
     account: { type: 'string', description: 'list accounts of the project by account name' },
     role: { type: 'string', description: 'list accounts of the project by role' },
-    userid: { type: 'uuid', since: '4.15.0', description: 'list invitations for specified account' },
-    projectroleid: { type: 'uuid', since: '4.15.0', description: 'list accounts of the project by project role id' },
+    userid: { type: 'uuid', entity: 'user', since: '4.15.0', description: 'list invitations for specified account' },
+    projectroleid: { type: 'uuid', entity: 'projectrole', since: '4.15.0', description: 'list accounts of the project by project role id' },
   },
   async handler(ctx, a) {
     const p = await projectById(ctx, a.projectid, 'projectid');

@@ -61,7 +61,7 @@ export const createRole = command({
   params: {
     name: { type: 'string', required: true, description: 'Creates a role with this unique name' },
     type: { type: 'string', description: 'The type of the role, valid options are: Admin, ResourceAdmin, DomainAdmin, User' },
-    roleid: { type: 'uuid', description: 'ID of the role to be cloned from. Either roleid or type must be passed in', since: '4.15' },
+    roleid: { type: 'uuid', entity: 'role', description: 'ID of the role to be cloned from. Either roleid or type must be passed in', since: '4.15' },
     description: { type: 'string', description: 'The description of the role' },
   },
   async handler(ctx, a) {
@@ -123,7 +123,7 @@ export const listRoles = command({
   name: 'listRoles', description: 'Lists dynamic roles in CloudStack', since: '4.9.0', roles: ADMINS, response: ROLE, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'List role by role ID.' },
+    id: { type: 'uuid', entity: 'role', description: 'List role by role ID.' },
     name: { type: 'string', description: 'List role by role name.' },
     type: { type: 'string', description: 'List role by role type, valid options are: Admin, ResourceAdmin, DomainAdmin, User.' },
   },
@@ -138,7 +138,7 @@ export const listRoles = command({
 export const updateRole = command({
   name: 'updateRole', description: 'Updates a role', since: '4.9.0', roles: ADMIN, response: ROLE, shape: 'object', event: 'ROLE.UPDATE',
   params: {
-    id: { type: 'uuid', required: true, description: 'ID of the role' },
+    id: { type: 'uuid', entity: 'role', required: true, description: 'ID of the role' },
     name: { type: 'string', description: 'creates a role with this unique name' },
     type: { type: 'string', description: 'The type of the role, valid options are: Admin, ResourceAdmin, DomainAdmin, User' },
     description: { type: 'string', description: 'The description of the role' },
@@ -162,7 +162,7 @@ export const updateRole = command({
 
 export const deleteRole = command({
   name: 'deleteRole', description: 'Deletes a role', since: '4.9.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'ROLE.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'ID of the role' } },
+  params: { id: { type: 'uuid', entity: 'role', required: true, description: 'ID of the role' } },
   async handler(ctx, a) {
     const r = await roleById(ctx, a.id);
     if (r.is_default) throw paramError('Default roles cannot be deleted');
@@ -177,7 +177,7 @@ export const deleteRole = command({
 export const createRolePermission = command({
   name: 'createRolePermission', description: 'Adds an API permission to a role', since: '4.9.0', roles: ADMIN, response: ROLE_PERMISSION, shape: 'object', event: 'ROLE.PERMISSION.CREATE',
   params: {
-    roleid: { type: 'uuid', required: true, description: 'ID of the role' },
+    roleid: { type: 'uuid', entity: 'role', required: true, description: 'ID of the role' },
     rule: { type: 'string', required: true, description: 'The API name or wildcard rule such as list*' },
     permission: { type: 'string', required: true, description: 'The rule permission, allow or deny. Default: deny.' },
     description: { type: 'string', description: 'The description of the role permission' },
@@ -196,7 +196,7 @@ export const createRolePermission = command({
 
 export const listRolePermissions = command({
   name: 'listRolePermissions', description: 'Lists role permissions', since: '4.9.0', roles: ADMINS, response: ROLE_PERMISSION, shape: 'list',
-  params: { roleid: { type: 'uuid', description: 'ID of the role' } },
+  params: { roleid: { type: 'uuid', entity: 'role', description: 'ID of the role' } },
   async handler(ctx, a) {
     const w = new Where().add('p.role_id = ?', a.roleid);
     if (ctx.caller.role !== 'Admin') w.add(`r.type IN ('DomainAdmin', 'User')`);
@@ -207,9 +207,9 @@ export const listRolePermissions = command({
 export const updateRolePermission = command({
   name: 'updateRolePermission', description: 'Updates a role permission order', since: '4.9.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'ROLE.PERMISSION.UPDATE',
   params: {
-    roleid: { type: 'uuid', required: true, description: 'ID of the role' },
-    ruleorder: { type: 'list', of: 'uuid', description: 'The parent role permission uuid, use 0 to move this rule at the top of the list' },
-    ruleid: { type: 'uuid', description: 'Role permission rule id', since: '4.11' },
+    roleid: { type: 'uuid', entity: 'role', required: true, description: 'ID of the role' },
+    ruleorder: { type: 'list', entity: 'rolepermission', of: 'uuid', description: 'The parent role permission uuid, use 0 to move this rule at the top of the list' },
+    ruleid: { type: 'uuid', entity: 'rolepermission', description: 'Role permission rule id', since: '4.11' },
     permission: { type: 'string', description: 'Rule permission, can be: allow or deny', since: '4.11' },
   },
   async handler(ctx, a) {
@@ -237,7 +237,7 @@ export const updateRolePermission = command({
 
 export const deleteRolePermission = command({
   name: 'deleteRolePermission', description: 'Deletes a role permission', since: '4.9.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'ROLE.PERMISSION.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'ID of the role permission' } },
+  params: { id: { type: 'uuid', entity: 'rolepermission', required: true, description: 'ID of the role permission' } },
   async handler(ctx, a) {
     const p = await permissionById(ctx, a.id);
     if (!p) throw notFound('id', a.id);

@@ -23,8 +23,8 @@ const checkName = (v: string) => {
 const NAME = { type: 'string', required: true, description: 'Name of the keypair', check: checkName } as const;
 const OWNER_PARAMS = {
   account: { type: 'string', description: 'an optional account for the ssh key. Must be used with domainId.' },
-  domainid: { type: 'uuid', description: 'an optional domainId for the ssh key. If the account parameter is used, domainId must also be used.' },
-  projectid: { type: 'uuid', description: 'an optional project for the ssh key' },
+  domainid: { type: 'uuid', entity: 'domain', description: 'an optional domainId for the ssh key. If the account parameter is used, domainId must also be used.' },
+  projectid: { type: 'uuid', entity: 'project', description: 'an optional project for the ssh key' },
 } as const;
 
 /** The account a key pair command acts for (CloudStack's finalizeOwner): the caller's own,
@@ -100,10 +100,10 @@ export const listSSHKeyPairs = command({
   name: 'listSSHKeyPairs', description: 'List registered keypairs', since: '2.2.0', roles: ALL_ROLES, response: SSH_KEYPAIR, shape: 'list',
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'the ID of the ssh keypair' },
+    id: { type: 'uuid', entity: 'sshkeypair', description: 'the ID of the ssh keypair' },
     name: { type: 'string', description: 'A key pair name to look for' },
     fingerprint: { type: 'string', description: 'A public key fingerprint to look for' },
-    projectid: { type: 'uuid', description: 'list objects by project' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project' },
   },
   async handler(ctx, a) {
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
@@ -119,8 +119,8 @@ export const deleteSSHKeyPair = command({
   params: {
     name: NAME,
     account: { type: 'string', description: 'the account associated with the keypair. Must be used with the domainId parameter.' },
-    domainid: { type: 'uuid', description: 'the domain ID associated with the keypair' },
-    projectid: { type: 'uuid', description: 'the project associated with keypair' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'the domain ID associated with the keypair' },
+    projectid: { type: 'uuid', entity: 'project', description: 'the project associated with keypair' },
   },
   async handler(ctx, a) {
     const owner = await keyPairOwner(ctx, a);

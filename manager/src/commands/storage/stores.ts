@@ -51,7 +51,7 @@ export const addImageStore = command({
     name: { type: 'string', description: 'the name for the image store' },
     provider: { type: 'string', required: true, description: 'the image store provider name (Flotilla: Local)' },
     url: { type: 'string', length: 2048, description: 'the URL for the image store (Local: file:///absolute/path)' },
-    zoneid: { type: 'uuid', description: 'the Zone ID for the image store' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the Zone ID for the image store' },
     details: { type: 'map', description: 'the details for the image store. Example: details[0].key=accesskey&details[0].value=s389ddssaa&details[1].key=secretkey&details[1].value=8dshfsss' },
   },
   async handler(ctx, a) {
@@ -81,11 +81,11 @@ export const listImageStores = command({
   name: 'listImageStores', description: 'Lists image stores.', since: '4.2.0', roles: ADMIN, response: IMAGE_STORE, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'the ID of the storage pool' },
+    id: { type: 'uuid', entity: 'imagestore', description: 'the ID of the storage pool' },
     name: { type: 'string', description: 'the name of the image store' },
     protocol: { type: 'string', description: 'the image store protocol' },
     provider: { type: 'string', description: 'the image store provider' },
-    zoneid: { type: 'uuid', description: 'the Zone ID for the image store' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the Zone ID for the image store' },
     readonly: { type: 'boolean', description: 'read-only status of the image store' },
   },
   async handler(ctx, a) {
@@ -99,7 +99,7 @@ export const listImageStores = command({
 export const deleteImageStore = command({
   name: 'deleteImageStore', description: 'Deletes an image store or Secondary Storage.', since: '4.2.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success',
   transactional: false, event: 'IMAGE.STORE.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'The image store ID or Secondary Storage ID.' } },
+  params: { id: { type: 'uuid', entity: 'imagestore', required: true, description: 'The image store ID or Secondary Storage ID.' } },
   async handler(ctx, a) {
     const db = ctx.services.db;
     const st = (await db.query<Row>(`${SELECT} WHERE s.id = $1`, [a.id]))[0];

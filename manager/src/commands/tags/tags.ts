@@ -9,11 +9,17 @@ import type { Context } from '../../api/context.ts';
 import type { MapValue } from '../../api/params.ts';
 import { applyScope, canAccessDomain, resolveScope } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
-import { TAGGABLE, TAG_TYPES, resourceExists, tagTypeOf, type TagType } from './types.ts';
+import { TAGGABLE, TAG_TYPES, resourceExists, tagTypeOf, type TagType, type Taggable } from './types.ts';
+import type { OwnedEntity } from '../../api/entities.ts';
 import { TAG, TAG_SELECT, tagView, type TagRow } from './views.ts';
 
 const RESOURCE_TYPE = { type: 'string', required: true, description: 'type of the resource' } as const;
-const RESOURCE_IDS = { type: 'list', of: 'uuid', required: true, description: 'list of resources to create the tags for' } as const;
+/** The entity the ownership check sees behind `resourceids` (TAGGABLE's `entity`). */
+function entityOfType(resourcetype: unknown): OwnedEntity | undefined {
+  const t = typeof resourcetype === 'string' ? tagTypeOf(resourcetype) : undefined;
+  return t ? (TAGGABLE[t] as Taggable).entity : undefined;
+}
+const RESOURCE_IDS = { type: 'list', of: 'uuid', entity: 'taggedresource', entityOf: (a: Record<string, unknown>) => entityOfType(a.resourcetype), required: true, description: 'list of resources to create the tags for' } as const;
 
 function typeOf(s: string): TagType {
   const t = tagTypeOf(s);
@@ -118,7 +124,7 @@ export const listTags = command({
     key: { type: 'string', description: 'list by key' },
     value: { type: 'string', description: 'list by value' },
     customer: { type: 'string', description: 'list by customer name' },
-    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     if (a.projectid) return [];

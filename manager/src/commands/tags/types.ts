@@ -1,22 +1,26 @@
 // The taggable resource types as data (CloudStack's ResourceTag.ResourceObjectType, the ones
 // Flotilla has): where each lives and who owns it. Everything about tags — createTags'
 // ownership check, listTags' orphan filter, the `tags` of responses — comes from this table.
+import type { OwnedEntity } from '../../api/entities.ts';
+
 export interface Taggable {
   /** table and condition selecting this type's rows (aliased `x`) */
   readonly from: string;
   /** whether rows carry account_id/domain_id (unowned types are tagged by root admins only) */
   readonly owned: boolean;
+  /** the entity of the ownership check (api/entities.ts) its ids name */
+  readonly entity?: OwnedEntity;
 }
 
 export const TAGGABLE = {
-  UserVm: { from: `vm_instances x WHERE x.type = 'User'`, owned: true },
-  Template: { from: 'templates x WHERE true', owned: true },
-  Network: { from: 'networks x WHERE true', owned: true },
-  PublicIpAddress: { from: 'public_ip_addresses x WHERE true', owned: true },
-  FirewallRule: { from: `network_rules x WHERE x.purpose IN ('Firewall', 'Egress')`, owned: true },
-  PortForwardingRule: { from: `network_rules x WHERE x.purpose = 'PortForwarding'`, owned: true },
+  UserVm: { from: `vm_instances x WHERE x.type = 'User'`, owned: true, entity: 'vm' },
+  Template: { from: 'templates x WHERE true', owned: true, entity: 'template' },
+  Network: { from: 'networks x WHERE true', owned: true, entity: 'network' },
+  PublicIpAddress: { from: 'public_ip_addresses x WHERE true', owned: true, entity: 'publicip' },
+  FirewallRule: { from: `network_rules x WHERE x.purpose IN ('Firewall', 'Egress')`, owned: true, entity: 'networkrule' },
+  PortForwardingRule: { from: `network_rules x WHERE x.purpose = 'PortForwarding'`, owned: true, entity: 'networkrule' },
   Zone: { from: 'zones x WHERE true', owned: false },
-  Volume: { from: 'volumes x WHERE true', owned: true },
+  Volume: { from: 'volumes x WHERE true', owned: true, entity: 'volume' },
 } as const satisfies Record<string, Taggable>;
 
 export type TagType = keyof typeof TAGGABLE;

@@ -38,12 +38,12 @@ export const listDiskOfferings = command({
   name: 'listDiskOfferings', description: 'Lists all available disk offerings.', since: '1.0', roles: ALL_ROLES, response: DISK_OFFERING, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'ID of the disk offering' },
+    id: { type: 'uuid', entity: 'diskoffering', description: 'ID of the disk offering' },
     name: { type: 'string', description: 'name of the disk offering' },
-    domainid: { type: 'uuid', description: 'the ID of the domain of the disk offering.' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'the ID of the domain of the disk offering.' },
     isrecursive: { type: 'boolean', description: 'defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves.' },
-    zoneid: { type: 'uuid', description: 'id of zone disk offering is associated with', since: '4.13' },
-    volumeid: { type: 'uuid', description: 'The ID of the volume, tags of the volume are used to filter the offerings', since: '4.17' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'id of zone disk offering is associated with', since: '4.13' },
+    volumeid: { type: 'uuid', entity: 'volume', description: 'The ID of the volume, tags of the volume are used to filter the offerings', since: '4.17' },
     state: { type: 'string', description: "Filter by state of the disk offering. Defaults to 'Active'. If set to 'all' shows both Active & Inactive offerings.", since: '4.19' },
   },
   async handler(ctx, a) {
@@ -66,8 +66,8 @@ export const createDiskOffering = command({
     disksize: { type: 'long', description: 'size of the disk offering in GB (1GB = 1,073,741,824 bytes)', min: 1, max: 1048576 },
     customized: { type: 'boolean', description: 'whether disk offering size is custom or not' },
     // CloudStack takes lists here; an offering of Flotilla belongs to at most one domain and zone.
-    domainid: { type: 'list', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
-    zoneid: { type: 'list', of: 'uuid', description: 'the ID of the containing zone(s), null for public offerings', since: '4.13' },
+    domainid: { type: 'list', entity: 'domain', access: 'none', of: 'uuid', description: 'the ID of the containing domain(s), null for public offerings' },
+    zoneid: { type: 'list', entity: 'zone', of: 'uuid', description: 'the ID of the containing zone(s), null for public offerings', since: '4.13' },
     storagetype: { type: 'string', description: 'the storage type of the disk offering. Values are local and shared.', values: ['local', 'shared'] },
     provisioningtype: { type: 'string', description: 'provisioning type used to create volumes. Valid values are thin, sparse, fat.', values: PROVISIONING },
     displayoffering: { type: 'boolean', description: 'an optional field, whether to display the offering to the end user or not.' },
@@ -93,7 +93,7 @@ export const createDiskOffering = command({
 
 export const deleteDiskOffering = command({
   name: 'deleteDiskOffering', description: 'Updates a disk offering.', since: '1.0', roles: ADMIN, response: SUCCESS_RESPONSE, shape: 'success', event: 'DISK.OFFERING.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'ID of the disk offering' } },
+  params: { id: { type: 'uuid', entity: 'diskoffering', required: true, description: 'ID of the disk offering' } },
   async handler(ctx, a) {
     const o = await diskOfferingById(ctx, a.id, 'id');
     // As CloudStack: the offering becomes Inactive; volumes made from it keep naming it.

@@ -16,7 +16,6 @@ import { agentFailure } from '../../orchestrator/compute.ts';
 import { zoneById } from '../infra/lookup.ts';
 import { accountByName } from '../accounts/lookup.ts';
 import { vmById } from '../compute/lookup.ts';
-import { assertOwner } from '../network/apply.ts';
 import { diskOfferingById } from './offerings.ts';
 import { GiB, VOLUME, VOLUME_SELECT, volumeView, type VolumeRow } from './views.ts';
 
@@ -32,7 +31,6 @@ async function viewOf(ctx: Context, id: string): Promise<Record<string, unknown>
 export async function volumeById(ctx: Context, id: string, param = 'id'): Promise<VolumeRow> {
   const v = (await ctx.services.db.query<VolumeRow>(`${VOLUME_SELECT} WHERE vo.id = $1`, [id]))[0];
   if (!v) throw notFound(ctx.command, param, id);
-  assertOwner(ctx, v, 'volume', id);
   return v;
 }
 
@@ -81,21 +79,21 @@ export const listVolumes = command({
   name: 'listVolumes', description: 'Lists all volumes.', since: '1.0', roles: ALL_ROLES, response: VOLUME, shape: 'list',
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'the ID of the disk volume' },
-    ids: { type: 'list', of: 'uuid', description: 'the IDs of the volumes, mutually exclusive with id', since: '4.9' },
+    id: { type: 'uuid', entity: 'volume', description: 'the ID of the disk volume' },
+    ids: { type: 'list', entity: 'volume', of: 'uuid', description: 'the IDs of the volumes, mutually exclusive with id', since: '4.9' },
     name: { type: 'string', description: 'the name of the disk volume' },
     type: { type: 'string', description: 'the type of disk volume', values: ['ROOT', 'DATADISK'] },
-    virtualmachineid: { type: 'uuid', description: 'the ID of the virtual machine' },
-    zoneid: { type: 'uuid', description: 'the ID of the availability zone' },
-    podid: { type: 'uuid', description: 'the pod id the disk volume belongs to', adminOnly: true },
-    clusterid: { type: 'uuid', description: 'the cluster id the disk volume belongs to', adminOnly: true },
-    hostid: { type: 'uuid', description: 'list volumes on specified host', adminOnly: true },
+    virtualmachineid: { type: 'uuid', entity: 'vm', description: 'the ID of the virtual machine' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the ID of the availability zone' },
+    podid: { type: 'uuid', entity: 'pod', description: 'the pod id the disk volume belongs to', adminOnly: true },
+    clusterid: { type: 'uuid', entity: 'cluster', description: 'the cluster id the disk volume belongs to', adminOnly: true },
+    hostid: { type: 'uuid', entity: 'host', description: 'list volumes on specified host', adminOnly: true },
     storageid: { type: 'string', description: 'the ID of the storage pool, available to ROOT admin only', adminOnly: true },
-    diskofferingid: { type: 'uuid', description: 'list volumes by disk offering', since: '4.4' },
+    diskofferingid: { type: 'uuid', entity: 'diskoffering', description: 'list volumes by disk offering', since: '4.4' },
     displayvolume: { type: 'boolean', description: 'list resources by display flag; only ROOT admin is eligible to pass this parameter', since: '4.4', adminOnly: true },
     state: { type: 'string', description: 'state of the volume. Possible values are: Ready, Allocated, Destroy, Expunging, Expunged.' },
     isencrypted: { type: 'boolean', description: 'list only volumes that are encrypted', since: '4.19' },
-    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     if (a.isencrypted) return [];
@@ -116,14 +114,14 @@ export const createVolume = command({
   roles: ALL_ROLES, response: VOLUME, shape: 'object', isAsync: true, transactional: false, event: 'VOLUME.CREATE', instance: { type: 'Volume', creates: true },
   params: {
     name: { type: 'string', description: 'the name of the disk volume', check: checkName },
-    zoneid: { type: 'uuid', description: 'the ID of the availability zone' },
-    diskofferingid: { type: 'uuid', description: 'the ID of the disk offering. Either diskOfferingId or snapshotId must be passed in.' },
+    zoneid: { type: 'uuid', entity: 'zone', description: 'the ID of the availability zone' },
+    diskofferingid: { type: 'uuid', entity: 'diskoffering', description: 'the ID of the disk offering. Either diskOfferingId or snapshotId must be passed in.' },
     size: { type: 'long', description: 'Arbitrary volume size (in GB)', min: 1, max: 1048576 },
     account: { type: 'string', description: 'the account associated with the disk volume. Must be used with the domainId parameter.' },
-    domainid: { type: 'uuid', description: 'the domain ID associated with the disk offering. If used with the account parameter returns the disk volume associated with the account for the specified domain.' },
-    projectid: { type: 'uuid', description: 'the project associated with the volume. Mutually exclusive with account parameter' },
-    snapshotid: { type: 'uuid', description: 'the snapshot ID for the disk volume. Either diskOfferingId or snapshotId must be passed in.' },
-    virtualmachineid: { type: 'uuid', description: 'the ID of the virtual machine; to be used with snapshot Id, VM to which the volume gets attached after creation', since: '4.16' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'the domain ID associated with the disk offering. If used with the account parameter returns the disk volume associated with the account for the specified domain.' },
+    projectid: { type: 'uuid', entity: 'project', description: 'the project associated with the volume. Mutually exclusive with account parameter' },
+    snapshotid: { type: 'uuid', entity: 'snapshot', description: 'the snapshot ID for the disk volume. Either diskOfferingId or snapshotId must be passed in.' },
+    virtualmachineid: { type: 'uuid', entity: 'vm', description: 'the ID of the virtual machine; to be used with snapshot Id, VM to which the volume gets attached after creation', since: '4.16' },
     displayvolume: { type: 'boolean', description: 'an optional field, whether to display the volume to the end user or not.' },
     miniops: { type: 'long', description: 'min iops' },
     maxiops: { type: 'long', description: 'max iops' },
@@ -208,8 +206,8 @@ export const attachVolume = command({
   name: 'attachVolume', description: 'Attaches a disk volume to a virtual machine.', since: '1.0', roles: ALL_ROLES, response: VOLUME, shape: 'object',
   isAsync: true, transactional: false, event: 'VOLUME.ATTACH', instance: { type: 'Volume', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the disk volume' },
-    virtualmachineid: { type: 'uuid', required: true, description: '	the ID of the virtual machine' },
+    id: { type: 'uuid', entity: 'volume', required: true, description: 'the ID of the disk volume' },
+    virtualmachineid: { type: 'uuid', entity: 'vm', required: true, description: '	the ID of the virtual machine' },
     deviceid: { type: 'long', description: 'The ID of the device to map the volume to the guest OS. If no deviceID is informed, the next available deviceID will be chosen.', min: 0, max: 15 },
   },
   async handler(ctx, a) {
@@ -225,9 +223,9 @@ export const detachVolume = command({
   name: 'detachVolume', description: 'Detaches a disk volume from a virtual machine.', since: '1.0', roles: ALL_ROLES, response: VOLUME, shape: 'object',
   isAsync: true, transactional: false, event: 'VOLUME.DETACH', instance: { type: 'Volume', param: 'id' },
   params: {
-    id: { type: 'uuid', description: 'the ID of the disk volume' },
+    id: { type: 'uuid', entity: 'volume', description: 'the ID of the disk volume' },
     deviceid: { type: 'long', description: 'the device ID on the virtual machine where volume is detached from', min: 0, max: 15 },
-    virtualmachineid: { type: 'uuid', description: 'the ID of the virtual machine where the volume is detached from' },
+    virtualmachineid: { type: 'uuid', entity: 'vm', description: 'the ID of the virtual machine where the volume is detached from' },
   },
   async handler(ctx, a) {
     let id = a.id;
@@ -254,9 +252,9 @@ export const resizeVolume = command({
   name: 'resizeVolume', description: 'Resizes a volume', since: '4.2.0', roles: ALL_ROLES, response: VOLUME, shape: 'object',
   isAsync: true, transactional: false, event: 'VOLUME.RESIZE', instance: { type: 'Volume', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'the ID of the disk volume' },
+    id: { type: 'uuid', entity: 'volume', required: true, description: 'the ID of the disk volume' },
     size: { type: 'long', description: 'New volume size in GB', min: 1, max: 1048576 },
-    diskofferingid: { type: 'uuid', description: 'new disk offering id' },
+    diskofferingid: { type: 'uuid', entity: 'diskoffering', description: 'new disk offering id' },
     shrinkok: { type: 'boolean', description: 'Verify OK to Shrink' },
     miniops: { type: 'long', description: 'New minimum number of IOPS' },
     maxiops: { type: 'long', description: 'New maximum number of IOPS' },
@@ -301,7 +299,7 @@ export const resizeVolume = command({
 export const deleteVolume = command({
   name: 'deleteVolume', description: 'Deletes a detached disk volume.', since: '1.0', roles: ALL_ROLES, response: SUCCESS_RESPONSE, shape: 'success',
   transactional: false, event: 'VOLUME.DELETE',
-  params: { id: { type: 'uuid', required: true, description: 'The ID of the disk volume' } },
+  params: { id: { type: 'uuid', entity: 'volume', required: true, description: 'The ID of the disk volume' } },
   async handler(ctx, a) {
     const s = ctx.services;
     const v = await volumeById(ctx, a.id);

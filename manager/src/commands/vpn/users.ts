@@ -20,8 +20,8 @@ export const VPN_USER_LIMIT_KEY = 'remote.access.vpn.user.limit';
 
 const OWNER_PARAMS = {
   account: { type: 'string', description: 'an optional account for the vpn user. Must be used with domainId.' },
-  domainid: { type: 'uuid', description: 'an optional domainId for the vpn user. If the account parameter is used, domainId must also be used.' },
-  projectid: { type: 'uuid', description: 'add vpn user to the specific project' },
+  domainid: { type: 'uuid', entity: 'domain', description: 'an optional domainId for the vpn user. If the account parameter is used, domainId must also be used.' },
+  projectid: { type: 'uuid', entity: 'project', description: 'add vpn user to the specific project' },
 } as const;
 
 // CloudStack's own patterns (RemoteAccessVpnManagerImpl.addVpnUser).
@@ -94,8 +94,8 @@ export const removeVpnUser = command({
   params: {
     username: { type: 'string', required: true, description: 'username for the vpn user' },
     account: { type: 'string', description: 'an optional account for the vpn user. Must be used with domainId.' },
-    domainid: { type: 'uuid', description: 'an optional domainId for the vpn user. If the account parameter is used, domainId must also be used.' },
-    projectid: { type: 'uuid', description: 'remove vpn user from the project' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'an optional domainId for the vpn user. If the account parameter is used, domainId must also be used.' },
+    projectid: { type: 'uuid', entity: 'project', description: 'remove vpn user from the project' },
   },
   async handler(ctx, a) {
     if (a.projectid) throw paramError(`Unable to find project by projectid=${a.projectid}`);
@@ -117,9 +117,9 @@ export const listVpnUsers = command({
   name: 'listVpnUsers', description: 'Lists vpn users', roles: ALL_ROLES, response: VPN_USER, shape: 'list',
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'The uuid of the Vpn user' },
+    id: { type: 'uuid', entity: 'vpnuser', description: 'The uuid of the Vpn user' },
     username: { type: 'string', description: 'the username of the vpn user.' },
-    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     const scope = await resolveScope(ctx.sql, ctx.caller, a);

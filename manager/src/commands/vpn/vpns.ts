@@ -10,7 +10,6 @@ import { Where } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
 import { configNumber, configValue } from '../offerings/config.ts';
 import { ipById } from '../network/addresses.ts';
-import { assertOwner } from '../network/apply.ts';
 import { REMOTE_ACCESS_VPN, VPN_SELECT, vpnView, type VpnRow } from './views.ts';
 import { allocateAddress, changeVpn } from './spec.ts';
 
@@ -34,13 +33,13 @@ export const createRemoteAccessVpn = command({
   response: REMOTE_ACCESS_VPN, shape: 'object', isAsync: true, transactional: false, event: 'VPN.REMOTE.ACCESS.CREATE',
   instance: { type: 'RemoteAccessVpn', creates: true },
   params: {
-    publicipid: { type: 'uuid', required: true, description: 'public ip address id of the vpn server' },
+    publicipid: { type: 'uuid', entity: 'publicip', required: true, description: 'public ip address id of the vpn server' },
     iprange: {
       type: 'string', description: 'the range of ip addresses to allocate to vpn clients. The first ip in the range will be taken by the vpn server (default: configuration remote.access.vpn.client.iprange)',
       check: (v: string) => { const r = parseRange(v); return typeof r === 'string' ? r : undefined; },
     },
     account: { type: 'string', description: 'an optional account for the VPN. Must be used with domainId.' },
-    domainid: { type: 'uuid', description: 'an optional domainId for the VPN. If the account parameter is used, domainId must also be used.' },
+    domainid: { type: 'uuid', entity: 'domain', description: 'an optional domainId for the VPN. If the account parameter is used, domainId must also be used.' },
     openfirewall: { type: 'boolean', description: 'if true, firewall rule for source/end public port is automatically created; if false - firewall rule has to be created explicitly. Has value true by default' },
     fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the vpn to the end user or not' },
   },
@@ -92,7 +91,7 @@ export const deleteRemoteAccessVpn = command({
   name: 'deleteRemoteAccessVpn', description: 'Destroys a l2tp/ipsec remote access vpn (Flotilla: the WireGuard server)', roles: ALL_ROLES,
   response: SUCCESS_RESPONSE, shape: 'success', isAsync: true, transactional: false, event: 'VPN.REMOTE.ACCESS.DESTROY',
   instance: { type: 'RemoteAccessVpn', param: 'publicipid' },
-  params: { publicipid: { type: 'uuid', required: true, description: 'public ip address id of the vpn server' } },
+  params: { publicipid: { type: 'uuid', entity: 'publicip', required: true, description: 'public ip address id of the vpn server' } },
   async handler(ctx, a) {
     const ip = await ipById(ctx, a.publicipid, 'publicipid');
     const v = await vpnRow(ctx, 'x.public_ip_id', ip.id);
@@ -111,14 +110,13 @@ export const updateRemoteAccessVpn = command({
   name: 'updateRemoteAccessVpn', description: 'Updates remote access vpn', since: '4.4', roles: ALL_ROLES,
   response: REMOTE_ACCESS_VPN, shape: 'object', isAsync: true, event: 'VPN.REMOTE.ACCESS.UPDATE', instance: { type: 'RemoteAccessVpn', param: 'id' },
   params: {
-    id: { type: 'uuid', required: true, description: 'id of the remote access vpn' },
+    id: { type: 'uuid', entity: 'vpn', required: true, description: 'id of the remote access vpn' },
     customid: { type: 'string', description: 'an optional field, in case you want to set a custom id to the resource. Allowed to Root Admins only' },
     fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the vpn to the end user or not' },
   },
   async handler(ctx, a) {
     const v = (await ctx.sql.query<VpnRow>(`${VPN_SELECT} WHERE x.id = $1`, [a.id]))[0];
     if (!v) throw paramError(`Unable to find remote access vpn by id=${a.id}`);
-    assertOwner(ctx, v, 'remote access vpn', a.id);
     if (a.customid !== undefined) throw paramError('customid is not supported: Flotilla resources keep their uuid');
     if (a.fordisplay !== undefined) await ctx.sql.query('UPDATE remote_access_vpns SET for_display = $2 WHERE id = $1', [v.id, a.fordisplay]);
     ctx.setResource('RemoteAccessVpn', v.id);
@@ -130,11 +128,11 @@ export const listRemoteAccessVpns = command({
   name: 'listRemoteAccessVpns', description: 'Lists remote access vpns', roles: ALL_ROLES, response: REMOTE_ACCESS_VPN, shape: 'list',
   params: {
     ...LIST_OWNED_PARAMS,
-    id: { type: 'uuid', description: 'Lists remote access vpn rule with the specified ID' },
-    publicipid: { type: 'uuid', description: 'public ip address id of the vpn server' },
-    networkid: { type: 'uuid', description: 'list remote access VPNs for certain network' },
+    id: { type: 'uuid', entity: 'vpn', description: 'Lists remote access vpn rule with the specified ID' },
+    publicipid: { type: 'uuid', entity: 'publicip', description: 'public ip address id of the vpn server' },
+    networkid: { type: 'uuid', entity: 'network', description: 'list remote access VPNs for certain network' },
     fordisplay: { type: 'boolean', description: 'list resources by display flag; only ROOT admin is eligible to pass this parameter' },
-    projectid: { type: 'uuid', description: 'list objects by project; if projectid=-1 lists All VMs' },
+    projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
