@@ -179,8 +179,10 @@ func main() {
 		p.SetName("tf-vm1")
 		p.SetDisplayname("tf-vm1")
 		p.SetNetworkids([]string{netID})
-		if _, count, err := cs.Network.GetNetworkByID(netID, cloudstack.WithProject("-1")); err != nil || count != 1 {
-			return nil, fmt.Errorf("network lookup with projectid=-1: count %d, %v", count, err)
+		// projectid=-1 lists project resources only (CloudStack's buildACLSearchParameters:
+		// ListProjectResourcesOnly / the caller's project accounts): not this account's network.
+		if _, count, _ := cs.Network.GetNetworkByID(netID, cloudstack.WithProject("-1")); count != 0 {
+			return nil, fmt.Errorf("network lookup with projectid=-1 found a non-project network: count %d", count)
 		}
 		p.SetKeypair("tf-key")
 		p.SetUserdata("I2Nsb3VkLWNvbmZpZwo=")
@@ -222,7 +224,7 @@ func main() {
 	associate := func(tags map[string]string) (string, error) {
 		p := cs.Address.NewAssociateIpAddressParams()
 		p.SetNetworkid(netID)
-		if _, count, err := cs.Network.GetNetworkByID(netID, cloudstack.WithProject("-1")); err != nil || count != 1 {
+		if _, count, err := cs.Network.GetNetworkByID(netID, cloudstack.WithProject("")); err != nil || count != 1 {
 			return "", fmt.Errorf("network lookup: count %d, %v", count, err)
 		}
 		r, err := cs.Address.AssociateIpAddress(p)
@@ -280,8 +282,8 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
-		if _, count, err := cs.Address.GetPublicIpAddressByID(ipID, cloudstack.WithProject("-1")); err != nil || count != 1 {
-			return nil, fmt.Errorf("ip lookup projectid=-1: %d %v", count, err)
+		if _, count, err := cs.Address.GetPublicIpAddressByID(ipID, cloudstack.WithProject("")); err != nil || count != 1 {
+			return nil, fmt.Errorf("ip lookup: %d %v", count, err)
 		}
 		p := cs.Firewall.NewCreatePortForwardingRuleParams(ipID, 22, "tcp", 2222, vm.Id)
 		p.SetNetworkid(vm.Nic[0].Networkid)

@@ -11,6 +11,7 @@ import { accountByName, domainById } from '../accounts/lookup.ts';
 import { lockInfra, physicalNetworkById, vlanRangeById } from '../infra/lookup.ts';
 import { VLAN_IP_RANGE, vlanRangeView } from '../infra/views.ts';
 import { parseVnetRanges, vnetOverlap } from '../../orchestrator/ipam.ts';
+import { ipam } from '../infra/validate.ts';
 import { ownerFields, projectById, projectColumns } from '../projects/lookup.ts';
 
 /** The account (or, with neither account nor projectid, the domain alone) a dedication is for. */
@@ -100,7 +101,7 @@ export const dedicateGuestVlanRange = command({
     await lockInfra(ctx);
     const pn = await physicalNetworkById(ctx, a.physicalnetworkid, 'physicalnetworkid');
     const method = (pn.isolation_methods.split(',')[0] || 'VLAN').toUpperCase() === 'VXLAN' ? 'VXLAN' : 'VLAN';
-    const want = parseVnetRanges('vlanrange', a.vlanrange, method);
+    const want = ipam(() => parseVnetRanges('vlanrange', a.vlanrange, method));
     if (want.length !== 1) throw paramError(`Invalid format for parameter value vlanrange ${a.vlanrange}: give one range, start-end`);
     const [lo, hi] = want[0]!;
     const own = pn.vlan ? parseVnetRanges('vlan', pn.vlan, method) : [];
