@@ -129,12 +129,13 @@ kernelTest('refused deployments leave nothing behind: full host, maintenance, mi
   await cloud.admin.ok('updateConfiguration', { name: 'mem.overprovisioning.factor', value: '1' });
 
   const so = (await cloud.admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
-  const noTpl = await cloud.admin.job('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: '00000000-0000-4000-8000-000000000000', networkids: net });
-  t.is(noTpl.jobresult.errorcode, 431);
-  t.regex(noTpl.jobresult.errortext, /Invalid parameter templateid value=\S+ due to incorrect long value format, or entity does not exist/);
-  const noNet = await cloud.admin.job('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: tpl.id, networkids: '00000000-0000-4000-8000-000000000000' });
-  t.is(noNet.jobresult.errorcode, 431);
-  t.regex(noNet.jobresult.errortext, /Invalid parameter networkids value=\S+ due to incorrect long value format, or entity does not exist/);
+  // A missing id is refused by the dispatcher's one check, at once and before any job (decision 0900).
+  const noTpl = await cloud.admin.call('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: '00000000-0000-4000-8000-000000000000', networkids: net });
+  t.is(noTpl.status, 431);
+  t.regex(noTpl.body.errortext, /Invalid parameter templateid value=\S+ due to incorrect long value format, or entity does not exist/);
+  const noNet = await cloud.admin.call('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: tpl.id, networkids: '00000000-0000-4000-8000-000000000000' });
+  t.is(noNet.status, 431);
+  t.regex(noNet.body.errortext, /Invalid parameter networkids value=\S+ due to incorrect long value format, or entity does not exist/);
 
   const maint = await cloud.admin.job('prepareHostForMaintenance', { id: host.hostId });
   t.is(maint.jobstatus, 1, JSON.stringify(maint.jobresult));
