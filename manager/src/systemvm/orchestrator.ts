@@ -257,6 +257,9 @@ export async function ensureZoneSystemVms(s: Services, zoneId: string): Promise<
   for (const role of systemVmRoles()) {
     if (!(await roleEnabled(s.db, role))) continue;
     await serialized(`systemvm-zone:${zoneId}:${role.type}`, async () => {
+      // Asked again inside the zone's turn, next to the query of its VMs: a check that waited
+      // here while an admin disabled the role and destroyed its VM must not create a new one.
+      if (!(await roleEnabled(s.db, role))) return;
       const vms = await s.db.query<SystemVmRow>(`${SYSTEM_VM_SELECT} WHERE v.zone_id = $1 AND v.type = $2 AND v.state <> 'Destroyed' ORDER BY v.created`, [zoneId, role.type]);
       const want = role.wanted ? await role.wanted(s, zoneId, vms) : 1;
       for (let i = vms.length; i < want; i++) {
