@@ -151,6 +151,14 @@ kernel('bad input is refused with a precise error and creates nothing', async (t
   t.regex(e!.message, /File exists/);
   await execIn(h!.ns, ['ip', 'link', 'del', squatter]);
   t.deepEqual(await snapshot(), before);
+  // Nor a host-side process: the guest's console relay of the rolled-back start is gone too.
+  const fsp = await import('node:fs/promises');
+  const relays = [];
+  for (const p of (await fsp.readdir('/proc')).filter((x) => /^\d+$/.test(x))) {
+    const cmd = await fsp.readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('flt-console-relay') && cmd.includes(h!.stateDir)) relays.push(cmd.replace(/\0/g, ' '));
+  }
+  t.deepEqual(relays, [], 'no console relay of this host is left running');
 });
 
 async function readPids(stateDir: string, vm: string): Promise<Record<string, number>> {

@@ -640,6 +640,16 @@ export class NetnsDriver implements Driver {
     const out: number[] = [];
     // Only while the pid is still that process (a recycled pid is someone else's).
     if (relay && (await readFile(`/proc/${relay}/cmdline`, 'utf8').catch(() => '')).includes(this.consolePath(vm))) out.push(relay);
+    // A start that failed after the relay was spawned but before its pid was recorded (or a pid
+    // file that is gone): found by its command line (the console path is this VM's alone), so a
+    // rollback leaves no relay behind.
+    if (!out.length) {
+      for (const d of await readdir('/proc').catch(() => [] as string[])) {
+        if (!/^\d+$/.test(d)) continue;
+        const cmd = await readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '');
+        if (cmd.includes('flt-console-relay') && cmd.includes(this.consolePath(vm))) out.push(Number(d));
+      }
+    }
     if (link && (await this.linkAlive(vm, link))) out.push(link);
     return out;
   }
