@@ -319,6 +319,9 @@ test.serial('the tenant pages pass axe-core and keep their screenshots', async (
 
 test.serial('an admin adds a public IP range, sees the host Up and the routers, changes a setting', async (t) => {
   await page.getByRole('button', { name: 'Log out' }).click();
+  // The login form shows once the logout call has answered: a navigation before that kept the
+  // session (a CI run timed out on the next login form).
+  await page.getByLabel('Username').waitFor({ timeout: 30_000 });
   await uiLogin(page, mgr.url, 'admin', 'ui-admin-pw');
   // Keyboard: Tab from the top reaches the navigation; Enter follows a link.
   await page.locator('body').focus();
@@ -419,6 +422,9 @@ test.serial('an admin adds a public IP range, sees the host Up and the routers, 
 
 test.serial('the tenant destroys everything through the pages', async (t) => {
   await page.getByRole('button', { name: 'Log out' }).click();
+  // The login form shows once the logout call has answered: a navigation before that kept the
+  // session (a CI run timed out on the next login form).
+  await page.getByLabel('Username').waitFor({ timeout: 30_000 });
   await uiLogin(page, mgr.url, T.name, T.password);
   await visit('Public IPs', 'publicips-again');
   await page.getByRole('button', { name: `Release ${S.ip}` }).click();
