@@ -204,7 +204,13 @@ export async function reconcileSystemVms(s: Services, hostId: string, listed?: M
   const running = listed ?? new Map((await s.agents.request(hostId, 'listState', {})).vms.map((v) => [v.name, v.state]));
   for (const vm of vms) {
     await serialized(`systemvm:${vm.vm_id}`, async () => {
-      const st = running.get(vm.instance_name);
+      // The rows and the listing were read before this VM's turn: a stop, destroy or start that
+      // held the turn meanwhile changed both. Read again inside it, so a VM an admin just stopped
+      // (absent from a listing taken mid-stop) is not re-created behind the admin's back.
+      const now = await systemVmById(s.db, vm.vm_id);
+      if (!now || now.host_id !== hostId || (now.state !== 'Running' && now.state !== 'Starting')) return;
+      let st = running.get(vm.instance_name);
+      if (st !== 'Running') st = (await s.agents.request(hostId, 'listState', {})).vms.find((v) => v.name === vm.instance_name)?.state;
       if (st !== 'Running') {
         s.log.warn({ systemvm: vm.instance_name, hostId, state: st ?? 'absent' }, 're-creating a system VM that is not running on its host');
         if (st) await s.agents.request(hostId, 'destroyVm', { name: vm.instance_name }).catch(() => undefined);
