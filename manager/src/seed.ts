@@ -1,13 +1,10 @@
-// Default data every cloud starts with, run idempotently at every start: each area's seeder.
+// Default data every cloud starts with, run idempotently at every start: each area's seeder
+// (declared in its area.ts).
 import type { Sql } from './db/sql.ts';
-import { seed as infra } from './commands/infra/index.ts';
-import { seed as offerings } from './commands/offerings/index.ts';
-import { seed as compute } from './commands/compute/index.ts';
-import { seed as network } from './commands/network/index.ts';
-import { seed as volumes } from './commands/volumes/index.ts';
+import { AREAS } from './areas/index.ts';
 
-export type Seeder = (sql: Sql) => Promise<void>;
+export type { Seeder } from './areas/index.ts';
 
 export async function seedDefaults(sql: Sql): Promise<void> {
-  for (const s of [infra, offerings, compute, network, volumes]) await s(sql);
+  for (const a of AREAS) if (a.seed) await a.seed(sql);
 }

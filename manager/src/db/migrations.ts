@@ -1,32 +1,15 @@
-// Versioned schema migrations, applied in order, each in its own transaction, recorded in
-// schema_migrations. Never edit a migration that has shipped: add the next one.
+// Versioned schema migrations, applied in id order, each in its own transaction, recorded in
+// schema_migrations. Never edit a migration that has shipped: add the next one. The core
+// tables are here; every area brings its own migrations in its area.ts (../areas), with an id
+// that orders it after the tables it references.
 import type { Database } from './sql.ts';
-import { INFRA_MIGRATION } from '../commands/infra/schema.ts';
-import { OFFERINGS_MIGRATION } from '../commands/offerings/schema.ts';
-import { COMPUTE_MIGRATION, VM_RECOVER_MIGRATION } from '../commands/compute/schema.ts';
-import { L2_NETWORKS_MIGRATION } from '../commands/compute/schema.ts';
-import { PROJECTS_MIGRATION } from '../commands/projects/schema.ts';
-import { DEDICATION_MIGRATION } from '../commands/dedication/schema.ts';
-import { REGIONS_MIGRATION } from '../commands/regions/schema.ts';
-import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
-import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
-import { ROLES_MIGRATION } from '../commands/roles/schema.ts';
-import { SESSION_GUARDS_MIGRATION } from '../commands/accounts/schema.ts';
-import { VPN_MIGRATION } from '../commands/vpn/schema.ts';
-import { TAGS_MIGRATION } from '../commands/tags/schema.ts';
-import { VOLUMES_MIGRATION } from '../commands/volumes/schema.ts';
-import { LIST_INDEX_MIGRATION } from '../api/list-indexes.ts';
-import { LB_MIGRATION } from '../commands/lb/schema.ts';
-import { SYSTEM_VMS_MIGRATION } from '../systemvm/schema.ts';
-import { AGENT_EPOCH_MIGRATION } from '../agents/schema.ts';
-import { STORAGE_MIGRATION } from '../commands/storage/schema.ts';
+import { AREAS } from '../areas/index.ts';
 
 export interface Migration { readonly id: number; readonly name: string; readonly sql: string }
 
-export const MIGRATIONS: readonly Migration[] = [
-  {
-    id: 1, name: 'accounts, jobs, events, configuration',
-    sql: `
+const CORE: Migration = {
+  id: 1, name: 'accounts, jobs, events, configuration',
+  sql: `
 CREATE TABLE domains (
   id uuid PRIMARY KEY,
   name text NOT NULL,
@@ -114,30 +97,14 @@ CREATE TABLE secrets (
   value text NOT NULL
 );
 `,
-  },
-  INFRA_MIGRATION,
-  OFFERINGS_MIGRATION,
-  COMPUTE_MIGRATION,
-  NETWORK_MIGRATION,
-  SSH_MIGRATION,
-  SSH_KEY_INDEX_MIGRATION,
-  ROLES_MIGRATION,
-  SESSION_GUARDS_MIGRATION,
-  VPN_MIGRATION,
-  NETWORK_RELATED_RULES_MIGRATION,
-  TAGS_MIGRATION,
-  VOLUMES_MIGRATION,
-  VM_RECOVER_MIGRATION,
-  LIST_INDEX_MIGRATION,
-  LB_MIGRATION,
-  SYSTEM_VMS_MIGRATION,
-  AGENT_EPOCH_MIGRATION,
-  STORAGE_MIGRATION,
-  L2_NETWORKS_MIGRATION,
-  PROJECTS_MIGRATION,
-  DEDICATION_MIGRATION,
-  REGIONS_MIGRATION,
-];
+};
+
+/** Every migration, in id order; two with one id are a mistake caught at start. */
+export const MIGRATIONS: readonly Migration[] = (() => {
+  const all = [CORE, ...AREAS.flatMap((a) => a.migrations ?? [])].sort((a, b) => a.id - b.id);
+  for (let i = 1; i < all.length; i++) if (all[i]!.id === all[i - 1]!.id) throw new Error(`two migrations have id ${all[i]!.id}: ${all[i - 1]!.name}; ${all[i]!.name}`);
+  return all;
+})();
 
 export async function migrate(db: Database): Promise<number[]> {
   await db.query(`CREATE TABLE IF NOT EXISTS schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied timestamptz NOT NULL DEFAULT now())`);

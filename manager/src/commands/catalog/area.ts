@@ -1,0 +1,8 @@
+// The catalog area: what it brings to the manager (found by src/areas; nothing central lists it).
+import { commandsOf, defineArea } from '../../areas/define.ts';
+import * as catalog_ from './index.ts';
+
+export const area = defineArea({
+  name: 'catalog',
+  commands: commandsOf(catalog_),
+});
