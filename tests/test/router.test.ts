@@ -68,6 +68,12 @@ kernelTest('isolated network: implemented at first deploy, guests lease by DHCP,
   const r = routers[0];
   t.is((await w.cloud.admin.jobOk('stopRouter', { id: r.id })).router.state, 'Stopped');
   t.true(await blocked(w, ns1, w.gateway, 9000));
+  // A stopped router cannot be stopped again or rebooted: 431 at once, no job.
+  for (const cmd of ['stopRouter', 'rebootRouter']) {
+    const refused = await w.cloud.admin.call(cmd, { id: r.id });
+    t.is(refused.status, 431, cmd);
+    t.is(refused.body.jobid, undefined, cmd);
+  }
   t.is((await w.cloud.admin.jobOk('startRouter', { id: r.id })).router.state, 'Running');
   t.is(await ask(w, ns1, w.gateway, 9000), snat.ipaddress);
   const rebooted = (await w.cloud.admin.jobOk('rebootRouter', { id: r.id })).router;

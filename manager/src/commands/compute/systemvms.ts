@@ -4,7 +4,8 @@
 // link-local addresses, last report); the framework is manager/src/systemvm.
 import { ADMIN, LIST_PARAMS, command, type ResponseDef } from '../../api/registry.ts';
 import { compact, csDate } from '../../api/serialize.ts';
-import { notFound, paramError } from '../../api/errors.ts';
+import { notFound } from '../../api/errors.ts';
+import { applianceLifecycle } from '../appliance-lifecycle.ts';
 import type { Context } from '../../api/context.ts';
 import { Where } from '../../db/sql.ts';
 import { roleOfApiName, roleOfType, systemVmTypes } from '../../systemvm/index.ts';
@@ -114,71 +115,26 @@ export const listSystemVms = command({
   },
 });
 
-const ID = { id: { type: 'uuid', entity: 'systemvm', required: true, description: 'The ID of the system virtual machine' } } as const;
-
-export const startSystemVm = command({
-  name: 'startSystemVm', description: 'Starts a system virtual machine.', since: '1.0', roles: ADMIN, response: SYSTEM_VM, shape: 'object', isAsync: true, transactional: false,
-  event: 'SYSTEMVM.START', instance: { type: 'SystemVm', param: 'id' }, params: ID,
-  async create(ctx, a) {
-    const v = await systemVmOf(ctx, a.id);
-    if (v.state === 'Running') throw paramError(`System VM ${v.instance_name} is already Running`);
+/** start/stop/reboot/destroy (appliance-lifecycle.ts). Stopped by an admin, the monitor leaves
+ *  it so; destroyed, its public address goes back to the range and the zone's next check makes
+ *  a new VM of the role. A forced reboot is a stop and a start; a plain one restarts the
+ *  appliance on its host and configures it again. */
+export const { start: startSystemVm, stop: stopSystemVm, reboot: rebootSystemVm, destroy: destroySystemVm } = applianceLifecycle({
+  label: 'System VM', entity: 'systemvm', idDescription: 'The ID of the system virtual machine', roles: ADMIN, response: SYSTEM_VM,
+  instanceType: 'SystemVm', eventPrefix: 'SYSTEMVM', startRunning: 'refuse',
+  find: async (ctx, id) => { const v = await systemVmOf(ctx, id); return { id: v.id, state: v.state, name: v.instance_name }; },
+  view: viewOf,
+  start: (ctx, v) => bringUpSystemVm(ctx.services, v.id),
+  stop: (ctx, v, forced) => takeDownSystemVm(ctx.services, v.id, false, forced),
+  reboot: async (ctx, v, forced) => {
+    if (!forced) return rebootOnHost(ctx.services, v.id);
+    await takeDownSystemVm(ctx.services, v.id, false, true);
+    await bringUpSystemVm(ctx.services, v.id);
   },
-  async handler(ctx, a) {
-    const v = await systemVmOf(ctx, a.id);
-    if (v.state !== 'Running') await bringUpSystemVm(ctx.services, v.id);
-    ctx.setResource('SystemVm', v.id);
-    return viewOf(ctx, v.id);
-  },
-});
-
-export const stopSystemVm = command({
-  name: 'stopSystemVm', description: 'Stops a system VM.', since: '1.0', roles: ADMIN, response: SYSTEM_VM, shape: 'object', isAsync: true, transactional: false,
-  event: 'SYSTEMVM.STOP', instance: { type: 'SystemVm', param: 'id' },
-  params: { ...ID, forced: { type: 'boolean', description: 'Force stop the VM (vm is marked as Stopped even when command fails to be send to the backend, otherwise a force poweroff is attempted). The caller knows the VM is stopped.' } },
-  async create(ctx, a) {
-    const v = await systemVmOf(ctx, a.id);
-    if (v.state === 'Stopped') throw paramError(`System VM ${v.instance_name} is already Stopped`);
-  },
-  async handler(ctx, a) {
-    const v = await systemVmOf(ctx, a.id);
-    // Stopped by an admin: the monitor leaves it so (startSystemVm brings it back).
-    if (v.state !== 'Stopped') await takeDownSystemVm(ctx.services, v.id, false, a.forced ?? false);
-    ctx.setResource('SystemVm', v.id);
-    return viewOf(ctx, v.id);
-  },
-});
-
-export const rebootSystemVm = command({
-  name: 'rebootSystemVm', description: 'Reboots a system VM.', since: '1.0', roles: ADMIN, response: SYSTEM_VM, shape: 'object', isAsync: true, transactional: false,
-  event: 'SYSTEMVM.REBOOT', instance: { type: 'SystemVm', param: 'id' },
-  params: { ...ID, forced: { type: 'boolean', description: 'Force reboot the VM (VM is force stopped first then started)' } },
-  async create(ctx, a) {
-    const v = await systemVmOf(ctx, a.id);
-    if (v.state !== 'Running') throw paramError(`System VM ${v.instance_name} is ${v.state}; only a Running system VM can be rebooted`);
-  },
-  async handler(ctx, a) {
-    const v = await systemVmOf(ctx, a.id);
-    if (a.forced) {
-      await takeDownSystemVm(ctx.services, v.id, false, true);
-      await bringUpSystemVm(ctx.services, v.id);
-    } else {
-      await rebootOnHost(ctx.services, v.id);
-    }
-    ctx.setResource('SystemVm', v.id);
-    return viewOf(ctx, v.id);
-  },
-});
-
-export const destroySystemVm = command({
-  name: 'destroySystemVm', description: 'Destroys a system virtual machine.', since: '3.0.0', roles: ADMIN, response: SYSTEM_VM, shape: 'object', isAsync: true, transactional: false,
-  event: 'SYSTEMVM.DESTROY', instance: { type: 'SystemVm', param: 'id' }, params: ID,
-  async create(ctx, a) { await systemVmOf(ctx, a.id); },
-  async handler(ctx, a) {
-    const v = await systemVmOf(ctx, a.id);
-    const before = await viewOf(ctx, v.id);
-    // Its public address goes back to the range; the zone's next check makes a new VM of the role.
-    await takeDownSystemVm(ctx.services, v.id, true);
-    ctx.setResource('SystemVm', v.id);
-    return { ...before, state: 'Destroyed', hostid: undefined, hostname: undefined };
-  },
+  destroy: (ctx, v) => takeDownSystemVm(ctx.services, v.id, true),
+}, {
+  start: { name: 'startSystemVm', description: 'Starts a system virtual machine.', since: '1.0' },
+  stop: { name: 'stopSystemVm', description: 'Stops a system VM.', since: '1.0', forced: 'Force stop the VM (vm is marked as Stopped even when command fails to be send to the backend, otherwise a force poweroff is attempted). The caller knows the VM is stopped.' },
+  reboot: { name: 'rebootSystemVm', description: 'Reboots a system VM.', since: '1.0', forced: 'Force reboot the VM (VM is force stopped first then started)' },
+  destroy: { name: 'destroySystemVm', description: 'Destroys a system virtual machine.', since: '3.0.0' },
 });

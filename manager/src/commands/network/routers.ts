@@ -3,7 +3,8 @@
 // not re-created by itself: restartNetwork (or the next VM deploy) brings a new one with the
 // same spec; a router that dies on its own IS re-created (orchestrator/router.ts).
 import { ADMINS, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
-import { paramError, notFound } from '../../api/errors.ts';
+import { notFound } from '../../api/errors.ts';
+import { applianceLifecycle } from '../appliance-lifecycle.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
 import type { Context } from '../../api/context.ts';
@@ -56,58 +57,23 @@ export const listRouters = command({
   },
 });
 
-const ID = { id: { type: 'uuid', entity: 'router', required: true, description: 'the ID of the router' } } as const;
-
-export const startRouterCmd = command({
-  name: 'startRouter', description: 'Starts a router.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'object', isAsync: true, transactional: false,
-  event: 'ROUTER.START', instance: { type: 'DomainRouter', param: 'id' }, params: { ...ID },
-  async handler(ctx, a) {
-    const r = await routerById(ctx, a.id);
-    if (r.state !== 'Running') {
-      if (r.state !== 'Stopped' && r.state !== 'Error') throw paramError(`Router ${r.name} is ${r.state}; only a Stopped router can be started`);
-      await startRouter(ctx.services, await rowOf(ctx, r.id)).catch((e) => { throw agentFailure(e, `Starting router ${r.name}`); });
-    }
-    ctx.setResource('DomainRouter', r.id);
-    return viewOf(ctx, r.id);
+/** start/stop/reboot/destroy (appliance-lifecycle.ts): a reboot is a stop and a start of the
+ *  same router, so it comes back with the same spec. */
+export const { start: startRouterCmd, stop: stopRouter, reboot: rebootRouter, destroy: destroyRouter } = applianceLifecycle({
+  label: 'Router', entity: 'router', idDescription: 'the ID of the router', roles: ADMINS, response: ROUTER,
+  instanceType: 'DomainRouter', eventPrefix: 'ROUTER', startRunning: 'answer',
+  find: async (ctx, id) => { const r = await routerById(ctx, id); return { id: r.id, state: r.state, name: r.name }; },
+  view: viewOf,
+  start: async (ctx, v) => { await startRouter(ctx.services, await rowOf(ctx, v.id)).catch((e) => { throw agentFailure(e, `Starting router ${v.name}`); }); },
+  stop: async (ctx, v) => { await takeDownRouter(ctx.services, await rowOf(ctx, v.id), false); },
+  reboot: async (ctx, v) => {
+    await takeDownRouter(ctx.services, await rowOf(ctx, v.id), false);
+    await startRouter(ctx.services, await rowOf(ctx, v.id)).catch((e) => { throw agentFailure(e, `Rebooting router ${v.name}`); });
   },
-});
-
-export const stopRouter = command({
-  name: 'stopRouter', description: 'Stops a router.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'object', isAsync: true, transactional: false,
-  event: 'ROUTER.STOP', instance: { type: 'DomainRouter', param: 'id' },
-  params: { ...ID, forced: { type: 'boolean', description: 'Force stop the VM. The caller knows the VM is stopped.' } },
-  async handler(ctx, a) {
-    const r = await routerById(ctx, a.id);
-    if (r.state !== 'Stopped') await takeDownRouter(ctx.services, await rowOf(ctx, r.id), false);
-    ctx.setResource('DomainRouter', r.id);
-    return viewOf(ctx, r.id);
-  },
-});
-
-export const rebootRouter = command({
-  name: 'rebootRouter', description: 'Starts a router.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'object', isAsync: true, transactional: false,
-  event: 'ROUTER.REBOOT', instance: { type: 'DomainRouter', param: 'id' },
-  params: { ...ID, forced: { type: 'boolean', description: 'Force reboot the router (Router will be force stopped and then started)' } },
-  async handler(ctx, a) {
-    const r = await routerById(ctx, a.id);
-    if (r.state !== 'Running') throw paramError(`Router ${r.name} is ${r.state}; only a Running router can be rebooted`);
-    // A reboot is a stop and a start of the same router: it comes back with the same spec.
-    const row = await rowOf(ctx, r.id);
-    await takeDownRouter(ctx.services, row, false);
-    await startRouter(ctx.services, await rowOf(ctx, r.id)).catch((e) => { throw agentFailure(e, `Rebooting router ${r.name}`); });
-    ctx.setResource('DomainRouter', r.id);
-    return viewOf(ctx, r.id);
-  },
-});
-
-export const destroyRouter = command({
-  name: 'destroyRouter', description: 'Destroys a router.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'object', isAsync: true, transactional: false,
-  event: 'ROUTER.DESTROY', instance: { type: 'DomainRouter', param: 'id' }, params: { ...ID },
-  async handler(ctx, a) {
-    const r = await routerById(ctx, a.id);
-    const out = routerView(r);
-    await takeDownRouter(ctx.services, await rowOf(ctx, r.id), true);
-    ctx.setResource('DomainRouter', r.id);
-    return { ...out, state: 'Destroyed' };
-  },
+  destroy: async (ctx, v) => { await takeDownRouter(ctx.services, await rowOf(ctx, v.id), true); },
+}, {
+  start: { name: 'startRouter', description: 'Starts a router.', since: '1.0' },
+  stop: { name: 'stopRouter', description: 'Stops a router.', since: '1.0', forced: 'Force stop the VM. The caller knows the VM is stopped.' },
+  reboot: { name: 'rebootRouter', description: 'Starts a router.', since: '1.0', forced: 'Force reboot the router (Router will be force stopped and then started)' },
+  destroy: { name: 'destroyRouter', description: 'Destroys a router.', since: '1.0' },
 });
