@@ -2,7 +2,6 @@
 // host, and the manager's CPU and RSS with 1,000 simulated hosts connected. The manager runs as
 // its own process (so its RSS is its own); agents run here. Loopback and lab namespaces only.
 // Ends with: hosts: deploy_ms=<n> deploy50_ms=<n> sim1000_rss_mb=<n> sim1000_cpu_pct=<n>
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,26 +9,16 @@ import { Agent, SimulatorDriver } from '@flotilla/agent';
 import { keysFor } from '@flotilla/manager/client';
 import { Lab } from '../src/lab.ts';
 import { addHost, createZone, netnsHosts, waitFor, type Cloud } from '../src/cloud.ts';
+import { startManager, stopManager } from '../src/manager-proc.ts';
 
-const MAIN = new URL('../../manager/src/main.ts', import.meta.url).pathname;
 const cleanups: Array<() => unknown> = [];
 const t = { teardown: (fn: () => unknown) => { cleanups.push(fn); } };
 
+/** `npm start`'s entry point as its own process (tests/src/manager-proc.ts), its own data dir. */
 async function startManagerProcess(): Promise<{ pid: number; url: string; stop(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'flt-bench-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { ...process.env, PORT: '0', FLOTILLA_LISTEN: '127.0.0.1', FLOTILLA_DATA_DIR: dataDir, FLOTILLA_ADMIN_PASSWORD: 'bench', FLOTILLA_LOCAL_CLOUD: 'off', FLOTILLA_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (b) => { out += b; const m = /listening on (http:\/\/localhost:\d+)/.exec(out); if (m) resolve(m[1]!.replace('localhost', '127.0.0.1')); });
-    child.on('exit', (c) => reject(new Error(`manager exited ${c}: ${out}`)));
-  });
-  return {
-    pid: child.pid!, url,
-    async stop() { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); rmSync(dataDir, { recursive: true, force: true }); },
-  };
+  const m = await startManager({ PORT: '0', FLOTILLA_DATA_DIR: dataDir, FLOTILLA_ADMIN_PASSWORD: 'bench', FLOTILLA_LOCAL_CLOUD: 'off' });
+  return { pid: m.child.pid!, url: m.url, async stop() { await stopManager(m); rmSync(dataDir, { recursive: true, force: true }); } };
 }
 
 function procStats(pid: number): { rssMb: number; cpuTicks: number } {

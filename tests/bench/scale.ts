@@ -18,7 +18,7 @@
 //     per router at both (flat = the second is not larger than the first by more than noise).
 // Targets (issue): resync ≤ 30 s, RSS ≤ 1,024 MB on PostgreSQL, per-router monitor cost flat.
 // Ends with: scale: routers_1000_resync_s=<n> manager_rss_mb=<n> monitor_ms_per_router=<n>
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,9 +26,9 @@ import pg from 'pg';
 import { Agent, SimulatorDriver } from '@flotilla/agent';
 import { keysFor, type Api } from '@flotilla/manager/client';
 import { createZone, waitFor } from '../src/cloud.ts';
+import { startManager } from '../src/manager-proc.ts';
 import { pgServer } from '../../manager/bench/pg.ts';
 
-const MAIN = new URL('../../manager/src/main.ts', import.meta.url).pathname;
 const ROUTERS = Number(process.env.BENCH_ROUTERS ?? 1000);
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 20);
 const RULES = 50;
@@ -38,18 +38,13 @@ const cleanups: Array<() => unknown> = [];
 
 interface Mgr { child: ChildProcess; pid: number; url: string; startedAt: number }
 
-function startManager(env: Record<string, string>): Promise<Mgr> {
+async function startMgr(env: Record<string, string>): Promise<Mgr> {
   const startedAt = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { ...process.env, ...env, PORT: env.PORT ?? '0', FLOTILLA_LISTEN: '127.0.0.1', FLOTILLA_LOCAL_CLOUD: 'off', FLOTILLA_LOG_LEVEL: 'error', FLOTILLA_ROUTER_CHECK_MS: String(MONITOR_MS) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    // At log level error, what the manager prints is worth reading (a failed job's cause).
-    child.stdout!.on('data', (b) => { if (text.includes('listening on')) process.stderr.write(b); text += b; const m = /listening on (http:\/\/localhost:\d+)/.exec(text); if (m) resolve({ child, pid: child.pid!, url: m[1]!.replace('localhost', '127.0.0.1'), startedAt }); });
-    child.once('exit', (c) => reject(new Error(`manager exited ${c}: ${text}`)));
-  });
+  const m = await startManager({ ...env, PORT: env.PORT ?? '0', FLOTILLA_LOCAL_CLOUD: 'off', FLOTILLA_LOG_LEVEL: 'error', FLOTILLA_ROUTER_CHECK_MS: String(MONITOR_MS) });
+  // At log level error, what the manager prints is worth reading (a failed job's cause).
+  m.child.stdout!.on('data', (b) => process.stderr.write(b));
+  m.child.stderr!.on('data', (b) => process.stderr.write(b));
+  return { child: m.child, pid: m.child.pid!, url: m.url, startedAt };
 }
 
 function rssMb(pid: number): number {
@@ -90,7 +85,7 @@ async function main(): Promise<void> {
   cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const env = { DATABASE_URL: dbUrl, FLOTILLA_DATA_DIR: dataDir, FLOTILLA_ADMIN_PASSWORD: 'scale-admin' };
 
-  let mgr = await startManager(env);
+  let mgr = await startMgr(env);
   cleanups.push(() => { mgr.child.kill('SIGKILL'); });
   const port = new URL(mgr.url).port;
   const admin: Api = await keysFor(mgr.url, 'admin', 'scale-admin');
@@ -145,7 +140,7 @@ async function main(): Promise<void> {
   const before = (await db.query<{ n: string }>(`SELECT count(*) AS n FROM routers r JOIN vm_instances v ON v.id = r.vm_id WHERE v.state = 'Running'`)).rows[0]!.n;
   if (Number(before) !== ROUTERS) throw new Error(`expected ${ROUTERS} running routers, found ${before}`);
 
-  mgr = await startManager({ ...env, PORT: port });
+  mgr = await startMgr({ ...env, PORT: port });
   let synced = 0;
   await waitFor(async () => {
     synced = Number((await db.query<{ n: string }>(
