@@ -32,7 +32,7 @@ const PG_URL = process.env.FLOTILLA_TEST_PG_URL;
 export const DIALECTS = PG_URL ? ['pglite', 'postgres'] as const : ['pglite'] as const;
 
 /** A manager on a fresh database of the dialect (a throwaway PostgreSQL database, dropped after). */
-export async function cloudOn(t: ExecutionContext, dialect: 'pglite' | 'postgres'): Promise<Cloud> {
+export async function cloudOn(t: ExecutionContext, dialect: 'pglite' | 'postgres', env: NodeJS.ProcessEnv = {}): Promise<Cloud> {
   let db;
   if (dialect === 'postgres') {
     const name = `flt_sem_${randomBytes(6).toString('hex')}`;
@@ -48,7 +48,7 @@ export async function cloudOn(t: ExecutionContext, dialect: 'pglite' | 'postgres
   }
   const m = await createManager({
     settings: { port: 0, host: '127.0.0.1', dataDir: '', sessionTimeout: 1800, jobDelayMs: 0 },
-    ...(db ? { db } : {}), memory: true, adminPassword: 'e2e-admin', log: createLogger(process.env.FLOTILLA_TEST_LOG ?? 'silent'), env: {},
+    ...(db ? { db } : {}), memory: true, adminPassword: 'e2e-admin', log: createLogger(process.env.FLOTILLA_TEST_LOG ?? 'silent'), env,
   });
   t.teardown(() => m.close());
   const url = await m.app.listen({ port: 0, host: '127.0.0.1' });

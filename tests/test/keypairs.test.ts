@@ -11,44 +11,16 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createManager } from '@flotilla/manager/app';
-import { keysFor, signedClient, type Api } from '@flotilla/manager/client';
-import { createLogger } from '@flotilla/manager/log';
-import { openDatabase } from '@flotilla/manager/db/index';
-import { openPostgres } from '@flotilla/manager/db/postgres';
+import { signedClient, type Api } from '@flotilla/manager/client';
 import { Lab, kernelTestsUnavailable } from '../src/lab.ts';
+import { DIALECTS, cloudOn as clientsCloudOn } from '../src/clients.ts';
 import { addHost, addUplink, createZone, netnsHosts, simulatorDriver, startCloud, waitFor, type Cloud } from '../src/cloud.ts';
 
 const run = promisify(execFile);
 const skip = kernelTestsUnavailable();
 const kernelTest = skip ? test.skip : test.serial;
-const PG_URL = process.env.FLOTILLA_TEST_PG_URL;
-const DIALECTS = PG_URL ? ['pglite', 'postgres'] as const : ['pglite'] as const;
-
-/** A manager on a fresh database of the dialect (a throwaway PostgreSQL database, dropped after). */
-async function cloudOn(t: ExecutionContext, dialect: 'pglite' | 'postgres'): Promise<Cloud> {
-  let db;
-  if (dialect === 'postgres') {
-    const name = `flt_keys_${randomBytes(6).toString('hex')}`;
-    // The server's maintenance database (not migrated) creates and drops the test's.
-    const server = await openPostgres(PG_URL!);
-    await server.query(`CREATE DATABASE ${name}`);
-    const u = new URL(PG_URL!); u.pathname = `/${name}`;
-    db = await openDatabase({ url: u.toString() });
-    t.teardown(async () => {
-      await db!.close().catch(() => undefined);
-      await server.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
-      await server.close();
-    });
-  }
-  const m = await createManager({
-    settings: { port: 0, host: '127.0.0.1', dataDir: '', sessionTimeout: 1800, jobDelayMs: 0 },
-    ...(db ? { db } : {}), memory: true, adminPassword: 'e2e-admin', log: createLogger('silent'), env: { FLOTILLA_SYSTEM_VMS: 'off' },
-  });
-  t.teardown(() => m.close());
-  const url = await m.app.listen({ port: 0, host: '127.0.0.1' });
-  return { m, url, admin: await keysFor(url, 'admin', 'e2e-admin'), wsUrl: `${url.replace(/^http/, 'ws')}/agent` };
-}
+/** A manager on a fresh database of the dialect, without system VMs (these tests own the zone's addresses). */
+const cloudOn = (t: ExecutionContext, dialect: 'pglite' | 'postgres') => clientsCloudOn(t, dialect, { FLOTILLA_SYSTEM_VMS: 'off' });
 
 /** `cs <args>` (Debian's python3-cs) as the given API client's user; the parsed JSON it printed. */
 async function cs(api: Api, args: string[]): Promise<any> {
