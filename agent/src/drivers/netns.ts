@@ -547,7 +547,7 @@ export class NetnsDriver implements Driver {
         await mkdir(this.rootfsDir(name), { recursive: true });
         // A template from an image store is fetched once per host and shared by its VMs.
         const lower = spec.template.kind === 'guest' && spec.template.image
-          ? await templateImageRootfs(join(this.stateDir, 'templates'), spec.template.image, g.ids, this.imageFetches) : g.template;
+          ? await templateImageRootfs(join(this.stateDir, 'templates'), spec.template.image, g.ids, this.imageFetches, this.host) : g.template;
         await run(['mount', '-t', 'overlay', `flt-${this.names.tag}-${name}`, '-o',
           `lowerdir=${lower},upperdir=${join(disk, 'upper')},workdir=${join(disk, 'work')}`, this.rootfsDir(name)]);
       })(),
