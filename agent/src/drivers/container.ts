@@ -258,9 +258,9 @@ export async function createUsernsNetns(ns: string, usernsPath: string, ids: IdR
     // sleep may not be exec'd yet, but the namespaces exist once the netns link changed.
     await writeFile(`/proc/${pid}/uid_map`, `0 ${ids.base} ${ids.size}\n`);
     await writeFile(`/proc/${pid}/gid_map`, `0 ${ids.base} ${ids.size}\n`);
-    await run(['ip', 'netns', 'attach', ns, String(pid)]);
     closeSync(openSync(usernsPath, 'w'));
-    await run(['mount', '--bind', `/proc/${pid}/ns/user`, usernsPath]);
+    // Independent: both pin a namespace of the holder (which lives until both are done).
+    await Promise.all([run(['ip', 'netns', 'attach', ns, String(pid)]), run(['mount', '--bind', `/proc/${pid}/ns/user`, usernsPath])]);
   } finally {
     holder.kill('SIGKILL');
   }
