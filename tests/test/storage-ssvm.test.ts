@@ -3,7 +3,7 @@
 // (right and wrong checksums, a slow server whose progress listTemplates shows, a cut transfer),
 // the files land in the store's directory on the host, a host fetches the template from the VM's
 // control address and boots a VM from it, curl posts a signed upload and fetches an extract
-// through the manager's /storage/ forward (tampered and expired signatures refused), deleteTemplate
+// through the manager's /storage/ forward (a tampered signature or expiry refused), deleteTemplate
 // removes the files; the manager runs no storage server of its own meanwhile.
 import test from 'ava';
 import { execFile } from 'node:child_process';
