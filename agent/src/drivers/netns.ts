@@ -1036,6 +1036,9 @@ export class NetnsDriver implements Driver {
     // A broken namespace entry must not make the whole listState fail: report it as an Error.
     let links: IpLink[] = [];
     let broken: string | undefined;
+    // The namespace's processes are listed while its addresses are read (two processes side by
+    // side, not one after the other: every start and listState pays this).
+    const livePids = this.nsPids(ns);
     try { links = await runJson<IpLink[]>(['ip', '-n', ns, '-j', 'addr', 'show']); } catch (e) { broken = (e as Error).message; }
     const nics: NicState[] = links.filter((l) => /^eth[0-9]+$/.test(l.ifname)).map((l) => {
       const deviceId = Number(l.ifname.slice(3));
@@ -1053,7 +1056,7 @@ export class NetnsDriver implements Driver {
     if (existsSync(this.consolePath(name))) state.consoles.serial = this.consolePath(name);
     if (spec?.template.kind === 'system') state.controlSocket = this.controlSocket(name);
     if (broken) return { ...state, state: 'Error', detail: `namespace unusable: ${broken}` };
-    const live = await this.nsPids(ns);
+    const live = await livePids;
     if (spec?.template.kind === 'guest') return this.guestState(name, spec, state, live);
     const pidsNow = await this.readPids(name);
     const dead = Object.entries(pidsNow).filter(([label, pid]) => label !== 'link' && !live.includes(pid));
