@@ -5,15 +5,17 @@ import { AgentError } from './errors.ts';
 
 export interface RunResult { stdout: string; stderr: string }
 
-export function run(argv: readonly string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(argv: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
   const [cmd, ...args] = argv;
   return new Promise((resolve, reject) => {
-    execFile(cmd!, args, { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    const child = execFile(cmd!, args, { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       if (err) {
         const why = (stderr || err.message).trim().split('\n').slice(-3).join(' | ');
         reject(new AgentError('DRIVER_FAILURE', `${argv.join(' ')}: ${why}`, { argv, exitCode: (err as { code?: unknown }).code }));
       } else resolve({ stdout, stderr });
     });
+    // `ip -batch -` and the like read their commands here (one process for many commands).
+    if (opts.input !== undefined) { child.stdin?.on('error', () => undefined); child.stdin?.end(opts.input); }
   });
 }
 

@@ -19,9 +19,9 @@ export const APPLIANCE_ENTRIES: Record<string, string> = {
   router: join(repoRoot, 'routers', 'src', 'main.ts'),
   proxy: join(repoRoot, 'proxy', 'src', 'main.ts'),
   storage: join(repoRoot, 'storage', 'src', 'main.ts'),
-  // The secondary storage VM's appliance: a health-only stand-in (control socket configure/report,
-  // GET /health) until the storage service runs behind the same contract.
-  ssvm: join(repoRoot, 'appliance-image', 'src', 'health-appliance.ts'),
+  // The secondary storage VM's appliance: the storage service behind the control socket
+  // (storage/README.md); health-appliance.ts stays as a stand-in a role can name while it has none.
+  ssvm: join(repoRoot, 'storage', 'src', 'appliance.ts'),
 };
 
 /** Stand-ins for roles whose entry point is not there yet (none today; the option is how a role

@@ -18,6 +18,7 @@ import { bootstrap } from './bootstrap.ts';
 import { attachConsole } from './console/index.ts';
 import { startSystemVmMonitor, systemVmsEnabled } from './systemvm/index.ts';
 import { startStorage } from './commands/storage/runtime.ts';
+import { attachStorageForward } from './commands/storage/forward.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 import type { Services, Settings } from './services.ts';
@@ -95,6 +96,7 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   agents.hooks = { onConnect: (hostId) => reconcileHost(services, hostId) };
   await agents.register(app);
   await attachConsole(app, services, master, env);
+  attachStorageForward(app, services);
   await jobs.recover();
   // The image stores' secondary storage services (commands/storage/runtime.ts).
   const storage = await startStorage(services, env);

@@ -84,8 +84,13 @@ export async function startStorageServer(cfg: StorageServerConfig): Promise<Stor
     if (req.method !== 'POST') return text(res, 400, 'only post requests are allowed');
     const h = (n: string) => { const v = req.headers[n]; return Array.isArray(v) ? v[0] : v; };
     const host = h('x-forwarded-host') ?? h('host') ?? '';
+    // Behind the manager's forward (`/storage/<store id>/upload/<id>` on the manager's address),
+    // the post URL the signature covers carries that prefix. Trusting the header gives nothing
+    // away: a signature still only matches the one URL (and image id) the manager signed.
+    const fwd = h('x-forwarded-prefix') ?? '';
+    const prefix = /^(\/[A-Za-z0-9._-]{1,64}){0,4}$/.test(fwd) ? fwd : '';
     const check = verifyUpload(cfg.key, { signature: h('x-signature'), metadata: h('x-metadata'), expires: h('x-expires') },
-      `${cfg.uploadScheme ?? 'http'}://${host}/upload/${id}`, id);
+      `${cfg.uploadScheme ?? 'http'}://${host}${prefix}/upload/${id}`, id);
     if (!check.ok) { req.resume(); return text(res, 400, check.error); }
     const length = Number(h('content-length'));
     if (!(length > 0)) { req.resume(); return text(res, 400, 'content length is not set in the request or has invalid value.'); }

@@ -31,9 +31,10 @@ export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex'
 
 export interface Served { url: string; close(): Promise<void> }
 
-/** Serves `files` on 127.0.0.1: `/name`; `slow` sends 64 KiB every `slowMs`; `cutAfter` drops the
+/** Serves `files` on 127.0.0.1 (or on the unix socket `socket`, for a test that bridges it into a
+ *  namespace of its own): `/name`; `slow` sends 64 KiB every `slowMs`; `cutAfter` drops the
  *  connection after that many bytes (Content-Length announces the whole file). */
-export async function serve(files: Record<string, Buffer>, opts: { slowMs?: number; cutAfter?: number } = {}): Promise<Served> {
+export async function serve(files: Record<string, Buffer>, opts: { slowMs?: number; cutAfter?: number; socket?: string } = {}): Promise<Served> {
   const server = http.createServer((req, res) => {
     const f = files[(req.url ?? '/').slice(1)];
     if (!f) { res.writeHead(404).end('no'); return; }
@@ -51,9 +52,10 @@ export async function serve(files: Record<string, Buffer>, opts: { slowMs?: numb
     };
     step();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  if (opts.socket) await new Promise<void>((r) => server.listen(opts.socket, r));
+  else await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: opts.socket ? `unix:${opts.socket}` : `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }

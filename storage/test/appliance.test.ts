@@ -29,3 +29,47 @@ test('configure starts the storage server on the given port and store; report co
   t.true(existsSync(join(dir, 'store', '.flotilla-image-store')));
   t.like(await ask({ type: 'report', id: 'c' }), { type: 'report', id: 'c', role: 'storage', listening: { port }, images: { ready: 0, transferring: 0, failed: 0 } });
 });
+
+test('the appliance drives transfers over its control socket: download, images, delete; without a store only /health', async (t) => {
+  const { rootfsTar, md5, serve } = await import('../src/testing.ts');
+  const dir = tmp();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'control.sock');
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, '--control', sock], { stdio: 'ignore' });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  await until(() => existsSync(sock) || undefined, 20_000, 'control socket');
+  const conn = net.connect(sock);
+  t.teardown(() => conn.destroy());
+  let buf = '';
+  const replies = new Map<string, Record<string, any>>();
+  conn.on('data', (c) => { buf += c; let nl; while ((nl = buf.indexOf('\n')) >= 0) { const r = JSON.parse(buf.slice(0, nl)); replies.set(r.id, r); buf = buf.slice(nl + 1); } });
+  let n = 0;
+  const ask = async (m: Record<string, unknown>) => { const id = `q${n++}`; conn.write(`${JSON.stringify({ ...m, id })}\n`); return until(() => replies.get(id), 20_000, 'reply'); };
+  const srv = net.createServer(); await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port; await new Promise((r) => srv.close(r));
+
+  // No image store in the zone yet: health only; transfers are refused.
+  t.like(await ask({ type: 'configure', port }), { type: 'configured', listening: { port } });
+  t.like(await (await fetch(`http://127.0.0.1:${port}/health`)).json(), { ok: true, role: 'storage', store: false });
+  t.like(await ask({ type: 'images' }), { type: 'error', code: 'no_store' });
+  t.false('storeId' in await ask({ type: 'report' }));
+
+  const storeId = '11111111-2222-4333-8444-555555555555';
+  t.like(await ask({ type: 'configure', port, storeId, dir: join(dir, 'store'), secret: Buffer.alloc(32, 2).toString('base64') }), { type: 'configured', storeId });
+  t.like(await ask({ type: 'report' }), { storeId });
+  const tar = rootfsTar(100_000);
+  const web = await serve({ 'ok.tar': tar });
+  t.teardown(() => web.close());
+  const good = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee'; const bad = 'aaaaaaaa-bbbb-4ccc-8ddd-ffffffffffff';
+  t.like(await ask({ type: 'download', image: { id: '../x', kind: 'template', format: 'TAR' }, url: `${web.url}/ok.tar` }), { type: 'error', errors: ['image.id must be an image id'] });
+  t.like(await ask({ type: 'download', image: { id: good, kind: 'template', format: 'TAR', checksum: md5(tar) }, url: `${web.url}/ok.tar` }), { type: 'image', image: { id: good, state: 'Downloading' } });
+  await ask({ type: 'download', image: { id: bad, kind: 'template', format: 'TAR', checksum: '0'.repeat(32) }, url: `${web.url}/ok.tar` });
+  const done = await until(async () => { const r = await ask({ type: 'images', ids: [good, bad] }); return r.images.every((i: any) => i.state !== 'Downloading') ? r : undefined; }, 20_000, 'transfers');
+  t.like(done.images[0], { id: good, state: 'Ready', status: 'Download Complete' });
+  t.like(done.images[1], { id: bad, state: 'Error' });
+  t.regex(done.images[1].status, /checksum mismatch/);
+  t.true(existsSync(join(dir, 'store', 'templates', good, 'image')));
+  t.like(await ask({ type: 'delete', image: good }), { type: 'deleted', deleted: true });
+  t.false(existsSync(join(dir, 'store', 'templates', good)));
+  t.deepEqual((await ask({ type: 'images', ids: [good] })).images, []);
+});

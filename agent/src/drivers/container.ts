@@ -258,9 +258,9 @@ export async function createUsernsNetns(ns: string, usernsPath: string, ids: IdR
     // sleep may not be exec'd yet, but the namespaces exist once the netns link changed.
     await writeFile(`/proc/${pid}/uid_map`, `0 ${ids.base} ${ids.size}\n`);
     await writeFile(`/proc/${pid}/gid_map`, `0 ${ids.base} ${ids.size}\n`);
-    await run(['ip', 'netns', 'attach', ns, String(pid)]);
     closeSync(openSync(usernsPath, 'w'));
-    await run(['mount', '--bind', `/proc/${pid}/ns/user`, usernsPath]);
+    // Independent: both pin a namespace of the holder (which lives until both are done).
+    await Promise.all([run(['ip', 'netns', 'attach', ns, String(pid)]), run(['mount', '--bind', `/proc/${pid}/ns/user`, usernsPath])]);
   } finally {
     holder.kill('SIGKILL');
   }
@@ -365,7 +365,7 @@ export async function consoleRelayBinary(): Promise<string> {
  * fetch. Returns the directory to use as the overlay's lower layer.
  */
 export async function templateImageRootfs(dir: string, image: { id: string; url: string; sha256: string }, ids: IdRange | undefined,
-  inflight: Map<string, Promise<string>>): Promise<string> {
+  inflight: Map<string, Promise<string>>, hostNs?: string): Promise<string> {
   const rootfs = join(dir, `img-${image.id}-${image.sha256.slice(0, 16)}`);
   if (existsSync(join(rootfs, '.flotilla-template'))) return rootfs;
   let p = inflight.get(rootfs);
@@ -376,13 +376,28 @@ export async function templateImageRootfs(dir: string, image: { id: string; url:
       const file = `${tmp}.tar`;
       await rm(tmp, { recursive: true, force: true });
       try {
-        const res = await fetch(image.url, { signal: AbortSignal.timeout(30 * 60_000) });
-        if (!res.ok || !res.body) throw new AgentError('DRIVER_FAILURE', `fetching template ${image.id} from its image store: HTTP ${res.status}`);
         const hash = createHash('sha256');
         const { Readable, Transform } = await import('node:stream');
         const { pipeline } = await import('node:stream/promises');
         const { createWriteStream } = await import('node:fs');
-        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), new Transform({ transform(c: Buffer, _e, done) { hash.update(c); done(null, c); } }), createWriteStream(file));
+        const hashing = () => new Transform({ transform(c: Buffer, _e, done) { hash.update(c); done(null, c); } });
+        if (hostNs && /^http:\/\/169\.254\.\d+\.\d+(:\d+)?\//.test(image.url)) {
+          // The secondary storage VM's control address: on this host's control network, which
+          // only the host namespace reaches (the agent itself runs outside it). curl there, its
+          // output streamed here; the URL is the manager's (signed), passed as one argv element.
+          const { spawn } = await import('node:child_process');
+          const curl = spawn('ip', ['netns', 'exec', hostNs, 'curl', '-fsS', '--max-time', '1800', '--', image.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let err = '';
+          curl.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-500); });
+          const exited = new Promise<number>((r) => curl.on('close', (code) => r(code ?? 1)));
+          await pipeline(curl.stdout, hashing(), createWriteStream(file));
+          const code = await exited;
+          if (code !== 0) throw new AgentError('DRIVER_FAILURE', `fetching template ${image.id} from its secondary storage VM: ${err.trim() || `curl exited ${code}`}`);
+        } else {
+          const res = await fetch(image.url, { signal: AbortSignal.timeout(30 * 60_000) });
+          if (!res.ok || !res.body) throw new AgentError('DRIVER_FAILURE', `fetching template ${image.id} from its image store: HTTP ${res.status}`);
+          await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), hashing(), createWriteStream(file));
+        }
         const got = hash.digest('hex');
         if (got !== image.sha256) throw new AgentError('DRIVER_FAILURE', `template ${image.id}: sha256 ${got} is not the ${image.sha256} the manager expects`);
         await mkdir(tmp, { recursive: true });

@@ -23,8 +23,9 @@ export class ConsoleForwarder {
     if (netns !== undefined && !NETNS.test(netns)) throw new Error(`FLOTILLA_CONSOLE_NETNS ${JSON.stringify(netns)} is not a namespace name`);
   }
 
-  /** Where to connect for this target: a unix socket (via the namespace) or host:port. */
-  private async endpoint(t: ProxyTarget): Promise<{ socketPath: string } | { host: string; port: number }> {
+  /** Where to connect for this target: a unix socket (via the namespace) or host:port (the
+   *  storage forward, commands/storage/forward.ts, reaches storage VMs the same way). */
+  async endpoint(t: ProxyTarget): Promise<{ socketPath: string } | { host: string; port: number }> {
     if (!IPV4.test(t.ip) || !Number.isInteger(t.port)) throw new Error(`bad console proxy address ${t.ip}:${t.port}`);
     if (!this.netns) return { host: t.ip, port: t.port };
     const key = `${t.ip}:${t.port}`;

@@ -66,7 +66,7 @@ export const addImageStore = command({
       [id, a.name ?? path, a.zoneid ?? null, `file://${path}`, path, newStoreSecret()]);
     ctx.setResource('ImageStore', id);
     const row = (await db.query<Row>(`${SELECT} WHERE s.id = $1`, [id]))[0]!;
-    try { await storageOf(ctx.services).service(row); } catch (e) {
+    try { await storageOf(ctx.services).attach(row); } catch (e) {
       await db.query('DELETE FROM image_stores WHERE id = $1', [id]);
       throw apiError('RESOURCE_UNAVAILABLE', `the storage service of ${path} could not start: ${(e as Error).message}`);
     }
@@ -110,6 +110,8 @@ export const deleteImageStore = command({
     await storageOf(ctx.services).stop(st.id);
     await db.query('UPDATE templates SET store_id = NULL WHERE store_id = $1', [a.id]);
     await db.query('DELETE FROM image_stores WHERE id = $1', [a.id]);
+    // The zone's storage VM leaves the store (or takes the zone's next one).
+    await storageOf(ctx.services).reconfigureVms();
     ctx.setResource('ImageStore', a.id);
   },
 });
