@@ -105,7 +105,7 @@ export class LbService {
     for (const r of this.spec.rules) {
       if (lbEngine(r) === 'haproxy') {
         const h = hp.get(r.id);
-        out[r.id] = { engine: 'haproxy', backends: h?.backends ?? {}, packets: 0, bytes: h?.bytes ?? 0, sessions: h?.sessions ?? 0 };
+        out[r.id] = { engine: 'haproxy', backends: h?.backends ?? {}, packets: 0, bytes: h?.bytes ?? 0, sessions: h?.sessions ?? 0, members: h?.members ?? {} };
         continue;
       }
       const b = this.base.get(r.id) ?? { packets: 0, bytes: 0 };
