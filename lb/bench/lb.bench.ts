@@ -16,7 +16,7 @@
 //   runtime API, stickiness by hitless reload).
 // Every phase has a deadline and the bench fails naming the phase (see phase()).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -45,8 +45,11 @@ process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 const innerChildren: ChildProcess[] = [];
 class PhaseTimeout extends Error {}
 let current = 'setup';
+// LB_BENCH_DEADLINE_SCALE (e.g. 0.001) shrinks every deadline: shows the failure path works.
+const deadlineScale = Number(process.env.LB_BENCH_DEADLINE_SCALE ?? 1) || 1;
 async function phase<T>(name: string, ms: number, fn: () => Promise<T>): Promise<T> {
   current = name;
+  ms = Math.max(1, Math.round(ms * deadlineScale));
   let timer: NodeJS.Timeout | undefined;
   const t0 = Date.now();
   try {
@@ -60,7 +63,12 @@ function diagnose(): string {
   try {
     // The bench's process tree only (its own PIDs), with what each is waiting for.
     const out = execFileSync('ps', ['-o', 'pid,ppid,stat,pcpu,time,wchan:24,args', '--ppid', String(process.pid)], { encoding: 'utf8' });
-    return out.split('\n').map((l) => l.slice(0, 200)).join('\n');
+    // And the bench's own threads (a native nft job blocked in the kernel shows here).
+    const threads = readdirSync('/proc/self/task').map((tid) => {
+      const read = (f: string) => { try { return readFileSync(`/proc/self/task/${tid}/${f}`, 'utf8').trim(); } catch { return '?'; } };
+      return `  thread ${tid} ${read('comm')} wchan=${read('wchan')} ${read('stat').split(' ')[2] ?? ''}`;
+    });
+    return [...out.split('\n').map((l) => l.slice(0, 200)), ...threads].join('\n');
   } catch (e) { return `ps failed: ${(e as Error).message}`; }
 }
 

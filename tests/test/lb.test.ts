@@ -103,6 +103,9 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   t.deepEqual(Object.keys(tally(await names(w, `http://${pub.ipaddress}/`, 12))).sort(), ['vm1', 'vm3']);
   const hc = (await api.ok('listLBHealthCheckPolicies', { lbruleid: ruleId })).healthcheckpolicies[0].healthcheckpolicy[0];
   t.like(hc, { pingpath: '/', healthcheckinterval: 2, responsetime: 2, healthcheckthresshold: 2, unhealthcheckthresshold: 2 });
+  // The policy lists each member's state as the router's checks see it.
+  t.deepEqual(hc.backends.find((b: { ip: string }) => b.ip === vms[1].nic[0].ipaddress), { ip: vms[1].nic[0].ipaddress, state: 'Inactive' });
+  t.deepEqual(hc.backends.filter((b: { state: string }) => b.state === 'Active').length, 2);
   await api.jobOk('startVirtualMachine', { id: vms[1].id });
   await leased(w, await nsOf(w, vms[1].id), vms[1].nic[0].ipaddress);
   await waitFor(async () => (await states()).vm2 === 'Active', 'vm2 Active again', 30_000);
@@ -137,6 +140,19 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   t.is(Object.keys(tally(await names(w, `http://${pub.ipaddress}:8080/`, 9))).length, 3, 'without the cookie: round robin');
   const counted = (await api.ok('listLoadBalancerRules', { id: ck.id })).loadbalancerrule[0];
   t.true(counted.sessions >= 17, JSON.stringify(counted));
+  // Per-backend counters on the rule (and beside each address's state in lbvmips).
+  t.is(counted.backendcounters.length, 3, JSON.stringify(counted));
+  t.true(counted.backendcounters.every((b: { sessions: number; bytes: number }) => b.sessions >= 1 && b.bytes > 0), JSON.stringify(counted));
+  const ipStates = (await api.ok('listLoadBalancerRuleInstances', { id: ck.id, lbvmips: true })).lbrulevmidip.map((x: { lbvmipstates: Array<{ sessions?: number }> }) => x.lbvmipstates[0]!);
+  t.true(ipStates.every((x: { state: string; sessions?: number }) => x.state === 'Active' && (x.sessions ?? 0) >= 1), JSON.stringify(ipStates));
+  // HAProxy members change under a connection loop (runtime API, no reload): no failed request,
+  // the removed member's counters stay on the rule.
+  progress('HAProxy members change under a connecti');
+  const hloop = w.lab.tryExec(w.uplink, ['sh', '-c', `for i in $(seq 60); do curl -sS --max-time 3 http://${pub.ipaddress}:8080/ >/dev/null || echo FAIL; done`], { timeoutMs: 120_000 });
+  await api.jobOk('removeFromLoadBalancerRule', { id: ck.id, virtualmachineids: vms[2].id });
+  await api.jobOk('assignToLoadBalancerRule', { id: ck.id, virtualmachineids: vms[2].id });
+  const hout = await hloop;
+  t.false(hout.stdout.includes('FAIL'), hout.stdout);
 
   // TLS termination with a certificate made by openssl here.
   progress('TLS termination with a certificate made ');

@@ -310,7 +310,7 @@ export const listLoadBalancerRuleInstances = command({
       count,
       lbrulevmidip: page.map((v) => {
         const ips = members.filter((m) => m.vm_id === v.id).map((m) => m.ip);
-        return { loadbalancerruleinstance: vmView(v, nics, admin), lbvmipaddresses: ips, lbvmipstates: ips.map((ip) => ({ ip, state: status?.backends[ip] ?? 'Unknown' })) };
+        return { loadbalancerruleinstance: vmView(v, nics, admin), lbvmipaddresses: ips, lbvmipstates: ips.map((ip) => ({ ip, state: status?.backends[ip] ?? 'Unknown', ...status?.members?.[ip] })) };
       }),
     };
   },

@@ -22,6 +22,7 @@ export const LOAD_BALANCER: ResponseDef = {
     packets: f('long', 'Flotilla: kernel rules: connections opened through the rule (accumulated across reloads)'),
     bytes: f('long', 'Flotilla: bytes through the rule (kernel: of the connections\' first packets; HAProxy: in and out), accumulated across reloads'),
     sessions: f('long', 'Flotilla: connections (kernel) or HAProxy sessions through the rule, accumulated across reloads'),
+    backendcounters: f('list', 'Flotilla: per backend address: packets, bytes, sessions through the rule, accumulated across reloads and removals (HAProxy rules)'),
   },
 };
 export interface LbViewRow extends LbRuleRow { address: string; account_name: string; domain_name: string; domain_path: string; zone_id: string; zone_name: string }
@@ -34,6 +35,7 @@ export function lbView(r: LbViewRow, st?: LbRuleStatus): Record<string, unknown>
     privateport: String(r.private_port), algorithm: r.algorithm, cidrlist: r.source_cidrs.join(','), account: r.account_name, domainid: r.domain_id,
     domain: r.domain_name, state: r.state, zoneid: r.zone_id, zonename: r.zone_name, protocol: r.protocol, networkid: r.network_id, fordisplay: true, tags: [],
     engine: st?.engine, packets: st?.packets ?? 0, bytes: st?.bytes ?? 0, sessions: st?.sessions ?? 0,
+    backendcounters: st?.members ? Object.entries(st.members).map(([ip, c]) => ({ ip, ...c })) : undefined,
   });
 }
 
