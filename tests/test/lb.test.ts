@@ -106,6 +106,11 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   // The policy lists each member's state as the router's checks see it.
   t.deepEqual(hc.backends.find((b: { ip: string }) => b.ip === vms[1].nic[0].ipaddress), { ip: vms[1].nic[0].ipaddress, state: 'Inactive' });
   t.deepEqual(hc.backends.filter((b: { state: string }) => b.state === 'Active').length, 2);
+  // updateLBHealthCheckPolicy (CloudStack's UpdateLBHealthCheckPolicyCmd): the display flag, stored and filtered.
+  const hcUpd = (await api.jobOk('updateLBHealthCheckPolicy', { id: hc.id, fordisplay: false })).healthcheckpolicies;
+  t.is(hcUpd.healthcheckpolicy[0].fordisplay, false);
+  t.deepEqual((await api.ok('listLBHealthCheckPolicies', { lbruleid: ruleId, fordisplay: true })).healthcheckpolicies[0].healthcheckpolicy ?? [], []);
+  t.is((await api.ok('listLBHealthCheckPolicies', { lbruleid: ruleId, fordisplay: false })).healthcheckpolicies[0].healthcheckpolicy[0].id, hc.id);
   await api.jobOk('startVirtualMachine', { id: vms[1].id });
   await leased(w, await nsOf(w, vms[1].id), vms[1].nic[0].ipaddress);
   await waitFor(async () => (await states()).vm2 === 'Active', 'vm2 Active again', 30_000);
@@ -130,7 +135,9 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   const ck = (await api.jobOk('createLoadBalancerRule', { publicipid: pub.id, name: 'sticky', algorithm: 'roundrobin', publicport: 8080, privateport: 80 })).loadbalancer;
   await api.jobOk('assignToLoadBalancerRule', { id: ck.id, virtualmachineids: vms.map((v) => v.id).join(',') });
   const st = (await api.jobOk('createLBStickinessPolicy', { lbruleid: ck.id, name: 'c1', methodname: 'LbCookie', 'param[0].name': 'cookie-name', 'param[0].value': 'FLTSRV' })).stickinesspolicies;
-  t.like(st.stickinesspolicy[0], { methodname: 'LbCookie', name: 'c1' });
+  t.like(st.stickinesspolicy[0], { methodname: 'LbCookie', name: 'c1', fordisplay: true });
+  const stUpd = (await api.jobOk('updateLBStickinessPolicy', { id: st.stickinesspolicy[0].id, fordisplay: false })).stickinesspolicies;
+  t.is(stUpd.stickinesspolicy[0].fordisplay, false);
   t.is((await api.ok('listLoadBalancerRules', { id: ck.id })).loadbalancerrule[0].engine, 'haproxy');
   const jar = `/tmp/flt-lb-jar-${process.pid}`;
   t.teardown(() => rmSync(jar, { force: true }));
@@ -176,6 +183,9 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   const lim = (await api.jobOk('createLoadBalancerRule', { publicipid: pub.id, name: 'lim', algorithm: 'roundrobin', publicport: 81, privateport: 80, cidrlist: '203.0.113.1/32' })).loadbalancer;
   await api.jobOk('assignToLoadBalancerRule', { id: lim.id, virtualmachineids: vms[0].id });
   t.is((await names(w, `http://${pub.ipaddress}:81/`, 1))[0], 'vm1');
+  // fordisplay on the rule: stored by update, filtered by list.
+  t.is((await api.jobOk('updateLoadBalancerRule', { id: lim.id, fordisplay: false })).loadbalancer.fordisplay, false);
+  t.deepEqual((await api.ok('listLoadBalancerRules', { fordisplay: false })).loadbalancerrule.map((x: { id: string }) => x.id), [lim.id]);
   t.is((await names(w, `http://${pub.ipaddress}:81/`, 1, [], '203.0.113.2'))[0], 'FAIL');
 
   // Another tenant sees and changes none of it.

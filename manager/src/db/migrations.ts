@@ -16,7 +16,7 @@ import { VPN_MIGRATION } from '../commands/vpn/schema.ts';
 import { TAGS_MIGRATION } from '../commands/tags/schema.ts';
 import { VOLUMES_MIGRATION } from '../commands/volumes/schema.ts';
 import { LIST_INDEX_MIGRATION } from '../api/list-indexes.ts';
-import { LB_MIGRATION } from '../commands/lb/schema.ts';
+import { LB_MIGRATION, LB_FORDISPLAY_MIGRATION } from '../commands/lb/schema.ts';
 import { SYSTEM_VMS_MIGRATION } from '../systemvm/schema.ts';
 import { AGENT_EPOCH_MIGRATION } from '../agents/schema.ts';
 import { STORAGE_MIGRATION } from '../commands/storage/schema.ts';
@@ -137,6 +137,7 @@ CREATE TABLE secrets (
   PROJECTS_MIGRATION,
   DEDICATION_MIGRATION,
   REGIONS_MIGRATION,
+  LB_FORDISPLAY_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

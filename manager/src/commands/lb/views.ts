@@ -25,7 +25,7 @@ export const LOAD_BALANCER: ResponseDef = {
     backendcounters: f('list', 'Flotilla: per backend address: packets, bytes, sessions through the rule, accumulated across reloads and removals (HAProxy rules)'),
   },
 };
-export interface LbViewRow extends LbRuleRow { address: string; account_name: string; domain_name: string; domain_path: string; zone_id: string; zone_name: string }
+export interface LbViewRow extends LbRuleRow { for_display?: boolean; address: string; account_name: string; domain_name: string; domain_path: string; zone_id: string; zone_name: string }
 export const LB_SELECT = `SELECT l.*, p.address, a.name AS account_name, d.name AS domain_name, d.path AS domain_path, n.zone_id, z.name AS zone_name
   FROM lb_rules l JOIN public_ip_addresses p ON p.id = l.ip_address_id JOIN accounts a ON a.id = l.account_id JOIN domains d ON d.id = l.domain_id
   JOIN networks n ON n.id = l.network_id JOIN zones z ON z.id = n.zone_id`;
@@ -33,7 +33,7 @@ export function lbView(r: LbViewRow, st?: LbRuleStatus): Record<string, unknown>
   return compact({
     id: r.id, name: r.name, description: r.description ?? undefined, publicipid: r.ip_address_id, publicip: r.address, publicport: String(r.public_port),
     privateport: String(r.private_port), algorithm: r.algorithm, cidrlist: r.source_cidrs.join(','), account: r.account_name, domainid: r.domain_id,
-    domain: r.domain_name, state: r.state, zoneid: r.zone_id, zonename: r.zone_name, protocol: r.protocol, networkid: r.network_id, fordisplay: true, tags: [],
+    domain: r.domain_name, state: r.state, zoneid: r.zone_id, zonename: r.zone_name, protocol: r.protocol, networkid: r.network_id, fordisplay: r.for_display !== false, tags: [],
     engine: st?.engine, packets: st?.packets ?? 0, bytes: st?.bytes ?? 0, sessions: st?.sessions ?? 0,
     backendcounters: st?.members ? Object.entries(st.members).map(([ip, c]) => ({ ip, ...c })) : undefined,
   });
@@ -48,11 +48,11 @@ export const STICKINESS: ResponseDef = {
     stickinesspolicy: f('list', 'the list of stickinesspolicies'),
   },
 };
-export interface StickyRow { id: string; rule_id: string; name: string; description: string | null; method: string; params: Record<string, string> }
+export interface StickyRow { id: string; rule_id: string; name: string; description: string | null; method: string; params: Record<string, string>; for_display?: boolean }
 export function stickinessView(r: LbViewRow, p: StickyRow | undefined): Record<string, unknown> {
   return compact({
     name: r.name, description: r.description ?? undefined, lbruleid: r.id, account: r.account_name, domainid: r.domain_id, domain: r.domain_name, zoneid: r.zone_id, state: r.state,
-    stickinesspolicy: p ? [compact({ id: p.id, name: p.name, description: p.description ?? undefined, methodname: p.method, params: p.params, state: 'Active', fordisplay: true })] : [],
+    stickinesspolicy: p ? [compact({ id: p.id, name: p.name, description: p.description ?? undefined, methodname: p.method, params: p.params, state: 'Active', fordisplay: p.for_display !== false })] : [],
   });
 }
 
@@ -64,13 +64,13 @@ export const HEALTH_CHECK: ResponseDef = {
     healthcheckpolicy: f('list', 'the list of healthcheckpolicies'),
   },
 };
-export interface HealthRow { id: string; rule_id: string; description: string | null; ping_path: string | null; interval_s: number; timeout_s: number; healthy: number; unhealthy: number }
+export interface HealthRow { id: string; rule_id: string; description: string | null; ping_path: string | null; interval_s: number; timeout_s: number; healthy: number; unhealthy: number; for_display?: boolean }
 export function healthView(r: LbViewRow, h: HealthRow | undefined, st?: LbRuleStatus): Record<string, unknown> {
   return compact({
     lbruleid: r.id, account: r.account_name, domainid: r.domain_id, domain: r.domain_name, zoneid: r.zone_id,
     healthcheckpolicy: h ? [compact({
       id: h.id, pingpath: h.ping_path ?? undefined, description: h.description ?? undefined, state: 'Active', responsetime: h.timeout_s, healthcheckinterval: h.interval_s,
-      healthcheckthresshold: h.healthy, unhealthcheckthresshold: h.unhealthy, fordisplay: true,
+      healthcheckthresshold: h.healthy, unhealthcheckthresshold: h.unhealthy, fordisplay: h.for_display !== false,
       // Flotilla: each member's state as the router's checks last saw it.
       backends: st ? Object.entries(st.backends).map(([ip, state]) => ({ ip, state })) : undefined,
     })] : [],
