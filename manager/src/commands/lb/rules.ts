@@ -275,7 +275,7 @@ export const removeFromLoadBalancerRule = command({
 
 export const listLoadBalancerRuleInstances = command({
   name: 'listLoadBalancerRuleInstances', description: 'List all virtual machine instances that are assigned to a load balancer rule.', roles: ALL_ROLES,
-  response: { name: 'loadbalancerruleinstance', fields: { ...VM.fields, lbvmipaddresses: { type: 'list', description: 'IP addresses of the vm set of lb rule' } } }, shape: 'raw', transactional: false,
+  response: { name: 'loadbalancerruleinstance', fields: { ...VM.fields, lbvmipaddresses: { type: 'list', description: 'IP addresses of the vm set of lb rule' }, loadbalancerruleinstance: { type: 'object', description: 'the user vm set for lb rule' } } }, shape: 'raw', transactional: false,
   related: ['listLoadBalancerRuleInstances'],
   params: {
     id: { type: 'uuid', entity: 'lbrule', access: 'use', required: true, description: 'the ID of the load balancer rule' },
