@@ -77,6 +77,9 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   const listed = (await api.ok('listLoadBalancerRules', { id: ruleId })).loadbalancerrule[0];
   t.is(listed.engine, 'kernel');
   t.true(listed.packets >= 30, JSON.stringify(listed));
+  // Per backend (kernel: connections by the slot each was sent to).
+  t.is(listed.backendcounters.length, 3, JSON.stringify(listed));
+  t.true(listed.backendcounters.every((b: { packets: number }) => b.packets >= 6), JSON.stringify(listed));
 
   // Conflicts with port forwards on the same public port: 537 with CloudStack's text.
   progress('Conflicts with port forwards on the same');
