@@ -23,7 +23,7 @@ export const LOAD_BALANCER: ResponseDef = {
     packets: f('long', 'Flotilla: kernel rules: connections opened through the rule (accumulated across reloads)'),
     bytes: f('long', 'Flotilla: bytes through the rule (kernel: of the connections\' first packets; HAProxy: in and out), accumulated across reloads'),
     sessions: f('long', 'Flotilla: connections (kernel) or HAProxy sessions through the rule, accumulated across reloads'),
-    backendcounters: f('list', 'Flotilla: per backend address: packets, bytes, sessions through the rule, accumulated across reloads and removals (HAProxy rules)'),
+    backendcounters: f('list', 'Flotilla: per backend address: packets, bytes, sessions through the rule, accumulated across reloads and removals'),
   },
 };
 export interface LbViewRow extends LbRuleRow { for_display?: boolean; project_id?: string | null; project_name?: string | null; address: string; account_name: string; domain_name: string; domain_path: string; zone_id: string; zone_name: string }
