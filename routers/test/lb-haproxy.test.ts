@@ -2,9 +2,10 @@
 // (no root, no namespaces): backends are Node HTTP servers on 127.0.0.2-4, the rule listens on
 // 127.0.0.1. A connection loop (a new TCP connection per request) runs through every change:
 // members added and removed through the runtime API (the worker PID stays, no reload), a
-// backend that dies and returns (HAProxy's checks: Inactive, then Active, no reload), then a
-// change only a reload can make (hitless: the PID changes, no request fails). Counters per rule
-// and per member grow and survive the reload.
+// backend that dies and returns (HAProxy's checks: Inactive, then Active, no reload; only the
+// request in flight on it may fail), then a change only a reload can make (hitless: the PID
+// changes, no request fails). Counters per rule and per member grow and survive the reload.
+// And tcp-proxy: the backend gets the PROXY protocol line with the client's address.
 import test from 'ava';
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -64,16 +65,17 @@ test('HAProxy members change through the runtime API (same worker) and a reload 
   t.truthy(pid0);
 
   // The loop: one new connection per request, every failure counted.
-  let ok = 0, failed = 0, running = true;
+  let ok = 0, running = true, step = 'start';
+  const failedIn = new Map<string, number>();
   const errors: string[] = [];
   const loop = (async () => {
     while (running) {
       await new Promise<void>((resolve) => {
         const req = http.get({ host: '127.0.0.1', port: pub, path: '/', agent: false, timeout: 5000 }, (res) => {
           res.resume();
-          res.on('end', () => { if (res.statusCode === 200) ok++; else { failed++; errors.push(`status ${res.statusCode}`); } resolve(); });
+          res.on('end', () => { if (res.statusCode === 200) ok++; else { failedIn.set(step, (failedIn.get(step) ?? 0) + 1); errors.push(`${step}: status ${res.statusCode}`); } resolve(); });
         });
-        req.on('error', (e) => { failed++; errors.push(e.message); resolve(); });
+        req.on('error', (e) => { failedIn.set(step, (failedIn.get(step) ?? 0) + 1); errors.push(`${step}: ${e.message}`); resolve(); });
         req.on('timeout', () => req.destroy(new Error('timeout')));
       });
     }
@@ -84,10 +86,12 @@ test('HAProxy members change through the runtime API (same worker) and a reload 
   };
   try {
     await waitFor('traffic', () => ok > 20);
+    step = 'add';
     // Member added: runtime API, same worker, the new member gets traffic.
     t.is(await hp.apply(rule({ backends: [be(1), be(2), be(3)] })), 'runtime');
     const h4 = hits.get('127.0.0.4') ?? 0;
     await waitFor('the added member gets requests', () => (hits.get('127.0.0.4') ?? 0) > h4 + 5);
+    step = 'remove';
     // Member removed: disabled at once, deleted when drained; it gets nothing more.
     t.is(await hp.apply(rule({ backends: [be(1), be(3)] })), 'runtime');
     await sleep(300);
@@ -98,6 +102,7 @@ test('HAProxy members change through the runtime API (same worker) and a reload 
     t.is(await hp.workerPid(), pid0, 'membership changes keep the worker (no reload)');
     t.is(hp.reloads, 0);
 
+    step = 'health';
     // Health: a member dies → HAProxy's checks take it out (Inactive), it returns → Active; no reload.
     servers[0]!.close();
     servers[0]!.closeAllConnections();
@@ -111,6 +116,7 @@ test('HAProxy members change through the runtime API (same worker) and a reload 
     const before = (await hp.status(rule({ backends: [be(1), be(3)] }))).get(uid(1))!;
     t.true(before.sessions > 100, `sessions ${before.sessions}`);
     t.true(before.members['127.0.0.3']!.sessions > 0, 'the removed member\'s counters are kept');
+    step = 'reload';
     // A change only a reload makes (the check timeout): hitless, a new worker, counters kept.
     const changed = rule({ backends: [be(1), be(3)], healthCheck: { intervalS: 1, timeoutS: 2, healthy: 2, unhealthy: 2 } });
     t.is(await hp.apply(changed), 'reloaded');
@@ -125,6 +131,49 @@ test('HAProxy members change through the runtime API (same worker) and a reload 
     running = false;
     await loop;
   }
-  t.is(failed, 0, `failed requests: ${errors.slice(0, 5).join('; ')}`);
+  // Rule changes (members through the runtime API, the reload) lose nothing. A backend killed
+  // while a request of the loop is on it loses that request (TCP mode cannot replay it; a
+  // refused connect is redispatched): at most the one in flight.
+  for (const s of ['start', 'add', 'remove', 'reload']) t.is(failedIn.get(s) ?? 0, 0, `failed requests while '${s}': ${errors.slice(0, 5).join('; ')}`);
+  t.true((failedIn.get('health') ?? 0) <= 1, `failed requests while a backend died: ${errors.slice(0, 5).join('; ')}`);
   t.true(ok > 150, `requests ${ok}`);
+});
+
+test('tcp-proxy: HAProxy sends the PROXY protocol header with the client\'s address to the backend', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flt-lbp-'));
+  const hp = new Haproxy(dir);
+  const net = await import('node:net');
+  const seen: string[] = [];
+  // A backend that reads the PROXY v1 line, then answers: what a PROXY-aware server does.
+  const server = net.createServer((s) => {
+    let buf = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\r\n');
+      if (nl < 0) return;
+      seen.push(buf.slice(0, nl));
+      s.end('ok\n');
+    });
+    s.on('error', () => undefined);
+  });
+  t.teardown(async () => { await hp.stop(); server.close(); rmSync(dir, { recursive: true, force: true }); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.5', () => r()));
+  const port = (server.address() as { port: number }).port;
+  const probe = http.createServer();
+  const pub = await listen(probe, '127.0.0.1', 0);
+  await new Promise((r) => probe.close(r));
+  const spec: LbSpec = { rules: [{ id: uid(2), publicIp: '127.0.0.1', publicPort: pub, privatePort: port, protocol: 'tcp-proxy', algorithm: 'roundrobin', sourceCidrs: [], backends: [{ vmId: uid(105), ip: '127.0.0.5' }] }] };
+  t.is(await hp.apply(spec), 'started');
+  const answer = await new Promise<{ data: string; local: number }>((resolve, reject) => {
+    const c = net.createConnection({ host: '127.0.0.1', port: pub, localAddress: '127.0.0.9' }, () => c.write('hello'));
+    let data = '';
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => { data += d; if (data.includes('\n')) { resolve({ data, local: c.localPort ?? 0 }); c.destroy(); } });
+    c.on('error', reject);
+    setTimeout(() => reject(new Error(`no answer (got ${JSON.stringify(data)})`)), 30_000).unref();
+  });
+  t.is(answer.data, 'ok\n');
+  t.is(seen.length, 1);
+  t.is(seen[0], `PROXY TCP4 127.0.0.9 127.0.0.1 ${answer.local} ${pub}`);
 });
