@@ -46,12 +46,13 @@ if (mode === 'failover') {
     if (line !== 'go') continue;
     const r = lb.rules[0]!;
     for (let i = 0; i < 20; i++) {
-      // 20 rule changes HAProxy takes by a reload: the backend list and the stickiness change.
+      // 20 rule changes: the backend list (runtime API: add/del server, same worker) and the
+      // stickiness (a reload: new worker, listeners handed over).
       const next: LbSpec = { rules: [{ ...r, backends: i % 2 ? r.backends.slice(0, 1) : r.backends, ...(i % 4 === 1 ? { stickiness: { method: 'LbCookie' as const, cookieName: `C${i}` } } : {}) }] };
       await hp.apply(next);
       await new Promise((res) => setTimeout(res, 100));
     }
-    say(`done ${hp.reloads}`);
+    say(`done ${hp.reloads} runtime ${hp.runtimeChanges}`);
     break;
   }
   await hp.stop();

@@ -12,9 +12,11 @@
 // - failover: a backend's responder killed → the appliance's LbService (1 s interval, 2
 //   unhealthy) has it out of the kernel map (after the element update).
 // - apply_1k: compile (firewall + LB) and apply 1,000 rules × 10 backends in a fresh namespace.
-// - reload: failed requests of a wrk run while HAProxy takes 20 rule changes by reload.
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+// - reload: failed requests of a wrk run while HAProxy takes 20 rule changes (members through the
+//   runtime API, stickiness by hitless reload).
+// Every phase has a deadline and the bench fails naming the phase (see phase()).
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -37,7 +39,42 @@ const lab = Lab.create(undefined, 'lbb');
 const dir = mkdtempSync(join(tmpdir(), 'flt-lbb-'));
 process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 
+// Every phase has a deadline: a phase that does not finish fails the bench loudly, naming the
+// phase and what the bench's own processes were doing (state, CPU, kernel wait channel), instead
+// of leaving a bench idle in epoll (two runs hung that way after a merge).
+const innerChildren: ChildProcess[] = [];
+class PhaseTimeout extends Error {}
+let current = 'setup';
+// LB_BENCH_DEADLINE_SCALE (e.g. 0.001) shrinks every deadline: shows the failure path works.
+const deadlineScale = Number(process.env.LB_BENCH_DEADLINE_SCALE ?? 1) || 1;
+async function phase<T>(name: string, ms: number, fn: () => Promise<T>): Promise<T> {
+  current = name;
+  ms = Math.max(1, Math.round(ms * deadlineScale));
+  let timer: NodeJS.Timeout | undefined;
+  const t0 = Date.now();
+  try {
+    return await Promise.race([fn(), new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new PhaseTimeout(`lb: phase '${name}' did not finish within ${ms} ms`)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+    if (process.env.LB_BENCH_TRACE) console.error(`lb phase ${name}: ${Date.now() - t0} ms`);
+  }
+}
+function diagnose(): string {
+  try {
+    // The bench's process tree only (its own PIDs), with what each is waiting for.
+    const out = execFileSync('ps', ['-o', 'pid,ppid,stat,pcpu,time,wchan:24,args', '--ppid', String(process.pid)], { encoding: 'utf8' });
+    // And the bench's own threads (a native nft job blocked in the kernel shows here).
+    const threads = readdirSync('/proc/self/task').map((tid) => {
+      const read = (f: string) => { try { return readFileSync(`/proc/self/task/${tid}/${f}`, 'utf8').trim(); } catch { return '?'; } };
+      return `  thread ${tid} ${read('comm')} wchan=${read('wchan')} ${read('stat').split(' ')[2] ?? ''}`;
+    });
+    return [...out.split('\n').map((l) => l.slice(0, 200)), ...threads].join('\n');
+  } catch (e) { return `ps failed: ${(e as Error).message}`; }
+}
+
+let failed = false;
 try {
+  current = 'topology';
   const [outside, router, lan] = await Promise.all([lab.netns('out'), lab.netns('rtr'), lab.netns('lan')]);
   await lab.veth(outside, 'up0', router, 'pub0');
   await lab.veth(router, 'gst0', lan, 'lr0');
@@ -59,8 +96,9 @@ try {
     await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', '10.1.1.1']);
     const cfg = join(dir, `be${i}.cfg`);
     writeFileSync(cfg, `global\n    maxconn 4096\ndefaults\n    mode http\n    timeout client 10s\n    timeout server 10s\n    timeout connect 5s\nfrontend f\n    bind :80\n    bind :8080\n    http-request return status 200 content-type text/plain string be${i}\n`);
-    const p = lab.spawn(ns, ['haproxy', '-db', '-f', cfg]);
-    lab.spawn(ns, ['iperf3', '-s', '-p', '5201']);
+    // Nothing reads these processes' output: not pipes that could fill and block them.
+    const p = lab.spawn(ns, ['haproxy', '-db', '-f', cfg], { stdio: 'ignore' });
+    lab.spawn(ns, ['iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
     backends.push({ ns, ip, pid: p.pid! });
   }
   await new Promise((r) => setTimeout(r, 500));
@@ -87,9 +125,21 @@ try {
   // HAProxy in TCP mode on the router: the peer a user would otherwise configure.
   const tcpCfg = join(dir, 'tcp.cfg');
   writeFileSync(tcpCfg, `global\n    maxconn 4096\ndefaults\n    mode tcp\n    timeout client 10s\n    timeout server 10s\n    timeout connect 5s\nfrontend t\n    bind ${PUB}:8081\n    default_backend b\nbackend b\n    server s1 ${backends[0]!.ip}:80\n`);
-  lab.spawn(router, ['haproxy', '-db', '-f', tcpCfg]);
-  await new Promise((r) => setTimeout(r, 300));
+  lab.spawn(router, ['haproxy', '-db', '-f', tcpCfg], { stdio: 'ignore' });
+  await phase('listeners', 30_000, async () => {
+    for (const b of backends) await listening(b.ns, b.ip, 80);
+    await listening(router, PUB, 8081);
+  });
 
+  // A TCP connect from inside `ns` succeeds (the server is up), polled: a fixed sleep was too
+  // short on a loaded machine (the first TLS round measured 0 req/s for both configs).
+  async function listening(ns: string, host: string, port: number): Promise<void> {
+    for (let i = 0; ; i++) {
+      const r = await lab.tryExec(ns, ['timeout', '2', 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`], { timeoutMs: 5000 });
+      if (r.code === 0) return;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
   const wrk = async (url: string, close: boolean, secs = 4, extra: string[] = []) => {
     const r = await lab.tryExec(outside, ['wrk', '-t1', '-c32', `-d${secs}s`, ...(close ? ['-H', 'Connection: close'] : []), ...extra, url], { timeoutMs: (secs + 30) * 1000 });
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
@@ -102,11 +152,13 @@ try {
   const direct: number[] = [], kernel: number[] = [], hap: number[] = [];
   // Five alternated rounds: this machine's speed comes and goes; the median of each path counts.
   for (let round = 0; round < 5; round++) {
-    await fw.remove();
-    direct.push((await wrk(`http://${backends[0]!.ip}/`, true)).rps);
-    await loadLb();
-    kernel.push((await wrk(`http://${PUB}/`, true)).rps);
-    hap.push((await wrk(`http://${PUB}:8081/`, true)).rps);
+    await phase(`connrate round ${round}`, 150_000, async () => {
+      await fw.remove();
+      direct.push((await wrk(`http://${backends[0]!.ip}/`, true)).rps);
+      await loadLb();
+      kernel.push((await wrk(`http://${PUB}/`, true)).rps);
+      hap.push((await wrk(`http://${PUB}:8081/`, true)).rps);
+    });
   }
   // ---- one-flow throughput ----
   const iperf = async (host: string) => {
@@ -116,14 +168,16 @@ try {
   const gDirect: number[] = [], gLb: number[] = [];
   // Three rounds: a median of two would be the larger of each.
   for (let round = 0; round < 3; round++) {
-    await fw.remove();
-    gDirect.push(await iperf(backends[0]!.ip));
-    await loadLb();
-    gLb.push(await iperf(PUB));
+    await phase(`iperf round ${round}`, 150_000, async () => {
+      await fw.remove();
+      gDirect.push(await iperf(backends[0]!.ip));
+      await loadLb();
+      gLb.push(await iperf(PUB));
+    });
   }
 
   // ---- TLS: generated configuration vs a minimal hand-written one, same HAProxy ----
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '2', '-subj', `/CN=${PUB}`]);
+  await phase('tls certificate', 60_000, () => run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '2', '-subj', `/CN=${PUB}`], { timeout: 50_000 }));
   const pem = readFileSync(join(dir, 'c.pem'), 'utf8') + readFileSync(join(dir, 'k.pem'), 'utf8');
   writeFileSync(join(dir, `${uid(3)}.pem`), pem);
   const tlsRule = rule(3, { publicPort: 443, protocol: 'ssl', algorithm: 'roundrobin', backends: all, tls: { certificate: readFileSync(join(dir, 'c.pem'), 'utf8'), privateKey: readFileSync(join(dir, 'k.pem'), 'utf8') } });
@@ -131,32 +185,40 @@ try {
   writeFileSync(gen, compileHaproxy({ rules: [tlsRule] }, { socket: join(dir, 'gen.sock'), certDir: dir }));
   const hand = join(dir, 'hand.cfg');
   writeFileSync(hand, `global\n    maxconn 4096\ndefaults\n    mode http\n    timeout client 10s\n    timeout server 10s\n    timeout connect 5s\nfrontend f\n    bind ${PUB}:444 ssl crt ${join(dir, `${uid(3)}.pem`)}\n    default_backend b\nbackend b\n    balance roundrobin\n${all.map((b, i) => `    server s${i} ${b.ip}:80\n`).join('')}`);
-  const genP = lab.spawn(router, ['haproxy', '-db', '-f', gen]);
-  const handP = lab.spawn(router, ['haproxy', '-db', '-f', hand]);
-  await new Promise((r) => setTimeout(r, 500));
+  const genP = lab.spawn(router, ['haproxy', '-db', '-f', gen], { stdio: 'ignore' });
+  const handP = lab.spawn(router, ['haproxy', '-db', '-f', hand], { stdio: 'ignore' });
+  await phase('tls listeners', 30_000, async () => { await listening(router, PUB, 443); await listening(router, PUB, 444); });
   const tGen: number[] = [], tHand: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    tGen.push((await wrk(`https://${PUB}:443/`, false, 3)).rps);
-    tHand.push((await wrk(`https://${PUB}:444/`, false, 3)).rps);
+  // Round 0 warms both (session caches, first handshakes) and is not counted.
+  for (let round = 0; round < 4; round++) {
+    await phase(`tls round ${round}`, 120_000, async () => {
+      const g = (await wrk(`https://${PUB}:443/`, false, 3)).rps;
+      const h = (await wrk(`https://${PUB}:444/`, false, 3)).rps;
+      if (round > 0) { tGen.push(g); tHand.push(h); }
+    });
   }
   for (const p of [genP, handP]) if (p.pid) process.kill(p.pid, 'SIGKILL');
 
   // ---- failover: the appliance's health checks take a killed backend out ----
   const foLb: LbSpec = { rules: [rule(4, { backends: all, healthCheck: { intervalS: 1, timeoutS: 1, healthy: 2, unhealthy: 2 } })] };
   const child = spawn('ip', ['netns', 'exec', router, process.execPath, '--import', 'tsx', join(import.meta.dirname, 'inner.ts'), 'failover', JSON.stringify(fwSpec(ports)), JSON.stringify(foLb)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  innerChildren.push(child);
   const lines = createInterface({ input: child.stdout! });
   const next = (prefix: string, ms: number) => new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no ${prefix} within ${ms} ms`)), ms);
     const on = (l: string) => { if (l.startsWith(prefix)) { clearTimeout(t); lines.off('line', on); resolve(l); } };
     lines.on('line', on);
   });
-  await next('ready', 30_000);
-  await new Promise((r) => setTimeout(r, 2500)); // the first checks pass
-  const t0 = Date.now();
-  process.kill(backends[1]!.pid, 'SIGKILL');
-  const failover = Number((await next('down', 30_000)).split(' ')[1]) - t0;
-  child.stdin!.end();
-  await new Promise((r) => child.once('exit', r));
+  const failover = await phase('failover', 90_000, async () => {
+    await next('ready', 30_000);
+    await new Promise((r) => setTimeout(r, 2500)); // the first checks pass
+    const t0 = Date.now();
+    process.kill(backends[1]!.pid, 'SIGKILL');
+    const ms = Number((await next('down', 30_000)).split(' ')[1]) - t0;
+    child.stdin!.end();
+    await new Promise((r) => child.once('exit', r));
+    return ms;
+  });
   fw.reset();
 
   // ---- 1,000 rules × 10 backends, compiled and applied ----
@@ -172,41 +234,45 @@ try {
   // cores the wall time is mostly waiting to run. Round 0 warms the JIT (an appliance applies
   // many times) and is not counted.
   const applyTimes: number[] = [], applyCpu: number[] = [];
-  for (let round = 0; round < 4; round++) {
+  for (let round = 0; round < 4; round++) await phase(`apply_1k round ${round}`, 60_000, async () => {
     big.reset();
     const c = process.cpuUsage();
     const s = performance.now();
     const d = compile(bigFw);
     d.nftables.push(...compileLbNft(bigLb));
     await big.apply(d);
-    if (round === 0) continue;
+    if (round === 0) return;
     applyTimes.push(performance.now() - s);
     const used = process.cpuUsage(c);
     applyCpu.push((used.user + used.system) / 1000);
-  }
-  await big.close();
+  });
+  await phase('apply_1k close', 30_000, () => big.close());
 
   // ---- 20 HAProxy changes (reloads) under load ----
-  await fw.apply((() => { const d = compile(fwSpec(ports)); return d; })());
+  await phase('reload firewall', 30_000, () => fw.apply(compile(fwSpec(ports))));
   const rlLb: LbSpec = { rules: [rule(5, { publicPort: 8443, algorithm: 'leastconn', backends: [all[0]!, all[2]!] })] };
   const rc = spawn('ip', ['netns', 'exec', router, process.execPath, '--import', 'tsx', join(import.meta.dirname, 'inner.ts'), 'reload', JSON.stringify(fwSpec(ports)), JSON.stringify(rlLb)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  innerChildren.push(rc);
   const rlines = createInterface({ input: rc.stdout! });
   const rnext = (prefix: string, ms: number) => new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no ${prefix} within ${ms} ms`)), ms);
     const on = (l: string) => { if (l.startsWith(prefix)) { clearTimeout(t); rlines.off('line', on); resolve(l); } };
     rlines.on('line', on);
   });
-  await rnext('ready', 30_000);
-  // The same load without changes: wrk's error count must be 0 here for the number below to mean anything.
-  const baseline = await wrk(`http://${PUB}:8443/`, true, 3);
-  const load = wrk(`http://${PUB}:8443/`, true, 8);
-  await new Promise((r) => setTimeout(r, 500));
-  rc.stdin!.write('go\n');
-  const doneLine = await rnext('done', 60_000);
-  const loaded = await load;
-  rc.stdin!.end();
-  await new Promise((r) => rc.once('exit', r));
-  await fw.close();
+  const { baseline, doneLine, loaded } = await phase('reloads under load', 150_000, async () => {
+    await rnext('ready', 30_000);
+    // The same load without changes: wrk's error count must be 0 here for the number below to mean anything.
+    const baseline = await wrk(`http://${PUB}:8443/`, true, 3);
+    const load = wrk(`http://${PUB}:8443/`, true, 8);
+    await new Promise((r) => setTimeout(r, 500));
+    rc.stdin!.write('go\n');
+    const doneLine = await rnext('done', 60_000);
+    const loaded = await load;
+    rc.stdin!.end();
+    await new Promise((r) => rc.once('exit', r));
+    return { baseline, doneLine, loaded };
+  });
+  await phase('close', 30_000, () => fw.close());
 
   const r2 = (x: number) => x.toFixed(2);
   console.error(`lb detail: connrate direct ${direct.map(Math.round).join('/')} kernel ${kernel.map(Math.round).join('/')} haproxy-tcp ${hap.map(Math.round).join('/')} conn/s; ` +
@@ -214,6 +280,15 @@ try {
     `apply_1k ${applyTimes.map(Math.round).join('/')} ms (cpu ${applyCpu.map(Math.round).join('/')} ms); reload run ${Math.round(loaded.rps)} req/s, ${doneLine.replace('done', 'reloads')}, baseline errors ${baseline.errors}`);
   console.log(`lb: l4_connrate_ratio_direct=${r2(median(kernel) / median(direct))} l4_connrate_ratio_haproxy=${r2(median(kernel) / median(hap))} l4_gbps_ratio_direct=${r2(median(gLb) / median(gDirect))} ` +
     `tls_rps_ratio_haproxy_plain=${r2(median(tGen) / median(tHand))} failover_ms=${failover} apply_1k_ms=${Math.round(median(applyTimes))} reload_failed_requests=${loaded.errors}`);
+} catch (e) {
+  failed = true;
+  console.error(e instanceof PhaseTimeout ? e.message : `lb: phase '${current}' failed: ${(e as Error).stack ?? e}`);
+  console.error(`lb: the bench's processes:\n${diagnose()}`);
 } finally {
-  await lab.cleanup();
+  for (const c of innerChildren) if (c.exitCode === null && c.pid) { try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } }
+  // Cleanup is bounded too: a stuck one must not turn a failure back into a hang.
+  await Promise.race([lab.cleanup(), new Promise((r) => setTimeout(r, 30_000).unref())]);
 }
+if (failed) { console.log(`lb: FAILED in phase '${current}'`); process.exit(1); }
+// Nothing may keep the process alive after the summary (a leftover handle was a hang, too).
+process.exit(0);

@@ -39,6 +39,10 @@ export function compileHaproxy(spec: LbSpec, paths: HaproxyPaths): string {
     '    timeout server 60s',
     '    timeout http-keep-alive 10s',
     '    option dontlognull',
+    // As CloudStack's VR: a connection refused by a server that died between two checks is
+    // retried on another one, so a failing backend costs no request.
+    '    retries 3',
+    '    option redispatch',
     '',
   ];
   for (const r of haproxyRules(spec)) {
@@ -57,6 +61,10 @@ export function compileHaproxy(spec: LbSpec, paths: HaproxyPaths): string {
     out.push(`backend ${backendName(r.id)}`);
     out.push(`    mode ${mode}`);
     out.push(`    balance ${r.algorithm}`);
+    // Consistent hashing: `balance source` is map-based by default, and HAProxy refuses runtime
+    // `add server` on a map-based backend; consistent hashing also moves only the clients of a
+    // server that comes or goes.
+    if (r.algorithm === 'source') out.push('    hash-type consistent');
     const st = r.stickiness;
     let cookie = false;
     if (st?.method === 'LbCookie') {
@@ -75,19 +83,28 @@ export function compileHaproxy(spec: LbSpec, paths: HaproxyPaths): string {
     const hc = r.healthCheck;
     // httpchk counts 2xx and 3xx answers as healthy (CloudStack's VR does the same).
     if (hc?.pingPath) out.push(`    option httpchk GET ${hc.pingPath}`);
-    if (hc) out.push(`    timeout check ${hc.timeoutS}s`, `    default-server inter ${hc.intervalS}s rise ${hc.healthy} fall ${hc.unhealthy}`);
-    for (const b of r.backends) {
-      const name = serverName(b.vmId, b.ip);
-      const opts = [
-        ...(hc ? ['check'] : []),
-        ...(cookie ? [`cookie ${name}`] : []),
-        ...(r.protocol === 'tcp-proxy' ? ['send-proxy'] : []),
-      ];
-      out.push(`    server ${name} ${b.ip}:${r.privatePort}${opts.length ? ` ${opts.join(' ')}` : ''}`);
-    }
+    if (hc) out.push(`    timeout check ${hc.timeoutS}s`);
+    for (const b of r.backends) out.push(`    server ${serverArgs(r, b, cookie)}`);
     out.push('');
   }
   return out.join('\n');
+}
+
+/**
+ * `<name> <ip>:<port> [options]` of a backend's server line. The runtime API's `add server`
+ * takes the same arguments, so a member added at run time is the server a reload would make.
+ * Check timing is on each server, not in `default-server`: dynamic servers ignore
+ * default-server (HAProxy 2.6).
+ */
+export function serverArgs(r: LbRule, b: LbRule['backends'][number], cookie = r.stickiness?.method === 'LbCookie'): string {
+  const name = serverName(b.vmId, b.ip);
+  const hc = r.healthCheck;
+  const opts = [
+    ...(hc ? ['check', `inter ${hc.intervalS}s`, `rise ${hc.healthy}`, `fall ${hc.unhealthy}`] : []),
+    ...(cookie ? [`cookie ${name}`] : []),
+    ...(r.protocol === 'tcp-proxy' ? ['send-proxy'] : []),
+  ];
+  return `${name} ${b.ip}:${r.privatePort}${opts.length ? ` ${opts.join(' ')}` : ''}`;
 }
 
 /** The PEM file HAProxy reads for a rule: certificate, chain, then key. */

@@ -12,6 +12,7 @@
 //     iifname @public_ifs  meta mark set (ip daddr . l4proto . dport . saddr) map @lb_base4  (same, listeners with a cidrlist)
 //     marked  meta mark @lb_hits                                  (counted per rule: element comment = rule id)
 //     marked  meta mark vmap @lb_disp                             (→ jump lb_rr<N> | lb_sh<N>)
+//     marked  meta mark @lb_bhits                                 (counted per slot: element comment = <rule id>/<backend ip>)
 //     marked  dnat ip to meta mark map @lb_addr4 : (meta mark & ~slots) map @lb_port4
 //     marked  meta mark set 0                                     (a listener without a live backend: no DNAT)
 //   chain lb_rr<N>: numgen inc mod N vmap { j : goto lb_slot<j> }          (roundrobin over N healthy backends)
@@ -42,6 +43,28 @@ const JHASH_SEED = 0x1f10a7;
 
 /** Health of backends by rule id and backend IP; absent = healthy (no check, or not yet run). */
 export type LbHealth = ReadonlyMap<string, ReadonlySet<string>>;
+
+/**
+ * The counter id of a backend of a rule (the comment of its lb_bhits element). A slot element's
+ * comment names the backend it sends to, so a slot that changes backend (health, membership) is
+ * a new element: the applier replaces it, and the router hands the old one's counter, read just
+ * before, to LbService.keep().
+ */
+export const memberKey = (ruleId: string, ip: string): string => `${ruleId}/${ip}`;
+
+/** Slot mark → member key of the lb_bhits elements in compiled commands. */
+export function slotMembers(cmds: Command[]): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const c of cmds) {
+    const s = 'add' in c ? (c.add as { set?: { name: string; elem?: unknown[] } }).set : undefined;
+    if (s?.name !== 'lb_bhits') continue;
+    for (const e of s.elem ?? []) {
+      const el = (e as { elem?: { val: number; comment?: string } }).elem;
+      if (el?.comment) out.set(el.val, el.comment);
+    }
+  }
+  return out;
+}
 
 /** Rules of the spec that run in the kernel. */
 export const kernelRules = (s: LbSpec): LbRule[] => s.rules.filter((r) => lbEngine(r) === 'kernel');
@@ -82,6 +105,7 @@ export function compileLbNft(spec: LbSpec, down: LbHealth = new Map()): Command[
   // Rules without a cidrlist are looked up by an exact 3-part key (hash: cheap to load and to
   // match); rules with one by the 4-part key with the source prefix (interval).
   const hits: Expr[] = [];
+  const bhits: Expr[] = [];
   const disp: Array<[Expr, Verdict]> = [];
   const base: Array<[Expr, Expr]> = [], baseX: Array<[Expr, Expr]> = [];
   const addr: Array<[Expr, Expr]> = [];
@@ -103,7 +127,10 @@ export function compileLbNft(spec: LbSpec, down: LbHealth = new Map()): Command[
       disp.push([b, jump(`${sticky ? 'lb_sh' : 'lb_rr'}${live.length}`)]);
       port.push([b, r.privatePort]);
     }
-    live.forEach((be, i) => addr.push([(b | i) >>> 0, be.ip]));
+    live.forEach((be, i) => {
+      addr.push([(b | i) >>> 0, be.ip]);
+      bhits.push(elem((b | i) >>> 0, { comment: memberKey(r.id, be.ip) }));
+    });
   });
   const key4 = ['ipv4_addr', 'inet_proto', 'inet_service', 'ipv4_addr'];
   const key3 = ['ipv4_addr', 'inet_proto', 'inet_service'];
@@ -119,6 +146,7 @@ export function compileLbNft(spec: LbSpec, down: LbHealth = new Map()): Command[
   const size = hashSize(Math.max(addr.length, baseX.length));
   const cmds: Command[] = [
     { add: { set: { ...set(t, 'lb_hits', 'mark', { counters: true, elem: hits }), size } } },
+    { add: { set: { ...set(t, 'lb_bhits', 'mark', { counters: true, elem: bhits }), size } } },
     { add: { chain: baseChain(t, 'lb_nat', 'nat', 'prerouting', LB_NAT_PRIORITY) } },
   ];
   for (let j = 0; j < slots; j++) cmds.push({ add: { chain: chain(t, `lb_slot${j}`) } });
@@ -144,6 +172,8 @@ export function compileLbNft(spec: LbSpec, down: LbHealth = new Map()): Command[
     { add: { rule: rule(t, 'lb_nat', onPublic, mangle(meta('mark'), map(dispKey, ref('lb_base4')))) } },
     { add: { rule: rule(t, 'lb_nat', marked, match(meta('mark'), ref('lb_hits'))) } },
     { add: { rule: rule(t, 'lb_nat', marked, vmap(meta('mark'), ref('lb_disp'))) } },
+    // Per backend: the mark now carries the slot (a failed lookup, no live backend, counts nothing).
+    { add: { rule: rule(t, 'lb_nat', marked, match(meta('mark'), ref('lb_bhits'))) } },
     { add: { rule: rule(t, 'lb_nat', marked, match(meta('l4proto'), anonSet(['tcp', 'udp'])), dnat({ family: 'ip', addr: map(meta('mark'), ref('lb_addr4')), port: map({ '&': [meta('mark'), slotMarkMask] } as unknown as Expr, ref('lb_port4')) })) } },
     { add: { rule: rule(t, 'lb_nat', marked, mangle(meta('mark'), 0)) } },
   );

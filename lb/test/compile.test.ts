@@ -58,7 +58,8 @@ test('the generated HAProxy configuration is accepted by haproxy -c (TLS, cookie
   t.true(cfg.includes('cookie SRV insert indirect nocache'));
   t.true(cfg.includes('stick on req.cook(JSESSIONID)'));
   t.true(cfg.includes('option httpchk GET /health'));
-  t.true(cfg.includes('default-server inter 2s rise 2 fall 3'));
+  // Check timing on each server line (the runtime API's add server ignores default-server).
+  t.true(cfg.includes(`server ${uid(100)}_10-1-1-11 10.1.1.11:80 check inter 2s rise 2 fall 3\n`));
   t.true(cfg.includes('send-proxy'));
   t.true(cfg.includes('acl allowed src 203.0.113.0/24'));
   writeFileSync(join(dir, 'h.cfg'), cfg);

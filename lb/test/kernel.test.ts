@@ -9,6 +9,10 @@ import { emptyFirewallSpec, type FirewallSpec } from '@flotilla/protocol/firewal
 import type { LbRule, LbSpec } from '@flotilla/protocol/lb';
 import { compileLbNft, type LbHealth } from '../src/nft.ts';
 import { httpNames, lbTopology, tally, type LbTopology } from './helpers/topology.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LbService } from '../../routers/src/lb/service.ts';
 
 const skip = kernelTestsUnavailable();
 const ktest = skip ? test.skip : test.serial;
@@ -100,4 +104,43 @@ ktest('a backend marked down leaves the rotation by an element update (counters 
   t.is((await load()).mode, 'elements');
   t.deepEqual(Object.keys(tally(await httpNames(lab, topo.outside, `http://${PUB}/`, 9))).sort(), ['be1', 'be2', 'be3']);
   t.is(fw.unattributed, 0);
+});
+
+ktest('per-backend counters: kept when a membership change replaces slot elements, and across a full replace (LbService)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flt-lbk-'));
+  const svc = new LbService(dir, () => undefined);
+  t.teardown(async () => { await svc.close(); rmSync(dir, { recursive: true, force: true }); });
+  // What the router does on each load: counters just before, then keep() with the applier's mode.
+  const loadSvc = async (s: LbSpec) => {
+    await svc.apply(s);
+    const before = await fw.counters();
+    const d = compile(firewall());
+    d.nftables.push(...svc.nftCommands());
+    const r = await fw.apply(d);
+    svc.keep(before, r.mode);
+    return r.mode;
+  };
+  const members = async () => (await svc.status(await fw.counters()))[uid(1)]!.members!;
+  const [be1, be2, be3] = topo.backends.map((b) => b.ip) as [string, string, string];
+  await loadSvc(lbSpec());
+  await httpNames(lab, topo.outside, `http://${PUB}/`, 12);
+  const m0 = await members();
+  for (const ip of [be1, be2, be3]) t.true(m0[ip]!.packets >= 4, JSON.stringify(m0));
+  // be2 leaves rule 1: slot 1 now sends to be3 (a new element), slot 2 goes.
+  const without2: LbSpec = { rules: lbSpec().rules.map((r) => (r.id === uid(1) ? { ...r, backends: r.backends.filter((b) => b.ip !== be2) } : r)) };
+  t.is(await loadSvc(without2), 'elements');
+  t.deepEqual(Object.keys(tally(await httpNames(lab, topo.outside, `http://${PUB}/`, 10))).sort(), ['be1', 'be3']);
+  const m1 = await members();
+  t.is(m1[be2]!.packets, m0[be2]!.packets, 'a removed backend keeps its count (no reset, no growth)');
+  t.true(m1[be1]!.packets >= m0[be1]!.packets + 5, `${JSON.stringify(m0)} → ${JSON.stringify(m1)}`);
+  t.true(m1[be3]!.packets >= m0[be3]!.packets + 5, `be3 moved to another slot and kept its count: ${JSON.stringify(m0)} → ${JSON.stringify(m1)}`);
+  t.true(m1[be1]!.bytes > m0[be1]!.bytes);
+  // A full replace (here: a rule with 9 backends grows the slot chains) resets the kernel's
+  // counters: the service has kept them.
+  const nine = Array.from({ length: 9 }, (_, i) => ({ vmId: uid(200 + i), ip: `10.1.1.${50 + i}` }));
+  t.is(await loadSvc({ rules: [...without2.rules, rule(9, { publicPort: 90, backends: nine })] }), 'full');
+  const m2 = await members();
+  for (const ip of [be1, be2, be3]) t.true(m2[ip]!.packets >= m1[ip]!.packets, `${JSON.stringify(m1)} → ${JSON.stringify(m2)}`);
+  t.is(fw.unattributed, 0);
+  await loadSvc(lbSpec());
 });

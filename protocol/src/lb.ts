@@ -104,6 +104,11 @@ export const LbRuleStatus = Type.Object({
   packets: Type.Integer({ minimum: 0 }),
   bytes: Type.Integer({ minimum: 0 }),
   sessions: Type.Integer({ minimum: 0 }),
+  /** Per backend IP, accumulated the same way (a removed member's counters are kept until the
+   *  rule goes): kernel rules count connections by the slot each was sent to. */
+  members: Type.Optional(Type.Record(Type.String(), Type.Object({
+    packets: Type.Integer({ minimum: 0 }), bytes: Type.Integer({ minimum: 0 }), sessions: Type.Integer({ minimum: 0 }),
+  }, { additionalProperties: false }))),
 }, { additionalProperties: false });
 export const LbStatus = Type.Record(RuleId, LbRuleStatus);
 export type LbRuleStatus = Static<typeof LbRuleStatus>;

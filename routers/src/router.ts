@@ -136,7 +136,7 @@ export class Router {
     this.firewall ??= new NftApplier();
     const before = this.lbInTable ? await this.firewall.counters().catch(() => undefined) : undefined;
     const r = await this.firewall.apply(doc);
-    if (r.mode === 'full' && before) this.lb.keep(before);
+    if (spec.lb) this.lb.keep(before, r.mode);
     this.lbInTable = !!spec.lb;
   }
 
@@ -281,7 +281,8 @@ export class Router {
   /** Per-rule firewall counters, read back from the kernel (undefined: no firewall applied). */
   async firewallCounters(): Promise<RuleCounters | undefined> {
     if (!this.firewall || !this.applied?.firewall) return undefined;
-    try { return await this.firewall.counters(); } catch (e) { this.health.firewall = { ok: false, detail: `counters: ${(e as Error).message}` }; return undefined; }
+    // Only rule ids: the LB's per-backend counters (<rule id>/<ip>) go in its own report.
+    try { return Object.fromEntries(Object.entries(await this.firewall.counters()).filter(([k]) => !k.includes('/'))); } catch (e) { this.health.firewall = { ok: false, detail: `counters: ${(e as Error).message}` }; return undefined; }
   }
 
   report(): { appliedGeneration: number | null; health: Record<string, ServiceHealth>; counters: RouterCounters } {

@@ -77,6 +77,9 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   const listed = (await api.ok('listLoadBalancerRules', { id: ruleId })).loadbalancerrule[0];
   t.is(listed.engine, 'kernel');
   t.true(listed.packets >= 30, JSON.stringify(listed));
+  // Per backend (kernel: connections by the slot each was sent to).
+  t.is(listed.backendcounters.length, 3, JSON.stringify(listed));
+  t.true(listed.backendcounters.every((b: { packets: number }) => b.packets >= 6), JSON.stringify(listed));
 
   // Conflicts with port forwards on the same public port: 537 with CloudStack's text.
   progress('Conflicts with port forwards on the same');
@@ -103,6 +106,14 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   t.deepEqual(Object.keys(tally(await names(w, `http://${pub.ipaddress}/`, 12))).sort(), ['vm1', 'vm3']);
   const hc = (await api.ok('listLBHealthCheckPolicies', { lbruleid: ruleId })).healthcheckpolicies[0].healthcheckpolicy[0];
   t.like(hc, { pingpath: '/', healthcheckinterval: 2, responsetime: 2, healthcheckthresshold: 2, unhealthcheckthresshold: 2 });
+  // The policy lists each member's state as the router's checks see it.
+  t.deepEqual(hc.backends.find((b: { ip: string }) => b.ip === vms[1].nic[0].ipaddress), { ip: vms[1].nic[0].ipaddress, state: 'Inactive' });
+  t.deepEqual(hc.backends.filter((b: { state: string }) => b.state === 'Active').length, 2);
+  // updateLBHealthCheckPolicy (CloudStack's UpdateLBHealthCheckPolicyCmd): the display flag, stored and filtered.
+  const hcUpd = (await api.jobOk('updateLBHealthCheckPolicy', { id: hc.id, fordisplay: false })).healthcheckpolicies;
+  t.is(hcUpd.healthcheckpolicy[0].fordisplay, false);
+  t.deepEqual((await api.ok('listLBHealthCheckPolicies', { lbruleid: ruleId, fordisplay: true })).healthcheckpolicies[0].healthcheckpolicy ?? [], []);
+  t.is((await api.ok('listLBHealthCheckPolicies', { lbruleid: ruleId, fordisplay: false })).healthcheckpolicies[0].healthcheckpolicy[0].id, hc.id);
   await api.jobOk('startVirtualMachine', { id: vms[1].id });
   await leased(w, await nsOf(w, vms[1].id), vms[1].nic[0].ipaddress);
   await waitFor(async () => (await states()).vm2 === 'Active', 'vm2 Active again', 30_000);
@@ -127,7 +138,9 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   const ck = (await api.jobOk('createLoadBalancerRule', { publicipid: pub.id, name: 'sticky', algorithm: 'roundrobin', publicport: 8080, privateport: 80 })).loadbalancer;
   await api.jobOk('assignToLoadBalancerRule', { id: ck.id, virtualmachineids: vms.map((v) => v.id).join(',') });
   const st = (await api.jobOk('createLBStickinessPolicy', { lbruleid: ck.id, name: 'c1', methodname: 'LbCookie', 'param[0].name': 'cookie-name', 'param[0].value': 'FLTSRV' })).stickinesspolicies;
-  t.like(st.stickinesspolicy[0], { methodname: 'LbCookie', name: 'c1' });
+  t.like(st.stickinesspolicy[0], { methodname: 'LbCookie', name: 'c1', fordisplay: true });
+  const stUpd = (await api.jobOk('updateLBStickinessPolicy', { id: st.stickinesspolicy[0].id, fordisplay: false })).stickinesspolicies;
+  t.is(stUpd.stickinesspolicy[0].fordisplay, false);
   t.is((await api.ok('listLoadBalancerRules', { id: ck.id })).loadbalancerrule[0].engine, 'haproxy');
   const jar = `/tmp/flt-lb-jar-${process.pid}`;
   t.teardown(() => rmSync(jar, { force: true }));
@@ -137,6 +150,19 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   t.is(Object.keys(tally(await names(w, `http://${pub.ipaddress}:8080/`, 9))).length, 3, 'without the cookie: round robin');
   const counted = (await api.ok('listLoadBalancerRules', { id: ck.id })).loadbalancerrule[0];
   t.true(counted.sessions >= 17, JSON.stringify(counted));
+  // Per-backend counters on the rule (and beside each address's state in lbvmips).
+  t.is(counted.backendcounters.length, 3, JSON.stringify(counted));
+  t.true(counted.backendcounters.every((b: { sessions: number; bytes: number }) => b.sessions >= 1 && b.bytes > 0), JSON.stringify(counted));
+  const ipStates = (await api.ok('listLoadBalancerRuleInstances', { id: ck.id, lbvmips: true })).lbrulevmidip.map((x: { lbvmipstates: Array<{ sessions?: number }> }) => x.lbvmipstates[0]!);
+  t.true(ipStates.every((x: { state: string; sessions?: number }) => x.state === 'Active' && (x.sessions ?? 0) >= 1), JSON.stringify(ipStates));
+  // HAProxy members change under a connection loop (runtime API, no reload): no failed request,
+  // the removed member's counters stay on the rule.
+  progress('HAProxy members change under a connecti');
+  const hloop = w.lab.tryExec(w.uplink, ['sh', '-c', `for i in $(seq 60); do curl -sS --max-time 3 http://${pub.ipaddress}:8080/ >/dev/null || echo FAIL; done`], { timeoutMs: 120_000 });
+  await api.jobOk('removeFromLoadBalancerRule', { id: ck.id, virtualmachineids: vms[2].id });
+  await api.jobOk('assignToLoadBalancerRule', { id: ck.id, virtualmachineids: vms[2].id });
+  const hout = await hloop;
+  t.false(hout.stdout.includes('FAIL'), hout.stdout);
 
   // TLS termination with a certificate made by openssl here.
   progress('TLS termination with a certificate made ');
@@ -160,6 +186,9 @@ kernelTest('load balancing: CloudStack\'s API drives kernel L4 rules and HAProxy
   const lim = (await api.jobOk('createLoadBalancerRule', { publicipid: pub.id, name: 'lim', algorithm: 'roundrobin', publicport: 81, privateport: 80, cidrlist: '203.0.113.1/32' })).loadbalancer;
   await api.jobOk('assignToLoadBalancerRule', { id: lim.id, virtualmachineids: vms[0].id });
   t.is((await names(w, `http://${pub.ipaddress}:81/`, 1))[0], 'vm1');
+  // fordisplay on the rule: stored by update, filtered by list.
+  t.is((await api.jobOk('updateLoadBalancerRule', { id: lim.id, fordisplay: false })).loadbalancer.fordisplay, false);
+  t.deepEqual((await api.ok('listLoadBalancerRules', { fordisplay: false })).loadbalancerrule.map((x: { id: string }) => x.id), [lim.id]);
   t.is((await names(w, `http://${pub.ipaddress}:81/`, 1, [], '203.0.113.2'))[0], 'FAIL');
 
   // Another tenant sees and changes none of it.

@@ -4,7 +4,7 @@
 // firewall applier's element fast path: no rule or chain changes, counters kept); it returns
 // after `healthy` successes. Counters are accumulated across full reloads of the table.
 import net from 'node:net';
-import { compileLbNft, kernelRules } from '@flotilla/lb/nft';
+import { compileLbNft, kernelRules, slotMembers } from '@flotilla/lb/nft';
 import { lbEngine, type LbRule, type LbSpec, type LbStatus } from '@flotilla/protocol/lb';
 import type { RuleCounters } from '@flotilla/protocol/firewall';
 import type { Command } from '@flotilla/firewall/nft/types';
@@ -43,6 +43,11 @@ export class LbService {
   private readonly probes = new Map<string, Probe>();
   /** Kernel counters of tables replaced by a full apply (rule id → sum). */
   private readonly base = new Map<string, { packets: number; bytes: number }>();
+  /** Per backend (memberKey → sum): counters of slot elements that were replaced or removed. */
+  private readonly memberBase = new Map<string, { packets: number; bytes: number }>();
+  /** Slot mark → member key: of the last nftCommands() and of the table last applied. */
+  private pendingSlots = new Map<number, string>();
+  private appliedSlots = new Map<number, string>();
 
   /** `onHealth` re-applies the firewall document (called when a kernel backend changes state). */
   constructor(stateDir: string, private readonly onHealth: () => void) {
@@ -50,13 +55,19 @@ export class LbService {
   }
 
   /** The LB's nft commands for the current spec and health. */
-  nftCommands(): Command[] { return compileLbNft(this.spec, this.down); }
+  nftCommands(): Command[] {
+    const cmds = compileLbNft(this.spec, this.down);
+    this.pendingSlots = slotMembers(cmds);
+    return cmds;
+  }
 
   get hasKernelRules(): boolean { return kernelRules(this.spec).length > 0; }
 
   /** New spec: health probes follow it, HAProxy follows it. */
   async apply(spec: LbSpec | undefined): Promise<void> {
     this.spec = spec ?? { rules: [] };
+    const ids = new Set(this.spec.rules.map((r) => r.id));
+    for (const k of this.memberBase.keys()) if (!ids.has(k.slice(0, k.indexOf('/')))) this.memberBase.delete(k);
     const wanted = new Map<string, { r: LbRule; ip: string }>();
     for (const r of kernelRules(this.spec)) if (r.healthCheck) for (const b of r.backends) wanted.set(`${r.id}|${b.ip}|${r.privatePort}|${JSON.stringify(r.healthCheck)}`, { r, ip: b.ip });
     for (const [k, p] of this.probes) if (!wanted.has(k)) { clearInterval(p.timer); this.probes.delete(k); }
@@ -89,8 +100,24 @@ export class LbService {
     void run();
   }
 
-  /** Called with the counters read just before a full table replace (they reset with it). */
-  keep(before: RuleCounters): void {
+  /**
+   * Called after each table load with the counters read just before it (undefined: the table had
+   * no LB part) and the applier's mode. A full replace resets every counter; an element update
+   * replaces the slot elements whose backend changed (their comment names it).
+   */
+  keep(before: RuleCounters | undefined, mode: string): void {
+    const prev = this.appliedSlots;
+    this.appliedSlots = this.pendingSlots;
+    if (!before) return;
+    const gone = new Set<string>();
+    for (const [mark, key] of prev) if (mode === 'full' || this.appliedSlots.get(mark) !== key) gone.add(key);
+    for (const key of gone) {
+      const c = before[key];
+      if (!c) continue;
+      const b = this.memberBase.get(key) ?? { packets: 0, bytes: 0 };
+      this.memberBase.set(key, { packets: b.packets + c.packets, bytes: b.bytes + c.bytes });
+    }
+    if (mode !== 'full') return;
     for (const r of kernelRules(this.spec)) {
       const c = before[r.id];
       if (!c) continue;
@@ -105,7 +132,7 @@ export class LbService {
     for (const r of this.spec.rules) {
       if (lbEngine(r) === 'haproxy') {
         const h = hp.get(r.id);
-        out[r.id] = { engine: 'haproxy', backends: h?.backends ?? {}, packets: 0, bytes: h?.bytes ?? 0, sessions: h?.sessions ?? 0 };
+        out[r.id] = { engine: 'haproxy', backends: h?.backends ?? {}, packets: 0, bytes: h?.bytes ?? 0, sessions: h?.sessions ?? 0, members: h?.members ?? {} };
         continue;
       }
       const b = this.base.get(r.id) ?? { packets: 0, bytes: 0 };
@@ -113,7 +140,19 @@ export class LbService {
       const down = this.down.get(r.id);
       const backends: Record<string, 'Active' | 'Inactive' | 'Unknown'> = {};
       for (const m of r.backends) backends[m.ip] = down?.has(m.ip) ? 'Inactive' : 'Active';
-      out[r.id] = { engine: 'kernel', backends, packets: b.packets + c.packets, bytes: b.bytes + c.bytes, sessions: b.packets + c.packets };
+      // Per backend: kept counters of its replaced slot elements plus the live ones (connections
+      // = first packets, as for the rule).
+      const members: Record<string, { packets: number; bytes: number; sessions: number }> = {};
+      const prefix = `${r.id}/`;
+      for (const src of [this.memberBase, new Map(Object.entries(fw ?? {}))]) {
+        for (const [k, v] of src) {
+          if (!k.startsWith(prefix)) continue;
+          const ip = k.slice(prefix.length);
+          const m = members[ip] ?? { packets: 0, bytes: 0, sessions: 0 };
+          members[ip] = { packets: m.packets + v.packets, bytes: m.bytes + v.bytes, sessions: m.sessions + v.packets };
+        }
+      }
+      out[r.id] = { engine: 'kernel', backends, packets: b.packets + c.packets, bytes: b.bytes + c.bytes, sessions: b.packets + c.packets, members };
     }
     return out;
   }

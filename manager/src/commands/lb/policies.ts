@@ -68,7 +68,7 @@ export const createLBStickinessPolicy = command({
     // The spec carries seconds and the cookie name (lbSpecOf maps the params).
     const stored = { ...params, ...(params.expire ? { expire: String(seconds(params.expire)) } : {}), ...(params.holdtime ? { holdtime: String(seconds(params.holdtime)) } : {}), ...(params['cookie-name'] ? { cookiename: params['cookie-name'] } : {}) };
     await changeNetwork(ctx, r.network_id, async (sql) => {
-      await sql.query('INSERT INTO lb_stickiness (id, rule_id, name, description, method, params) VALUES ($1,$2,$3,$4,$5,$6)', [id, r.id, a.name, a.description ?? null, a.methodname, JSON.stringify(stored)]);
+      await sql.query('INSERT INTO lb_stickiness (id, rule_id, name, description, method, params, for_display) VALUES ($1,$2,$3,$4,$5,$6,$7)', [id, r.id, a.name, a.description ?? null, a.methodname, JSON.stringify(stored), a.fordisplay ?? true]);
     }, async (sql) => { await sql.query('DELETE FROM lb_stickiness WHERE id = $1', [id]); });
     ctx.setResource('LoadBalancerRule', r.id);
     return stickinessView(r, await stickyOf(ctx, r.id));
@@ -113,7 +113,57 @@ export const listLBStickinessPolicies = command({
     }
     if (!ruleId) throw paramError('Unable to execute API command listlbstickinesspolicies due to missing parameter lbruleid (or id)');
     const r = await lbById(ctx, ruleId, 'lbruleid');
-    return [stickinessView(r, await stickyOf(ctx, r.id))];
+    const p = await stickyOf(ctx, r.id);
+    return [stickinessView(r, p && (a.fordisplay === undefined || (p.for_display !== false) === a.fordisplay) ? p : undefined)];
+  },
+});
+
+const UPDATE_POLICY_PARAMS = (entity: 'lbstickinesspolicy' | 'lbhealthcheckpolicy', what: string) => ({
+  id: { type: 'uuid', entity, required: true, description: `id of ${what}` },
+  customid: { type: 'string', description: 'an optional field, in case you want to set a custom id to the resource. Allowed to Root Admins only', adminOnly: true },
+  fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the rule to the end user or not' },
+}) as const;
+
+// CloudStack's update of a policy changes only its display flag (and custom id): nothing the
+// router runs, so no network change is made.
+export const updateLBStickinessPolicy = command({
+  name: 'updateLBStickinessPolicy', description: 'Updates load balancer stickiness policy', since: '4.4', roles: ALL_ROLES, response: STICKINESS, shape: 'object',
+  isAsync: true, transactional: false, event: 'LB.STICKINESSPOLICY.UPDATE', instance: { type: 'FirewallRule', param: 'id' }, related: ['listLBStickinessPolicies'],
+  params: UPDATE_POLICY_PARAMS('lbstickinesspolicy', 'LB Stickiness policy'),
+  async create(ctx, a) {
+    if (a.customid) throw paramError('customid is not supported: Flotilla keeps the policy\'s UUID');
+    const p = (await ctx.services.db.query<StickyRow>('SELECT * FROM lb_stickiness WHERE id = $1', [a.id]))[0];
+    if (!p) throw paramError(`Unable to find stickiness policy by id=${a.id}`);
+    await lbById(ctx, p.rule_id);
+  },
+  async handler(ctx, a) {
+    const p = (await ctx.services.db.query<StickyRow>('SELECT * FROM lb_stickiness WHERE id = $1', [a.id]))[0];
+    if (!p) throw paramError(`Unable to find stickiness policy by id=${a.id}`);
+    const r = await lbById(ctx, p.rule_id);
+    if (a.fordisplay !== undefined) await ctx.services.db.query('UPDATE lb_stickiness SET for_display = $2 WHERE id = $1', [p.id, a.fordisplay]);
+    ctx.setResource('LoadBalancerRule', r.id);
+    return stickinessView(r, await stickyOf(ctx, r.id));
+  },
+});
+
+export const updateLBHealthCheckPolicy = command({
+  name: 'updateLBHealthCheckPolicy', description: 'Updates load balancer health check policy', since: '4.4', roles: ALL_ROLES, response: HEALTH_CHECK, shape: 'object',
+  isAsync: true, transactional: false, event: 'LB.HEALTHCHECKPOLICY.UPDATE', instance: { type: 'FirewallRule', param: 'id' }, related: ['listLBHealthCheckPolicies'],
+  params: UPDATE_POLICY_PARAMS('lbhealthcheckpolicy', 'load balancer health check policy'),
+  async create(ctx, a) {
+    if (a.customid) throw paramError('customid is not supported: Flotilla keeps the policy\'s UUID');
+    const h = (await ctx.services.db.query<HealthRow>('SELECT * FROM lb_healthchecks WHERE id = $1', [a.id]))[0];
+    if (!h) throw paramError(`Unable to find health check policy by id=${a.id}`);
+    await lbById(ctx, h.rule_id);
+  },
+  async handler(ctx, a) {
+    const h = (await ctx.services.db.query<HealthRow>('SELECT * FROM lb_healthchecks WHERE id = $1', [a.id]))[0];
+    if (!h) throw paramError(`Unable to find health check policy by id=${a.id}`);
+    const r = await lbById(ctx, h.rule_id);
+    if (a.fordisplay !== undefined) await ctx.services.db.query('UPDATE lb_healthchecks SET for_display = $2 WHERE id = $1', [h.id, a.fordisplay]);
+    ctx.setResource('LoadBalancerRule', r.id);
+    const st = (await lbStatuses(ctx, [r.network_id])).get(r.id);
+    return healthView(r, await healthOf(ctx, r.id), st);
   },
 });
 
@@ -145,8 +195,8 @@ export const createLBHealthCheckPolicy = command({
     const id = ctx.newId ?? randomUUID();
     // CloudStack's defaults: 5 s interval, 2 s timeout, 2 healthy, 10 unhealthy.
     await changeNetwork(ctx, r.network_id, async (sql) => {
-      await sql.query('INSERT INTO lb_healthchecks (id, rule_id, description, ping_path, interval_s, timeout_s, healthy, unhealthy) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)',
-        [id, r.id, a.description ?? null, a.pingpath ?? null, a.intervaltime ?? 5, a.responsetimeout ?? 2, a.healthythreshold ?? 2, a.unhealthythreshold ?? 10]);
+      await sql.query('INSERT INTO lb_healthchecks (id, rule_id, description, ping_path, interval_s, timeout_s, healthy, unhealthy, for_display) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)',
+        [id, r.id, a.description ?? null, a.pingpath ?? null, a.intervaltime ?? 5, a.responsetimeout ?? 2, a.healthythreshold ?? 2, a.unhealthythreshold ?? 10, a.fordisplay ?? true]);
     }, async (sql) => { await sql.query('DELETE FROM lb_healthchecks WHERE id = $1', [id]); });
     ctx.setResource('LoadBalancerRule', r.id);
     return healthView(r, await healthOf(ctx, r.id));
@@ -192,7 +242,8 @@ export const listLBHealthCheckPolicies = command({
     if (!ruleId) throw paramError('Unable to execute API command listlbhealthcheckpolicies due to missing parameter lbruleid (or id)');
     const r = await lbById(ctx, ruleId, 'lbruleid');
     const st = (await lbStatuses(ctx, [r.network_id])).get(r.id);
-    return [healthView(r, await healthOf(ctx, r.id), st)];
+    const h = await healthOf(ctx, r.id);
+    return [healthView(r, h && (a.fordisplay === undefined || (h.for_display !== false) === a.fordisplay) ? h : undefined, st)];
   },
 });
 

@@ -94,9 +94,9 @@ export const createLoadBalancerRule = command({
     await ctx.services.db.tx(async (sql) => {
       const fwId = a.openfirewall === false ? null : randomUUID();
       await sql.query(
-        `INSERT INTO lb_rules (id, name, description, network_id, ip_address_id, account_id, domain_id, public_port, private_port, protocol, algorithm, source_cidrs, firewall_rule_id, state)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,'Add')`,
-        [id, a.name, a.description ?? null, ip.network_id, ip.id, ip.account_id, ip.domain_id, a.publicport, a.privateport, protocol, a.algorithm, a.cidrlist ?? [], fwId]);
+        `INSERT INTO lb_rules (id, name, description, network_id, ip_address_id, account_id, domain_id, public_port, private_port, protocol, algorithm, source_cidrs, firewall_rule_id, state, for_display)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,'Add',$14)`,
+        [id, a.name, a.description ?? null, ip.network_id, ip.id, ip.account_id, ip.domain_id, a.publicport, a.privateport, protocol, a.algorithm, a.cidrlist ?? [], fwId, a.fordisplay ?? true]);
       if (fwId) {
         // openfirewall: the firewall rule CloudStack creates for the public port and the rule's sources.
         await sql.query(
@@ -143,9 +143,9 @@ export const updateLoadBalancerRule = command({
     const r = await lbById(ctx, a.id);
     if (a.customid) throw paramError('customid is not supported: Flotilla keeps the rule\'s UUID');
     await changeNetwork(ctx, r.network_id, async (sql) => {
-      await sql.query('UPDATE lb_rules SET name = coalesce($2, name), description = coalesce($3, description), algorithm = coalesce($4, algorithm), protocol = coalesce($5, protocol) WHERE id = $1',
-        [r.id, a.name ?? null, a.description ?? null, a.algorithm ?? null, a.protocol ?? null]);
-    }, async (sql) => { await sql.query('UPDATE lb_rules SET name = $2, description = $3, algorithm = $4, protocol = $5 WHERE id = $1', [r.id, r.name, r.description, r.algorithm, r.protocol]); });
+      await sql.query('UPDATE lb_rules SET name = coalesce($2, name), description = coalesce($3, description), algorithm = coalesce($4, algorithm), protocol = coalesce($5, protocol), for_display = coalesce($6, for_display) WHERE id = $1',
+        [r.id, a.name ?? null, a.description ?? null, a.algorithm ?? null, a.protocol ?? null, a.fordisplay ?? null]);
+    }, async (sql) => { await sql.query('UPDATE lb_rules SET name = $2, description = $3, algorithm = $4, protocol = $5, for_display = $6 WHERE id = $1', [r.id, r.name, r.description, r.algorithm, r.protocol, r.for_display !== false]); });
     ctx.setResource('LoadBalancerRule', r.id);
     return viewOf(ctx, r.id);
   },
@@ -192,7 +192,7 @@ export const listLoadBalancerRules = command({
     if (a.projectid) return [];
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
     const w = applyScope(new Where([]), scope, { account: 'l.account_id', domain: 'l.domain_id' });
-    w.add('l.id = ?', a.id).add('l.name = ?', a.name).add('l.ip_address_id = ?', a.publicipid).add('l.network_id = ?', a.networkid).add('n.zone_id = ?', a.zoneid).keyword(a.keyword, 'l.name');
+    w.add('l.id = ?', a.id).add('l.for_display = ?', a.fordisplay).add('l.name = ?', a.name).add('l.ip_address_id = ?', a.publicipid).add('l.network_id = ?', a.networkid).add('n.zone_id = ?', a.zoneid).keyword(a.keyword, 'l.name');
     if (a.virtualmachineid) w.add('EXISTS (SELECT 1 FROM lb_members m WHERE m.rule_id = l.id AND m.vm_id = ?)', a.virtualmachineid);
     const list = await ctx.services.db.query<LbViewRow>(`${LB_SELECT} ${w} ORDER BY l.created, l.id`, w.params);
     const st = list.length ? await lbStatuses(ctx, list.map((r) => r.network_id)) : new Map();
@@ -275,7 +275,7 @@ export const removeFromLoadBalancerRule = command({
 
 export const listLoadBalancerRuleInstances = command({
   name: 'listLoadBalancerRuleInstances', description: 'List all virtual machine instances that are assigned to a load balancer rule.', roles: ALL_ROLES,
-  response: { name: 'loadbalancerruleinstance', fields: { ...VM.fields, lbvmipaddresses: { type: 'list', description: 'IP addresses of the vm set of lb rule' } } }, shape: 'raw', transactional: false,
+  response: { name: 'loadbalancerruleinstance', fields: { ...VM.fields, lbvmipaddresses: { type: 'list', description: 'IP addresses of the vm set of lb rule' }, loadbalancerruleinstance: { type: 'object', description: 'the user vm set for lb rule' } } }, shape: 'raw', transactional: false,
   related: ['listLoadBalancerRuleInstances'],
   params: {
     id: { type: 'uuid', entity: 'lbrule', access: 'use', required: true, description: 'the ID of the load balancer rule' },
@@ -310,7 +310,7 @@ export const listLoadBalancerRuleInstances = command({
       count,
       lbrulevmidip: page.map((v) => {
         const ips = members.filter((m) => m.vm_id === v.id).map((m) => m.ip);
-        return { loadbalancerruleinstance: vmView(v, nics, admin), lbvmipaddresses: ips, lbvmipstates: ips.map((ip) => ({ ip, state: status?.backends[ip] ?? 'Unknown' })) };
+        return { loadbalancerruleinstance: vmView(v, nics, admin), lbvmipaddresses: ips, lbvmipstates: ips.map((ip) => ({ ip, state: status?.backends[ip] ?? 'Unknown', ...status?.members?.[ip] })) };
       }),
     };
   },

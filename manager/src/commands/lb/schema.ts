@@ -70,3 +70,13 @@ CREATE TABLE lb_healthchecks (
 ALTER TABLE routers ADD COLUMN lb_status jsonb;
 `,
 };
+
+/** fordisplay of rules and policies (CloudStack's display flag): stored, listed, filtered, updated. */
+export const LB_FORDISPLAY_MIGRATION: Migration = {
+  id: 210, name: 'lb: fordisplay of rules, stickiness and health-check policies',
+  sql: `
+ALTER TABLE lb_rules ADD COLUMN for_display boolean NOT NULL DEFAULT true;
+ALTER TABLE lb_stickiness ADD COLUMN for_display boolean NOT NULL DEFAULT true;
+ALTER TABLE lb_healthchecks ADD COLUMN for_display boolean NOT NULL DEFAULT true;
+`,
+};
