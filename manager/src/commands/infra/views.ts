@@ -164,11 +164,11 @@ export const HOST: ResponseDef = {
     resourcestate: f('string', 'the resource state of the host'),
     arch: f('string', 'CPU Arch of the host', '4.20'),
     cpuallocated: f('string', 'the amount of the host\'s CPU currently allocated'),
-    cpuallocatedvalue: f('long', 'the amount of the host\'s CPU currently allocated in MHz', '4.18'),
-    cpuallocatedpercentage: f('string', 'the amount of the host\'s CPU currently allocated in percentage', '4.18'),
+    cpuallocatedvalue: f('long', 'the amount of the host\'s CPU currently allocated in MHz'),
+    cpuallocatedpercentage: f('string', 'the amount of the host\'s CPU currently allocated in percentage'),
     memoryallocated: f('long', 'the amount of the host\'s memory currently allocated'),
-    memoryallocatedpercentage: f('string', 'the amount of the host\'s memory currently allocated in percentage', '4.18'),
-    memoryallocatedbytes: f('long', 'the amount of the host\'s memory currently allocated in bytes', '4.18'),
+    memoryallocatedpercentage: f('string', 'the amount of the host\'s memory currently allocated in percentage'),
+    memoryallocatedbytes: f('long', 'the amount of the host\'s memory currently allocated in bytes'),
   },
 };
 
