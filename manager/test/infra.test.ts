@@ -99,6 +99,7 @@ eachDialect('pods, clusters and hosts; in-use deletes answer 536', async (t, dia
   t.like(hosts.host[0], {
     id: '9c1d3c55-8f0e-4c1c-9a55-3b9f6b0f0001', name: 'kvm1', state: 'Up', resourcestate: 'Enabled', type: 'Routing', hypervisor: 'KVM', cpunumber: 8, cpuspeed: 2400,
     memorytotal: 17179869184, version: '4.20.0.0', ipaddress: '192.168.56.21', zonename: 'local', podname: 'local-pod1', clustername: 'local-c1', clustertype: 'CloudManaged',
+    cpuallocated: '0.00%', cpuallocatedvalue: 0, memoryallocated: 0, memoryallocatedpercentage: '0.00%', // no VM placed on it yet
   });
   t.deepEqual(await admin.ok('listHosts', { state: 'Disconnected' }), {});
 

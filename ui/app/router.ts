@@ -13,6 +13,7 @@ export interface NavItem { path: string; label: string; admin?: boolean }
 export const NAV: NavItem[] = [
   { path: '/dashboard', label: 'Dashboard' },
   { path: '/instances', label: 'Instances' },
+  { path: '/volumes', label: 'Volumes' },
   { path: '/networks', label: 'Networks' },
   { path: '/publicips', label: 'Public IPs' },
   { path: '/sshkeys', label: 'SSH key pairs' },
@@ -34,6 +35,7 @@ export const router = createRouter({
     { path: '/dashboard', component: Dashboard, meta: { title: 'Dashboard' } },
     { path: '/instances', component: Instances, meta: { title: 'Instances' } },
     { path: '/instances/:id', component: () => import('./pages/Instance.vue'), props: true, meta: { title: 'Instance' } },
+    { path: '/volumes', component: () => import('./pages/Volumes.vue'), meta: { title: 'Volumes' } },
     { path: '/networks', component: () => import('./pages/Networks.vue'), meta: { title: 'Networks' } },
     { path: '/networks/:id', component: () => import('./pages/Network.vue'), props: true, meta: { title: 'Network' } },
     { path: '/publicips', component: () => import('./pages/PublicIps.vue'), meta: { title: 'Public IP addresses' } },

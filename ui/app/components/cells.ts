@@ -23,7 +23,7 @@ export const date = (key: string) => (row: Json) => row[key] ? new Date(String(r
 
 /** How a row is named to people and screen readers (buttons say "Delete 192.0.2.10–192.0.2.20"). */
 export const rowName = (r: Json): string => String(r.name ?? r.loadbalancerruleinstance?.name ?? r.ipaddress ?? r.username ?? (r.startip ? `${r.startip}–${r.endip}` : undefined)
-  ?? (r.protocol ? `${r.protocol} ${r.publicport ?? r.startport ?? ''} rule`.replace(/ +rule$/, ' rule') : undefined) ?? r.id);
+  ?? (r.protocol ? `${r.protocol} ${r.publicport ?? r.startport ?? ''} rule`.replace(/ +rule$/, ' rule') : undefined) ?? (r.traffictype ? `${r.traffictype} traffic` : undefined) ?? r.id);
 
 /** A router's health: its checks (Flotilla's healthcheckresults), the failing ones named. */
 export const routerHealth = (r: Json) => {

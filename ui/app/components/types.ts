@@ -21,7 +21,7 @@ export interface Field {
   help?: string;
   default?: string;
   /** Choices of a select: fixed, or a list command's items (value = id, label = name). */
-  options?: Option[] | { command: string; params?: Params; value?: string; label?: (row: Json) => string };
+  options?: Option[] | { command: string; params?: Params; value?: string; label?: (row: Json) => string; filter?: (row: Json) => boolean };
 }
 
 export interface Action {
@@ -33,6 +33,8 @@ export interface Action {
   show?: (row: Json) => boolean;
   /** Fields asked for in a dialog before running (e.g. restart's cleanup). */
   form?: Field[];
+  /** The dialog's first values from the row (an edit form shows what is set now). */
+  initial?: (row: Json) => Record<string, string>;
   /** The dialog's values into the command's parameters (e.g. a map parameter's param[0].name). */
   transform?: (values: Params) => Params;
   /** What to say when it worked (e.g. a reset password). */

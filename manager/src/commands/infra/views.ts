@@ -163,6 +163,12 @@ export const HOST: ResponseDef = {
     created: f('date', 'the date and time the host was created'),
     resourcestate: f('string', 'the resource state of the host'),
     arch: f('string', 'CPU Arch of the host', '4.20'),
+    cpuallocated: f('string', 'the amount of the host\'s CPU currently allocated'),
+    cpuallocatedvalue: f('long', 'the amount of the host\'s CPU currently allocated in MHz'),
+    cpuallocatedpercentage: f('string', 'the amount of the host\'s CPU currently allocated in percentage'),
+    memoryallocated: f('long', 'the amount of the host\'s memory currently allocated'),
+    memoryallocatedpercentage: f('string', 'the amount of the host\'s memory currently allocated in percentage'),
+    memoryallocatedbytes: f('long', 'the amount of the host\'s memory currently allocated in bytes'),
   },
 };
 
@@ -170,10 +176,24 @@ export interface HostRow {
   id: string; name: string; zone_id: string; zone_name: string; pod_id: string | null; pod_name: string | null; cluster_id: string | null;
   cluster_name: string | null; cluster_type: string | null; type: string; hypervisor: string; state: string; resource_state: string;
   ip_address: string | null; version: string | null; cpu_number: number; cpu_speed: number; memory: string | number; last_ping: Date | null;
-  created: Date; arch: string;
+  created: Date; arch: string; cpu_allocated?: string | number | null; mem_allocated?: string | number | null;
 }
-export const HOST_SELECT = `SELECT h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name, c.cluster_type
+// Allocation as the planner counts it (orchestrator/compute.ts planHost): the offerings of the
+// VMs placed on the host and not stopped (CloudStack's cpuallocated / memoryallocated).
+const ALLOCATED = (what: string) => `coalesce((SELECT sum(${what}) FROM vm_instances v JOIN service_offerings s ON s.id = v.service_offering_id
+    WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping', 'Migrating')), 0)`;
+export const HOST_SELECT = `SELECT h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name, c.cluster_type,
+    ${ALLOCATED('s.cpu_number * s.cpu_speed')} AS cpu_allocated, ${ALLOCATED('s.memory')} * 1048576 AS mem_allocated
   FROM hosts h JOIN zones z ON z.id = h.zone_id LEFT JOIN pods p ON p.id = h.pod_id LEFT JOIN clusters c ON c.id = h.cluster_id`;
+
+const pct = (used: number, total: number) => `${total ? ((100 * used) / total).toFixed(2) : '0.00'}%`;
+function allocation(r: HostRow): Record<string, unknown> {
+  if (r.cpu_allocated === undefined || r.cpu_allocated === null) return {};
+  const cpu = Number(r.cpu_allocated);
+  const mem = Number(r.mem_allocated ?? 0);
+  const cpuPct = pct(cpu, r.cpu_number * r.cpu_speed);
+  return { cpuallocated: cpuPct, cpuallocatedvalue: cpu, cpuallocatedpercentage: cpuPct, memoryallocated: mem, memoryallocatedpercentage: pct(mem, Number(r.memory)), memoryallocatedbytes: mem };
+}
 
 export function hostView(r: HostRow): Record<string, unknown> {
   return compact({
@@ -182,7 +202,7 @@ export function hostView(r: HostRow): Record<string, unknown> {
     hypervisor: r.hypervisor, cpunumber: r.cpu_number, cpuspeed: r.cpu_speed, memorytotal: Number(r.memory),
     memorywithoverprovisioning: String(Number(r.memory)), lastpinged: r.last_ping ? csDate(r.last_ping) : undefined,
     clusterid: r.cluster_id, clustername: r.cluster_name, clustertype: r.cluster_type, islocalstorageactive: false,
-    created: csDate(r.created), resourcestate: r.resource_state, arch: r.arch,
+    created: csDate(r.created), resourcestate: r.resource_state, arch: r.arch, ...allocation(r),
   });
 }
 
