@@ -149,7 +149,9 @@ export class ConsoleProxy {
     }
     if (ws.readyState !== 1) { stream.close(); return; }
     this.sessions++;
-    await this.o.backend.opened(claims, from).catch((e) => this.o.log?.warn({ err: e }, 'console event not recorded'));
+    // The event is written while the console starts, not before it (an insert on every open's
+    // way to the prompt otherwise); a failure to record it is logged.
+    void this.o.backend.opened(claims, from).catch((e) => this.o.log?.warn({ err: e }, 'console event not recorded'));
     const timeoutMs = await this.o.timeoutMs();
     const sendReconnect = () => {
       const fresh: ConsoleClaims = { ...claims, jti: newJti(), exp: this.now() + timeoutMs };
