@@ -7,7 +7,9 @@
 // a stopped VM refused with 431, the legacy /client/console redirect with a session, and an
 // event for the console opened. Screenshots go to tests/artifacts/console/ (gitignored).
 import test from 'ava';
-import { existsSync, mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -16,7 +18,7 @@ import { Lab, kernelTestsUnavailable } from '../src/lab.ts';
 import { addHost, addUplink, createZone, netnsHosts, startCloud, waitFor } from '../src/cloud.ts';
 import { setConsoleNetns } from '@flotilla/manager/console/index';
 import { SimulatorDriver } from '@flotilla/agent/drivers/simulator';
-import { missingVncTools, startVncServer, waitPixel } from '../src/xvnc.ts';
+import { freePort, missingVncTools, startVncServer, waitPixel } from '../src/xvnc.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 // (The VNC part needs Xvfb, x11vnc, xsetroot and xev, which .ci/run installs: missing, it fails.)
@@ -200,6 +202,31 @@ kernelTest('a VM console in a real browser: xterm.js page, the guest\'s shell, p
   await typeLine(viaLegacy, 'echo again-$((2+3))');
   await waitText(viaLegacy, /^again-5\s*$/m, 'a command after reconnecting');
   t.is((await cloud.m.services.db.query(`SELECT 1 FROM events WHERE type = 'VM.CONSOLE.OPEN'`)).length, 3);
+
+  // Behind a reverse proxy that forwards one prefix (HAProxy, as users put one in front): the
+  // URL's host and prefix come from configuration, the pages' relative paths do the rest.
+  const hpPort = await freePort();
+  const hpDir = mkdtempSync(join(tmpdir(), 'flt-cons-hp-'));
+  t.teardown(() => rmSync(hpDir, { recursive: true, force: true }));
+  writeFileSync(join(hpDir, 'haproxy.cfg'), [
+    'defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  timeout tunnel 60s',
+    'frontend console', `  bind 127.0.0.1:${hpPort}`, '  http-request replace-path ^/vmconsole/(.*) /console/\\1', '  default_backend manager',
+    'backend manager', `  server m 127.0.0.1:${new URL(cloud.url).port}`, ''].join('\n'));
+  const hp = spawn('haproxy', ['-db', '-f', join(hpDir, 'haproxy.cfg')], { stdio: 'ignore' });
+  t.teardown(() => { if (hp.exitCode === null && hp.pid) hp.kill('SIGTERM'); });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${hpPort}/vmconsole/console.css`)).status === 200, 'HAProxy forwarding /vmconsole/', 15_000);
+  await cloud.admin.ok('updateConfiguration', { name: 'consoleproxy.url.domain', value: `127.0.0.1:${hpPort}` });
+  await cloud.admin.ok('updateConfiguration', { name: 'consoleproxy.url.path', value: '/vmconsole/' });
+  const behind = (await alice.ok('createConsoleEndpoint', { virtualmachineid: vm.id })).consoleendpoint;
+  t.regex(behind.url, new RegExp(`^http://127\\.0\\.0\\.1:${hpPort}/vmconsole/\\?token=c1\\.`));
+  const viaProxy = await ctx.newPage();
+  await viaProxy.goto(behind.url);
+  await waitFor(async () => /connected to webcons/.test(await statusText(viaProxy)), 'connected behind HAProxy', 30_000);
+  await typeLine(viaProxy, 'echo behind-$((3*3))');
+  await waitText(viaProxy, /^behind-9\s*$/m, 'a command behind HAProxy');
+  await viaProxy.close();
+  await cloud.admin.ok('updateConfiguration', { name: 'consoleproxy.url.domain', value: '' });
+  await cloud.admin.ok('updateConfiguration', { name: 'consoleproxy.url.path', value: '/console/' });
 
   // The VM stopped: the open console shows the disconnected state; no new endpoint (431).
   await alice.jobOk('stopVirtualMachine', { id: vm.id }, 120_000);
