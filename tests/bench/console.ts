@@ -119,7 +119,7 @@ const pageTimes = (page: import('playwright-core').Page) => page.evaluate<Record
   const o = {};
   const nav = performance.getEntriesByType('navigation')[0];
   if (nav) { o.html = nav.responseEnd; o.domready = nav.domContentLoadedEventEnd; o.load = nav.loadEventEnd; }
-  for (const r of performance.getEntriesByType('resource')) { const n = r.name.replace(/^.*\\/|\\?.*$/g, ''); if (n) o['asset:' + n] = r.responseEnd; }
+  for (const r of performance.getEntriesByType('resource')) { const n = r.name.replace(/^.*\\/|\\?.*$/g, ''); if (n && !n.startsWith('ws')) { o['asset:' + n] = r.responseEnd; o['bytes:' + n] = r.transferSize; } }
   for (const m of performance.getEntriesByType('mark')) o[m.name.replace(/^console-/, '')] = m.startTime;
   o.prompt = performance.now();
   return o;
@@ -196,7 +196,8 @@ async function main(): Promise<void> {
     const off0 = tNav - t0;
     const at = (k: string) => (pt[k] === undefined ? 'n/a' : (pt[k]! + off0).toFixed(0));
     if (process.env.FLT_BENCH_FRAMES) phase(`frames: ${JSON.stringify(await page.evaluate('window.__frames.map(([t, d]) => [Math.round(t), d])'))}`);
-    breakdowns.push(`endpoint ${tEp.toFixed(0)} | html ${at('html')} xterm.js ${at('asset:xterm.js')} load ${at('load')} | ws ${at('ws')} open ${at('open')} ready ${at('ready')} first-byte ${at('first-byte')} | prompt drawn ${opens.at(-1)!.toFixed(0)} | in the accessibility tree ${a11y.toFixed(0)}`);
+    const assetsAt = Object.keys(pt).filter((k) => k.startsWith('asset:')).map((k) => `${k.slice(6)} ${at(k)}${(pt[`bytes:${k.slice(6)}`] ?? 0) < 2000 ? '(304)' : ''}`).join(' ');
+    breakdowns.push(`endpoint ${tEp.toFixed(0)} | html ${at('html')} ${assetsAt} load ${at('load')} | ws ${at('ws')} open ${at('open')} ready ${at('ready')} first-byte ${at('first-byte')} | prompt drawn ${opens.at(-1)!.toFixed(0)} | in the accessibility tree ${a11y.toFixed(0)}`);
     await page.goto('about:blank');
   }
   for (const b of breakdowns) phase(`open (ms since createConsoleEndpoint): ${b}`);
