@@ -65,6 +65,7 @@ export function assets(): Record<string, { type: string; body: Buffer }> {
   const st = staticDir();
   return {
     '': { type: 'text/html; charset=utf-8', body: f(join(st, 'console.html')) },
+    'console-ws.js': { type: 'text/javascript; charset=utf-8', body: f(join(st, 'console-ws.js')) },
     'console.js': { type: 'text/javascript; charset=utf-8', body: f(join(st, 'console.js')) },
     'console.css': { type: 'text/css; charset=utf-8', body: f(join(st, 'console.css')) },
     'xterm.js': { type: 'text/javascript; charset=utf-8', body: f(join(xtermDir, 'lib/xterm.js')) },

@@ -3,11 +3,10 @@
 // binary frames; the proxy's JSON text frames carry a fresh single-use token for reconnecting.
 (function () {
   'use strict';
-  const params = new URLSearchParams(location.search);
-  let token = params.get('token') || '';
-  // The token leaves the address bar at once: it is single-use, and a reload must not look
-  // like a second use of a leaked URL.
-  history.replaceState(null, '', location.pathname);
+  // console-ws.js (loaded before xterm.js) took the token out of the address bar and already
+  // opened the socket; the first connect() adopts it.
+  const early = window.flotillaEarly || { token: '', frames: [] };
+  let token = early.token;
   const status = document.getElementById('status');
   const again = document.getElementById('reconnect');
   const term = new Terminal({ screenReaderMode: true, cursorBlink: true, convertEol: false, scrollback: 5000, fontSize: 15 });
@@ -55,15 +54,23 @@
   function connect() {
     again.hidden = true;
     show('connecting…', false);
-    const url = new URL('ws?token=' + encodeURIComponent(token), location.href);
-    url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
     // Performance marks (console-ws, -open, -ready, -first-byte): where the opening time goes,
     // for bench:console and anyone's devtools.
-    performance.mark('console-ws');
-    ws = new WebSocket(url);
-    ws.binaryType = 'arraybuffer';
+    let adopted;
+    if (early.ws) {
+      // The socket console-ws.js opened, once.
+      ws = early.ws;
+      early.ws = undefined;
+      adopted = early;
+    } else {
+      const url = new URL('ws?token=' + encodeURIComponent(token), location.href);
+      url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+      performance.mark('console-ws');
+      ws = new WebSocket(url);
+      ws.binaryType = 'arraybuffer';
+      ws.onopen = () => performance.mark('console-open');
+    }
     let first = true;
-    ws.onopen = () => performance.mark('console-open');
     ws.onmessage = (ev) => {
       if (typeof ev.data === 'string') {
         const m = JSON.parse(ev.data);
@@ -82,6 +89,11 @@
       again.hidden = !token;
       if (token) again.textContent = 'Reconnect';
     };
+    if (adopted) {
+      // What arrived before the terminal existed, in order; then a close, if there was one.
+      for (const ev of adopted.frames.splice(0)) ws.onmessage(ev);
+      if (adopted.closed) ws.onclose(adopted.closed);
+    }
   }
 
   // Drops the socket as a network failure would (tests and the reconnect path use it).
