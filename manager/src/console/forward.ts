@@ -33,7 +33,9 @@ export class ConsoleForwarder {
       this.dir ??= mkdtempSync(join(tmpdir(), 'flt-console-'));
       const path = join(this.dir, `${t.ip}-${t.port}.sock`);
       rmSync(path, { force: true });
-      const child = spawn('ip', ['netns', 'exec', this.netns, 'socat', `UNIX-LISTEN:${path},fork,mode=600,unlink-early`, `TCP:${t.ip}:${t.port},nodelay`], { stdio: 'ignore' });
+      // backlog: socat's default (5) refused a burst of browsers opening at once (EAGAIN on the
+      // unix socket's connect; bench:console's 100 sessions).
+      const child = spawn('ip', ['netns', 'exec', this.netns, 'socat', `UNIX-LISTEN:${path},fork,mode=600,unlink-early,backlog=512`, `TCP:${t.ip}:${t.port},nodelay`], { stdio: 'ignore' });
       child.on('error', () => undefined);
       const ready = (async () => {
         for (const deadline = Date.now() + 5000; !existsSync(path);) {
