@@ -5,7 +5,10 @@
 // `ls /root` showing the guest's files (not the host's), a paste reaching the shell, the same
 // URL refused the second time, an expired token refused, another tenant refused an endpoint,
 // a stopped VM refused with 431, the legacy /client/console redirect with a session, and an
-// event for the console opened. Screenshots go to tests/artifacts/console/ (gitignored).
+// event for the console opened; the page fits a resized window and Backspace follows the Keys
+// choice; the console behind HAProxy forwarding another prefix; and a VNC console (a Simulator
+// host of the same zone pointing at Xvfb + x11vnc) through the proxy VM. Screenshots go to
+// tests/artifacts/console/ (gitignored).
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
