@@ -41,6 +41,9 @@ export function managerStream(link: string, cfg: () => ProxyConfig, token: strin
     });
     let ready = false;
     const dataCbs: Array<(b: Buffer) => void> = [];
+    // Bytes that arrive before anyone listens (ws emits every frame of one TCP read in the same
+    // tick: the manager's 'ready' and a VNC server's greeting often share one) are kept, not lost.
+    let early: Buffer[] | undefined = [];
     const closeCbs: Array<(why: string) => void> = [];
     const timer = setTimeout(() => { ws.terminate(); reject(new Error('the manager did not answer in time')); }, 15_000);
     ws.on('open', () => ws.send(JSON.stringify({ type: 'open', token, from })));
@@ -55,12 +58,14 @@ export function managerStream(link: string, cfg: () => ProxyConfig, token: strin
         resolve({
           write: (x) => { if (ws.readyState === 1) ws.send(x); },
           close: () => { if (ws.readyState <= 1) ws.close(1000); },
-          onData: (cb) => { dataCbs.push(cb); },
+          onData: (cb) => { dataCbs.push(cb); if (early) { const kept = early; early = undefined; for (const b of kept) cb(b); } },
           onClose: (cb) => { closeCbs.push(cb); },
         });
         return;
       }
-      if (bin) for (const cb of dataCbs) cb(b);
+      if (!bin) return;
+      if (early && !dataCbs.length) early.push(b);
+      else for (const cb of dataCbs) cb(b);
     });
     ws.on('close', (_code, reason) => {
       clearTimeout(timer);

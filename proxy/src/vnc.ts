@@ -7,14 +7,12 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+// The pages' headers and caching (server.ts): no Referer (the token is in the page's address),
+// only this origin's scripts and sockets, pages never stored, scripts revalidated by ETag.
+import { sendAsset } from './server.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
-
-// The pages' headers (server.ts PAGE_HEADERS, which the manager's own /console/ uses): no caching, no Referer (the token is in the page's
-// address), only this origin's scripts and sockets.
-const HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'" };
 
 const JS = 'text/javascript; charset=utf-8';
 
@@ -47,6 +45,6 @@ export function vncAssets(): Record<string, { type: string; body: Buffer }> {
 export function registerVncPages(app: FastifyInstance, prefix: string): void {
   const p = prefix.replace(/\/$/, '');
   for (const [name, a] of Object.entries(vncAssets())) {
-    app.get(`${p}/${name}`, async (_req, reply) => reply.headers(HEADERS).type(a.type).send(a.body));
+    app.get(`${p}/${name}`, async (req, reply) => sendAsset(req, reply, name, a));
   }
 }

@@ -91,8 +91,9 @@ export interface Uplink { ns: string; gateway: string; prefix: string; label: st
  * public range's gateway `<prefix>.1/24`. Then the zone's Public traffic type and public IP
  * range (`<prefix>.10`–`<prefix>.50`) through the API.
  */
-export async function addUplink(lab: Lab, cloud: Cloud, z: Zone, hosts: Array<{ hostNs: string }>, prefix = '203.0.113'): Promise<Uplink> {
-  const ns = await lab.netns('uplink');
+export async function addUplink(lab: Lab, cloud: Cloud, z: Zone, hosts: Array<{ hostNs: string }>, prefix = '203.0.113', existingNs?: string): Promise<Uplink> {
+  // (existingNs: a namespace of the lab made before the manager started, whose name it was given.)
+  const ns = existingNs ?? await lab.netns('uplink');
   await lab.exec(ns, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
   await lab.exec(ns, ['ip', 'link', 'set', 'br0', 'up']);
   await lab.exec(ns, ['ip', 'addr', 'add', `${prefix}.1/24`, 'dev', 'br0']);

@@ -81,7 +81,27 @@ for (const dialect of DIALECTS) {
     const html = await page.text();
     t.regex(html, /src="xterm\.js"/);
     t.notRegex(html, /(src|href)="(\/|https?:)/);
-    t.is((await fetch(`${cloud.url}/console/xterm.js`)).status, 200);
+    const xterm = await fetch(`${cloud.url}/console/xterm.js`);
+    t.is(xterm.status, 200);
+    // Scripts are revalidated, not fetched again: the same ETag answers 304; the page itself is never stored.
+    const etag = xterm.headers.get('etag')!;
+    t.regex(etag, /^"[\w-]+"$/);
+    t.is(xterm.headers.get('cache-control'), 'no-cache');
+    t.is((await fetch(`${cloud.url}/console/xterm.js`, { headers: { 'if-none-match': etag } })).status, 304);
+    t.is((await fetch(`${cloud.url}/console/xterm.js`, { headers: { 'if-none-match': '"other"' } })).status, 200);
+    t.is(page.headers.get('cache-control'), 'no-store');
+    await cloud.admin.ok('updateConfiguration', { name: 'consoleproxy.session.timeout', value: '30000' });
+
+    // A VM that moved to another host since its token was made: refused (the token names the host).
+    const host2 = await addHost(t, cloud, z, { name: 'sim2', driver: simulatorDriver(), tag: 'sim2' });
+    const before = (await carol.ok('createConsoleEndpoint', { virtualmachineid: vm.id })).consoleendpoint;
+    const oldHost = (await cloud.admin.ok('listVirtualMachines', { id: vm.id })).virtualmachine[0].hostid as string;
+    await carol.jobOk('stopVirtualMachine', { id: vm.id }, 60_000);
+    const target = oldHost === host2.hostId ? (await cloud.admin.ok('listHosts', { name: 'sim1' })).host[0].id : host2.hostId;
+    t.is((await cloud.admin.jobOk('startVirtualMachine', { id: vm.id, hostid: target }, 60_000)).virtualmachine.hostid, target);
+    const moved = await wsClose(cloud.url, before.websocket.token);
+    t.is(moved.code, 4404);
+    t.regex(moved.reason, /moved to another host/);
 
     // A stopped VM: 431 naming its state.
     await carol.jobOk('stopVirtualMachine', { id: vm.id }, 60_000);

@@ -8,82 +8,29 @@
 // a dropped connection shows "disconnected — …" and Reconnect brings the screen back.
 // Screenshots go to tests/artifacts/console/ (gitignored), next to the serial page's.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { keysFor } from '@flotilla/manager/client';
 import { SimulatorDriver } from '@flotilla/agent/drivers/simulator';
 import { addHost, createZone, startCloud, waitFor } from '../src/cloud.ts';
+import { missingVncTools, startVncServer, waitPixel } from '../src/xvnc.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const missing = [CHROMIUM, '/usr/bin/Xvfb', '/usr/bin/x11vnc', '/usr/bin/xsetroot', '/usr/bin/xev'].filter((p) => !existsSync(p));
+const missing = [...(existsSync(CHROMIUM) ? [] : [CHROMIUM]), ...missingVncTools()];
 // In CI a missing tool is a failure, never a skip counted as passed (.ci/run installs them).
 if (missing.length && process.env.CI === 'true') throw new Error(`console-vnc: missing ${missing.join(', ')} in CI`);
 const vncTest = missing.length ? test.skip : test.serial;
 if (missing.length) console.warn(`console-vnc: skipped, missing ${missing.join(', ')} (.ci/run installs them)`);
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts', 'console');
 
-function started(t: { teardown(fn: () => unknown): void }, argv: string[], env: NodeJS.ProcessEnv = process.env, extraFd = false): ChildProcess {
-  const p = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe', ...(extraFd ? ['pipe' as const] : [])] });
-  t.teardown(() => { if (p.exitCode === null && p.pid) p.kill('SIGTERM'); });
-  return p;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
-
-function run(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(argv[0]!, argv.slice(1), { env, stdio: 'ignore' });
-    p.on('exit', (code) => code === 0 ? resolve() : reject(new Error(`${argv.join(' ')} exited ${code}`)));
-    p.on('error', reject);
-  });
-}
-
-/** The canvas pixel at the middle of the remote screen, [r, g, b]. */
-const middlePixel = (page: Page) => page.evaluate<Array<number | string>>(`(() => {
-  const c = document.querySelector('#screen canvas');
-  if (!c || !c.width) return [c ? c.width : -1];
-  try { return Array.from(c.getContext('2d').getImageData(c.width >> 1, c.height >> 1, 1, 1).data.slice(0, 3)); } catch (e) { return ['error: ' + e.message]; }
-})()`);
-/** Waits until the middle pixel is `rgb`; the error names the last pixel read. */
-async function waitPixel(page: Page, rgb: string, what: string, ms = 30_000): Promise<void> {
-  let px: Array<number | string> = [];
-  try {
-    await waitFor(async () => (px = await middlePixel(page)).join() === rgb, what, ms);
-  } catch (e) { throw new Error(`${(e as Error).message}: last pixel ${JSON.stringify(px)}`); }
-}
 const statusText = (page: Page) => page.locator('#status').innerText();
 
 vncTest('a VM\'s VNC console in a real browser: noVNC page, the server\'s screen, a key press, paste, single use, reconnect', async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  // The VNC server: Xvfb (-noreset: xsetroot is its first client, and a reset when it leaves
-  // would drop the root colour) on a display it picks itself (no clash with other tests), x11vnc on loopback only.
-  const xvfb = started(t, ['Xvfb', '-displayfd', '3', '-screen', '0', '640x480x24', '-nolisten', 'tcp', '-noreset'], process.env, true);
-  const display = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    (xvfb.stdio[3] as NodeJS.ReadableStream).on('data', (b: Buffer) => { out += b.toString(); if (out.includes('\n')) resolve(`:${out.trim()}`); });
-    xvfb.on('exit', (code) => reject(new Error(`Xvfb exited ${code}`)));
-    setTimeout(() => reject(new Error('Xvfb did not name its display')), 20_000);
-  });
-  const xenv = { ...process.env, DISPLAY: display };
-  await run(['xsetroot', '-solid', '#3366cc'], xenv);
-  const port = await freePort();
-  started(t, ['x11vnc', '-display', display, '-localhost', '-rfbport', String(port), '-nopw', '-forever', '-shared', '-noxdamage', '-noxrecord', '-quiet'], xenv);
-  // Key events on the root window (the focus with no window manager), as the X server delivers them.
-  const xev = started(t, ['xev', '-root', '-event', 'keyboard'], xenv);
-  let keys = '';
-  xev.stdout!.on('data', (b: Buffer) => { keys += b.toString(); });
-  await waitFor(() => new Promise<boolean>((resolve) => {
-    const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
-    c.on('error', () => resolve(false));
-  }), 'x11vnc listening', 30_000);
+  // The VNC server: Xvfb + x11vnc on loopback, xev printing the root window's key events.
+  const vnc = await startVncServer(t, '#3366cc');
+  const port = vnc.port;
 
   const cloud = await startCloud(t);
   const z = await createZone(cloud.admin, 'vncz', 'Simulator');
@@ -120,21 +67,21 @@ vncTest('a VM\'s VNC console in a real browser: noVNC page, the server\'s screen
   // The server's screen on the canvas: its root colour #3366cc.
   await waitPixel(page, '51,102,204', 'the canvas shows the server\'s screen');
   // A change on the server reaches the page (framebuffer updates flow).
-  await run(['xsetroot', '-solid', '#cc6633'], xenv);
+  await vnc.setRoot('#cc6633');
   await waitPixel(page, '204,102,51', 'the canvas follows the server');
   await page.screenshot({ path: join(ARTIFACTS, 'vnc-open.png') });
 
   // A key press in the page reaches the X server (keysym 0x71 = q).
   await page.locator('#screen canvas').click();
   await page.keyboard.press('q');
-  await waitFor(async () => /KeyPress event[\s\S]*keysym 0x71, q\)/.test(keys), 'the key press reached the server', 20_000);
+  await waitFor(async () => /KeyPress event[\s\S]*keysym 0x71, q\)/.test(vnc.keys()), 'the key press reached the server', 20_000);
   // Paste: a paste event types the text as key presses (here "Zw": an upper-case letter too).
   await page.evaluate(`(() => {
     const dt = new DataTransfer();
     dt.setData('text/plain', 'Zw');
     document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
   })()`);
-  await waitFor(async () => /keysym 0x5a, Z\)[\s\S]*keysym 0x77, w\)/.test(keys), 'the pasted text reached the server', 20_000);
+  await waitFor(async () => /keysym 0x5a, Z\)[\s\S]*keysym 0x77, w\)/.test(vnc.keys()), 'the pasted text reached the server', 20_000);
   // Resize: the view choice scales the remote screen into the window (the canvas' CSS size follows the window, not 640x480).
   const cssWidth = () => page.evaluate<number>(`document.querySelector('#screen canvas').getBoundingClientRect().width`);
   t.not(Math.round(await cssWidth()), 640, 'scaled to the window');

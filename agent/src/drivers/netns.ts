@@ -498,9 +498,11 @@ export class NetnsDriver implements Driver {
   /** The link: socat in the agent's namespace (which reaches the manager) listening on the VM's
    *  manager.sock; the appliance, in its own namespace, reaches the socket by path. A plain byte
    *  forward: the appliance authenticates itself to the manager (TLS, if the URL is wss, is end
-   *  to end). Recorded as the VM's `link` process: its death is the VM's Error, as any other. */
+   *  to end). Recorded as the VM's `link` process: its death is the VM's Error, as any other.
+   *  backlog: a console proxy VM opens one link connection per console; socat's default of 5
+   *  refused a burst (EAGAIN). */
   private startManagerLink(vm: string): number {
-    return this.spawnHost(vm, 'link', [this.socat, `UNIX-LISTEN:${this.managerSocket(vm)},fork,mode=600,unlink-early`, this.managerTarget()]);
+    return this.spawnHost(vm, 'link', [this.socat, `UNIX-LISTEN:${this.managerSocket(vm)},fork,mode=600,unlink-early,backlog=512`, this.managerTarget()]);
   }
 
   private async createVm(spec: VmSpec, bridges: Map<number, IpLink>, appliance: string[] | undefined): Promise<void> {

@@ -34,7 +34,9 @@ export class ConsoleForwarder {
       this.dir ??= mkdtempSync(join(tmpdir(), 'flt-console-'));
       const path = join(this.dir, `${t.ip}-${t.port}.sock`);
       rmSync(path, { force: true });
-      const child = spawn('ip', ['netns', 'exec', this.netns, 'socat', `UNIX-LISTEN:${path},fork,mode=600,unlink-early`, `TCP:${t.ip}:${t.port},nodelay`], { stdio: 'ignore' });
+      // backlog: socat's default (5) refused a burst of browsers opening at once (EAGAIN on the
+      // unix socket's connect; bench:console's 100 sessions).
+      const child = spawn('ip', ['netns', 'exec', this.netns, 'socat', `UNIX-LISTEN:${path},fork,mode=600,unlink-early,backlog=512`, `TCP:${t.ip}:${t.port},nodelay`], { stdio: 'ignore' });
       child.on('error', () => undefined);
       const ready = (async () => {
         for (const deadline = Date.now() + 5000; !existsSync(path);) {
@@ -49,11 +51,17 @@ export class ConsoleForwarder {
     return { socketPath: f.path };
   }
 
+  /** Starts the way to a proxy VM ahead of need (its forwarder in the namespace): the endpoint
+   *  call does this, so the browser's first request does not wait for `ip netns exec socat`. */
+  warm(t: ProxyTarget): void { if (this.netns) void this.endpoint(t).catch(() => undefined); }
+
   /** Forwards one GET (a page of the console) and answers its status, headers and body. */
-  async get(t: ProxyTarget, path: string, forwardedFor: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  async get(t: ProxyTarget, path: string, forwardedFor: string, ifNoneMatch?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
     const ep = await this.endpoint(t);
+    // (If-None-Match passes through: the proxy VM answers 304 for a script the browser has.)
+    const headers: Record<string, string> = { 'x-forwarded-for': forwardedFor, host: `${t.ip}:${t.port}`, ...(ifNoneMatch ? { 'if-none-match': ifNoneMatch.slice(0, 200) } : {}) };
     return new Promise((resolve, reject) => {
-      const req = http.request({ ...ep, path, method: 'GET', headers: { 'x-forwarded-for': forwardedFor, host: `${t.ip}:${t.port}` }, timeout: 10_000 }, (res) => {
+      const req = http.request({ ...ep, path, method: 'GET', headers, timeout: 10_000 }, (res) => {
         const parts: Buffer[] = [];
         res.on('data', (c: Buffer) => parts.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(parts) }));

@@ -14,7 +14,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type WebSocket from 'ws';
 import {
-  assets, ConsoleProxy, consoleEndpoint, newJti, normalizePrefix, openTokenWith, PAGE_HEADERS, sealToken, UsedTokens, vncAssets,
+  assets, ConsoleProxy, consoleEndpoint, newJti, normalizePrefix, openTokenWith, sealToken, sendAsset, UsedTokens, vncAssets,
   CLOSE_REFUSED, CLOSE_UNREACHABLE, type ConsoleClaims, type ConsoleEndpoint, type ConsoleStream,
 } from '@flotilla/proxy';
 import type { Services } from '../services.ts';
@@ -141,8 +141,9 @@ export async function attachConsole(app: FastifyInstance, s: Services, masterKey
     const target = claims ? (claims.proxy ? await proxyTarget(s, claims.proxy) : undefined) : await proxyTarget(s);
     if (target) {
       try {
-        const r = await c.forwarder.get(target, req.url.replace(/^[^?]*?\/console\//, '/console/'), req.ip);
-        for (const h of ['content-type', 'cache-control', 'referrer-policy', 'x-content-type-options', 'content-security-policy']) if (r.headers[h]) reply.header(h, r.headers[h]);
+        const inm = req.headers['if-none-match'];
+        const r = await c.forwarder.get(target, req.url.replace(/^[^?]*?\/console\//, '/console/'), req.ip, typeof inm === 'string' ? inm : undefined);
+        for (const h of ['content-type', 'cache-control', 'etag', 'referrer-policy', 'x-content-type-options', 'content-security-policy']) if (r.headers[h]) reply.header(h, r.headers[h]);
         return reply.code(r.status).send(r.body);
       } catch (e) {
         if (claims?.proxy) return reply.code(502).type('text/plain').send(`console proxy VM unreachable: ${(e as Error).message}`);
@@ -151,7 +152,7 @@ export async function attachConsole(app: FastifyInstance, s: Services, masterKey
     }
     const a = files[name];
     if (!a) return reply.code(404).send();
-    return reply.headers(PAGE_HEADERS).type(a.type).send(a.body);
+    return sendAsset(req, reply, name, a);
   };
   for (const name of Object.keys(files)) app.get(`${CONSOLE_ROUTE_PREFIX}/${name}`, (req, reply) => page(req, reply, name));
   app.get(`${CONSOLE_ROUTE_PREFIX}/ws`, { websocket: true }, (socket, req) => {
@@ -197,7 +198,9 @@ export async function attachConsole(app: FastifyInstance, s: Services, masterKey
       let stream: ConsoleStream;
       try { stream = await openVmConsole(s, claims); } catch (e) { ws.close(CLOSE_UNREACHABLE, (e as Error).message.slice(0, 120)); return; }
       if (ws.readyState !== 1) { stream.close(); return; }
-      await consoleOpened(s, { ...claims, proxy: vmId }, String(first.from ?? '').slice(0, 64)).catch((e) => s.log.warn({ err: e }, 'console event not recorded'));
+      // The event is written while the console starts (not before it: its insert was on every
+      // open's path to the first prompt); a failure to record it is logged.
+      void consoleOpened(s, { ...claims, proxy: vmId }, String(first.from ?? '').slice(0, 64)).catch((e) => s.log.warn({ err: e }, 'console event not recorded'));
       ws.send(JSON.stringify({ type: 'ready' }));
       stream.onData((b) => { if (ws.readyState === 1) ws.send(b); });
       stream.onClose((why) => { if (ws.readyState <= 1) ws.close(1000, why.slice(0, 120)); });
@@ -253,6 +256,7 @@ export async function makeEndpoint(s: Services, sql: Sql, caller: Caller, vm: En
     domain = `${cpvm.public_ip.replaceAll('.', '-')}${domain.slice(1)}`;
   } else if (!domain || domain.startsWith('*.')) {
     // The manager's own address: it forwards /console/ to the proxy VM (or serves it itself).
+    if (cpvm) c.forwarder.warm({ ip: cpvm.public_ip, port: CONSOLE_PROXY_PORT });
     const addr = c.app.server.address();
     const port = addr && typeof addr === 'object' ? addr.port : s.settings.port;
     const host = ['0.0.0.0', '::', ''].includes(s.settings.host) ? '127.0.0.1' : s.settings.host;
