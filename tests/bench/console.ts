@@ -26,8 +26,8 @@ import { SimulatorDriver } from '@flotilla/agent';
 import { keysFor } from '@flotilla/manager/client';
 import { Lab } from '../src/lab.ts';
 import { addHost, addUplink, createZone, netnsHosts, waitFor, type Cloud } from '../src/cloud.ts';
+import { startManager, stopManager } from '../src/manager-proc.ts';
 
-const MAIN = new URL('../../manager/src/main.ts', import.meta.url).pathname;
 const cleanups: Array<() => unknown> = [];
 const N = Number(process.env.FLT_BENCH_SESSIONS ?? 100);
 // Synchronous: process.exit() at the end must not cut a piped line short.
@@ -35,21 +35,11 @@ const out = (s: string) => { writeSync(1, s); };
 const phase = (s: string) => { writeSync(2, `[${new Date().toISOString().slice(11, 19)}] ${s}\n`); };
 const t = { teardown: (fn: () => unknown) => { cleanups.push(fn); } };
 
+/** `npm start`'s entry point as its own process (tests/src/manager-proc.ts), its own data dir. */
 async function startManagerProcess(env: Record<string, string>): Promise<{ pid: number; url: string; stop(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'flt-bench-cons-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { ...process.env, PORT: '0', FLOTILLA_LISTEN: '127.0.0.1', FLOTILLA_DATA_DIR: dataDir, FLOTILLA_ADMIN_PASSWORD: 'bench', FLOTILLA_LOCAL_CLOUD: 'off', FLOTILLA_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (b) => { out += b; const m = /listening on (http:\/\/localhost:\d+)/.exec(out); if (m) resolve(m[1]!.replace('localhost', '127.0.0.1')); });
-    child.on('exit', (c) => reject(new Error(`manager exited ${c}: ${out}`)));
-  });
-  return {
-    pid: child.pid!, url,
-    async stop() { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); rmSync(dataDir, { recursive: true, force: true }); },
-  };
+  const m = await startManager({ PORT: '0', FLOTILLA_DATA_DIR: dataDir, FLOTILLA_ADMIN_PASSWORD: 'bench', FLOTILLA_LOCAL_CLOUD: 'off', ...env });
+  return { pid: m.child.pid!, url: m.url, async stop() { await stopManager(m); rmSync(dataDir, { recursive: true, force: true }); } };
 }
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]!; };
