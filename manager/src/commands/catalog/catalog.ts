@@ -2,7 +2,7 @@
 // libcloud): OS types and categories, hypervisors, and the lists of features Flotilla does not
 // have yet, answered honestly empty (projects, affinity groups, security groups in advanced
 // zones, instance groups); resource limits (none are enforced: every limit is unlimited, -1).
-import { ALL_ROLES, LIST_OWNED_PARAMS, LIST_PARAMS, command, field as f, type ResponseDef } from '../../api/registry.ts';
+import { ALL_ROLES, LIST_OWNED_PARAMS, LIST_PARAMS, command, field as f, type ResponseDef, PROJECT_LIST_PARAM } from '../../api/registry.ts';
 import { paramError } from '../../api/errors.ts';
 import type { ParamDef } from '../../api/params.ts';
 import { compact } from '../../api/serialize.ts';
@@ -64,7 +64,7 @@ export const listHypervisors = command({
 });
 
 const empty = (name: string, description: string, since: string, response: ResponseDef, params: Record<string, Pick<ParamDef, 'type' | 'description' | 'entity'>>) => command({
-  name, description, since, roles: ALL_ROLES, response, shape: 'list', params: { ...LIST_OWNED_PARAMS, ...params },
+  name, description, since, roles: ALL_ROLES, response, shape: 'list', params: { ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM, ...params },
   async handler(ctx, a) {
     // The ownership filters are still checked (a bad domainid or account is a 431/531).
     await resolveScope(ctx.sql, ctx.caller, a as never);
@@ -100,7 +100,7 @@ export const listResourceLimits = command({
   },
   shape: 'list',
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'long', description: 'Lists resource limits by ID.' },
     resourcetype: { type: 'integer', description: 'Type of resource (0 instance, 1 IP, 2 volume, 3 snapshot, 4 template, 5 project, 6 network, 7 VPC, 8 CPU, 9 memory, 10 primary storage, 11 secondary storage).', min: 0, max: 11 },
     resourcetypename: { type: 'string', description: 'Type of resource by name.', values: RESOURCE_TYPES },

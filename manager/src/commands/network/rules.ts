@@ -3,7 +3,7 @@
 // router before the job succeeds (apply.ts); each list shows the rules' hit counters read back
 // from the router (fields `packets` and `bytes`).
 import { randomUUID } from 'node:crypto';
-import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
+import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command, PROJECT_LIST_PARAM } from '../../api/registry.ts';
 import { apiError, notFound, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where, type Sql } from '../../db/sql.ts';
@@ -152,7 +152,7 @@ export const deleteFirewallRule = command({
 export const listFirewallRules = command({
   name: 'listFirewallRules', description: 'Lists all firewall rules for an IP address.', since: '1.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'list', transactional: false,
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'uuid', entity: 'networkrule', description: 'Lists rule with the specified ID.' },
     ipaddressid: { type: 'uuid', entity: 'publicip', access: 'operate', description: 'the ID of IP address of the firewall services' },
     networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'list firewall rules for certain network' },
@@ -211,7 +211,7 @@ export const deleteEgressFirewallRule = command({
 export const listEgressFirewallRules = command({
   name: 'listEgressFirewallRules', description: 'Lists all egress firewall rules for network ID.', since: '4.2.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'list', transactional: false,
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'uuid', entity: 'networkrule', description: 'Lists rule with the specified ID.' },
     networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'the network ID for the egress firewall services' },
   },
@@ -295,7 +295,7 @@ export const deletePortForwardingRule = command({
 export const listPortForwardingRules = command({
   name: 'listPortForwardingRules', description: 'Lists all port forwarding rules for an IP address.', since: '1.0', roles: ALL_ROLES, response: PORT_FORWARDING_RULE, shape: 'list', transactional: false,
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'uuid', entity: 'networkrule', description: 'Lists rule with the specified ID.' },
     ipaddressid: { type: 'uuid', entity: 'publicip', access: 'operate', description: 'the ID of IP address of the port forwarding services' },
     networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'list port forwarding rules for certain network' },
@@ -375,7 +375,6 @@ export const listIpForwardingRules = command({
     projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
-    if (a.projectid) return [];
     if (a.ipaddressid) await ipById(ctx, a.ipaddressid, 'ipaddressid');
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
     const w = applyScope(new Where([]), scope, { account: 'r.account_id', domain: 'r.domain_id' });
