@@ -14,6 +14,7 @@ import { networkById, vmById } from '../compute/lookup.ts';
 import { checkIPv4 } from '../infra/validate.ts';
 import { FIREWALL_RULE, IP_FORWARDING_RULE, PORT_FORWARDING_RULE, RULE_SELECT, firewallRuleView, ipForwardingView, portForwardingView, type RuleViewRow } from './views.ts';
 import { changeNetwork } from './apply.ts';
+import { checkRuleConflicts } from './conflicts.ts';
 import { ipById } from './addresses.ts';
 
 const PROTOCOLS = ['tcp', 'udp', 'icmp', 'all'] as const;
@@ -133,6 +134,7 @@ export const createFirewallRule = command({
         `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, icmp_type, icmp_code, source_cidrs)
          VALUES ($1,'Firewall',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
         [id, ip.network_id, ip.id, ip.account_id, ip.domain_id, m.protocol, m.start, m.end, m.icmpType, m.icmpCode, a.cidrlist ?? []]);
+      await checkRuleConflicts(sql, id);
     }, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [id]); });
     ctx.setResource('FirewallRule', id);
     return oneView(ctx, id, (r) => firewallRuleView(r));
@@ -192,6 +194,7 @@ export const createEgressFirewallRule = command({
         `INSERT INTO network_rules (id, purpose, network_id, account_id, domain_id, protocol, start_port, end_port, icmp_type, icmp_code, source_cidrs, dest_cidrs)
          VALUES ($1,'Egress',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
         [id, n.id, n.account_id, n.domain_id, m.protocol, m.start, m.end, m.icmpType, m.icmpCode, source, a.destcidrlist ?? []]);
+      await checkRuleConflicts(sql, id);
     }, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [id]); });
     ctx.setResource('FirewallRule', id);
     return oneView(ctx, id, (r) => firewallRuleView(r));
@@ -267,6 +270,7 @@ export const createPortForwardingRule = command({
         `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, vm_id, private_ip, private_start_port, private_end_port)
          VALUES ($1,'PortForwarding',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
         [id, ip.network_id, ip.id, ip.account_id, ip.domain_id, a.protocol, pub.start, pub.end, a.cidrlist ?? [], vm.id, nic.ip4, priv.start, priv.end]);
+      await checkRuleConflicts(sql, id);
       if (open) {
         await sql.query(
           `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, related_rule_id)
@@ -341,6 +345,7 @@ export const createIpForwardingRule = command({
       await sql.query(
         `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs)
          VALUES ($1,'StaticNat',$2,$3,$4,$5,$6,$7,$8,$9)`, [id, ip.network_id, ip.id, ip.account_id, ip.domain_id, a.protocol, start, end, a.cidrlist ?? []]);
+      await checkRuleConflicts(sql, id);
       if (a.openfirewall !== false) {
         await sql.query(
           `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, related_rule_id)
