@@ -75,3 +75,9 @@ test('compare: parameters refused as not supported yet and fields answered as Cl
   t.regex(md, /parameters 2\/2 \(100\.0%; 1 of them refused with a 431 as not supported yet\), response fields 3\/3 \(100\.0%; 2 of them always CloudStack's empty value\)/);
   t.regex(md, /\| `listThings` \| implemented \| 2\/2 \| 3\/3 \| 2 \|  \| `fancy` \|/);
 });
+
+test('compare: a parameter or field spelled with other letter case than CloudStack\'s is a disagreement', (t) => {
+  const cs: CsApi[] = [{ name: 'listThings', isasync: false, params: [['id', 'uuid', false]], response: [['id', 'string'], ['cacheMode', 'string']] }];
+  const r = compare([ours('listThings', { ID: { type: 'uuid', description: '' } }, { id: 'uuid', cachemode: 'string' })], cs);
+  t.deepEqual(r.mismatches.map((m) => `${m.kind} ${m.ours} ${m.theirs}`), ['param name ID id', 'field name cachemode cacheMode']);
+});

@@ -3,7 +3,7 @@
 // `listApis` (which CloudMonkey syncs its whole command set from) and the API docs.
 import type { Args, ParamDef } from './params.ts';
 import type { Context } from './context.ts';
-import { EMPTY_FIELDS } from '../compat/empty-fields.ts';
+import { EMPTY_FIELDS, NOT_THE_OBJECT } from '../compat/empty-fields.ts';
 import { NO_EFFECT_PARAMS, UNSUPPORTED_PARAMS } from '../compat/unsupported.ts';
 
 /** CloudStack's role types. A command lists the roles that may call it. */
@@ -166,7 +166,7 @@ function withTags(c: AnyCommand): AnyCommand {
  */
 function withCompat(c: AnyCommand): AnyCommand {
   const unsupported = UNSUPPORTED_PARAMS[c.name] ?? {};
-  const empty = c.shape === 'object' || c.shape === 'list' ? EMPTY_FIELDS[c.response.name] ?? {} : {};
+  const empty = (c.shape === 'object' || c.shape === 'list') && !NOT_THE_OBJECT.has(c.name) ? EMPTY_FIELDS[c.response.name] ?? {} : {};
   const params: Record<string, ParamDef> = { ...c.params };
   for (const [name, [type, description]] of Object.entries(NO_EFFECT_PARAMS[c.name] ?? {})) params[name] ??= { type, description };
   for (const [name, [type, description, ...noop]] of Object.entries(unsupported)) {

@@ -21,6 +21,7 @@ import * as storage from './storage/index.ts';
 import * as projects from './projects/index.ts';
 import * as dedication from './dedication/index.ts';
 import * as regions from './regions/index.ts';
+import * as limits from './limits/index.ts';
 import { createConsoleEndpoint } from '../console/endpoint.ts';
 
 const isCommand = (v: unknown): v is AnyCommand =>
@@ -42,6 +43,7 @@ export function buildRegistry(): Registry {
     ...commandsOf(projects),
     ...commandsOf(dedication),
     ...commandsOf(regions),
+    ...commandsOf(limits),
     createConsoleEndpoint,
   );
 }

@@ -14,7 +14,7 @@ export interface CsApi {
   readonly response: readonly (readonly [string, string])[];
 }
 
-export interface Mismatch { readonly command: string; readonly kind: 'param' | 'field' | 'async'; readonly name: string; readonly ours: string; readonly theirs: string }
+export interface Mismatch { readonly command: string; readonly kind: 'param' | 'field' | 'async' | 'param name' | 'field name'; readonly name: string; readonly ours: string; readonly theirs: string }
 
 export interface CommandReport {
   readonly name: string;
@@ -113,6 +113,15 @@ export function compare(registry: readonly AnyCommand[], cs: readonly CsApi[]): 
       if (f.empty) emptyFields++;
       if (fieldClass(f.type) !== fieldClass(type)) mismatches.push({ command: api.name, kind: 'field', name, ours: f.type, theirs: type });
     }
+    // The same parameter or field spelled differently (CloudStack's `cacheMode` answered as `cachemode`):
+    // a client reading CloudStack's name would not find it.
+    const spelled = (theirs: readonly string[], ours: readonly string[], kind: 'param name' | 'field name') => {
+      const exact = new Set(theirs);
+      const lower = new Map(theirs.map((n) => [n.toLowerCase(), n]));
+      for (const n of ours) if (!exact.has(n) && lower.has(n.toLowerCase())) mismatches.push({ command: api.name, kind, name: n, ours: n, theirs: lower.get(n.toLowerCase())! });
+    };
+    spelled(api.params.map(([n]) => n), Object.keys(c.params), 'param name');
+    spelled(api.response.map(([n]) => n), Object.keys(c.response.fields), 'field name');
     if (Boolean(c.isAsync) !== api.isasync) mismatches.push({ command: api.name, kind: 'async', name: 'isasync', ours: String(Boolean(c.isAsync)), theirs: String(api.isasync) });
     const params = { have: api.params.length - missingParams.length, of: api.params.length };
     const fields = { have: csFields.length - missingFields.length, of: csFields.length };
@@ -154,7 +163,7 @@ export function render(r: Report): string {
     `For the commands Flotilla has: parameters ${t.params.have}/${t.params.of} (${pct(t.params)}; ` +
       `${t.params.unsupported} of them refused with a 431 as not supported yet), ` +
       `response fields ${t.fields.have}/${t.fields.of} (${pct(t.fields)}; ${t.fields.empty} of them always CloudStack's empty value). ` +
-      `Declarations that disagree with CloudStack's types: ${r.mismatches.length}.`,
+      `Declarations that disagree with CloudStack's types or spelling: ${r.mismatches.length}.`,
     '',
     'Status: **implemented** (all of CloudStack\'s parameters and response fields are declared), ' +
       '**partial** (the missing ones are named), **not yet**, **flotilla only**. A declared parameter ' +

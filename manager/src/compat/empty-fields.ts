@@ -10,6 +10,10 @@ import type { FieldType } from '../api/registry.ts';
 /** [type, CloudStack's description, the value answered (undefined: omitted, as CloudStack omits null)] */
 export type EmptyField = readonly [FieldType, string, unknown?];
 
+/** Commands whose answer is not the response object their name says in CloudStack (extractTemplate
+ *  answers an extract job, scaleVirtualMachine a success): they get no empty fields. */
+export const NOT_THE_OBJECT: ReadonlySet<string> = new Set(['extractTemplate', 'scaleVirtualMachine']);
+
 export const EMPTY_FIELDS: Readonly<Record<string, Readonly<Record<string, EmptyField>>>> = {
   account: {
     receivedbytes: ["long", "the total number of network traffic bytes received"],

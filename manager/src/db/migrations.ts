@@ -8,6 +8,7 @@ import { L2_NETWORKS_MIGRATION } from '../commands/compute/schema.ts';
 import { PROJECTS_MIGRATION } from '../commands/projects/schema.ts';
 import { DEDICATION_MIGRATION } from '../commands/dedication/schema.ts';
 import { REGIONS_MIGRATION } from '../commands/regions/schema.ts';
+import { LIMITS_MIGRATION } from '../commands/limits/schema.ts';
 import { NETWORK_MIGRATION, NETWORK_RELATED_RULES_MIGRATION } from '../commands/network/schema.ts';
 import { SSH_KEY_INDEX_MIGRATION, SSH_MIGRATION } from '../commands/ssh/schema.ts';
 import { ROLES_MIGRATION } from '../commands/roles/schema.ts';
@@ -137,6 +138,7 @@ CREATE TABLE secrets (
   PROJECTS_MIGRATION,
   DEDICATION_MIGRATION,
   REGIONS_MIGRATION,
+  LIMITS_MIGRATION,
 ];
 
 export async function migrate(db: Database): Promise<number[]> {
