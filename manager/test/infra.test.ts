@@ -268,7 +268,7 @@ eachDialect('VLAN IP ranges: IPv4 and IPv6, overlaps, guest CIDR, dedication', a
   await refused(t, admin, 'createVlanIpRange', { zoneid: env.zoneId, vlan: '50', gateway: '203.0.113.1', netmask: '255.255.255.0', startip: '203.0.113.40', endip: '203.0.113.60' }, 431,
     new RegExp(`^The IP range 203\\.0\\.113\\.40-203\\.0\\.113\\.60 \\(startip, endip\\) overlaps with range 203\\.0\\.113\\.10-203\\.0\\.113\\.50 \\(id ${env.rangeId}\\) of zone local$`));
   await refused(t, admin, 'createVlanIpRange', { zoneid: env.zoneId, vlan: '51', gateway: '203.0.113.129', netmask: '255.255.255.128', startip: '203.0.113.130' }, 431, /subnet 203\.0\.113\.128\/25 .* overlaps with the subnet 203\.0\.113\.0\/24 of range id .* on vlan:\/\/50 of zone local/);
-  await refused(t, admin, 'createVlanIpRange', { zoneid: env.zoneId, vlan: '50', gateway: '198.51.100.1', netmask: '255.255.255.0', startip: '198.51.100.2' }, 431, /vlan:\/\/50 of zone local already carries the subnet 203\.0\.113\.0\/24/);
+  await refused(t, admin, 'createVlanIpRange', { zoneid: env.zoneId, vlan: '50', gateway: '203.0.113.129', netmask: '255.255.255.128', startip: '203.0.113.130' }, 431, /already been added with the subnet 203\.0\.113\.0\/24 on vlan:\/\/50 of zone local .*Please specify its gateway\/netmask if you want to extend ip range/);
   await refused(t, admin, 'createVlanIpRange', { zoneid: env.zoneId, vlan: '60', gateway: '10.1.0.1', netmask: '255.255.0.0', startip: '10.1.100.1' }, 431, /overlaps with the guest CIDR 10\.1\.1\.0\/24 \(guestcidraddress\) of zone local/);
   await refused(t, admin, 'createVlanIpRange', { zoneid: env.zoneId, vlan: '60', gateway: '192.168.56.1', netmask: '255.255.255.0', startip: '192.168.56.40', endip: '192.168.56.60' }, 431, /management IP range 192\.168\.56\.10-192\.168\.56\.50 of pod local-pod1/);
   await refused(t, admin, 'createVlanIpRange', { zoneid: env.zoneId, vlan: '60', gateway: '198.51.100.1', netmask: '255.255.255.0', startip: '198.51.100.20', endip: '198.51.100.10' }, 431, /start IP 198\.51\.100\.20 \(startip\) is greater than the end IP/);
@@ -290,6 +290,11 @@ eachDialect('VLAN IP ranges: IPv4 and IPv6, overlaps, guest CIDR, dedication', a
   // Another range on the same VLAN and subnet, adjacent: fine. Dual-stack on another VLAN.
   const r2 = (await admin.ok('createVlanIpRange', { zoneid: env.zoneId, vlan: 'vlan://50', gateway: '203.0.113.1', netmask: '255.255.255.0', startip: '203.0.113.51', endip: '203.0.113.60' })).vlan;
   t.is(r2.vlan, 'vlan://50');
+  // A second public subnet on the same VLAN (another gateway/netmask, not overlapping), as CloudStack accepts it.
+  const second = (await admin.ok('createVlanIpRange', { zoneid: env.zoneId, vlan: '50', gateway: '192.0.2.1', netmask: '255.255.255.0', startip: '192.0.2.10', endip: '192.0.2.20', physicalnetworkid: env.pnetId })).vlan;
+  t.like(second, { vlan: 'vlan://50', gateway: '192.0.2.1', netmask: '255.255.255.0', startip: '192.0.2.10', endip: '192.0.2.20' });
+  t.is((await admin.ok('listVlanIpRanges', { vlan: '50' })).count, 3);
+  t.deepEqual(await admin.ok('deleteVlanIpRange', { id: second.id }), { success: true });
   const acc = await makeAccount(admin, url, { name: 'carol' });
   const r3 = (await admin.ok('createVlanIpRange', {
     zoneid: env.zoneId, vlan: '70', gateway: '198.51.100.1', netmask: '255.255.255.0', startip: '198.51.100.10', endip: '198.51.100.20',

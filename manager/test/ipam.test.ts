@@ -102,8 +102,10 @@ test('public range conflicts name the colliding object', (t) => {
     /^The IP range 203\.0\.113\.10-203\.0\.113\.20 \(startip, endip\) overlaps with range 203\.0\.113\.2-203\.0\.113\.50 \(id r1\) of zone local$/);
   // same VLAN, adjacent addresses: fine
   t.notThrows(() => checkRangeConflicts(cand('vlan://100', '203.0.113.1', '255.255.255.0', '203.0.113.51', '203.0.113.60'), zone));
-  // same VLAN, another subnet
-  refuses(t, () => checkRangeConflicts(cand('vlan://100', '198.51.100.1', '255.255.255.0', '198.51.100.2', '198.51.100.9'), zone), 'gateway', /vlan:\/\/100 of zone local already carries the subnet 203\.0\.113\.0\/24 \(range id r1\)/);
+  // same VLAN, another subnet: a second public subnet on the VLAN, as CloudStack accepts it
+  t.notThrows(() => checkRangeConflicts(cand('vlan://100', '198.51.100.1', '255.255.255.0', '198.51.100.2', '198.51.100.9'), zone));
+  // same VLAN, an overlapping subnet of another size: CloudStack's "extend the range with its gateway/netmask"
+  refuses(t, () => checkRangeConflicts(cand('vlan://100', '203.0.113.129', '255.255.255.128', '203.0.113.130', '203.0.113.140'), zone), 'gateway', /^The IP range has already been added with the subnet 203\.0\.113\.0\/24 on vlan:\/\/100 of zone local \(range id r1\), Please specify its gateway\/netmask if you want to extend ip range/);
   // another VLAN, overlapping subnet
   refuses(t, () => checkRangeConflicts(cand('vlan://200', '203.0.113.129', '255.255.255.128', '203.0.113.130', '203.0.113.140'), zone), 'gateway', /subnet 203\.0\.113\.128\/25 .* overlaps with the subnet 203\.0\.113\.0\/24 of range id r1 on vlan:\/\/100/);
   // guest CIDR

@@ -122,6 +122,28 @@ for (const dialect of DIALECTS) {
     t.deepEqual((await C(['listVirtualMachines', 'projectid=-1'])).virtualmachine ?? [], []);
     t.is((await C(['listProjects', `id=${p.id}`])).project?.length ?? 0, 0);
     t.like((await cloud.admin.ok('listProjects', { id: p.id })).project[0], { vmtotal: 1, networktotal: 1, vmrunning: 1 });
+
+    // Project limits (updateResourceLimit projectid=…, by a root admin through cs): enforced on a
+    // deploy, a network and a public IP in the project, with CloudStack's 535 text.
+    const ADM = (args: string[]) => csCli(cloud.admin, args);
+    t.like((await ADM(['updateResourceLimit', `projectid=${p.id}`, 'resourcetype=0', 'max=1'])).resourcelimit,
+      { projectid: p.id, project: 'web', resourcetype: '0', resourcetypename: 'user_vm', max: 1 });
+    await ADM(['updateResourceLimit', `projectid=${p.id}`, 'resourcetype=6', 'max=1']);
+    await ADM(['updateResourceLimit', `projectid=${p.id}`, 'resourcetype=1', 'max=2']);
+    t.deepEqual((await B(['listResourceLimits', `projectid=${p.id}`, 'resourcetype=0'])).resourcelimit.map((l: any) => [l.project, l.max]), [['web', 1]]);
+    t.is(failure(await B(['updateResourceLimit', `projectid=${p.id}`, 'resourcetype=0', 'max=5'])).errorcode, 432, 'a user may not change limits');
+    const overVm = failure(await B(['deployVirtualMachine', `zoneid=${z.zoneId}`, `serviceofferingid=${so.id}`, `templateid=${tpl.id}`, `networkids=${net.id}`, `projectid=${p.id}`, 'name=pvm2']));
+    t.is(overVm.errorcode, 535, JSON.stringify(overVm));
+    t.regex(overVm.errortext, /^Maximum amount of resources of Type = 'user_vm' for Project Name = web in Domain Id = \S+ is exceeded: Account Resource Limit = 1, Current Account Resource Amount = 1, Requested Resource Amount = 1\.$/);
+    t.is(failure(await B(['createNetwork', 'name=pn2', `zoneid=${z.zoneId}`, `networkofferingid=${iso.id}`, `projectid=${p.id}`])).errorcode, 535);
+    const overIp = failure(await A(['associateIpAddress', `networkid=${net.id}`, `projectid=${p.id}`]));
+    t.is(overIp.errorcode, 535, JSON.stringify(overIp));
+    t.regex(overIp.errortext, /Type = 'public_ip' for Project Name = web/);
+    t.like((await cloud.admin.ok('listProjects', { id: p.id })).project[0], { vmlimit: '1', vmavailable: '0', networklimit: '1', iplimit: '2', iptotal: 2 });
+    t.is((await B(['listVirtualMachines', `projectid=${p.id}`])).count, 1, 'the refused deploy left nothing');
+    // bob's own account is not bound by the project's limits.
+    const ownNet = (await B(['createNetwork', 'name=own', `zoneid=${z.zoneId}`, `networkofferingid=${iso.id}`])).network;
+    t.is((await B(['deleteNetwork', `id=${ownNet.id}`])).success, true);
     t.false(((await cloud.admin.ok('listAccounts', { listall: true })).account as any[]).some((x) => x.name.startsWith('PrjAcct-')), 'a project\'s account is not listed');
 
     // Only the project's Admin manages it; a suspended project takes no new resources.

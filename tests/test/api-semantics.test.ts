@@ -90,7 +90,22 @@ for (const dialect of DIALECTS) {
     t.deepEqual(pub.rules.map((r: any) => r.ports), [{ start: 2222, end: 2222 }]);
     // A user's own firewall rule and egress rule: async creates too.
     const own = await createdAtOnce(t, api, 'createFirewallRule', { ipaddressid: ip.id, protocol: 'tcp', startport: 8080, endport: 8080, cidrlist: '192.0.2.0/24' }, 'firewallrule');
-    await createdAtOnce(t, api, 'createEgressFirewallRule', { networkid: nets[0].id, protocol: 'tcp', startport: 443, endport: 443 }, 'firewallrule');
+    const egress = await createdAtOnce(t, api, 'createEgressFirewallRule', { networkid: nets[0].id, protocol: 'tcp', startport: 443, endport: 443 }, 'firewallrule');
+    // Duplicates are refused with CloudStack's own texts (FirewallManagerImpl.detectRulesConflict), and nothing is kept.
+    const dupFw = await api.job('createFirewallRule', { ipaddressid: ip.id, protocol: 'tcp', startport: 8080, endport: 8080, cidrlist: '192.0.2.0/24' });
+    t.is(dupFw.jobresult.errorcode, 537, JSON.stringify(dupFw.jobresult));
+    t.is(dupFw.jobresult.errortext, `The range specified, 8080-8080, conflicts with rule ${own.id} which has 8080-8080`);
+    const dupPf = await api.job('createPortForwardingRule', { ipaddressid: ip.id, protocol: 'tcp', publicport: 2222, privateport: 2022, virtualmachineid: vm.id });
+    t.is(dupPf.jobresult.errorcode, 537, JSON.stringify(dupPf.jobresult));
+    t.is(dupPf.jobresult.errortext, `The range specified, 2222-2222, conflicts with rule ${pf.id} which has 2222-2222`);
+    const dupEgress = await api.job('createEgressFirewallRule', { networkid: nets[0].id, protocol: 'tcp', startport: 443, endport: 443 });
+    t.is(dupEgress.jobresult.errortext, `The range specified, 443-443, conflicts with rule ${egress.id} which has 443-443`);
+    await createdAtOnce(t, api, 'createEgressFirewallRule', { networkid: nets[0].id, protocol: 'all' }, 'firewallrule');
+    const dupAll = await api.job('createEgressFirewallRule', { networkid: nets[0].id, protocol: 'all' });
+    t.is(dupAll.jobresult.errorcode, 537, JSON.stringify(dupAll.jobresult));
+    t.is(dupAll.jobresult.errortext, 'There is already a firewall rule specified with protocol = all and no ports');
+    t.is((await api.ok('listEgressFirewallRules', { networkid: nets[0].id })).count, 2, 'the refused duplicates were not kept');
+    t.is((await api.ok('listPortForwardingRules', { ipaddressid: ip.id })).count, 2);
     await api.jobOk('deletePortForwardingRule', { id: pf.id });
     t.deepEqual((await api.ok('listFirewallRules', { ipaddressid: ip.id })).firewallrule.map((r: any) => r.id), [own.id], 'the forward\'s firewall rule went with it');
     await api.jobOk('deletePortForwardingRule', { id: closed.id });

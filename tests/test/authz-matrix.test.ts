@@ -103,6 +103,7 @@ for (const dialect of DIALECTS) {
       serviceofferingid: so.id, zoneid: z.zoneId, physicalnetworkid: z.physicalNetworkId,
       // by command, where the parameter's name says too little
       'dedicatePublicIpRange.id': (await admin.ok('listVlanIpRanges', { zoneid: z.zoneId })).vlaniprange[0].id,
+      'updateResourceLimit.resourcetype': '0',
       networkofferingid: (await admin.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0].id,
     } as Record<string, string>;
 
@@ -140,6 +141,9 @@ for (const dialect of DIALECTS) {
       for (const [name, def] of Object.entries(params)) {
         const isId = def.type === 'uuid' || (def.type === 'list' && def.of === 'uuid');
         if (!isId) continue;
+        // Not supported yet (compat/unsupported.ts): refused with a 431 before any lookup, whatever
+        // the id (manager/test/compat-dispatch.test.ts), so it reaches no object.
+        if (def.unsupported) continue;
         if (!def.entity) { undeclared.push(`${cmd.name}.${name}`); continue; }
         if (def.entity !== 'taggedresource' && !isOwned(def.entity)) continue;
         const id = fixtures[def.entity];

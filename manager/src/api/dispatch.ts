@@ -6,8 +6,8 @@ import type { Services } from '../services.ts';
 import { audit } from './audit.ts';
 import type { Caller, Context } from './context.ts';
 import { ApiError, apiError, toApiError } from './errors.ts';
-import { collectMaps, parseParam, type MapValue } from './params.ts';
-import type { AnyCommand } from './registry.ts';
+import { collectMaps, isNoop, parseParam, unsupportedText, type MapValue } from './params.ts';
+import { emptyFills, type AnyCommand } from './registry.ts';
 import { permits } from './permissions.ts';
 import { checkAccess } from './entities.ts';
 import type { Sql } from '../db/sql.ts';
@@ -34,6 +34,12 @@ export function parseArgs(cmd: AnyCommand, raw: Record<string, string>, caller: 
     const absent = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
     if (absent) {
       if (def.required) missing.push(`Unable to execute API command ${cmd.name.toLowerCase()} due to missing parameter ${name}`);
+      args[name] = undefined;
+      continue;
+    }
+    if (def.unsupported) {
+      // Not implemented yet: refused, never silently ignored — unless the value is CloudStack's default.
+      if (!isNoop(def, value)) bad.push(unsupportedText(cmd.name, name));
       args[name] = undefined;
       continue;
     }
@@ -84,6 +90,18 @@ async function tagged(sql: Sql, cmd: AnyCommand, result: unknown, args: Record<s
   return result;
 }
 
+/** Every answer object gets CloudStack's empty value for the declared fields its view left unset. */
+function fillEmpty(cmd: AnyCommand, result: unknown): void {
+  if (cmd.shape !== 'object' && cmd.shape !== 'list') return;
+  const fills = emptyFills(cmd);
+  if (!fills.length || !result || typeof result !== 'object') return;
+  const items = result instanceof Page ? result.items : Array.isArray(result) ? result : cmd.shape === 'object' ? [result] : [];
+  for (const item of items as Array<Record<string, unknown>>) {
+    if (!item || typeof item !== 'object') continue;
+    for (const [k, v] of fills) if (item[k] === undefined) item[k] = Array.isArray(v) ? [] : v;
+  }
+}
+
 interface RunOpts { jobId?: string; newId?: string }
 
 /** Runs the handler in one transaction, with its audit event; returns the answer's inner object. */
@@ -102,6 +120,7 @@ export async function execute(services: Services, caller: Caller, cmd: AnyComman
       }
       let result = await cmd.handler(ctx, args as never);
       if (cmd.response.tagged) result = await tagged(sql, cmd, result, args);
+      fillEmpty(cmd, result);
       const shaped = shapeResult(cmd, result, args);
       if (mutating) {
         await audit(sql, caller, { type: cmd.event!, command: cmd.name, params: args, result: 'SUCCESS', ...(resource ? { resourceType: resource.type, resourceId: resource.id } : {}) });

@@ -35,6 +35,26 @@ export interface ParamDef {
   readonly access?: Access;
   /** For `entity: 'taggedresource'`: the entity the ids name, decided by the other arguments (createTags' resourcetype). */
   readonly entityOf?: (args: Record<string, unknown>) => EntityKind | undefined;
+  /**
+   * A parameter CloudStack has and Flotilla does not implement yet (declared from
+   * compat/unsupported.ts): any value is refused with a 431 saying so, before any job, except the
+   * listed raw values that mean CloudStack's default (no-op), which are taken as absent. Never
+   * silently ignored.
+   */
+  readonly unsupported?: { readonly noop: readonly string[] };
+}
+
+/** The 431 for a value of a parameter Flotilla does not implement yet. */
+export function unsupportedText(command: string, name: string): string {
+  return `Unable to execute API command ${command.toLowerCase()} due to unsupported parameter: the parameter ${name} is not supported yet`;
+}
+
+/** Whether a raw value of an unsupported parameter is one of its no-op (CloudStack default) values. */
+export function isNoop(def: ParamDef, raw: string | MapValue): boolean {
+  if (!def.unsupported) return false;
+  if (Array.isArray(raw)) return raw.length === 0;
+  const v = raw.trim().toLowerCase();
+  return def.unsupported.noop.some((x) => x.toLowerCase() === v);
 }
 
 export type MapValue = Record<string, string>[];

@@ -3,6 +3,8 @@
 // `listApis` (which CloudMonkey syncs its whole command set from) and the API docs.
 import type { Args, ParamDef } from './params.ts';
 import type { Context } from './context.ts';
+import { EMPTY_FIELDS, NOT_THE_OBJECT } from '../compat/empty-fields.ts';
+import { NO_EFFECT_PARAMS, UNSUPPORTED_PARAMS } from '../compat/unsupported.ts';
 
 /** CloudStack's role types. A command lists the roles that may call it. */
 export type Role = 'Admin' | 'DomainAdmin' | 'User';
@@ -12,7 +14,13 @@ export const ADMINS: readonly Role[] = ['Admin', 'DomainAdmin'];
 
 export type FieldType = 'string' | 'uuid' | 'boolean' | 'integer' | 'long' | 'date' | 'list' | 'map' | 'set' | 'object' | 'double';
 
-export interface FieldDef { readonly type: FieldType; readonly description: string; readonly since?: string }
+export interface FieldDef {
+  readonly type: FieldType;
+  readonly description: string;
+  readonly since?: string;
+  /** Declared from compat/empty-fields.ts: answered as CloudStack's empty value (`value`; absent: omitted) unless the view sets it. */
+  readonly empty?: { readonly value?: unknown };
+}
 
 /** A response field declaration (the short form every views.ts uses). */
 export const field = (type: FieldType, description: string, since?: string): FieldDef => (since ? { type, description, since } : { type, description });
@@ -110,6 +118,16 @@ export const LIST_OWNED_PARAMS = {
   listall: { type: 'boolean', description: "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false" },
 } as const satisfies Record<string, ParamDef>;
 
+/** CloudStack's `projectid` filter of account-owned lists (api/scope.ts resolveScope: that project's objects; -1: every project's the caller may see). */
+export const PROJECT_LIST_PARAM = {
+  projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
+} as const satisfies Record<string, ParamDef>;
+
+/** `showicon`: Flotilla has no resource icons (uploadResourceIcon is not implemented), so there is never an icon to show. */
+export const SHOWICON_PARAM = {
+  showicon: { type: 'boolean', description: 'flag to display the resource icon for the resource (Flotilla has no resource icons: nothing to show)' },
+} as const satisfies Record<string, ParamDef>;
+
 export class Registry {
   private readonly byName = new Map<string, AnyCommand>();
   private readonly byLower = new Map<string, AnyCommand>();
@@ -122,7 +140,7 @@ export class Registry {
       if (mutating && !c.event) {
         throw new Error(`${c.name}: a mutating command must declare its audit event type`);
       }
-      const d = c.response.tagged ? withTags(c) : c;
+      const d = withCompat(c.response.tagged ? withTags(c) : c);
       this.byName.set(c.name, d);
       this.byLower.set(c.name.toLowerCase(), d);
     }
@@ -139,6 +157,39 @@ function withTags(c: AnyCommand): AnyCommand {
   const response = { ...c.response, fields: { ...c.response.fields, tags: c.response.fields.tags ?? field('set', 'the list of resource tags associated') } };
   const params = c.shape === 'list' ? { ...c.params, tags: c.params.tags ?? { type: 'map', description: 'List resources by tags (key/value pairs)' } as const } : c.params;
   return { ...c, response, params };
+}
+
+/**
+ * A command's declaration with what compat/ declares for it: CloudStack's parameters it does not
+ * implement yet (refused by the dispatcher unless given CloudStack's no-op value) and CloudStack's
+ * response fields its view does not set (filled with CloudStack's empty value by the dispatcher).
+ */
+function withCompat(c: AnyCommand): AnyCommand {
+  const unsupported = UNSUPPORTED_PARAMS[c.name] ?? {};
+  const empty = (c.shape === 'object' || c.shape === 'list') && !NOT_THE_OBJECT.has(c.name) ? EMPTY_FIELDS[c.response.name] ?? {} : {};
+  const params: Record<string, ParamDef> = { ...c.params };
+  for (const [name, [type, description]] of Object.entries(NO_EFFECT_PARAMS[c.name] ?? {})) params[name] ??= { type, description };
+  for (const [name, [type, description, ...noop]] of Object.entries(unsupported)) {
+    if (params[name]) throw new Error(`${c.name}: parameter ${name} is declared and also listed as unsupported in compat/unsupported.ts`);
+    params[name] = { type, description: `${description} (not supported by Flotilla yet)`, unsupported: { noop } };
+  }
+  const fields: Record<string, FieldDef> = { ...c.response.fields };
+  for (const [name, [type, description, value]] of Object.entries(empty)) {
+    if (fields[name]) continue;
+    fields[name] = { type, description, empty: value === undefined ? {} : { value } };
+  }
+  return { ...c, params, response: { ...c.response, fields } };
+}
+
+/** The fields a command's answer objects get when their view leaves them unset (compat/empty-fields.ts). */
+const fillCache = new WeakMap<AnyCommand, readonly (readonly [string, unknown])[]>();
+export function emptyFills(c: AnyCommand): readonly (readonly [string, unknown])[] {
+  let f = fillCache.get(c);
+  if (!f) {
+    f = Object.entries(c.response.fields).flatMap(([k, d]) => (d.empty && d.empty.value !== undefined ? [[k, d.empty.value] as const] : []));
+    fillCache.set(c, f);
+  }
+  return f;
 }
 
 /** Commands that read but are not named list*. */

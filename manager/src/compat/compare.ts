@@ -14,7 +14,7 @@ export interface CsApi {
   readonly response: readonly (readonly [string, string])[];
 }
 
-export interface Mismatch { readonly command: string; readonly kind: 'param' | 'field' | 'async'; readonly name: string; readonly ours: string; readonly theirs: string }
+export interface Mismatch { readonly command: string; readonly kind: 'param' | 'field' | 'async' | 'param name' | 'field name'; readonly name: string; readonly ours: string; readonly theirs: string }
 
 export interface CommandReport {
   readonly name: string;
@@ -22,6 +22,10 @@ export interface CommandReport {
   readonly status: 'implemented' | 'partial' | 'not yet' | 'flotilla only';
   readonly missingParams: readonly string[];
   readonly missingFields: readonly string[];
+  /** declared, refused with 431 "not supported yet" (compat/unsupported.ts) */
+  readonly unsupportedParams: readonly string[];
+  /** declared, always CloudStack's empty value (compat/empty-fields.ts) */
+  readonly emptyFields: number;
   readonly params: { readonly have: number; readonly of: number };
   readonly fields: { readonly have: number; readonly of: number };
 }
@@ -31,8 +35,8 @@ export interface Report {
   readonly mismatches: readonly Mismatch[];
   readonly totals: {
     readonly cloudstack: number; readonly implemented: number; readonly partial: number; readonly notYet: number; readonly flotillaOnly: number;
-    readonly params: { readonly have: number; readonly of: number };
-    readonly fields: { readonly have: number; readonly of: number };
+    readonly params: { readonly have: number; readonly of: number; readonly unsupported: number };
+    readonly fields: { readonly have: number; readonly of: number; readonly empty: number };
   };
 }
 
@@ -83,41 +87,55 @@ export function compare(registry: readonly AnyCommand[], cs: readonly CsApi[]): 
   const ours = new Map(registry.map((c) => [c.name, c]));
   const commands: CommandReport[] = [];
   const mismatches: Mismatch[] = [];
-  const totals = { params: { have: 0, of: 0 }, fields: { have: 0, of: 0 } };
+  const totals = { params: { have: 0, of: 0, unsupported: 0 }, fields: { have: 0, of: 0, empty: 0 } };
   let implemented = 0, partial = 0, notYet = 0;
   for (const api of cs) {
     const c = ours.get(api.name);
     const csFields = api.response.filter(([n]) => !BASE_FIELDS.has(n));
     if (!c) {
       notYet++;
-      commands.push({ name: api.name, area: areaOf(api.name), status: 'not yet', missingParams: [], missingFields: [], params: { have: 0, of: api.params.length }, fields: { have: 0, of: csFields.length } });
+      commands.push({ name: api.name, area: areaOf(api.name), status: 'not yet', missingParams: [], missingFields: [], unsupportedParams: [], emptyFields: 0, params: { have: 0, of: api.params.length }, fields: { have: 0, of: csFields.length } });
       continue;
     }
     const missingParams: string[] = [];
+    const unsupportedParams: string[] = [];
+    let emptyFields = 0;
     for (const [name, type] of api.params) {
       const p = c.params[name];
       if (!p) { missingParams.push(name); continue; }
+      if (p.unsupported) unsupportedParams.push(name);
       if (paramType(p.type) !== paramType(type)) mismatches.push({ command: api.name, kind: 'param', name, ours: p.type, theirs: type });
     }
     const missingFields: string[] = [];
     for (const [name, type] of csFields) {
       const f = c.response.fields[name];
       if (!f) { missingFields.push(name); continue; }
+      if (f.empty) emptyFields++;
       if (fieldClass(f.type) !== fieldClass(type)) mismatches.push({ command: api.name, kind: 'field', name, ours: f.type, theirs: type });
     }
+    // The same parameter or field spelled differently (CloudStack's `cacheMode` answered as `cachemode`):
+    // a client reading CloudStack's name would not find it.
+    const spelled = (theirs: readonly string[], ours: readonly string[], kind: 'param name' | 'field name') => {
+      const exact = new Set(theirs);
+      const lower = new Map(theirs.map((n) => [n.toLowerCase(), n]));
+      for (const n of ours) if (!exact.has(n) && lower.has(n.toLowerCase())) mismatches.push({ command: api.name, kind, name: n, ours: n, theirs: lower.get(n.toLowerCase())! });
+    };
+    spelled(api.params.map(([n]) => n), Object.keys(c.params), 'param name');
+    spelled(api.response.map(([n]) => n), Object.keys(c.response.fields), 'field name');
     if (Boolean(c.isAsync) !== api.isasync) mismatches.push({ command: api.name, kind: 'async', name: 'isasync', ours: String(Boolean(c.isAsync)), theirs: String(api.isasync) });
     const params = { have: api.params.length - missingParams.length, of: api.params.length };
     const fields = { have: csFields.length - missingFields.length, of: csFields.length };
     totals.params.have += params.have; totals.params.of += params.of;
     totals.fields.have += fields.have; totals.fields.of += fields.of;
+    totals.params.unsupported += unsupportedParams.length; totals.fields.empty += emptyFields;
     const complete = !missingParams.length && !missingFields.length;
     if (complete) implemented++; else partial++;
-    commands.push({ name: api.name, area: areaOf(api.name), status: complete ? 'implemented' : 'partial', missingParams, missingFields, params, fields });
+    commands.push({ name: api.name, area: areaOf(api.name), status: complete ? 'implemented' : 'partial', missingParams, missingFields, unsupportedParams, emptyFields, params, fields });
   }
   const known = new Set(cs.map((a) => a.name));
   const extra = registry.filter((c) => !known.has(c.name));
   for (const c of extra) {
-    commands.push({ name: c.name, area: areaOf(c.name), status: 'flotilla only', missingParams: [], missingFields: [], params: { have: 0, of: 0 }, fields: { have: 0, of: 0 } });
+    commands.push({ name: c.name, area: areaOf(c.name), status: 'flotilla only', missingParams: [], missingFields: [], unsupportedParams: [], emptyFields: 0, params: { have: 0, of: 0 }, fields: { have: 0, of: 0 } });
   }
   return {
     commands, mismatches,
@@ -142,13 +160,17 @@ export function render(r: Report): string {
       `${t.implemented} with every parameter and top-level response field CloudStack declares, ${t.partial} partly; ` +
       `${t.notYet} not yet. ${t.flotillaOnly} Flotilla commands are not in CloudStack 4.18.`,
     '',
-    `For the commands Flotilla has: parameters ${t.params.have}/${t.params.of} (${pct(t.params)}), ` +
-      `response fields ${t.fields.have}/${t.fields.of} (${pct(t.fields)}). ` +
-      `Declarations that disagree with CloudStack's types: ${r.mismatches.length}.`,
+    `For the commands Flotilla has: parameters ${t.params.have}/${t.params.of} (${pct(t.params)}; ` +
+      `${t.params.unsupported} of them refused with a 431 as not supported yet), ` +
+      `response fields ${t.fields.have}/${t.fields.of} (${pct(t.fields)}; ${t.fields.empty} of them always CloudStack's empty value). ` +
+      `Declarations that disagree with CloudStack's types or spelling: ${r.mismatches.length}.`,
     '',
     'Status: **implemented** (all of CloudStack\'s parameters and response fields are declared), ' +
       '**partial** (the missing ones are named), **not yet**, **flotilla only**. A declared parameter ' +
-      'is validated and handled; a field may carry CloudStack\'s empty value where Flotilla has no such concept.',
+      'is validated and handled, or (named under "not supported yet") refused with a 431 saying so unless its value ' +
+      'is CloudStack\'s no-op default (manager/src/compat/unsupported.ts); a declared field is set by the view, or ' +
+      '(counted under "empty") always CloudStack\'s empty value for a concept Flotilla does not have: false, [], or ' +
+      'omitted where CloudStack\'s value is null (manager/src/compat/empty-fields.ts).',
     '',
   ];
   const byArea = new Map<string, CommandReport[]>();
@@ -162,12 +184,12 @@ export function render(r: Report): string {
   }
   out.push('');
   for (const a of areas) {
-    out.push(`## ${a}`, '', '| command | status | parameters | response fields | missing |', '|---|---|---|---|---|');
+    out.push(`## ${a}`, '', '| command | status | parameters | response fields | empty | missing | not supported yet |', '|---|---|---|---|---|---|---|');
     for (const c of byArea.get(a)!.sort((x, y) => x.name.localeCompare(y.name))) {
       const missing = [c.missingParams.length ? `parameters: ${list(c.missingParams)}` : '', c.missingFields.length ? `fields: ${list(c.missingFields)}` : '']
         .filter(Boolean).join('; ');
       const counts = c.status === 'not yet' || c.status === 'flotilla only' ? ['', ''] : [`${c.params.have}/${c.params.of}`, `${c.fields.have}/${c.fields.of}`];
-      out.push(`| \`${c.name}\` | ${c.status} | ${counts[0]} | ${counts[1]} | ${missing} |`);
+      out.push(`| \`${c.name}\` | ${c.status} | ${counts[0]} | ${counts[1]} | ${c.emptyFields || ''} | ${missing} | ${list(c.unsupportedParams)} |`);
     }
     out.push('');
   }

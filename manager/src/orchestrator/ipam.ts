@@ -227,8 +227,10 @@ export function checkRangeConflicts(c: Candidate, z: ZoneFacts): void {
         throw new IpamError('startip', `The IP range ${spanText(c.v4.span)} (startip, endip) overlaps with range ${spanText(r.v4.span)} (id ${r.id}) of zone ${z.name}`);
       }
       const sameSubnet = c.v4.subnet.network === r.v4.subnet.network && c.v4.subnet.prefix === r.v4.subnet.prefix;
-      if (r.vlan === c.vlan && !sameSubnet) {
-        throw new IpamError('gateway', `The ${c.vlan} of zone ${z.name} already carries the subnet ${r.v4.subnet.text} (range id ${r.id}); a range on it must use that subnet, not ${c.v4.subnet.text} (gateway, netmask)`);
+      // A VLAN may carry several public subnets (CloudStack's checkZoneVlanIpOverlap refuses only
+      // overlapping ones): another range of an overlapping subnet on it must extend that subnet.
+      if (r.vlan === c.vlan && !sameSubnet && overlaps(subnetSpan(c.v4.subnet), subnetSpan(r.v4.subnet))) {
+        throw new IpamError('gateway', `The IP range has already been added with the subnet ${r.v4.subnet.text} on ${c.vlan} of zone ${z.name} (range id ${r.id}), Please specify its gateway/netmask if you want to extend ip range; ${c.v4.subnet.text} overlaps it`);
       }
       if (r.vlan !== c.vlan && overlaps(subnetSpan(c.v4.subnet), subnetSpan(r.v4.subnet))) {
         throw new IpamError('gateway', `The subnet ${c.v4.subnet.text} (gateway, netmask) overlaps with the subnet ${r.v4.subnet.text} of range id ${r.id} on ${r.vlan} of zone ${z.name}`);

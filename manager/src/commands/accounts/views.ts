@@ -1,6 +1,7 @@
 // Response objects of the accounts area: the declared fields (for listApis and docs) and the
 // functions that build them from rows, side by side so they cannot drift apart.
 import type { ResponseDef } from '../../api/registry.ts';
+import { COUNTED, LIMITED, accountUsage } from './usage.ts';
 import type { Sql } from '../../db/sql.ts';
 import { compact, csDate } from '../../api/serialize.ts';
 
@@ -24,6 +25,10 @@ export const DOMAIN: ResponseDef = {
     path: { type: 'string', description: 'the path of the domain' },
     state: { type: 'string', description: 'the state of the domain' },
     created: { type: 'date', description: 'the date when this domain was created' },
+    ...Object.fromEntries(LIMITED.flatMap((k) => [
+      [`${k}limit`, { type: 'string', description: `the total ${k} the domain can own` }],
+      [`${k}available`, { type: 'string', description: `the total ${k} available to be created for this domain` }],
+    ])),
   },
 };
 
@@ -37,6 +42,8 @@ export function domainView(r: DomainRow): Record<string, unknown> {
   return compact({
     id: r.id, name: r.name, level: r.level, parentdomainid: r.parent_id ?? undefined, parentdomainname: r.parent_name ?? undefined,
     haschild: Boolean(r.has_child), networkdomain: r.network_domain ?? undefined, path: r.path, state: r.state, created: csDate(r.created),
+    // No resource limit is enforced yet (listResourceLimits answers -1): CloudStack's 'Unlimited'.
+    ...Object.fromEntries(LIMITED.flatMap((k) => [[`${k}limit`, 'Unlimited'], [`${k}available`, 'Unlimited']])),
   });
 }
 
@@ -99,6 +106,13 @@ export const ACCOUNT: ResponseDef = {
     isdefault: { type: 'boolean', description: 'true if account is default, false otherwise' },
     created: { type: 'date', description: 'the date when this account was created' },
     user: { type: 'list', description: 'the list of users associated with account' },
+    vmrunning: { type: 'integer', description: 'the total number of virtual machines running for this account' },
+    vmstopped: { type: 'integer', description: 'the total number of virtual machines stopped for this account' },
+    ...Object.fromEntries(LIMITED.flatMap((k) => [
+      [`${k}limit`, { type: 'string', description: `the total ${k} the account can own` }],
+      [`${k}available`, { type: 'string', description: `the total ${k} available to be created for this account` }],
+    ])),
+    ...Object.fromEntries(COUNTED.map((k) => [`${k}total`, { type: 'long', description: `the total ${k} owned by the account` }])),
   },
 };
 
@@ -111,9 +125,12 @@ export const ACCOUNT_SELECT = `SELECT a.*, d.name AS domain_name, d.path AS doma
 export async function accountViews(sql: Sql, rows: AccountRow[]): Promise<Record<string, unknown>[]> {
   if (!rows.length) return [];
   const users = await sql.query<UserRow>(`${USER_SELECT} WHERE u.account_id = ANY($1::uuid[]) ORDER BY u.created`, [rows.map((r) => r.id)]);
+  const usage = await accountUsage(sql, rows.map((r) => r.id));
   return rows.map((r) => {
     const role = roleOfRow(r, r.type);
+    const u = usage.get(r.id)!;
     return compact({
+      ...u.fields, vmrunning: u.vmrunning, vmstopped: u.vmstopped,
       id: r.id, name: r.name, accounttype: r.type, roleid: role.id, roletype: role.type, rolename: role.name,
       domainid: r.domain_id, domain: r.domain_name, domainpath: r.domain_path, networkdomain: r.network_domain ?? undefined,
       state: r.state, isdefault: r.is_default, created: csDate(r.created),

@@ -2,7 +2,7 @@
 // libcloud): OS types and categories, hypervisors, and the lists of features Flotilla does not
 // have yet, answered honestly empty (projects, affinity groups, security groups in advanced
 // zones, instance groups); resource limits (none are enforced: every limit is unlimited, -1).
-import { ALL_ROLES, LIST_OWNED_PARAMS, LIST_PARAMS, command, field as f, type ResponseDef } from '../../api/registry.ts';
+import { ALL_ROLES, LIST_OWNED_PARAMS, LIST_PARAMS, command, field as f, type ResponseDef, PROJECT_LIST_PARAM } from '../../api/registry.ts';
 import { paramError } from '../../api/errors.ts';
 import type { ParamDef } from '../../api/params.ts';
 import { compact } from '../../api/serialize.ts';
@@ -10,6 +10,7 @@ import { resolveScope } from '../../api/scope.ts';
 import { accountById } from '../accounts/lookup.ts';
 import { zoneById } from '../infra/lookup.ts';
 import { OS_CATEGORIES, OS_TYPES } from './ostypes.ts';
+import { RESOURCE_LIMIT, RESOURCE_TYPES, limitOwner, limitView, limitsOf } from '../limits/limits.ts';
 
 const OS_TYPE: ResponseDef = {
   name: 'ostype',
@@ -64,7 +65,7 @@ export const listHypervisors = command({
 });
 
 const empty = (name: string, description: string, since: string, response: ResponseDef, params: Record<string, Pick<ParamDef, 'type' | 'description' | 'entity'>>) => command({
-  name, description, since, roles: ALL_ROLES, response, shape: 'list', params: { ...LIST_OWNED_PARAMS, ...params },
+  name, description, since, roles: ALL_ROLES, response, shape: 'list', params: { ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM, ...params },
   async handler(ctx, a) {
     // The ownership filters are still checked (a bad domainid or account is a 431/531).
     await resolveScope(ctx.sql, ctx.caller, a as never);
@@ -84,23 +85,12 @@ export const listInstanceGroups = empty('listInstanceGroups', 'Lists vm groups (
   { name: 'instancegroup', fields: { id: f('string', 'the ID of the instance group'), name: f('string', 'the name of the instance group'), created: f('date', 'time and date the instance group was created') } },
   { id: { type: 'uuid', entity: 'instancegroup', description: 'list instance groups by ID' }, name: { type: 'string', description: 'list instance groups by name' } });
 
-/** CloudStack's Resource.ResourceType, by number. */
-const RESOURCE_TYPES = ['user_vm', 'public_ip', 'volume', 'snapshot', 'template', 'project', 'network', 'vpc', 'cpu', 'memory', 'primary_storage', 'secondary_storage'];
-
 export const listResourceLimits = command({
-  name: 'listResourceLimits', description: 'Lists resource limits. Flotilla enforces none yet: every limit is -1 (unlimited).', since: '1.0', roles: ALL_ROLES,
-  response: {
-    name: 'resourcelimit',
-    fields: {
-      account: f('string', 'the account of the resource limit'), domainid: f('string', 'the domain ID of the resource limit'), domain: f('string', 'the domain name of the resource limit'),
-      resourcetype: f('string', 'resource type. Values include 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11. See the resourceType parameter for more information.'),
-      resourcetypename: f('string', 'resource type name. Values include user_vm, public_ip, volume, snapshot, template, network, vpc, cpu, memory, primary_storage and secondary_storage.'),
-      max: f('long', 'the maximum number of the resource. A -1 means the resource currently has no limit.'),
-    },
-  },
+  name: 'listResourceLimits', description: 'Lists resource limits of an account or project (a type without a limit answers -1); domain limits are not supported yet (-1).', since: '1.0', roles: ALL_ROLES,
+  response: RESOURCE_LIMIT,
   shape: 'list',
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'long', description: 'Lists resource limits by ID.' },
     resourcetype: { type: 'integer', description: 'Type of resource (0 instance, 1 IP, 2 volume, 3 snapshot, 4 template, 5 project, 6 network, 7 VPC, 8 CPU, 9 memory, 10 primary storage, 11 secondary storage).', min: 0, max: 11 },
     resourcetypename: { type: 'string', description: 'Type of resource by name.', values: RESOURCE_TYPES },
@@ -108,10 +98,15 @@ export const listResourceLimits = command({
   async handler(ctx, a) {
     const scope = await resolveScope(ctx.sql, ctx.caller, { ...a, listall: false });
     if (a.id !== undefined) return [];
-    const acc = scope.kind === 'account' ? await accountById(ctx, scope.accountId, 'account') : undefined;
+    // The scope was access-checked by resolveScope (a project's members and admins reach its account).
+    const acc = scope.kind === 'account' ? { id: scope.accountId } : undefined;
     const types = RESOURCE_TYPES.map((name, n) => ({ name, n }))
       .filter((t) => (a.resourcetype === undefined || t.n === a.resourcetype) && (a.resourcetypename === undefined || t.name === a.resourcetypename));
-    if (acc) return types.map((t) => compact({ account: acc.name, domainid: acc.domain_id, domain: acc.domain_name, resourcetype: String(t.n), resourcetypename: t.name, max: -1 }));
+    if (acc) {
+      const owner = await limitOwner(ctx.sql, acc.id);
+      const max = (await limitsOf(ctx.sql, [acc.id])).get(acc.id);
+      return types.map((t) => limitView(owner, t.n, max?.get(t.n) ?? -1));
+    }
     // A domain's own limits (domainid without account).
     const d = scope.kind === 'domain' ? (await ctx.sql.query<{ id: string; name: string }>('SELECT id, name FROM domains WHERE id = $1', [scope.domainId]))[0] : undefined;
     if (!d) throw paramError('listResourceLimits lists one account\'s or one domain\'s limits: give account and domainid, domainid, or none for your own');

@@ -2,6 +2,7 @@
 // manager assigns VM addresses) work now; isolated networks come with the virtual router.
 // Netns hosts have no 802.1Q, so a network's VLAN id is carried as its VXLAN VNI.
 import { randomUUID } from 'node:crypto';
+import { checkResourceLimit } from '../limits/limits.ts';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError, notFound } from '../../api/errors.ts';
 import { Where } from '../../db/sql.ts';
@@ -61,6 +62,7 @@ async function createIsolated(ctx: Context, a: { name: string; displaytext?: str
   }
   // The caller, account+domainid an admin names, or the account of project `projectid`.
   const owner = await ownerOf(ctx, a);
+  await checkResourceLimit(ctx.sql, owner.accountId, 'network');
   const pnId = a.physicalnetworkid ?? (await ctx.sql.query<{ id: string }>(
     `SELECT p.id FROM physical_networks p JOIN traffic_types t ON t.physical_network_id = p.id AND t.traffic_type = 'Guest' WHERE p.zone_id = $1 ORDER BY p.created LIMIT 1`, [zone.id]))[0]?.id;
   if (!pnId) throw paramError(`Zone ${zone.name} has no physical network carrying Guest traffic`);
@@ -106,7 +108,7 @@ async function createL2(ctx: Context, a: { name: string; displaytext?: string | 
   const acl = a.acltype ?? 'Account';
   if (acl === 'Domain' && ctx.caller.role !== 'Admin') throw apiError('ACCOUNT_ERROR', 'Only root admins can create L2 networks with acltype=Domain');
   let owner: { accountId: string; domainId: string } = { accountId: ctx.caller.accountId, domainId: ctx.caller.domainId };
-  if (acl === 'Account') owner = await ownerOf(ctx, a);
+  if (acl === 'Account') { owner = await ownerOf(ctx, a); await checkResourceLimit(ctx.sql, owner.accountId, 'network'); }
   let accountId: string | null = owner.accountId;
   if (acl === 'Domain') {
     if (a.projectid) throw paramError('projectid can not be given for an L2 network with acltype=Domain');

@@ -4,9 +4,10 @@
 // then they show isready=false with the transfer's status, and deploying from them is refused.
 import { pagedRows } from '../../api/paging.ts';
 import { randomUUID } from 'node:crypto';
-import { ALL_ROLES, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
+import { ALL_ROLES, LIST_OWNED_PARAMS, command, PROJECT_LIST_PARAM } from '../../api/registry.ts';
 import { paramError, notFound } from '../../api/errors.ts';
 import { osTypeById } from '../catalog/ostypes.ts';
+import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
 import type { Sql } from '../../db/sql.ts';
 import { zoneById } from '../infra/lookup.ts';
@@ -33,7 +34,7 @@ const FILTERS = ['featured', 'self', 'selfexecutable', 'sharedexecutable', 'exec
 export const listTemplates = command({
   name: 'listTemplates', description: 'List all public, private, and privileged templates.', since: '1.0', roles: ALL_ROLES, response: TEMPLATE, shape: 'list',
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     templatefilter: { type: 'string', required: true, values: FILTERS, description: 'possible values are "featured", "self", "selfexecutable","sharedexecutable","executable", and "community". * featured : templates that have been marked as featured and public. * self : templates that have been registered or created by the calling user. * selfexecutable : same as self, but only returns templates that can be used to deploy a new VM. * sharedexecutable : templates ready to be deployed that have been granted to the calling user by another user. * executable : templates that are owned by the calling user, or public templates, that can be used to deploy a VM. * community : templates that have been marked as public but not featured. * all : all templates (only usable by admins).' },
     id: { type: 'uuid', entity: 'template', description: 'the template ID' },
     name: { type: 'string', description: 'the template name' },
@@ -54,6 +55,8 @@ export const listTemplates = command({
       case 'community': w.add('t.is_public AND NOT t.is_featured'); break;
       case 'all': if (c.role !== 'Admin') w.add(`(t.is_public OR ${mine})`, c.accountId); break;
     }
+    // projectid: the project's own (CloudStack lists a project's templates by its project account).
+    if (a.projectid) applyScope(w, await resolveScope(ctx.sql, c, { projectid: a.projectid }), { account: 't.account_id', domain: 't.account_id' });
     if (a.templatefilter === 'selfexecutable' || a.templatefilter === 'executable') w.add('t.is_ready');
     if (c.role !== 'Admin') w.add(`t.template_type <> 'SYSTEM'`);
     w.add('t.id = ?', a.id).add('lower(t.name) = lower(?)', a.name).add('(t.zone_id IS NULL OR t.zone_id = ?)', a.zoneid).add('lower(t.hypervisor) = lower(?)', a.hypervisor)

@@ -4,6 +4,7 @@
 // failed start destroys whatever the host made and removes the records, so nothing is left
 // half-created. Re-run after a crash, it finds its VM by job id and continues.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { checkResourceLimit } from '../limits/limits.ts';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
@@ -159,6 +160,7 @@ export const deployVirtualMachine = command({
         if (tpl.zone_id && tpl.zone_id !== zone.id) throw paramError(`Template ${tpl.name} is not available in zone ${zone.name}`);
         // The caller, account+domainid an admin names, or the account of project `projectid`.
         const owner: Owner = await ownerOf(tctx, a);
+        await checkResourceLimit(sql, owner.accountId, 'user_vm');
         // Its domain and type: the VM's owner must be allowed a shared network, not only the caller.
         const ownerRow = (await sql.query<{ path: string; type: number }>('SELECT d.path, a.type FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE a.id = $1', [owner.accountId]))[0]!;
         const ownerPath = ownerRow.path;

@@ -2,6 +2,7 @@
 // one-to-one NAT to a VM (enableStaticNat / disableStaticNat). The source NAT address is
 // acquired when the network is implemented and released with it.
 import { pagedRows } from '../../api/paging.ts';
+import { checkResourceLimit } from '../limits/limits.ts';
 import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
 import { apiError, notFound, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
@@ -56,6 +57,7 @@ export const associateIpAddress = command({
       await syncRouter(ctx.services, done.network_id).catch((e) => { throw agentFailure(e, 'Applying the address on the router'); });
     } else {
       await changeNetwork(ctx, n.id, async (sql) => {
+        await checkResourceLimit(sql, n.account_id!, 'public_ip');
         await allocatePublicIp(sql, { zoneId: n.zone_id, networkId: n.id, accountId: n.account_id!, domainId: n.domain_id, sourceNat: false, id, ...(a.ipaddress ? { address: a.ipaddress } : {}) });
       }, async (sql) => { await sql.query('DELETE FROM public_ip_addresses WHERE id = $1', [id]); });
     }

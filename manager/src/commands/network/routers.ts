@@ -2,7 +2,7 @@
 // stop, reboot, destroy. Root and domain admins only, as in CloudStack. A destroyed router is
 // not re-created by itself: restartNetwork (or the next VM deploy) brings a new one with the
 // same spec; a router that dies on its own IS re-created (orchestrator/router.ts).
-import { ADMINS, LIST_OWNED_PARAMS, command } from '../../api/registry.ts';
+import { ADMINS, LIST_OWNED_PARAMS, command, PROJECT_LIST_PARAM } from '../../api/registry.ts';
 import { notFound } from '../../api/errors.ts';
 import { applianceLifecycle } from '../appliance-lifecycle.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
@@ -28,7 +28,7 @@ async function viewOf(ctx: Context, id: string): Promise<Record<string, unknown>
 export const listRouters = command({
   name: 'listRouters', description: 'List routers.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'list', transactional: false,
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'uuid', entity: 'router', description: 'the ID of the disk router' },
     name: { type: 'string', description: 'the name of the router' },
     state: { type: 'string', description: 'the state of the router' },

@@ -3,7 +3,7 @@
 // router before the job succeeds (apply.ts); each list shows the rules' hit counters read back
 // from the router (fields `packets` and `bytes`).
 import { randomUUID } from 'node:crypto';
-import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command } from '../../api/registry.ts';
+import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command, PROJECT_LIST_PARAM } from '../../api/registry.ts';
 import { apiError, notFound, paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where, type Sql } from '../../db/sql.ts';
@@ -14,6 +14,7 @@ import { networkById, vmById } from '../compute/lookup.ts';
 import { checkIPv4 } from '../infra/validate.ts';
 import { FIREWALL_RULE, IP_FORWARDING_RULE, PORT_FORWARDING_RULE, RULE_SELECT, firewallRuleView, ipForwardingView, portForwardingView, type RuleViewRow } from './views.ts';
 import { changeNetwork } from './apply.ts';
+import { checkRuleConflicts } from './conflicts.ts';
 import { ipById } from './addresses.ts';
 
 const PROTOCOLS = ['tcp', 'udp', 'icmp', 'all'] as const;
@@ -133,6 +134,7 @@ export const createFirewallRule = command({
         `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, icmp_type, icmp_code, source_cidrs)
          VALUES ($1,'Firewall',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
         [id, ip.network_id, ip.id, ip.account_id, ip.domain_id, m.protocol, m.start, m.end, m.icmpType, m.icmpCode, a.cidrlist ?? []]);
+      await checkRuleConflicts(sql, id);
     }, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [id]); });
     ctx.setResource('FirewallRule', id);
     return oneView(ctx, id, (r) => firewallRuleView(r));
@@ -152,7 +154,7 @@ export const deleteFirewallRule = command({
 export const listFirewallRules = command({
   name: 'listFirewallRules', description: 'Lists all firewall rules for an IP address.', since: '1.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'list', transactional: false,
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'uuid', entity: 'networkrule', description: 'Lists rule with the specified ID.' },
     ipaddressid: { type: 'uuid', entity: 'publicip', access: 'operate', description: 'the ID of IP address of the firewall services' },
     networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'list firewall rules for certain network' },
@@ -192,6 +194,7 @@ export const createEgressFirewallRule = command({
         `INSERT INTO network_rules (id, purpose, network_id, account_id, domain_id, protocol, start_port, end_port, icmp_type, icmp_code, source_cidrs, dest_cidrs)
          VALUES ($1,'Egress',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
         [id, n.id, n.account_id, n.domain_id, m.protocol, m.start, m.end, m.icmpType, m.icmpCode, source, a.destcidrlist ?? []]);
+      await checkRuleConflicts(sql, id);
     }, async (sql) => { await sql.query('DELETE FROM network_rules WHERE id = $1', [id]); });
     ctx.setResource('FirewallRule', id);
     return oneView(ctx, id, (r) => firewallRuleView(r));
@@ -211,7 +214,7 @@ export const deleteEgressFirewallRule = command({
 export const listEgressFirewallRules = command({
   name: 'listEgressFirewallRules', description: 'Lists all egress firewall rules for network ID.', since: '4.2.0', roles: ALL_ROLES, response: FIREWALL_RULE, shape: 'list', transactional: false,
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'uuid', entity: 'networkrule', description: 'Lists rule with the specified ID.' },
     networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'the network ID for the egress firewall services' },
   },
@@ -267,6 +270,7 @@ export const createPortForwardingRule = command({
         `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, vm_id, private_ip, private_start_port, private_end_port)
          VALUES ($1,'PortForwarding',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
         [id, ip.network_id, ip.id, ip.account_id, ip.domain_id, a.protocol, pub.start, pub.end, a.cidrlist ?? [], vm.id, nic.ip4, priv.start, priv.end]);
+      await checkRuleConflicts(sql, id);
       if (open) {
         await sql.query(
           `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, related_rule_id)
@@ -295,7 +299,7 @@ export const deletePortForwardingRule = command({
 export const listPortForwardingRules = command({
   name: 'listPortForwardingRules', description: 'Lists all port forwarding rules for an IP address.', since: '1.0', roles: ALL_ROLES, response: PORT_FORWARDING_RULE, shape: 'list', transactional: false,
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'uuid', entity: 'networkrule', description: 'Lists rule with the specified ID.' },
     ipaddressid: { type: 'uuid', entity: 'publicip', access: 'operate', description: 'the ID of IP address of the port forwarding services' },
     networkid: { type: 'uuid', entity: 'network', access: 'use', description: 'list port forwarding rules for certain network' },
@@ -341,6 +345,7 @@ export const createIpForwardingRule = command({
       await sql.query(
         `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs)
          VALUES ($1,'StaticNat',$2,$3,$4,$5,$6,$7,$8,$9)`, [id, ip.network_id, ip.id, ip.account_id, ip.domain_id, a.protocol, start, end, a.cidrlist ?? []]);
+      await checkRuleConflicts(sql, id);
       if (a.openfirewall !== false) {
         await sql.query(
           `INSERT INTO network_rules (id, purpose, network_id, ip_address_id, account_id, domain_id, protocol, start_port, end_port, source_cidrs, related_rule_id)
@@ -375,7 +380,6 @@ export const listIpForwardingRules = command({
     projectid: { type: 'uuid', entity: 'project', description: 'list objects by project; if projectid=-1 lists All VMs' },
   },
   async handler(ctx, a) {
-    if (a.projectid) return [];
     if (a.ipaddressid) await ipById(ctx, a.ipaddressid, 'ipaddressid');
     const scope = await resolveScope(ctx.sql, ctx.caller, a);
     const w = applyScope(new Where([]), scope, { account: 'r.account_id', domain: 'r.domain_id' });

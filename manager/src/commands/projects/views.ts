@@ -3,7 +3,9 @@ import { field as f, type ResponseDef } from '../../api/registry.ts';
 import { compact, csDate } from '../../api/serialize.ts';
 import type { Sql } from '../../db/sql.ts';
 import type { ProjectRow } from './lookup.ts';
+import { limitsOf } from '../limits/limits.ts';
 
+const TYPE_OF: Record<string, number> = { vm: 0, ip: 1, volume: 2, snapshot: 3, template: 4, network: 6, vpc: 7, cpu: 8, memory: 9, primarystorage: 10, secondarystorage: 11 };
 const LIMITED = ['vm', 'ip', 'volume', 'snapshot', 'template', 'network', 'vpc', 'cpu', 'memory', 'primarystorage', 'secondarystorage'] as const;
 
 export const PROJECT: ResponseDef = {
@@ -14,7 +16,7 @@ export const PROJECT: ResponseDef = {
     owner: f('list', 'the account name of the project\'s owners'), projectaccountname: f('string', 'the project account name of the project'),
     state: f('string', 'the state of the project'), created: f('date', 'the date this project was created'), tags: f('list', 'the list of resource tags associated with vm'),
     vmrunning: f('integer', 'the total number of virtual machines running for this project'), vmstopped: f('integer', 'the total number of virtual machines stopped for this project'),
-    // Project resource limits are not enforced yet: every limit is CloudStack's 'Unlimited'.
+    // The project account's limits (updateResourceLimit projectid=…), 'Unlimited' when none is set.
     ...Object.fromEntries(LIMITED.flatMap((k) => [
       [`${k}limit`, f('string', `the total ${k} the project can own`)],
       [`${k}total`, f(k === 'secondarystorage' ? 'double' : 'long', `the total ${k} owned by the project`)],
@@ -32,13 +34,19 @@ export async function projectViews(sql: Sql, rows: ProjectRow[]): Promise<Record
   const nets = await count(`SELECT account_id, count(*)::int AS n FROM networks WHERE account_id = ANY($1::uuid[]) GROUP BY account_id`);
   const ips = await count(`SELECT account_id, count(*)::int AS n FROM public_ip_addresses WHERE account_id = ANY($1::uuid[]) GROUP BY account_id`);
   const vols = await count(`SELECT account_id, count(*)::int AS n FROM volumes WHERE account_id = ANY($1::uuid[]) GROUP BY account_id`);
+  const limits = await limitsOf(sql, ids);
   return rows.map((r) => {
     const totals: Record<string, number> = { vm: vms.get(r.account_id) ?? 0, network: nets.get(r.account_id) ?? 0, ip: ips.get(r.account_id) ?? 0, volume: vols.get(r.account_id) ?? 0 };
     return compact({
       id: r.id, name: r.name, displaytext: r.display_text, domainid: r.domain_id, domain: r.domain_name,
       owner: r.owner ? [{ account: r.owner }] : [], projectaccountname: r.account_name, state: r.state, created: csDate(r.created), tags: [],
       vmrunning: running.get(r.account_id) ?? 0, vmstopped: (vms.get(r.account_id) ?? 0) - (running.get(r.account_id) ?? 0),
-      ...Object.fromEntries(LIMITED.flatMap((k) => [[`${k}limit`, 'Unlimited'], [`${k}total`, totals[k] ?? 0], [`${k}available`, 'Unlimited']])),
+      ...Object.fromEntries(LIMITED.flatMap((k) => {
+        // The project account's limits (updateResourceLimit projectid=…); none set: 'Unlimited'.
+        const max = limits.get(r.account_id)?.get(TYPE_OF[k]!);
+        const limited = max !== undefined && max >= 0;
+        return [[`${k}limit`, limited ? String(max) : 'Unlimited'], [`${k}total`, totals[k] ?? 0], [`${k}available`, limited ? String(Math.max(0, max - (totals[k] ?? 0))) : 'Unlimited']];
+      })),
     });
   });
 }

@@ -3,12 +3,13 @@
 // deleteIso (the files go), listIsos. The storage service does the I/O (storage/README.md).
 import { randomUUID } from 'node:crypto';
 import { parseChecksum } from '@flotilla/storage';
-import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command, field as f, type ResponseDef } from '../../api/registry.ts';
+import { ALL_ROLES, LIST_OWNED_PARAMS, SUCCESS_RESPONSE, command, field as f, type ResponseDef, PROJECT_LIST_PARAM } from '../../api/registry.ts';
 import { apiError, notFound, paramError } from '../../api/errors.ts';
 import { pagedRows } from '../../api/paging.ts';
 import { compact, csDate } from '../../api/serialize.ts';
 import type { Context } from '../../api/context.ts';
 import type { Services } from '../../services.ts';
+import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
 import { osTypeById } from '../catalog/ostypes.ts';
 import { zoneById } from '../infra/lookup.ts';
@@ -235,7 +236,7 @@ const ISO_FILTERS = ['featured', 'self', 'selfexecutable', 'sharedexecutable', '
 export const listIsos = command({
   name: 'listIsos', description: 'Lists all available ISO files.', since: '1.0', roles: ALL_ROLES, response: ISO, shape: 'list',
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     isofilter: { type: 'string', values: ISO_FILTERS, description: 'possible values are "featured", "self", "selfexecutable","sharedexecutable","executable", and "community". * featured : templates that have been marked as featured and public. * self : templates that have been registered or created by the calling user. * selfexecutable : same as self, but only returns templates that can be used to deploy a new VM. * sharedexecutable : templates ready to be deployed that have been granted to the calling user by another user. * executable : templates that are owned by the calling user, or public templates, that can be used to deploy a VM. * community : templates that have been marked as public but not featured. * all : all templates (only usable by admins).' },
     id: { type: 'uuid', entity: 'template', description: 'list ISO by ID' },
     name: { type: 'string', description: 'list all ISOs by name' },
@@ -258,6 +259,8 @@ export const listIsos = command({
       case 'community': w.add('t.is_public AND NOT t.is_featured'); break;
       case 'all': if (c.role !== 'Admin') w.add(`(t.is_public OR ${mine})`, c.accountId); break;
     }
+    // projectid: the project's own (CloudStack lists a project's templates by its project account).
+    if (a.projectid) applyScope(w, await resolveScope(ctx.sql, c, { projectid: a.projectid }), { account: 't.account_id', domain: 't.account_id' });
     w.add('t.id = ?', a.id).add('lower(t.name) = lower(?)', a.name).add('t.bootable = ?', a.bootable).add('t.is_public = ?', a.ispublic).add('t.is_ready = ?', a.isready)
       .add('(t.zone_id IS NULL OR t.zone_id = ?)', a.zoneid).keyword(a.keyword, 't.name', 't.display_text');
     return (await pagedRows<TemplateRow>(ctx.sql, a, { select: TEMPLATE_SELECT, where: w, orderBy: 't.created, t.name, t.id' })).map(templateView);

@@ -1,4 +1,4 @@
-import { ALL_ROLES, LIST_OWNED_PARAMS, command, type AnyCommand, type ResponseDef } from '../../api/registry.ts';
+import { ALL_ROLES, LIST_OWNED_PARAMS, command, type AnyCommand, type ResponseDef, PROJECT_LIST_PARAM } from '../../api/registry.ts';
 import { pagedRows } from '../../api/paging.ts';
 import { paramError } from '../../api/errors.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
@@ -174,7 +174,7 @@ const EVENT: ResponseDef = {
 export const listEvents = command({
   name: 'listEvents', description: 'A command to list events.', since: '1.0', roles: ALL_ROLES, response: EVENT, shape: 'list',
   params: {
-    ...LIST_OWNED_PARAMS,
+    ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'uuid', entity: 'event', description: 'the ID of the event' },
     type: { type: 'string', description: 'the event type (see event types)' },
     level: { type: 'string', description: 'the event level (INFO, WARN, ERROR)', values: ['INFO', 'WARN', 'ERROR'] },

@@ -1,0 +1,1 @@
+export { updateResourceLimit } from './limits.ts';
