@@ -43,8 +43,15 @@ kernelTest('isolated network: implemented at first deploy, guests lease by DHCP,
   t.regex(routers[0].name, /^r-\d+-VM$/);
   t.regex(routers[0].linklocalip, /^169\.254\./);
   t.is(routers[0].appliedgeneration, routers[0].generation);
-  // A user may not list routers (root and domain admins only, as in CloudStack).
-  t.is((await api.call('listRouters', {})).status, 432);
+  // The tenant sees its own router's state, generation and health, not where it runs; another
+  // tenant sees none; only admins act on routers or list them by host.
+  const mine = (await api.ok('listRouters', { networkid: net.id })).router;
+  t.like(mine[0], { id: routers[0].id, state: 'Running', generation: routers[0].generation, guestnetworkid: net.id });
+  for (const k of ['hostid', 'hostname', 'podid', 'linklocalip']) t.is(mine[0][k], undefined, k);
+  t.is((await api.call('listRouters', { hostid: routers[0].hostid })).status, 431);
+  t.is((await api.call('stopRouter', { id: routers[0].id })).status, 432);
+  const { api: eve } = await tenant(w.cloud, 'eve');
+  t.deepEqual((await eve.ok('listRouters', {})).router ?? [], []);
 
   const ns1 = await nsOf(w, vm1.id);
   const ns2 = await nsOf(w, vm2.id);

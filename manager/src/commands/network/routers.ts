@@ -1,9 +1,12 @@
 // Virtual routers (CloudStack's DomainRouter system VMs of isolated networks): list, start,
-// stop, reboot, destroy. Root and domain admins only, as in CloudStack. A destroyed router is
+// stop, reboot, destroy. Root and domain admins act on them, as in CloudStack. A tenant may also
+// list its own networks' routers (Flotilla: a tenant sees its router's state, generation and
+// health, which CloudStack hides), without where they run (host, pod, link-local address), as
+// CloudStack answers users' VMs without their host. A destroyed router is
 // not re-created by itself: restartNetwork (or the next VM deploy) brings a new one with the
 // same spec; a router that dies on its own IS re-created (orchestrator/router.ts).
-import { ADMINS, LIST_OWNED_PARAMS, command, PROJECT_LIST_PARAM } from '../../api/registry.ts';
-import { notFound } from '../../api/errors.ts';
+import { ADMINS, ALL_ROLES, LIST_OWNED_PARAMS, command, PROJECT_LIST_PARAM } from '../../api/registry.ts';
+import { notFound, paramError } from '../../api/errors.ts';
 import { applianceLifecycle } from '../appliance-lifecycle.ts';
 import { applyScope, resolveScope } from '../../api/scope.ts';
 import { Where } from '../../db/sql.ts';
@@ -25,8 +28,16 @@ async function viewOf(ctx: Context, id: string): Promise<Record<string, unknown>
   return r ? routerView(r) : { id, state: 'Destroyed' };
 }
 
+/** What a tenant sees of its router: everything but where it runs. */
+const INFRA_FIELDS = ['hostid', 'hostname', 'podid', 'linklocalip', 'linklocalmacaddress', 'linklocalnetmask', 'linklocalnetworkid'];
+function tenantRouterView(r: RouterViewRow): Record<string, unknown> {
+  const v = routerView(r);
+  for (const k of INFRA_FIELDS) delete v[k];
+  return v;
+}
+
 export const listRouters = command({
-  name: 'listRouters', description: 'List routers.', since: '1.0', roles: ADMINS, response: ROUTER, shape: 'list', transactional: false,
+  name: 'listRouters', description: 'List routers.', since: '1.0', roles: ALL_ROLES, response: ROUTER, shape: 'list', transactional: false,
   params: {
     ...LIST_OWNED_PARAMS, ...PROJECT_LIST_PARAM,
     id: { type: 'uuid', entity: 'router', description: 'the ID of the disk router' },
@@ -41,6 +52,8 @@ export const listRouters = command({
     fetchhealthcheckresults: { type: 'boolean', description: 'if true is passed for this parameter, also fetch last executed health check results for the router. Default is false' },
   },
   async handler(ctx, a) {
+    const tenant = ctx.caller.role === 'User';
+    if (tenant && (a.podid || a.hostid)) throw paramError(`Only administrators can list routers by ${a.podid ? 'podid' : 'hostid'}`);
     // Router rows belong to the network's account; an admin's default view (no listall) is
     // every router it may see, as CloudStack's listRouters does for system VMs.
     const scope = await resolveScope(ctx.sql, ctx.caller, { ...a, listall: a.listall ?? true });
@@ -52,7 +65,7 @@ export const listRouters = command({
       for (const r of rows) await refreshRouter(ctx.services, await rowOf(ctx, r.id)).catch(() => undefined);
       rows = await ctx.sql.query<RouterViewRow>(`${ROUTER_SELECT} ${w} ORDER BY v.created`, w.params);
     }
-    const out = rows.map(routerView);
+    const out = rows.map((r) => (tenant ? tenantRouterView(r) : routerView(r)));
     return a.healthchecksfailed === undefined ? out : out.filter((r) => r.healthchecksfailed === a.healthchecksfailed);
   },
 });
