@@ -61,3 +61,37 @@ test('the repair loop re-sends a spec the database outgrew, finishes a router le
   t.true(driver.appliedSpecs.has(router.name));
   t.is((await events()).length, 3);
 });
+
+test('a resumed delete whose object its interrupted run already deleted succeeds; a first run that finds nothing still fails 431', async (t) => {
+  const cloud = await cloudOn(t, 'pglite');
+  const { admin } = cloud;
+  const z = await createZone(admin, 'dz', 'Simulator');
+  const driver = simulatorDriver();
+  await addHost(t, cloud, z, { name: 'dz-sim', driver, tag: 'rep2' });
+  await admin.jobOk('addTrafficType', { physicalnetworkid: z.physicalNetworkId, traffictype: 'Public' });
+  await admin.ok('createVlanIpRange', { zoneid: z.zoneId, physicalnetworkid: z.physicalNetworkId, forvirtualnetwork: true, vlan: 'untagged', gateway: '203.0.113.1', netmask: '255.255.255.0', startip: '203.0.113.10', endip: '203.0.113.20' });
+  const iso = (await admin.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0].id;
+  const net = (await admin.ok('createNetwork', { zoneid: z.zoneId, name: 'delnet', displaytext: 'delnet', networkofferingid: iso })).network.id;
+  const ip = (await admin.jobOk('associateIpAddress', { networkid: net })).ipaddress.id;
+  const fws = [];
+  for (const port of ['22', '23']) fws.push((await admin.jobOk('createFirewallRule', { ipaddressid: ip, protocol: 'tcp', startport: port, endport: port, cidrlist: '192.0.2.0/24' })).firewallrule.id);
+  const db = cloud.m.services.db;
+  const admUser = (await db.query<{ id: string; account_id: string; domain_id: string }>(`SELECT id, account_id, domain_id FROM users WHERE username = 'admin'`))[0]!;
+  // What a kill leaves: the rule's row deleted (committed), the job still pending, claimed once
+  // (attempts = 1) or never (attempts = 0: a first run).
+  const queued = async (fw: string, attempts: number) => {
+    const id = crypto.randomUUID();
+    await db.query('DELETE FROM network_rules WHERE id = $1', [fw]);
+    await db.query(`INSERT INTO async_jobs (id, user_id, account_id, domain_id, command, params, instance_type, instance_id, attempts) VALUES ($1,$2,$3,$4,'deleteFirewallRule',$5,'FirewallRule',$6,$7)`,
+      [id, admUser.id, admUser.account_id, admUser.domain_id, JSON.stringify({ id: fw }), fw, attempts]);
+    cloud.m.services.jobs.start(id);
+    await cloud.m.services.jobs.idle();
+    return (await admin.ok('queryAsyncJobResult', { jobid: id }));
+  };
+  const resumed = await queued(fws[0]!, 1);
+  t.is(resumed.jobstatus, 1, JSON.stringify(resumed));
+  t.deepEqual(resumed.jobresult, { success: true });
+  const first = await queued(fws[1]!, 0);
+  t.is(first.jobstatus, 2, JSON.stringify(first));
+  t.is(first.jobresult.errorcode, 431);
+});

@@ -27,6 +27,9 @@ import { loadCaller } from '../api/auth.ts';
 import { ApiError, toApiError } from '../api/errors.ts';
 import { guard } from '../background.ts';
 import type { Sql } from '../db/sql.ts';
+import type { AnyCommand } from '../api/registry.ts';
+import type { Caller } from '../api/context.ts';
+import { audit } from '../api/audit.ts';
 
 const MAX_ATTEMPTS = 3;
 /** How long resumed jobs wait for the hosts that were Up when the previous run ended
@@ -131,9 +134,38 @@ export class JobRunner {
       }
       s.metrics.jobDuration.observe({ command: cmd.name, result: 'succeeded' }, took());
     } catch (e) {
+      if (await this.doneBeforeKill(job, cmd, caller, e)) {
+        s.metrics.jobDuration.observe({ command: cmd.name, result: 'succeeded' }, took());
+        return;
+      }
       await this.fail(job.id, e);
       s.metrics.jobDuration.observe({ command: cmd.name, result: 'failed' }, took());
     }
+  }
+
+  /**
+   * A resumed delete (a host-talking command answering `success` about the object its `instance`
+   * parameter names) whose object is gone: the run a kill interrupted committed the deletion and
+   * died before its push or its completion. The desired state is reached (the repair loop sends
+   * the router the spec without it): the job succeeds, with an audit event saying so, instead of
+   * failing 431 on its own earlier work. Only for resumed jobs (attempts > 1): a first run that
+   * finds nothing is an honest 431.
+   */
+  private async doneBeforeKill(job: JobRow, cmd: AnyCommand, caller: Caller, e: unknown): Promise<boolean> {
+    const param = cmd.instance?.param;
+    if (job.attempts < 2 || !param || cmd.shape !== 'success' || cmd.transactional !== false) return false;
+    const id = job.params[param];
+    if (typeof id !== 'string' || !(e instanceof ApiError) || e.kind !== 'PARAM_ERROR' || !e.message.includes(`Invalid parameter ${param} value=${id} `)) return false;
+    const s = this.services;
+    return s.db.tx(async (sql) => {
+      const done = await sql.query(
+        `UPDATE async_jobs SET status = 1, result_code = 0, result = $2, completed = now() WHERE id = $1 AND status = 0 RETURNING id`,
+        [job.id, JSON.stringify({ success: true })]);
+      if (!done.length) return false;
+      await audit(sql, caller, { type: cmd.event!, command: cmd.name, params: { ...job.params, resumed: true }, result: 'SUCCESS', resourceId: id, resourceType: cmd.instance?.type ?? 'resource' });
+      s.log.warn({ job: job.id, command: cmd.name, id }, 'resumed delete found its object gone (deleted by the interrupted run): succeeded');
+      return true;
+    });
   }
 
   private async fail(jobId: string, e: unknown): Promise<void> {

@@ -12,8 +12,8 @@
 // command that was killed before it pushed the spec: the generation was never bumped, so the
 // generations agree while the router enforces rules that no longer exist. (c) is found by
 // building the spec and comparing its hash with the one last built (`routers.spec_hash`).
-// A network or router an operation of this process is working on (serialized `net:`/`router:`
-// chains) is left to that operation; a Stopped router is left stopped (an admin's stopRouter).
+// A network or router an operation of this process is working on (serialized `net:`/`router:`/
+// `rules:` chains) is left to that operation; a Stopped router is left stopped (an admin's stopRouter).
 import { randomUUID } from 'node:crypto';
 import type { Services } from '../services.ts';
 import { guard, reportFailure } from '../background.ts';
@@ -30,7 +30,7 @@ export async function repairNetworks(s: Services): Promise<string[]> {
      WHERE n.state = 'Implemented' AND n.guest_type = 'Isolated' ORDER BY n.id`);
   const done: string[] = [];
   for (const n of nets) {
-    if (busy(`net:${n.id}`) || busy(`router:${n.id}`)) continue;
+    if (busy(`net:${n.id}`) || busy(`router:${n.id}`) || busy(`rules:${n.id}`)) continue;
     let what: string | undefined;
     try {
       what = await repairOne(s, n);
