@@ -86,6 +86,7 @@ try {
   const k = await killRuns({ runs: kills, driver: 'simulator', ...(databaseUrl ? { databaseUrl } : {}), log: (l) => process.stderr.write(`faults: ${l}\n`) });
   process.stderr.write(`faults: kill phases ${JSON.stringify(k.phases)}\n`);
   for (const p of k.problems.slice(0, 20)) process.stderr.write(`  ${p}\n`);
+  process.stderr.write(`faults: ${k.failedJobs} of ${k.jobs} jobs ended failed (a result, not lost)${k.failed.length ? `: ${k.failed.join(' | ')}` : ''}\n`);
   if (k.lost || k.duplicated || k.orphaned || k.runs !== kills) code = 1;
 
   process.stdout.write(`faults: kill_runs=${k.runs} lost=${k.lost} duplicated=${k.duplicated} orphaned=${k.orphaned} failover_api_gap_ms=n/a ${fuzzFields} csrf_blocked=${csrfBlocked} lockout=${lockout}`

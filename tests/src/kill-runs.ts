@@ -43,6 +43,9 @@ export interface KillRunReport {
   problems: string[];
   spanMs: number;
   jobs: number;
+  /** jobs that ended failed (a result, so not lost), with their error text: first 20 */
+  failed: string[];
+  failedJobs: number;
   /** NETWORK.REPAIR events the manager wrote over all runs (the repair loop's work) */
   repairs: number;
 }
@@ -54,7 +57,7 @@ interface Tracked { command: string; jobid: string; run: number }
 export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
   const log = o.log ?? (() => undefined);
   const cleanups: Array<() => unknown> = [];
-  const report: KillRunReport = { runs: 0, lost: 0, duplicated: 0, orphaned: 0, phases: {}, problems: [], spanMs: 0, jobs: 0, repairs: 0 };
+  const report: KillRunReport = { runs: 0, lost: 0, duplicated: 0, orphaned: 0, phases: {}, problems: [], spanMs: 0, jobs: 0, repairs: 0, failed: [], failedJobs: 0 };
   try {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'flt-kill-'));
@@ -218,7 +221,13 @@ export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
       while (open.size && Date.now() < deadline) {
         for (const id of [...open]) {
           const q = await admin.call('queryAsyncJobResult', { jobid: id }).catch(() => undefined);
-          if (q?.status === 200 && q.body.jobstatus !== 0) { open.delete(id); ended.add(id); }
+          if (q?.status === 200 && q.body.jobstatus !== 0) {
+            open.delete(id); ended.add(id);
+            if (q.body.jobstatus === 2) {
+              report.failedJobs++;
+              if (report.failed.length < 20) report.failed.push(`${tracked.find((x) => x.jobid === id)?.command}: ${q.body.jobresult?.errortext}`);
+            }
+          }
         }
         if (open.size) await new Promise((r) => setTimeout(r, 200));
       }
