@@ -9,7 +9,7 @@ import { repairNetworks } from '@flotilla/manager/orchestrator/repair';
 import { cloudOn, tenant } from '../src/clients.ts';
 import { addHost, createZone, simulatorDriver } from '../src/cloud.ts';
 
-test('the repair loop re-sends a spec the database outgrew, finishes a router left Starting, restarts one in Error; events say what', async (t) => {
+test('the repair loop re-sends a spec the database outgrew, finishes a router left Starting, restarts one in Error or stopped by no admin; events say what', async (t) => {
   const cloud = await cloudOn(t, 'pglite');
   const { admin } = cloud;
   const z = await createZone(admin, 'rz', 'Simulator');
@@ -59,7 +59,20 @@ test('the repair loop re-sends a spec the database outgrew, finishes a router le
   t.is((await admin.ok('listRouters', { listall: true, networkid: net })).router[0].state, 'Running');
   t.true((await driver.listState({})).vms.some((v) => v.name === router.name && v.state === 'Running'), 'the host runs the router again');
   t.true(driver.appliedSpecs.has(router.name));
-  t.is((await events()).length, 3);
+
+  // 4. Stopped without an admin's stopRouter (a start that failed and rolled back; a kill between
+  //    rebootRouter's stop and start): started again.
+  await driver.destroyVm({ name: router.name });
+  await db.query(`UPDATE vm_instances SET state = 'Stopped', host_id = NULL WHERE id = $1`, [router.id]);
+  const fourth = await repairNetworks(cloud.m.services);
+  t.regex(fourth[0] ?? '', /Stopped without an admin's stopRouter: started again/);
+  t.is((await admin.ok('listRouters', { listall: true, networkid: net })).router[0].state, 'Running');
+  t.is((await events()).length, 4);
+
+  // 5. An admin's stopRouter is intent: left stopped.
+  await admin.jobOk('stopRouter', { id: router.id });
+  t.deepEqual(await repairNetworks(cloud.m.services), []);
+  t.is((await admin.ok('listRouters', { listall: true, networkid: net })).router[0].state, 'Stopped');
 });
 
 test('a resumed delete whose object its interrupted run already deleted succeeds; a first run that finds nothing still fails 431', async (t) => {

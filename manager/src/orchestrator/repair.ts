@@ -6,8 +6,8 @@
 // What it adds to the router monitor (router.ts, reconcileRouters), which it does not repeat:
 // the monitor walks the routers the database places on each connected host, re-creates one the
 // host does not run and re-sends a spec whose applied generation differs from the built one. It
-// cannot see (a) an Implemented network without a router record, (b) a router in Error or left
-// `Starting` by a manager killed between placing it and marking it Running (no host lists it as
+// cannot see (a) an Implemented network without a router record, (b) a router in Error, Stopped
+// without an admin's stopRouter, or left `Starting` by a manager killed between placing it and marking it Running (no host lists it as
 // missing: it may run), and (c) a database change (a rule deleted, a VM expunged) committed by a
 // command that was killed before it pushed the spec: the generation was never bumped, so the
 // generations agree while the router enforces rules that no longer exist. (c) is found by
@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Services } from '../services.ts';
 import { guard, reportFailure } from '../background.ts';
+import { ApiError } from '../api/errors.ts';
 import { busy, ensureRouter, loadInput, routerOf, routerSpecOf, specHash, startRouter, syncRouter } from './router.ts';
 
 export const REPAIR_EVENT = 'NETWORK.REPAIR';
@@ -35,7 +36,9 @@ export async function repairNetworks(s: Services): Promise<string[]> {
     try {
       what = await repairOne(s, n);
     } catch (e) {
-      await reportFailure(s, `repair of network ${n.name} (${n.id})`, e);
+      // No host with room now (maintenance, a zone without hosts): tried again next pass.
+      if (e instanceof ApiError) s.log.warn({ err: e, network: n.id }, 'network repair must wait');
+      else await reportFailure(s, `repair of network ${n.name} (${n.id})`, e);
       continue;
     }
     if (!what) continue;
@@ -76,6 +79,17 @@ async function repairOne(s: Services, n: NetRow): Promise<string | undefined> {
     if (r.host_id && listed) await s.agents.request(r.host_id, 'destroyVm', { name: r.instance_name }).catch(() => undefined);
     await ensureRouter(s, n.id);
     return `router ${r.instance_name} was left Starting by an interrupted operation: started again`;
+  }
+  if (r.state === 'Stopped') {
+    // An admin's stopRouter is intent: the router stays stopped until startRouter or
+    // restartNetwork. Any other Stopped (a start that failed and rolled back, a kill between the
+    // stop and the start of rebootRouter or restartNetwork) is not.
+    const last = await s.db.query<{ type: string }>(
+      `SELECT type FROM events WHERE resource_id = $1 AND result = 'SUCCESS' AND type IN ('ROUTER.STOP', 'ROUTER.START', 'ROUTER.REBOOT', 'NETWORK.RESTART', 'NETWORK.REPAIR')
+       ORDER BY created DESC LIMIT 1`, [r.vm_id]);
+    if (last[0]?.type === 'ROUTER.STOP') return undefined;
+    await startRouter(s, r);
+    return `router ${r.instance_name} was Stopped without an admin's stopRouter: started again`;
   }
   if (r.state !== 'Running' || !r.host_id || !s.agents.isConnected(r.host_id)) return undefined;
   const hash = specHash(routerSpecOf(await loadInput(s, r)));
