@@ -14,6 +14,7 @@ import { buildServer } from './server.ts';
 import { AgentGateway } from './agents/gateway.ts';
 import { reconcileHost, startVmMonitor } from './orchestrator/compute.ts';
 import { startRouterMonitor } from './orchestrator/router.ts';
+import { startRepairLoop } from './orchestrator/repair.ts';
 import { bootstrap } from './bootstrap.ts';
 import { attachConsole } from './console/index.ts';
 import { startSystemVmMonitor, systemVmsEnabled } from './systemvm/index.ts';
@@ -104,12 +105,15 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   const stopRouterMonitor = startRouterMonitor(services, Number(env.FLOTILLA_ROUTER_CHECK_MS ?? 10_000));
   // Guests a host reports Stopped (out of memory, powered off inside) are recorded Stopped.
   const stopVmMonitor = startVmMonitor(services, Number(env.FLOTILLA_VM_CHECK_MS ?? 10_000));
+  // Implemented networks brought back to their desired state, each repair an event (repair.ts).
+  const stopRepairLoop = startRepairLoop(services, Number(env.FLOTILLA_REPAIR_CHECK_MS ?? 30_000));
   // The zones' system VMs (console proxy, secondary storage): made, started, kept alive.
   const stopSystemVmMonitor = systemVmsEnabled(env) ? startSystemVmMonitor(services, Number(env.FLOTILLA_SYSTEMVM_CHECK_MS ?? 10_000)) : async () => undefined;
   return {
     services, app, ...(boot.generatedAdminPassword ? { generatedAdminPassword: boot.generatedAdminPassword } : {}),
     async close() {
       await stopRouterMonitor();
+      await stopRepairLoop();
       await stopVmMonitor();
       await stopSystemVmMonitor();
       await storage.close();

@@ -15,7 +15,7 @@ function startMain(env: Record<string, string>): Promise<{ child: ChildProcess; 
   });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`manager did not start: ${out}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`manager did not start: ${out}`)), 180_000);
     child.stdout!.on('data', (b) => {
       out += b;
       const m = /listening on (http:\/\/localhost:\d+)/.exec(out);

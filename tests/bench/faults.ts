@@ -9,11 +9,20 @@
 //   sessionkey does (the control).
 // lockout=1: after incorrect.login.attempts.allowed wrong passwords the right one is refused
 //   (531, locked), where it worked before.
-// kill_runs, lost, duplicated, orphaned (random-point kills, item 2) and failover_api_gap_ms (two
-// managers behind HAProxy, item 3) are not built: printed n/a, never a number.
+// kill_runs, lost, duplicated, orphaned (item 2): tests/src/kill-runs.ts — the real manager
+//   killed with SIGKILL at a uniformly random instant of a workload of async commands, FLT_KILL_RUNS
+//   times (100), on a simulator host living in this process; a fresh PostgreSQL database when
+//   BENCH_PG_URL or FLOTILLA_TEST_PG_URL names a server (its start is twice as fast as PGlite's
+//   here), else PGlite. lost = accepted jobs that never ended; duplicated / orphaned = problems
+//   left after convergence (summed over runs). The phases the kills fell in go to stderr.
+//   FLT_FAULTS_FUZZ=off skips the fuzz (its fields n/a).
+// failover_api_gap_ms (two managers behind HAProxy, item 3) is not built: n/a, never a number.
 import { fuzz } from '../src/fuzz.ts';
 import { fuzzCloud, fuzzCommands } from '../src/fuzz-cloud.ts';
 import { login } from '@flotilla/manager/client';
+import { openPostgres } from '@flotilla/manager/db/postgres';
+import { randomBytes } from 'node:crypto';
+import { killRuns } from '../src/kill-runs.ts';
 
 const teardowns: Array<() => unknown> = [];
 const t = { teardown: (f: () => unknown) => { teardowns.push(f); }, log: () => undefined } as unknown as Parameters<typeof fuzzCloud>[0];
@@ -48,15 +57,41 @@ try {
   process.stderr.write(`faults: lockout: right password ${first}, ${allowed} wrong ${[...new Set(wrong)].join('/')}, then right password ${after.status}\n`);
 
   const commands = fuzzCommands();
+  const fuzzOn = process.env.FLT_FAULTS_FUZZ !== 'off';
   const started = Date.now();
-  process.stderr.write(`faults: fuzzing ${commands.length} commands…\n`);
-  const r = await fuzz({ ...c, commands, ...(process.env.FLT_FUZZ_ALL === '1' ? { perParam: 0 } : {}) });
-  process.stderr.write(`faults: fuzz took ${((Date.now() - started) / 1000).toFixed(0)} s; by status ${JSON.stringify(r.byStatus)}\n`);
-  for (const x of [...r.internal, ...r.misshapen, ...r.persisted].slice(0, 20)) process.stderr.write(`  ${x}\n`);
+  let fuzzFields = 'fuzz_requests=n/a fuzz_5xx=n/a';
+  let fuzzTail = '';
+  if (fuzzOn) {
+    process.stderr.write(`faults: fuzzing ${commands.length} commands…\n`);
+    const r = await fuzz({ ...c, commands, ...(process.env.FLT_FUZZ_ALL === '1' ? { perParam: 0 } : {}) });
+    process.stderr.write(`faults: fuzz took ${((Date.now() - started) / 1000).toFixed(0)} s; by status ${JSON.stringify(r.byStatus)}\n`);
+    for (const x of [...r.internal, ...r.misshapen, ...r.persisted].slice(0, 20)) process.stderr.write(`  ${x}\n`);
+    fuzzFields = `fuzz_requests=${r.requests} fuzz_5xx=${r.internal.length}`;
+    fuzzTail = ` fuzz_misshapen=${r.misshapen.length} fuzz_persisted=${r.persisted.length} fuzz_commands=${commands.length}`;
+    if (r.internal.length || r.misshapen.length || r.persisted.length) code = 1;
+  }
 
-  process.stdout.write(`faults: kill_runs=n/a lost=n/a duplicated=n/a orphaned=n/a failover_api_gap_ms=n/a fuzz_requests=${r.requests} fuzz_5xx=${r.internal.length} csrf_blocked=${csrfBlocked} lockout=${lockout}`
-    + ` fuzz_misshapen=${r.misshapen.length} fuzz_persisted=${r.persisted.length} fuzz_commands=${commands.length}\n`);
-  if (r.internal.length || r.misshapen.length || r.persisted.length || !csrfBlocked || !lockout) code = 1;
+  // Kill runs: the real manager as a child process, its own database.
+  const pgUrl = process.env.BENCH_PG_URL ?? process.env.FLOTILLA_TEST_PG_URL;
+  let databaseUrl: string | undefined;
+  if (pgUrl) {
+    const name = `flt_killbench_${randomBytes(6).toString('hex')}`;
+    const server = await openPostgres(pgUrl);
+    await server.query(`CREATE DATABASE ${name}`);
+    teardowns.push(async () => { await server.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined); await server.close(); });
+    const u = new URL(pgUrl); u.pathname = `/${name}`;
+    databaseUrl = u.toString();
+  }
+  const kills = Number(process.env.FLT_KILL_RUNS ?? 100);
+  const k = await killRuns({ runs: kills, driver: 'simulator', ...(databaseUrl ? { databaseUrl } : {}), log: (l) => process.stderr.write(`faults: ${l}\n`) });
+  process.stderr.write(`faults: kill phases ${JSON.stringify(k.phases)}\n`);
+  for (const p of k.problems.slice(0, 20)) process.stderr.write(`  ${p}\n`);
+  process.stderr.write(`faults: ${k.failedJobs} of ${k.jobs} jobs ended failed (a result, not lost)${k.failed.length ? `: ${k.failed.join(' | ')}` : ''}\n`);
+  if (k.lost || k.duplicated || k.orphaned || k.runs !== kills) code = 1;
+
+  process.stdout.write(`faults: kill_runs=${k.runs} lost=${k.lost} duplicated=${k.duplicated} orphaned=${k.orphaned} failover_api_gap_ms=n/a ${fuzzFields} csrf_blocked=${csrfBlocked} lockout=${lockout}`
+    + `${fuzzTail} kill_jobs=${k.jobs} kill_repairs=${k.repairs} kill_span_ms=${k.spanMs} kill_phases=${Object.keys(k.phases).length} kill_db=${databaseUrl ? 'postgres' : 'pglite'}\n`);
+  if (!csrfBlocked || !lockout) code = 1;
 } catch (e) {
   process.stderr.write(`faults: ${(e as Error).stack}\n`);
   code = 1;

@@ -102,12 +102,19 @@ function fillEmpty(cmd: AnyCommand, result: unknown): void {
   }
 }
 
-interface RunOpts { jobId?: string; newId?: string }
+interface RunOpts {
+  jobId?: string; newId?: string;
+  /** Written in the handler's own transaction, after its audit event (the job runner's completion
+   *  of a database-only job): the work and the job's result commit together or not at all. Only
+   *  for transactional commands; `execute` refuses it for a `transactional: false` one. */
+  complete?: (sql: Sql, inner: Record<string, unknown>, resource?: { type: string; id: string }) => Promise<void>;
+}
 
 /** Runs the handler in one transaction, with its audit event; returns the answer's inner object. */
 export async function execute(services: Services, caller: Caller, cmd: AnyCommand, args: Record<string, unknown>, opts: RunOpts = {}): Promise<{ inner: Record<string, unknown>; resource?: { type: string; id: string } }> {
   let resource: { type: string; id: string } | undefined;
   const mutating = Boolean(cmd.event);
+  if (opts.complete && (cmd.transactional === false || !mutating)) throw new Error(`${cmd.name} runs outside one transaction: its completion cannot join its work`);
   try {
     const body = async (sql: Sql) => {
       const ctx: Context = {
@@ -125,6 +132,7 @@ export async function execute(services: Services, caller: Caller, cmd: AnyComman
       if (mutating) {
         await audit(sql, caller, { type: cmd.event!, command: cmd.name, params: args, result: 'SUCCESS', ...(resource ? { resourceType: resource.type, resourceId: resource.id } : {}) });
       }
+      if (opts.complete) await opts.complete(sql, shaped, resource);
       return shaped;
     };
     // Reads need no transaction (each is one consistent statement or tolerant of a concurrent

@@ -1,14 +1,35 @@
 // Async jobs, kept in the database. A job is written (pending) before the API answers with its
-// id; its work and its completion commit in ONE transaction, so a manager killed mid-job has
-// committed nothing of it. At start-up every pending job is therefore re-run (resumed) from its
-// recorded arguments; a job that keeps dying is failed cleanly after MAX_ATTEMPTS. No job stays
-// pending forever.
+// id; at start-up every job a killed manager left pending is re-run (resumed) from its recorded
+// arguments; a job that keeps dying is failed cleanly after MAX_ATTEMPTS. No job stays pending
+// forever. Two kinds of command (the `transactional` flag of their declaration says which):
+//
+// - DATABASE-ONLY (async, transactional): createProject, updateProject, activateProject,
+//   suspendProject, deleteProject, addAccountToProject, deleteAccountFromProject,
+//   createPhysicalNetwork, updatePhysicalNetwork, deletePhysicalNetwork, addTrafficType,
+//   updateTrafficType, deleteTrafficType, updateNetworkServiceProvider,
+//   configureVirtualRouterElement, configureInternalLoadBalancerElement,
+//   releaseDedicatedGuestVlanRange, createTags, deleteTags, disableAccount, deleteDomain,
+//   cancelHostMaintenance, updateRemoteAccessVpn. Their work, their audit event and the job's
+//   completion commit in ONE transaction (`complete` of `execute`): a manager killed at any
+//   instant has committed all of it or nothing of it, and a resumed job re-runs from scratch.
+// - TALKING TO HOSTS (`transactional: false`: deploy/start/stop/reboot/destroy/expunge/scale VMs,
+//   networks, rules, IPs, LB, VPN, volumes, routers, system VMs, templates, host maintenance,
+//   deleteAccount): their steps commit one by one around agent calls, so the work commits before
+//   the job row does. They are made to resume instead: each step is idempotent against what is
+//   already recorded and already on the host (a VM that runs, a spec generation already applied,
+//   an address already allocated for the job's `newId`), so a re-run after a kill ends in the
+//   desired state once; what a kill leaves between steps the repair loop and reconciliation put
+//   right (orchestrator/repair.ts, orchestrator/compute.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Services } from '../services.ts';
 import { execute } from '../api/dispatch.ts';
 import { loadCaller } from '../api/auth.ts';
 import { ApiError, toApiError } from '../api/errors.ts';
 import { guard } from '../background.ts';
+import type { Sql } from '../db/sql.ts';
+import type { AnyCommand } from '../api/registry.ts';
+import type { Caller } from '../api/context.ts';
+import { audit } from '../api/audit.ts';
 
 const MAX_ATTEMPTS = 3;
 /** How long resumed jobs wait for the hosts that were Up when the previous run ended
@@ -86,7 +107,7 @@ export class JobRunner {
     const job = claimed[0];
     if (!job) return;
     if (job.attempts > MAX_ATTEMPTS) {
-      return this.fail(job.id, new ApiError('INTERNAL_ERROR', `Job ${job.command} was interrupted ${MAX_ATTEMPTS} times by management server restarts and has been failed; nothing of it was committed`));
+      return this.fail(job.id, new ApiError('INTERNAL_ERROR', `Job ${job.command} was interrupted ${MAX_ATTEMPTS} times by management server restarts and has been failed (a database-only command committed nothing of it; the steps of one that talks to hosts are left to reconciliation and the repair loop)`));
     }
     if (s.settings.jobDelayMs > 0) await sleep(s.settings.jobDelayMs);
     const cmd = s.registry.get(job.command);
@@ -96,22 +117,61 @@ export class JobRunner {
     const took = () => Number(process.hrtime.bigint() - started) / 1e9;
     try {
       const newId = cmd.instance?.creates && job.instance_id ? job.instance_id : undefined;
-      const { inner, resource } = await execute(s, caller, cmd, job.params, { jobId: job.id, ...(newId ? { newId } : {}) });
-      await s.db.query(
-        `UPDATE async_jobs SET status = 1, result_code = 0, result = $2, completed = now(),
-           instance_type = coalesce($3, instance_type), instance_id = coalesce($4, instance_id) WHERE id = $1`,
-        [job.id, JSON.stringify(inner), resource?.type ?? null, resource?.id ?? null]);
+      const databaseOnly = cmd.transactional !== false && Boolean(cmd.event);
+      const complete = async (sql: Sql, inner: Record<string, unknown>, resource?: { type: string; id: string }) => {
+        const done = await sql.query(
+          `UPDATE async_jobs SET status = 1, result_code = 0, result = $2, completed = now(),
+             instance_type = coalesce($3, instance_type), instance_id = coalesce($4, instance_id) WHERE id = $1 AND status = 0 RETURNING id`,
+          [job.id, JSON.stringify(inner), resource?.type ?? null, resource?.id ?? null]);
+        // Completed meanwhile (another runner): this run's work must not commit a second time.
+        if (!done.length) throw new Error(`job ${job.id} was completed by another run`);
+      };
+      if (databaseOnly) {
+        await execute(s, caller, cmd, job.params, { jobId: job.id, ...(newId ? { newId } : {}), complete });
+      } else {
+        const { inner, resource } = await execute(s, caller, cmd, job.params, { jobId: job.id, ...(newId ? { newId } : {}) });
+        await complete(s.db, inner, resource);
+      }
       s.metrics.jobDuration.observe({ command: cmd.name, result: 'succeeded' }, took());
     } catch (e) {
+      if (await this.doneBeforeKill(job, cmd, caller, e)) {
+        s.metrics.jobDuration.observe({ command: cmd.name, result: 'succeeded' }, took());
+        return;
+      }
       await this.fail(job.id, e);
       s.metrics.jobDuration.observe({ command: cmd.name, result: 'failed' }, took());
     }
   }
 
+  /**
+   * A resumed delete (a host-talking command answering `success` about the object its `instance`
+   * parameter names) whose object is gone: the run a kill interrupted committed the deletion and
+   * died before its push or its completion. The desired state is reached (the repair loop sends
+   * the router the spec without it): the job succeeds, with an audit event saying so, instead of
+   * failing 431 on its own earlier work. Only for resumed jobs (attempts > 1): a first run that
+   * finds nothing is an honest 431.
+   */
+  private async doneBeforeKill(job: JobRow, cmd: AnyCommand, caller: Caller, e: unknown): Promise<boolean> {
+    const param = cmd.instance?.param;
+    if (job.attempts < 2 || !param || cmd.shape !== 'success' || cmd.transactional !== false) return false;
+    const id = job.params[param];
+    if (typeof id !== 'string' || !(e instanceof ApiError) || e.kind !== 'PARAM_ERROR' || !e.message.includes(`Invalid parameter ${param} value=${id} `)) return false;
+    const s = this.services;
+    return s.db.tx(async (sql) => {
+      const done = await sql.query(
+        `UPDATE async_jobs SET status = 1, result_code = 0, result = $2, completed = now() WHERE id = $1 AND status = 0 RETURNING id`,
+        [job.id, JSON.stringify({ success: true })]);
+      if (!done.length) return false;
+      await audit(sql, caller, { type: cmd.event!, command: cmd.name, params: { ...job.params, resumed: true }, result: 'SUCCESS', resourceId: id, resourceType: cmd.instance?.type ?? 'resource' });
+      s.log.warn({ job: job.id, command: cmd.name, id }, 'resumed delete found its object gone (deleted by the interrupted run): succeeded');
+      return true;
+    });
+  }
+
   private async fail(jobId: string, e: unknown): Promise<void> {
     const err = toApiError(e);
     await this.services.db.query(
-      `UPDATE async_jobs SET status = 2, result_code = $2, result = $3, completed = now() WHERE id = $1`,
+      `UPDATE async_jobs SET status = 2, result_code = $2, result = $3, completed = now() WHERE id = $1 AND status = 0`,
       [jobId, err.errorcode, JSON.stringify({ errorcode: err.errorcode, errortext: err.message })]);
   }
 }

@@ -44,6 +44,9 @@ export function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
   return next;
 }
 
+/** Whether an operation on `key` runs (or waits) in this process now. */
+export const busy = (key: string): boolean => chains.has(key);
+
 // ---- rows ----
 
 export interface RouterRow {
@@ -183,7 +186,7 @@ export async function networkRules(sql: Sql, networkId: string): Promise<RuleRow
   return sql.query<RuleRow>(`SELECT * FROM network_rules WHERE network_id = $1 ORDER BY created, id`, [networkId]);
 }
 
-async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
+export async function loadInput(s: Services, router: RouterRow): Promise<RouterInput> {
   const db = s.db;
   const net = await netInfo(db, router.network_id);
   const vms = await db.query<VmNicRow>(
@@ -400,10 +403,13 @@ export class RouterApplyError extends Error {
   constructor(readonly code: string, readonly errors: string[]) { super(`router refused the spec (${code}): ${errors.slice(0, 5).join('; ')}`); }
 }
 
+/** The hash recorded as `routers.spec_hash` of the spec last built (the repair loop compares). */
+export const specHash = (body: Omit<RouterSpec, 'generation'>): string => createHash('sha256').update(JSON.stringify(body)).digest('hex');
+
 /** Builds the spec, bumps the generation if its content changed, and records it. */
 async function currentSpec(s: Services, router: RouterRow): Promise<RouterSpec> {
   const body = routerSpecOf(await loadInput(s, router));
-  const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+  const hash = specHash(body);
   const row = (await s.db.query<{ generation: number }>(
     `UPDATE routers SET generation = CASE WHEN spec_hash IS DISTINCT FROM $2 THEN generation + 1 ELSE generation END, spec_hash = $2
      WHERE vm_id = $1 RETURNING generation`, [router.vm_id, hash]))[0];
