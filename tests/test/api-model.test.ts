@@ -114,6 +114,8 @@ for (const dialect of DIALECTS) {
     t.deepEqual((await B(['listNetworks', `projectid=${p.id}`])).network.map((n: any) => n.id), [net.id]);
     t.deepEqual((await A(['listNetworks', 'projectid=-1'])).network.map((n: any) => n.id), [net.id]);
     t.deepEqual((await B(['listVirtualMachines', 'projectid=-1'])).virtualmachine.map((v: any) => v.id), [vm.id]);
+    // The VM's root volume is the project's, and says so (CloudStack's populateOwner).
+    t.like((await B(['listVolumes', `projectid=${p.id}`, `virtualmachineid=${vm.id}`])).volume[0], { type: 'ROOT', projectid: p.id, project: 'web' });
     t.deepEqual((await B(['listVirtualMachines'])).virtualmachine ?? [], []);
     t.deepEqual((await B(['listSSHKeyPairs', `projectid=${p.id}`])).sshkeypair.map((k: any) => k.name), ['deploy']);
     const ips = (await A(['listPublicIpAddresses', `projectid=${p.id}`])).publicipaddress;

@@ -331,8 +331,6 @@ export const EMPTY_FIELDS: Readonly<Record<string, Readonly<Record<string, Empty
     networkname: ["string", "the name of the Network where ip belongs to"],
   },
   remoteaccessvpn: {
-    projectid: ["string", "the project id of the vpn"],
-    project: ["string", "the project name of the vpn"],
   },
   resourcelimit: {
     projectid: ["string", "the project id of the resource limit"],
@@ -519,14 +517,12 @@ export const EMPTY_FIELDS: Readonly<Record<string, Readonly<Record<string, Empty
     status: ["string", "the status of the volume"],
     chaininfo: ["string", "the chain info of the volume"],
     isoid: ["string", "the ID of the ISO attached to the virtual machine"],
-    project: ["string", "the project name of the vpn"],
     hasannotations: ["boolean", "true if the entity/resource has annotations", false],
     externaluuid: ["string", "volume uuid that is given by virtualisation provider (only for VMware)"],
     diskIopsWriteRate: ["long", "IO requests write rate of the disk volume per the disk offering"],
     diskBytesReadRate: ["long", "bytes read rate of the disk volume"],
     podid: ["string", "pod id of the volume"],
     clustername: ["string", "cluster name where the volume is allocated"],
-    projectid: ["string", "the project id of the vpn"],
     diskBytesWriteRate: ["long", "bytes write rate of the disk volume"],
     diskkbswrite: ["long", "the VM's disk write in KiB"],
     diskiowrite: ["long", "the write (IO) of disk on the vm"],
@@ -545,8 +541,6 @@ export const EMPTY_FIELDS: Readonly<Record<string, Readonly<Record<string, Empty
     podname: ["string", "pod name of the volume"],
   },
   vpnuser: {
-    project: ["string", "the project name of the vpn"],
-    projectid: ["string", "the project id of the vpn"],
   },
   zone: {
     routerpublicinterfacemaxmtu: ["integer", "The maximum value the MTU can have on the VR's public interfaces"],

@@ -1,6 +1,7 @@
 // DiskOfferingResponse and VolumeResponse, next to the functions building them from rows.
 import { field as f, type ResponseDef } from '../../api/registry.ts';
 import { compact, csDate } from '../../api/serialize.ts';
+import { ownerFields, projectColumns } from '../projects/lookup.ts';
 
 export const GiB = 1024 ** 3;
 
@@ -37,6 +38,7 @@ export const VOLUME: ResponseDef = {
     virtualmachineid: f('string', 'id of the virtual machine'), vmname: f('string', 'name of the virtual machine'), vmdisplayname: f('string', 'display name of the virtual machine'),
     vmstate: f('string', 'state of the virtual machine'), provisioningtype: f('string', 'provisioning type used to create volumes.'), size: f('long', 'size of the disk volume'),
     created: f('date', 'the date the disk volume was created'), state: f('string', 'the state of the disk volume'), account: f('string', 'the account associated with the disk volume'),
+    projectid: f('string', 'the project id of the vpn'), project: f('string', 'the project name of the vpn'),
     domainid: f('string', 'the ID of the domain associated with the disk volume'), domain: f('string', 'the domain associated with the disk volume'),
     storagetype: f('string', 'shared or local storage'), hypervisor: f('string', 'Hypervisor the volume belongs to'),
     diskofferingid: f('string', 'ID of the disk offering'), diskofferingname: f('string', 'name of the disk offering'), diskofferingdisplaytext: f('string', 'the display text of the disk offering'),
@@ -53,9 +55,9 @@ export interface VolumeRow {
   id: string; name: string; type: string; state: string; size: string | number; zone_id: string; zone_name: string; account_id: string; account_name: string; domain_id: string; domain_name: string; domain_path: string;
   vm_id: string | null; vm_name: string | null; vm_display_name: string | null; vm_state: string | null; vm_hypervisor: string | null; device_id: number | null; disk_offering_id: string | null;
   offering_name: string | null; offering_display_text: string | null; provisioning_type: string | null; storage_type: string | null; template_id: string | null; template_name: string | null; template_display_text: string | null;
-  service_offering_id: string | null; service_offering_name: string | null; host_id: string | null; host_name: string | null; file: string; attached: Date | null; created: Date;
+  service_offering_id: string | null; service_offering_name: string | null; host_id: string | null; host_name: string | null; file: string; attached: Date | null; created: Date; project_id?: string | null; project_name?: string | null;
 }
-export const VOLUME_SELECT = `SELECT vo.*, z.name AS zone_name, a.name AS account_name, d.name AS domain_name, d.path AS domain_path, v.name AS vm_name, v.display_name AS vm_display_name,
+export const VOLUME_SELECT = `SELECT vo.*, ${projectColumns('vo')}, z.name AS zone_name, a.name AS account_name, d.name AS domain_name, d.path AS domain_path, v.name AS vm_name, v.display_name AS vm_display_name,
   v.state AS vm_state, t.hypervisor AS vm_hypervisor, o.name AS offering_name, o.display_text AS offering_display_text, o.provisioning_type, o.storage_type,
   vt.name AS template_name, vt.display_text AS template_display_text, v.service_offering_id, so.name AS service_offering_name, h.name AS host_name
   FROM volumes vo JOIN zones z ON z.id = vo.zone_id JOIN accounts a ON a.id = vo.account_id JOIN domains d ON d.id = vo.domain_id
@@ -65,7 +67,7 @@ export function volumeView(r: VolumeRow, admin: boolean): Record<string, unknown
   return compact({
     id: r.id, name: r.name, zoneid: r.zone_id, zonename: r.zone_name, type: r.type, deviceid: r.vm_id ? r.device_id ?? undefined : undefined,
     virtualmachineid: r.vm_id ?? undefined, vmname: r.vm_name ?? undefined, vmdisplayname: r.vm_name ? r.vm_display_name ?? r.vm_name : undefined, vmstate: r.vm_state ?? undefined,
-    provisioningtype: r.provisioning_type ?? 'thin', size: Number(r.size), created: csDate(r.created), state: r.state, account: r.account_name, domainid: r.domain_id, domain: r.domain_name,
+    provisioningtype: r.provisioning_type ?? 'thin', size: Number(r.size), created: csDate(r.created), state: r.state, ...ownerFields(r, r.account_name), domainid: r.domain_id, domain: r.domain_name,
     storagetype: 'local', hypervisor: r.vm_hypervisor ?? 'None',
     diskofferingid: r.disk_offering_id ?? undefined, diskofferingname: r.offering_name ?? undefined, diskofferingdisplaytext: r.offering_display_text ?? undefined,
     storage: r.host_name ? `${r.host_name}-local` : undefined, storageid: admin && r.host_id ? r.host_id : undefined, destroyed: false, isextractable: false,
