@@ -143,6 +143,17 @@ for (const dialect of DIALECTS) {
     t.regex(overIp.errortext, /Type = 'public_ip' for Project Name = web/);
     t.like((await cloud.admin.ok('listProjects', { id: p.id })).project[0], { vmlimit: '1', vmavailable: '0', networklimit: '1', iplimit: '2', iptotal: 2 });
     t.is((await B(['listVirtualMachines', `projectid=${p.id}`])).count, 1, 'the refused deploy left nothing');
+    // CPU cores and memory count the offerings of the project's VMs; the root volume counts as a volume.
+    await ADM(['updateResourceLimit', `projectid=${p.id}`, 'resourcetype=0', 'max=5']);
+    for (const [type, name, max] of [['8', 'cpu', so.cpunumber], ['9', 'memory', so.memory], ['2', 'volume', 1]] as const) {
+      await ADM(['updateResourceLimit', `projectid=${p.id}`, `resourcetype=${type}`, `max=${max}`]);
+      const over = failure(await B(['deployVirtualMachine', `zoneid=${z.zoneId}`, `serviceofferingid=${so.id}`, `templateid=${tpl.id}`, `networkids=${net.id}`, `projectid=${p.id}`, `name=pvm-${name}`]));
+      t.is(over.errorcode, 535, JSON.stringify(over));
+      t.regex(over.errortext, new RegExp(`Type = '${name}' for Project Name = web .* Account Resource Limit = ${max}, Current Account Resource Amount = ${max}, Requested Resource Amount = ${name === 'volume' ? 1 : max}\\.$`));
+      await ADM(['updateResourceLimit', `projectid=${p.id}`, `resourcetype=${type}`, 'max=-1']);
+    }
+    await ADM(['updateResourceLimit', `projectid=${p.id}`, 'resourcetype=0', 'max=1']);
+    t.is((await B(['listVirtualMachines', `projectid=${p.id}`])).count, 1, 'the refused deploys left nothing');
     // bob's own account is not bound by the project's limits.
     const ownNet = (await B(['createNetwork', 'name=own', `zoneid=${z.zoneId}`, `networkofferingid=${iso.id}`])).network;
     t.is((await B(['deleteNetwork', `id=${ownNet.id}`])).success, true);

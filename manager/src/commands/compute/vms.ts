@@ -161,6 +161,9 @@ export const deployVirtualMachine = command({
         // The caller, account+domainid an admin names, or the account of project `projectid`.
         const owner: Owner = await ownerOf(tctx, a);
         await checkResourceLimit(sql, owner.accountId, 'user_vm');
+        await checkResourceLimit(sql, owner.accountId, 'volume');
+        await checkResourceLimit(sql, owner.accountId, 'cpu', off.cpu_number);
+        await checkResourceLimit(sql, owner.accountId, 'memory', off.memory);
         // Its domain and type: the VM's owner must be allowed a shared network, not only the caller.
         const ownerRow = (await sql.query<{ path: string; type: number }>('SELECT d.path, a.type FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE a.id = $1', [owner.accountId]))[0]!;
         const ownerPath = ownerRow.path;

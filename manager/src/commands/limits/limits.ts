@@ -1,7 +1,9 @@
 // Resource limits as CloudStack keeps them for an account or a project (ResourceLimitManagerImpl):
-// updateResourceLimit sets one, listResourceLimits shows them, and creating a VM, a network or a
-// public IP in an account or project at its limit is refused with CloudStack's
-// ResourceAllocationException (535) before anything is written.
+// updateResourceLimit sets one, listResourceLimits shows them, and creating a VM (its count, its
+// root volume, its offering's CPU cores and memory), a network, a public IP or a volume in an
+// account or project beyond its limit is refused with CloudStack's ResourceAllocationException
+// (535) before anything is written. Snapshots, templates, VPCs and storage sizes have no limit
+// enforced yet (Flotilla has no snapshots or VPCs).
 import { ADMINS, command, field as f, type ResponseDef } from '../../api/registry.ts';
 import type { Context } from '../../api/context.ts';
 import { apiError, paramError } from '../../api/errors.ts';
@@ -18,6 +20,13 @@ const COUNTS: Partial<Record<ResourceTypeName, string>> = {
   user_vm: `SELECT count(*)::int AS n FROM vm_instances WHERE account_id = $1 AND type = 'User' AND state NOT IN ('Destroyed', 'Expunging', 'Error')`,
   public_ip: 'SELECT count(*)::int AS n FROM public_ip_addresses WHERE account_id = $1',
   network: 'SELECT count(*)::int AS n FROM networks WHERE account_id = $1',
+  volume: 'SELECT count(*)::int AS n FROM volumes WHERE account_id = $1',
+  // CPU cores and memory (MiB) of the account's VMs that hold them (CloudStack counts a VM's
+  // offering while it is not destroyed).
+  cpu: `SELECT coalesce(sum(so.cpu_number), 0)::int AS n FROM vm_instances v JOIN service_offerings so ON so.id = v.service_offering_id
+    WHERE v.account_id = $1 AND v.type = 'User' AND v.state NOT IN ('Destroyed', 'Expunging', 'Error')`,
+  memory: `SELECT coalesce(sum(so.memory), 0)::int AS n FROM vm_instances v JOIN service_offerings so ON so.id = v.service_offering_id
+    WHERE v.account_id = $1 AND v.type = 'User' AND v.state NOT IN ('Destroyed', 'Expunging', 'Error')`,
 };
 
 /** The account's limits by type number (absent: unlimited). */
@@ -38,15 +47,15 @@ export async function limitsOf(sql: Sql, accountIds: readonly string[]): Promise
  * Refuses one more `type` for the account when it is at its limit (CloudStack's
  * checkResourceLimit, with its text). Runs inside the creating transaction, before the insert.
  */
-export async function checkResourceLimit(sql: Sql, accountId: string, type: ResourceTypeName): Promise<void> {
+export async function checkResourceLimit(sql: Sql, accountId: string, type: ResourceTypeName, amount = 1): Promise<void> {
   const max = (await limitsOf(sql, [accountId])).get(accountId)?.get(RESOURCE_TYPES.indexOf(type));
   if (max === undefined || max < 0) return;
   const have = Number((await sql.query<{ n: number }>(COUNTS[type]!, [accountId]))[0]?.n ?? 0);
-  if (have + 1 <= max) return;
+  if (have + amount <= max) return;
   const acc = (await sql.query<{ name: string; domain_id: string; project: string | null }>(
     'SELECT a.name, a.domain_id, p.name AS project FROM accounts a LEFT JOIN projects p ON p.account_id = a.id WHERE a.id = $1', [accountId]))[0]!;
   const who = acc.project !== null ? `Project Name = ${acc.project}` : `Account Name = ${acc.name}`;
-  throw apiError('RESOURCE_ALLOCATION', `Maximum amount of resources of Type = '${type}' for ${who} in Domain Id = ${acc.domain_id} is exceeded: Account Resource Limit = ${max}, Current Account Resource Amount = ${have}, Requested Resource Amount = 1.`);
+  throw apiError('RESOURCE_ALLOCATION', `Maximum amount of resources of Type = '${type}' for ${who} in Domain Id = ${acc.domain_id} is exceeded: Account Resource Limit = ${max}, Current Account Resource Amount = ${have}, Requested Resource Amount = ${amount}.`);
 }
 
 export const RESOURCE_LIMIT: ResponseDef = {

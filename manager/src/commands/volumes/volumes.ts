@@ -16,6 +16,7 @@ import { agentFailure } from '../../orchestrator/compute.ts';
 import { zoneById } from '../infra/lookup.ts';
 import { accountByName } from '../accounts/lookup.ts';
 import { vmById } from '../compute/lookup.ts';
+import { checkResourceLimit } from '../limits/limits.ts';
 import { diskOfferingById } from './offerings.ts';
 import { GiB, VOLUME, VOLUME_SELECT, volumeView, type VolumeRow } from './views.ts';
 
@@ -157,6 +158,7 @@ export const createVolume = command({
           const vm = await vmById(tctx, a.virtualmachineid, 'virtualmachineid');
           if (vm.account_id !== owner.accountId) throw paramError(`Virtual machine ${vm.name} belongs to another account than the volume`);
         }
+        await checkResourceLimit(sql, owner.accountId, 'volume');
         await sql.query(
           `INSERT INTO volumes (id, name, type, state, size, zone_id, account_id, domain_id, disk_offering_id, file) VALUES ($1,$2,'DATADISK','Allocated',$3,$4,$5,$6,$7,$8)`,
           [id, a.name ?? `DATA-${id.slice(0, 8)}`, size, zone.id, owner.accountId, owner.domainId, off.id, `vol-${id}`]);
