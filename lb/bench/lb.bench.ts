@@ -29,6 +29,10 @@ import type { LbRule, LbSpec } from '@flotilla/protocol/lb';
 import { compileLbNft } from '../src/nft.ts';
 import { compileHaproxy } from '../src/haproxy.ts';
 
+/** Resolves when the child has exited — at once if it already has. (Waiting for 'exit' on a child
+ *  that exited earlier never resolves: the reload child exits by itself after 'done', and on an
+ *  idle machine it did so before wrk's run ended, which hung this bench.) */
+const exited = (c: ChildProcess) => new Promise<void>((r) => { if (c.exitCode !== null || c.signalCode !== null) r(); else c.once('exit', () => r()); });
 const run = promisify(execFile);
 if (!isRoot()) { console.log('lb: skipped (needs root)'); process.exit(0); }
 
@@ -140,6 +144,8 @@ try {
       await new Promise((res) => setTimeout(res, 50));
     }
   }
+  /** wrk's error lines (socket errors by kind, non-2xx), for the detail line. */
+  const errorBreakdown = (out: string) => [/Socket errors:[^\n]*/.exec(out)?.[0], /Non-2xx or 3xx responses:[^\n]*/.exec(out)?.[0]].filter(Boolean).join('; ') || 'none';
   const wrk = async (url: string, close: boolean, secs = 4, extra: string[] = []) => {
     const r = await lab.tryExec(outside, ['wrk', '-t1', '-c32', `-d${secs}s`, ...(close ? ['-H', 'Connection: close'] : []), ...extra, url], { timeoutMs: (secs + 30) * 1000 });
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
@@ -216,7 +222,7 @@ try {
     process.kill(backends[1]!.pid, 'SIGKILL');
     const ms = Number((await next('down', 30_000)).split(' ')[1]) - t0;
     child.stdin!.end();
-    await new Promise((r) => child.once('exit', r));
+    await exited(child);
     return ms;
   });
   fw.reset();
@@ -269,7 +275,7 @@ try {
     const doneLine = await rnext('done', 60_000);
     const loaded = await load;
     rc.stdin!.end();
-    await new Promise((r) => rc.once('exit', r));
+    await exited(rc);
     return { baseline, doneLine, loaded };
   });
   await phase('close', 30_000, () => fw.close());
@@ -277,7 +283,7 @@ try {
   const r2 = (x: number) => x.toFixed(2);
   console.error(`lb detail: connrate direct ${direct.map(Math.round).join('/')} kernel ${kernel.map(Math.round).join('/')} haproxy-tcp ${hap.map(Math.round).join('/')} conn/s; ` +
     `one flow direct ${gDirect.map((g) => r2(g / 1e9)).join('/')} lb ${gLb.map((g) => r2(g / 1e9)).join('/')} Gbit/s; tls generated ${tGen.map(Math.round).join('/')} hand ${tHand.map(Math.round).join('/')} req/s; ` +
-    `apply_1k ${applyTimes.map(Math.round).join('/')} ms (cpu ${applyCpu.map(Math.round).join('/')} ms); reload run ${Math.round(loaded.rps)} req/s, ${doneLine.replace('done', 'reloads')}, baseline errors ${baseline.errors}`);
+    `apply_1k ${applyTimes.map(Math.round).join('/')} ms (cpu ${applyCpu.map(Math.round).join('/')} ms); reload run ${Math.round(loaded.rps)} req/s, ${doneLine.replace('done', 'reloads')}, baseline errors ${baseline.errors}; reload run's wrk: ${errorBreakdown(loaded.out)}`);
   console.log(`lb: l4_connrate_ratio_direct=${r2(median(kernel) / median(direct))} l4_connrate_ratio_haproxy=${r2(median(kernel) / median(hap))} l4_gbps_ratio_direct=${r2(median(gLb) / median(gDirect))} ` +
     `tls_rps_ratio_haproxy_plain=${r2(median(tGen) / median(tHand))} failover_ms=${failover} apply_1k_ms=${Math.round(median(applyTimes))} reload_failed_requests=${loaded.errors}`);
 } catch (e) {
