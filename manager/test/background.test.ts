@@ -12,29 +12,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { createManager } from '../src/app.ts';
 import { keysFor } from '../src/client.ts';
-import type { Database, Sql } from '../src/db/sql.ts';
 import { startLocalCloud } from '../src/local/cloud.ts';
 import { BACKGROUND_EVENT, guard, guarded } from '../src/background.ts';
-import { ADMIN_PASSWORD, DIALECTS, freshDatabase } from './helpers.ts';
-
-/** A database whose next statement matching a pattern fails (once per arm). */
-function faulty(db: Database) {
-  const armed: Array<{ re: RegExp; left: number }> = [];
-  const check = (text: string) => {
-    const f = armed.find((a) => a.left > 0 && a.re.test(text));
-    if (f) { f.left--; throw new Error(`injected fault at ${f.re.source}`); }
-  };
-  const wrap = (sql: Sql): Sql => ({ query: async (text, params) => { check(text); return sql.query(text, params); } });
-  const out: Database & { arm(re: RegExp): void; pending(): number } = {
-    dialect: db.dialect,
-    query: async (text, params) => { check(text); return db.query(text, params); },
-    tx: (fn) => db.tx((sql) => fn(wrap(sql))),
-    close: () => db.close(),
-    arm: (re) => { armed.push({ re, left: 1 }); },
-    pending: () => armed.filter((a) => a.left > 0).length,
-  };
-  return out;
-}
+import { ADMIN_PASSWORD, DIALECTS, faulty, freshDatabase } from './helpers.ts';
 
 async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;

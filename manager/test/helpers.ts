@@ -7,7 +7,7 @@ import pg from 'pg';
 import { createManager, type Manager } from '../src/app.ts';
 import { openDatabase } from '../src/db/index.ts';
 import { keysFor, login, signedClient, type Api } from '../src/client.ts';
-import type { Database } from '../src/db/sql.ts';
+import type { Database, Sql } from '../src/db/sql.ts';
 import { createLogger } from '../src/log.ts';
 
 export type Dialect = 'pglite' | 'postgres';
@@ -75,3 +75,22 @@ export async function makeAccount(admin: Api, url: string, o: { name: string; ty
 }
 
 export { createLogger, signedClient, type Api };
+
+/** A database whose next statement matching a pattern fails (once per arm), inside transactions too. */
+export function faulty(db: Database) {
+  const armed: Array<{ re: RegExp; left: number }> = [];
+  const check = (text: string) => {
+    const f = armed.find((a) => a.left > 0 && a.re.test(text));
+    if (f) { f.left--; throw new Error(`injected fault at ${f.re.source}`); }
+  };
+  const wrap = (sql: Sql): Sql => ({ query: async (text, params) => { check(text); return sql.query(text, params); } });
+  const out: Database & { arm(re: RegExp): void; pending(): number } = {
+    dialect: db.dialect,
+    query: async (text, params) => { check(text); return db.query(text, params); },
+    tx: (fn) => db.tx((sql) => fn(wrap(sql))),
+    close: () => db.close(),
+    arm: (re) => { armed.push({ re, left: 1 }); },
+    pending: () => armed.filter((a) => a.left > 0).length,
+  };
+  return out;
+}

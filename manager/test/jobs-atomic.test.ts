@@ -5,26 +5,9 @@
 import test from 'ava';
 import { createManager } from '../src/app.ts';
 import { keysFor } from '../src/client.ts';
-import type { Database, Sql } from '../src/db/sql.ts';
 import { execute } from '../src/api/dispatch.ts';
 import { loadCaller } from '../src/api/auth.ts';
-import { ADMIN_PASSWORD, DIALECTS, createLogger, freshDatabase } from './helpers.ts';
-
-/** A database whose next statement matching a pattern fails once, inside transactions too. */
-function faulty(db: Database) {
-  const armed: Array<{ re: RegExp; left: number }> = [];
-  const check = (text: string) => {
-    const f = armed.find((a) => a.left > 0 && a.re.test(text));
-    if (f) { f.left--; throw new Error(`injected fault at ${f.re.source}`); }
-  };
-  const wrap = (sql: Sql): Sql => ({ query: async (text, params) => { check(text); return sql.query(text, params); } });
-  return Object.assign({
-    dialect: db.dialect,
-    query: async (text: string, params?: readonly unknown[]) => { check(text); return db.query(text, params); },
-    tx: <T>(fn: (sql: Sql) => Promise<T>) => db.tx((sql) => fn(wrap(sql))),
-    close: () => db.close(),
-  } as Database, { arm: (re: RegExp) => { armed.push({ re, left: 1 }); } });
-}
+import { ADMIN_PASSWORD, DIALECTS, createLogger, faulty, freshDatabase } from './helpers.ts';
 
 for (const dialect of DIALECTS) {
   test(`a database-only job's work rolls back with its completion [${dialect}]`, async (t) => {
