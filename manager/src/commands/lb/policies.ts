@@ -124,6 +124,18 @@ const UPDATE_POLICY_PARAMS = (entity: 'lbstickinesspolicy' | 'lbhealthcheckpolic
   fordisplay: { type: 'boolean', description: 'an optional field, whether to the display the rule to the end user or not' },
 }) as const;
 
+/** A policy row of its table with its LB rule (the caller may act on it), or CloudStack's text. */
+const POLICY_TABLES = { lb_stickiness: 'stickiness policy', lb_healthchecks: 'health check policy' } as const;
+async function policyWithRule<T extends { id: string; rule_id: string }>(ctx: Context, table: keyof typeof POLICY_TABLES, id: string) {
+  const row = (await ctx.services.db.query<T>(`SELECT * FROM ${table} WHERE id = $1`, [id]))[0];
+  if (!row) throw paramError(`Unable to find ${POLICY_TABLES[table]} by id=${id}`);
+  return { row, rule: await lbById(ctx, row.rule_id) };
+}
+/** The update both policies have: their display flag. */
+async function setPolicyDisplay(ctx: Context, table: keyof typeof POLICY_TABLES, id: string, fordisplay: boolean | undefined): Promise<void> {
+  if (fordisplay !== undefined) await ctx.services.db.query(`UPDATE ${table} SET for_display = $2 WHERE id = $1`, [id, fordisplay]);
+}
+
 // CloudStack's update of a policy changes only its display flag (and custom id): nothing the
 // router runs, so no network change is made.
 export const updateLBStickinessPolicy = command({
@@ -132,15 +144,11 @@ export const updateLBStickinessPolicy = command({
   params: UPDATE_POLICY_PARAMS('lbstickinesspolicy', 'LB Stickiness policy'),
   async create(ctx, a) {
     if (a.customid) throw paramError('customid is not supported: Flotilla keeps the policy\'s UUID');
-    const p = (await ctx.services.db.query<StickyRow>('SELECT * FROM lb_stickiness WHERE id = $1', [a.id]))[0];
-    if (!p) throw paramError(`Unable to find stickiness policy by id=${a.id}`);
-    await lbById(ctx, p.rule_id);
+    await policyWithRule<StickyRow>(ctx, 'lb_stickiness', a.id);
   },
   async handler(ctx, a) {
-    const p = (await ctx.services.db.query<StickyRow>('SELECT * FROM lb_stickiness WHERE id = $1', [a.id]))[0];
-    if (!p) throw paramError(`Unable to find stickiness policy by id=${a.id}`);
-    const r = await lbById(ctx, p.rule_id);
-    if (a.fordisplay !== undefined) await ctx.services.db.query('UPDATE lb_stickiness SET for_display = $2 WHERE id = $1', [p.id, a.fordisplay]);
+    const { rule: r } = await policyWithRule<StickyRow>(ctx, 'lb_stickiness', a.id);
+    await setPolicyDisplay(ctx, 'lb_stickiness', a.id, a.fordisplay);
     ctx.setResource('LoadBalancerRule', r.id);
     return stickinessView(r, await stickyOf(ctx, r.id));
   },
@@ -152,15 +160,11 @@ export const updateLBHealthCheckPolicy = command({
   params: UPDATE_POLICY_PARAMS('lbhealthcheckpolicy', 'load balancer health check policy'),
   async create(ctx, a) {
     if (a.customid) throw paramError('customid is not supported: Flotilla keeps the policy\'s UUID');
-    const h = (await ctx.services.db.query<HealthRow>('SELECT * FROM lb_healthchecks WHERE id = $1', [a.id]))[0];
-    if (!h) throw paramError(`Unable to find health check policy by id=${a.id}`);
-    await lbById(ctx, h.rule_id);
+    await policyWithRule<HealthRow>(ctx, 'lb_healthchecks', a.id);
   },
   async handler(ctx, a) {
-    const h = (await ctx.services.db.query<HealthRow>('SELECT * FROM lb_healthchecks WHERE id = $1', [a.id]))[0];
-    if (!h) throw paramError(`Unable to find health check policy by id=${a.id}`);
-    const r = await lbById(ctx, h.rule_id);
-    if (a.fordisplay !== undefined) await ctx.services.db.query('UPDATE lb_healthchecks SET for_display = $2 WHERE id = $1', [h.id, a.fordisplay]);
+    const { rule: r } = await policyWithRule<HealthRow>(ctx, 'lb_healthchecks', a.id);
+    await setPolicyDisplay(ctx, 'lb_healthchecks', a.id, a.fordisplay);
     ctx.setResource('LoadBalancerRule', r.id);
     const st = (await lbStatuses(ctx, [r.network_id])).get(r.id);
     return healthView(r, await healthOf(ctx, r.id), st);
