@@ -21,6 +21,9 @@ const targets = (wanted.length ? wanted : workspaces).filter(hasTests);
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failedSuites = [];
+// The failing tests' own lines, repeated at the end: CI keeps only the tail of a long run.
+const failedLines = [];
+const failedDetails = [];
 for (const ws of targets) {
   process.stdout.write(`\n=== ${ws} ===\n`);
   const out = await new Promise((resolve) => {
@@ -44,7 +47,18 @@ for (const ws of targets) {
   const suiteFailed = failed > 0 || out.code !== 0;
   totals.failed += suiteFailed ? Math.max(failed, 1) : 0;
   if (suiteFailed) failedSuites.push(ws);
+  for (const m of out.text.matchAll(/^\s*(✘ .*|Uncaught exception in .*|Unhandled rejection in .*)$/gm)) {
+    failedLines.push(`${ws}: ${m[1].trim()}`);
+  }
+  if (suiteFailed && out.code !== 0 && failed === 0) failedLines.push(`${ws}: exited with code ${out.code}`);
+  // ava's failure details follow its last "─" rule; a short excerpt of them goes to the tail too.
+  if (suiteFailed) {
+    const detail = out.text.split(/^\s*─\s*$/m).slice(1, -1).join('\n').split('\n').filter((l) => l.trim());
+    if (detail.length) failedDetails.push(`--- ${ws}\n${detail.slice(0, 30).join('\n')}`);
+  }
 }
+if (failedDetails.length) process.stdout.write(`\nfailure details (excerpt):\n${failedDetails.join('\n')}\n`);
+if (failedLines.length) process.stdout.write(`\nfailed:\n${failedLines.map((l) => `  ${l}`).join('\n')}\n`);
 if (failedSuites.length) process.stdout.write(`\nfailing suites: ${failedSuites.join(', ')}\n`);
 process.stdout.write(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
 process.exit(totals.failed > 0 || totals.passed === 0 ? 1 : 0);
