@@ -60,6 +60,10 @@ for (const dialect of DIALECTS) {
     t.like(store, { name: 'img-store', providername: 'Local', protocol: 'file', scope: 'ZONE', zoneid: z.zoneId, url: `file://${dir}` });
     t.true(store.disksizetotal > 0);
     t.is((await admin(['listImageStores'])).imagestore.length, 1);
+    // The store's signing key is sealed at rest like every secret (not the 32-byte key in base64).
+    const [row] = await cloud.m.services.db.query<{ secret: string }>('SELECT secret FROM image_stores WHERE id = $1', [store.id]);
+    t.regex(row!.secret, /^v1\./);
+    t.is(Buffer.from(cloud.m.services.secrets.open(row!.secret), 'base64').length, 32);
 
     const list = async (id: string) => (await cs(['listTemplates', 'templatefilter=self', `id=${id}`])).template?.[0];
     t.like(await until(async () => { const x = await list(early.id); return x.isready ? x : undefined; }, 'early template'), { status: 'Download Complete', size: tar.length });

@@ -2,7 +2,7 @@
 // the steps that bring a host in line with the database (start, stop, reconcile). The
 // database is the desired state; agents hold none, so everything here is idempotent and can be
 // repeated after a crash or a reconnect.
-import { hostImageUrl, serviceUrlForHost } from '../commands/storage/runtime.ts';
+import { hostImageUrl, serviceUrlForHost, storeSecret } from '../commands/storage/runtime.ts';
 import type { NetworkSpec, NicSpec, VmSpec } from '@flotilla/protocol/agent';
 import type { Services } from '../services.ts';
 import { reportFailure } from '../background.ts';
@@ -93,7 +93,7 @@ export async function networkSpec(sql: Sql, networkId: string, hostId: string): 
 interface VmRowLite { id: string; instance_name: string; name: string; type: string; user_data: string | null; kind: string; cpu_number: number; cpu_speed: number; memory: number; role: string | null;
   template_id: string; transfer_state: string | null; sha256: string | null; service_url: string | null; secret: string | null }
 
-export async function vmSpec(sql: Sql, vmId: string, hostId?: string): Promise<VmSpec> {
+export async function vmSpec(s: Pick<Services, 'secrets'>, sql: Sql, vmId: string, hostId?: string): Promise<VmSpec> {
   const v = (await sql.query<VmRowLite>(
     `SELECT v.id, v.instance_name, v.name, v.type, v.user_data, t.kind, s.cpu_number, s.cpu_speed, s.memory,
             CASE v.type WHEN 'DomainRouter' THEN 'router' ELSE NULL END AS role,
@@ -121,7 +121,7 @@ export async function vmSpec(sql: Sql, vmId: string, hostId?: string): Promise<V
       kind: 'guest',
       // A template on an image store: the host fetches it (once) from the store's service.
       ...(v.transfer_state === 'Ready' && v.sha256 && v.service_url && v.secret
-        ? { image: { id: v.template_id, url: hostImageUrl(await serviceUrlForHost(sql, v.service_url, hostId), v.secret, v.template_id), sha256: v.sha256 } } : {}),
+        ? { image: { id: v.template_id, url: hostImageUrl(await serviceUrlForHost(sql, v.service_url, hostId), storeSecret(s, v.secret), v.template_id), sha256: v.sha256 } } : {}),
     },
     nics: nicSpecs, ...(dns.length ? { dns } : {}), ...(def?.network_domain ? { searchDomain: def.network_domain } : {}),
     ...(v.user_data ? { userData: v.user_data } : {}),
@@ -139,7 +139,7 @@ export function agentFailure(e: unknown, what: string): Error {
 
 /** Prepares the VM's networks on the host (and refreshes their peers elsewhere), then starts it. */
 export async function startOnHost(s: Services, vmId: string, hostId: string): Promise<void> {
-  const spec = await vmSpec(s.db, vmId, hostId);
+  const spec = await vmSpec(s, s.db, vmId, hostId);
   const networkIds = [...new Set(spec.nics.map((n) => n.networkId))];
   for (const id of networkIds) await s.agents.request(hostId, 'prepareNetwork', await networkSpec(s.db, id, hostId));
   await s.agents.request(hostId, 'startVm', { spec }, 120_000);

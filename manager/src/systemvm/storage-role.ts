@@ -7,7 +7,7 @@
 // browsers post uploads and fetch extracts at its public one. A zone without an image store gets
 // a VM that only answers GET /health until addImageStore re-configures it.
 import type { Services } from '../services.ts';
-import { STORAGE_VM_PORT, storageOf } from '../commands/storage/runtime.ts';
+import { STORAGE_VM_PORT, storageOf, storeSecret } from '../commands/storage/runtime.ts';
 import type { SystemVmRole, SystemVmRow } from './roles.ts';
 
 /** Where the storage appliance serves on its public address (templates, uploads, health). */
@@ -23,7 +23,7 @@ export const SECONDARY_STORAGE_ROLE: SystemVmRole = {
     storageOf(s).forgetVms();
     return {
       vmId: vm.vm_id, zoneId: vm.zone_id, port: SECONDARY_STORAGE_PORT, publicIp: vm.public_ip,
-      ...(st ? { storeId: st.id, dir: st.path, secret: st.secret } : {}),
+      ...(st ? { storeId: st.id, dir: st.path, secret: storeSecret(s, st.secret) } : {}),
     };
   },
   async stale(s, vm, report) {

@@ -43,7 +43,10 @@ export interface Backend {
 /** The port the storage appliance serves on (all its addresses). */
 export const STORAGE_VM_PORT = 80;
 
-export const newStoreSecret = (): string => randomBytes(32).toString('base64');
+/** A store's signing key, sealed with the manager's master key as every secret at rest. */
+export const newStoreSecret = (s: Pick<Services, 'secrets'>): string => s.secrets.seal(randomBytes(32).toString('base64'));
+/** The signing key of a store row (base64). Rows written before keys were sealed hold it plain. */
+export const storeSecret = (s: Pick<Services, 'secrets'>, stored: string): string => stored.startsWith('v1.') ? s.secrets.open(stored) : stored;
 
 const IN_FLIGHT = `('Downloading', 'Uploading')`;
 
@@ -133,7 +136,7 @@ export class StorageRuntime {
   /** The one switch: the store's storage VM when one serves it, else the manager's own server. */
   async service(st: StoreRow): Promise<Backend> {
     const vm = await this.storageVm(st).catch(() => undefined);
-    const key = Buffer.from(st.secret, 'base64');
+    const key = Buffer.from(storeSecret(this.s, st.secret), 'base64');
     if (vm) {
       const serviceUrl = `http://${vm.linkLocalIp}:${STORAGE_VM_PORT}`;
       if (st.service_url !== serviceUrl) await this.s.db.query('UPDATE image_stores SET service_url = $2 WHERE id = $1', [st.id, serviceUrl]);
@@ -149,7 +152,7 @@ export class StorageRuntime {
     if (!r) {
       r = (async () => {
         await mkdir(st.path, { recursive: true });
-        const key = Buffer.from(st.secret, 'base64');
+        const key = Buffer.from(storeSecret(this.s, st.secret), 'base64');
         const first = this.running.size === 0;
         const server = await startStorageServer({
           dir: st.path, key, host: this.env.FLOTILLA_STORAGE_HOST ?? '127.0.0.1',

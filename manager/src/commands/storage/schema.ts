@@ -5,7 +5,8 @@ import type { Migration } from '../../db/migrations.ts';
  * a secondary storage service; docs/decisions/0420) and what templates and ISOs need to be
  * downloaded, uploaded and served: the store holding them, the transfer state the storage
  * service reports, the stored file's size, sha256 and compression. `secret` is the key the
- * manager shares with the store's service (upload signatures, host and extract URLs).
+ * manager shares with the store's service (upload signatures, host and extract URLs), sealed
+ * with the manager's master key (runtime.ts storeSecret; rows of before that hold it plain).
  * `service_url` is where that service listens now (set when the manager starts it).
  */
 export const STORAGE_MIGRATION: Migration = {

@@ -63,7 +63,7 @@ export const addImageStore = command({
     if ((await db.query('SELECT 1 FROM image_stores WHERE path = $1', [path])).length) throw paramError(`an image store with path ${path} already exists`);
     const id = randomUUID();
     await db.query(`INSERT INTO image_stores (id, name, zone_id, provider, protocol, url, path, secret) VALUES ($1,$2,$3,'Local','file',$4,$5,$6)`,
-      [id, a.name ?? path, a.zoneid ?? null, `file://${path}`, path, newStoreSecret()]);
+      [id, a.name ?? path, a.zoneid ?? null, `file://${path}`, path, newStoreSecret(ctx.services)]);
     ctx.setResource('ImageStore', id);
     const row = (await db.query<Row>(`${SELECT} WHERE s.id = $1`, [id]))[0]!;
     try { await storageOf(ctx.services).attach(row); } catch (e) {
