@@ -1,10 +1,13 @@
 // npm run bench:lb — the load balancer against its peers, in one run, one summary line:
-//   lb: l4_connrate_ratio_direct= l4_connrate_ratio_haproxy= l4_gbps_ratio_direct= tls_rps_ratio_haproxy_plain= failover_ms= apply_1k_ms= reload_failed_requests=
+//   lb: l4_connrate_ratio_direct= l4_connrate_ratio_portforward= l4_connrate_ratio_haproxy= l4_gbps_ratio_direct= tls_rps_ratio_haproxy_plain= failover_ms= apply_1k_ms= reload_failed_requests=
 // Topology: outside → router namespace → backends (HAProxy `http-request return` responders, the
 // fastest HTTP server at hand, so the backends are not what is measured; iperf3 servers).
 // - connection rate: wrk with `Connection: close` (a new connection per request) through the
 //   kernel L4 rule, against the same wrk to the backend directly (routed through the same router
-//   namespace, no table), and against HAProxy in TCP mode on the router; alternated, medians.
+//   namespace, no table), against the same wrk through a CloudStack port-forwarding rule of the
+//   same firewall (one DNAT: the single-backend path CloudStack users take, paying the same
+//   conntrack and NAT per connection as any NAT load balancer), and against HAProxy in TCP mode
+//   on the router; alternated, medians.
 //   Each path has its own backend port (see lbSpec: no TIME_WAIT/PAWS collisions between paths).
 // - one-flow throughput: iperf3 through the L4 rule / directly.
 // - TLS: HTTPS keep-alive requests/s through compileHaproxy's configuration / a minimal
@@ -99,7 +102,7 @@ try {
     await lab.exec(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
     await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', '10.1.1.1']);
     const cfg = join(dir, `be${i}.cfg`);
-    writeFileSync(cfg, `global\n    maxconn 4096\ndefaults\n    mode http\n    timeout client 10s\n    timeout server 10s\n    timeout connect 5s\nfrontend f\n    bind :80\n    bind :8080\n    http-request return status 200 content-type text/plain string be${i}\n`);
+    writeFileSync(cfg, `global\n    maxconn 4096\ndefaults\n    mode http\n    timeout client 10s\n    timeout server 10s\n    timeout connect 5s\nfrontend f\n    bind :80\n    bind :8080\n    bind :8082\n    http-request return status 200 content-type text/plain string be${i}\n`);
     // Nothing reads these processes' output: not pipes that could fill and block them.
     const p = lab.spawn(ns, ['haproxy', '-db', '-f', cfg], { stdio: 'ignore' });
     lab.spawn(ns, ['iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
@@ -110,7 +113,7 @@ try {
   const fwSpec = (ports: Array<[number, 'tcp' | 'udp']>): FirewallSpec => ({
     ...emptyFirewallSpec(), publicInterfaces: ['pub0'],
     guestNetworks: [{ id: 'n1', interface: 'gst0', cidrs: ['10.1.1.0/24'], sourceNatIp: PUB, egress: { defaultPolicy: 'allow', rules: [] } }],
-    publicIps: [{ address: PUB, filter: 'rules', portForwards: [], rules: ports.map(([p, proto], i) => ({ id: uid(900 + i), protocol: proto, ports: { start: p, end: p }, sourceCidrs: [] })) }],
+    publicIps: [{ address: PUB, filter: 'rules', portForwards: [{ id: uid(950), protocol: 'tcp', publicPorts: { start: 82, end: 82 }, privateIp: backends[0]!.ip, privatePorts: { start: 8082, end: 8082 }, sourceCidrs: [] }], rules: ports.map(([p, proto], i) => ({ id: uid(900 + i), protocol: proto, ports: { start: p, end: p }, sourceCidrs: [] })) }],
   });
   const one = [{ vmId: uid(11), ip: backends[0]!.ip }];
   const all = backends.map((b, i) => ({ vmId: uid(11 + i), ip: b.ip }));
@@ -132,6 +135,7 @@ try {
   lab.spawn(router, ['haproxy', '-db', '-f', tcpCfg], { stdio: 'ignore' });
   await phase('listeners', 30_000, async () => {
     for (const b of backends) await listening(b.ns, b.ip, 80);
+    await listening(backends[0]!.ns, backends[0]!.ip, 8082);
     await listening(router, PUB, 8081);
   });
 
@@ -155,7 +159,7 @@ try {
   };
 
   // ---- connection rate: direct / kernel L4 / HAProxy TCP, alternated ----
-  const direct: number[] = [], kernel: number[] = [], hap: number[] = [];
+  const direct: number[] = [], kernel: number[] = [], pf: number[] = [], hap: number[] = [];
   // Five alternated rounds: this machine's speed comes and goes; the median of each path counts.
   for (let round = 0; round < 5; round++) {
     await phase(`connrate round ${round}`, 150_000, async () => {
@@ -163,6 +167,7 @@ try {
       direct.push((await wrk(`http://${backends[0]!.ip}/`, true)).rps);
       await loadLb();
       kernel.push((await wrk(`http://${PUB}/`, true)).rps);
+      pf.push((await wrk(`http://${PUB}:82/`, true)).rps);
       hap.push((await wrk(`http://${PUB}:8081/`, true)).rps);
     });
   }
@@ -281,10 +286,10 @@ try {
   await phase('close', 30_000, () => fw.close());
 
   const r2 = (x: number) => x.toFixed(2);
-  console.error(`lb detail: connrate direct ${direct.map(Math.round).join('/')} kernel ${kernel.map(Math.round).join('/')} haproxy-tcp ${hap.map(Math.round).join('/')} conn/s; ` +
+  console.error(`lb detail: connrate direct ${direct.map(Math.round).join('/')} kernel ${kernel.map(Math.round).join('/')} port-forward ${pf.map(Math.round).join('/')} haproxy-tcp ${hap.map(Math.round).join('/')} conn/s; ` +
     `one flow direct ${gDirect.map((g) => r2(g / 1e9)).join('/')} lb ${gLb.map((g) => r2(g / 1e9)).join('/')} Gbit/s; tls generated ${tGen.map(Math.round).join('/')} hand ${tHand.map(Math.round).join('/')} req/s; ` +
     `apply_1k ${applyTimes.map(Math.round).join('/')} ms (cpu ${applyCpu.map(Math.round).join('/')} ms); reload run ${Math.round(loaded.rps)} req/s, ${doneLine.replace('done', 'reloads')}, baseline errors ${baseline.errors}; reload run's wrk: ${errorBreakdown(loaded.out)}`);
-  console.log(`lb: l4_connrate_ratio_direct=${r2(median(kernel) / median(direct))} l4_connrate_ratio_haproxy=${r2(median(kernel) / median(hap))} l4_gbps_ratio_direct=${r2(median(gLb) / median(gDirect))} ` +
+  console.log(`lb: l4_connrate_ratio_direct=${r2(median(kernel) / median(direct))} l4_connrate_ratio_portforward=${r2(median(kernel) / median(pf))} l4_connrate_ratio_haproxy=${r2(median(kernel) / median(hap))} l4_gbps_ratio_direct=${r2(median(gLb) / median(gDirect))} ` +
     `tls_rps_ratio_haproxy_plain=${r2(median(tGen) / median(tHand))} failover_ms=${failover} apply_1k_ms=${Math.round(median(applyTimes))} reload_failed_requests=${loaded.errors}`);
 } catch (e) {
   failed = true;
