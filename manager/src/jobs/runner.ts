@@ -30,6 +30,7 @@ import type { Sql } from '../db/sql.ts';
 import type { AnyCommand } from '../api/registry.ts';
 import type { Caller } from '../api/context.ts';
 import { audit } from '../api/audit.ts';
+import { serialized } from '../orchestrator/router.ts';
 
 const MAX_ATTEMPTS = 3;
 /** How long resumed jobs wait for the hosts that were Up when the previous run ended
@@ -113,6 +114,17 @@ export class JobRunner {
     const cmd = s.registry.get(job.command);
     const caller = await loadCaller(s, job.user_id);
     if (!cmd || !caller) return this.fail(job.id, new ApiError('INTERNAL_ERROR', `Job ${job.command} cannot run: its command or its user no longer exists`));
+    // One job at a time per object (CloudStack's sync queue per VM, volume, …): a destroy waits
+    // for a deploy of the same VM still running (a resumed one, or one in flight), instead of
+    // racing it — the kill harness saw a resumed deploy re-make the ROOT file a destroy had just
+    // removed with its row, leaving the host a file no volume has.
+    const target = cmd.instance?.creates ? job.instance_id : cmd.instance?.param ? job.params[cmd.instance.param] : undefined;
+    if (typeof target === 'string' && target) await serialized(`job:${cmd.instance!.type}:${target}`, () => this.execute(job, cmd, caller));
+    else await this.execute(job, cmd, caller);
+  }
+
+  private async execute(job: JobRow, cmd: AnyCommand, caller: Caller): Promise<void> {
+    const s = this.services;
     const started = process.hrtime.bigint();
     const took = () => Number(process.hrtime.bigint() - started) / 1e9;
     try {

@@ -200,8 +200,11 @@ export async function reconcileHost(s: Services, hostId: string): Promise<void> 
       await startOnHost(s, id, hostId);
       await s.db.query(`UPDATE vm_instances SET state = 'Running' WHERE id = $1 AND state = 'Starting'`, [id]);
     } catch (e) {
+      // Destroyed, stopped or moved meanwhile (its network may be gone with it): nothing failed.
+      const still = await s.db.query(`SELECT 1 FROM vm_instances WHERE id = $1 AND host_id = $2 AND state IN ('Starting', 'Running')`, [id, hostId]);
+      if (!still.length) continue;
       await reportFailure(s, `restarting VM ${name} on its host`, e, { hostId });
-      await s.db.query(`UPDATE vm_instances SET state = 'Error' WHERE id = $1`, [id]);
+      await s.db.query(`UPDATE vm_instances SET state = 'Error' WHERE id = $1 AND host_id = $2 AND state IN ('Starting', 'Running')`, [id, hostId]);
     }
   }
   await reconcileRouters(s, hostId, new Map([...running].filter(([name]) => want.has(name))));

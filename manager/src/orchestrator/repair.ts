@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { Services } from '../services.ts';
 import { guard, reportFailure } from '../background.ts';
 import { ApiError } from '../api/errors.ts';
+import { finishVolumeDeletes } from '../commands/volumes/volumes.ts';
 import { busy, ensureRouter, loadInput, routerOf, routerSpecOf, specHash, startRouter, syncRouter } from './router.ts';
 
 export const REPAIR_EVENT = 'NETWORK.REPAIR';
@@ -36,6 +37,8 @@ export async function repairNetworks(s: Services): Promise<string[]> {
     try {
       what = await repairOne(s, n);
     } catch (e) {
+      // Deleted while it was being repaired: nothing to repair (not a failure).
+      if (!(await s.db.query('SELECT 1 FROM networks WHERE id = $1', [n.id])).length) continue;
       // No host with room now (maintenance, a zone without hosts): tried again next pass.
       if (e instanceof ApiError) s.log.warn({ err: e, network: n.id }, 'network repair must wait');
       else await reportFailure(s, `repair of network ${n.name} (${n.id})`, e);
@@ -104,7 +107,10 @@ async function repairOne(s: Services, n: NetRow): Promise<string | undefined> {
 export function startRepairLoop(s: Services, intervalMs: number): () => Promise<void> {
   let stopped = false;
   let current: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => { if (!stopped) current = current.then(() => guard(s, 'network repair', () => repairNetworks(s))); }, intervalMs);
+  const timer = setInterval(() => {
+    if (stopped) return;
+    current = current.then(() => guard(s, 'network repair', () => repairNetworks(s))).then(() => guard(s, 'volume cleanup', () => finishVolumeDeletes(s)));
+  }, intervalMs);
   timer.unref();
   return async () => { stopped = true; clearInterval(timer); await current; };
 }

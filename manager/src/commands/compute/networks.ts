@@ -297,6 +297,9 @@ export const deleteNetwork = command({
     }
     await s.db.tx(async (sql) => {
       await sql.query('DELETE FROM network_rules WHERE network_id = $1', [n.id]);
+      // Its load balancer rules (their members, stickiness and health checks cascade), before the
+      // addresses they listen on.
+      await sql.query('DELETE FROM lb_rules WHERE network_id = $1', [n.id]);
       await sql.query('DELETE FROM public_ip_addresses WHERE network_id = $1', [n.id]);
       await sql.query(`DELETE FROM routers WHERE network_id = $1`, [n.id]);
       await sql.query('DELETE FROM nics WHERE network_id = $1', [n.id]);

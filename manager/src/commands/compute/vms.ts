@@ -373,6 +373,9 @@ export const destroyVirtualMachine = command({
       await sql.query('DELETE FROM network_rules WHERE vm_id = $1', [v.id]);
       await sql.query(`DELETE FROM network_rules WHERE purpose = 'StaticNat' AND ip_address_id IN (SELECT id FROM public_ip_addresses WHERE static_nat_vm_id = $1)`, [v.id]);
       await sql.query('UPDATE public_ip_addresses SET static_nat_vm_id = NULL, static_nat_ip = NULL WHERE static_nat_vm_id = $1', [v.id]);
+      // Out of its load balancers (CloudStack's removeVmFromLoadBalancers): its address is
+      // released below, and the router's next spec must not send connections to it.
+      await sql.query('DELETE FROM lb_members WHERE vm_id = $1', [v.id]);
       // What recoverVirtualMachine gives back (the same addresses, if still free).
       if (!a.expunge && v.state !== 'Destroyed') {
         await sql.query(`UPDATE vm_instances SET released_nics = (SELECT jsonb_agg(jsonb_build_object('network_id', network_id, 'device_id', device_id, 'mac', mac, 'ip4', ip4, 'is_default', is_default) ORDER BY device_id) FROM nics WHERE vm_id = $1) WHERE id = $1`, [v.id]);

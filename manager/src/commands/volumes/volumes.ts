@@ -52,6 +52,10 @@ async function fileOnHost(s: Services, v: { id: string; file: string; size: stri
     // Local storage follows its VM: the file on the host it ran on before goes.
     await s.agents.request(v.host_id, 'removeVolume', { volume: v.file }).catch(() => undefined);
   }
+  // The host is recorded before its file is made: a manager killed in between leaves a row that
+  // names where the file may be, so a delete or an expunge removes it there (recorded after,
+  // a kill leaked the file: the host kept it and no row named it).
+  if (v.host_id !== hostId) await s.db.query('UPDATE volumes SET host_id = $2 WHERE id = $1', [v.id, hostId]);
   await s.agents.request(hostId, 'ensureVolume', { volume: v.file, sizeBytes: Number(v.size) }).catch((e) => { throw agentFailure(e, `Creating volume ${v.file} on its host`); });
   await s.db.query(`UPDATE volumes SET host_id = $2, state = 'Ready' WHERE id = $1`, [v.id, hostId]);
 }
@@ -66,12 +70,33 @@ export async function ensureVmVolumes(s: Services, vmId: string, hostId: string)
 export async function expungeVmVolumes(s: Services, vmId: string): Promise<void> {
   const roots = await s.db.query<{ id: string; file: string; host_id: string | null }>(`SELECT id, file, host_id FROM volumes WHERE vm_id = $1 AND type = 'ROOT'`, [vmId]);
   for (const r of roots) {
-    if (r.host_id && s.agents.isConnected(r.host_id)) await s.agents.request(r.host_id, 'removeVolume', { volume: r.file }).catch((e) => s.log.warn({ err: e, volume: r.id }, 'removing an expunged VM\'s ROOT volume file failed'));
+    const removed = !r.host_id || (s.agents.isConnected(r.host_id) && await s.agents.request(r.host_id, 'removeVolume', { volume: r.file })
+      .then(() => true, (e) => { s.log.warn({ err: e, volume: r.id }, 'removing an expunged VM\'s ROOT volume file failed'); return false; }));
+    // A file not removed now (its host away, or the removal failed) keeps its row, detached and
+    // Destroy: the repair loop removes it when the host is back (finishVolumeDeletes). Deleting
+    // the row anyway left the host a file no volume names (the kill harness found them).
+    if (!removed) await s.db.query(`UPDATE volumes SET state = 'Destroy', vm_id = NULL, device_id = NULL, attached = NULL WHERE id = $1`, [r.id]);
   }
   await s.db.tx(async (sql) => {
     await sql.query(`DELETE FROM volumes WHERE vm_id = $1 AND type = 'ROOT'`, [vmId]);
     await sql.query(`UPDATE volumes SET vm_id = NULL, device_id = NULL, attached = NULL WHERE vm_id = $1`, [vmId]);
   });
+}
+
+/** Finishes the deletes a killed manager left: each Destroy volume's file goes from its host
+ *  (when connected; else next pass), then its row. Run by the repair loop. */
+export async function finishVolumeDeletes(s: Services): Promise<number> {
+  const left = await s.db.query<{ id: string; file: string; host_id: string | null }>(`SELECT id, file, host_id FROM volumes WHERE state = 'Destroy' AND vm_id IS NULL`);
+  let done = 0;
+  for (const v of left) {
+    if (v.host_id) {
+      if (!s.agents.isConnected(v.host_id)) continue;
+      await s.agents.request(v.host_id, 'removeVolume', { volume: v.file });
+    }
+    await s.db.query(`DELETE FROM volumes WHERE id = $1 AND state = 'Destroy'`, [v.id]);
+    done++;
+  }
+  return done;
 }
 
 // ---- commands ----
@@ -306,10 +331,12 @@ export const deleteVolume = command({
     const s = ctx.services;
     const v = await volumeById(ctx, a.id);
     if (v.vm_id) throw paramError(`Please specify a volume that is not attached to any VM: ${v.name} is attached to ${v.vm_name}`);
-    if (v.host_id) {
-      if (!s.agents.isConnected(v.host_id)) throw apiError('RESOURCE_UNAVAILABLE', `The host ${v.host_name} of volume ${v.name} is not connected; its file cannot be removed now`);
-      await s.agents.request(v.host_id, 'removeVolume', { volume: v.file }).catch((e) => { throw agentFailure(e, `Removing volume ${v.name}`); });
-    }
+    if (v.host_id && !s.agents.isConnected(v.host_id)) throw apiError('RESOURCE_UNAVAILABLE', `The host ${v.host_name} of volume ${v.name} is not connected; its file cannot be removed now`);
+    // Destroy first (CloudStack's state of a volume on its way out): a manager killed before the
+    // row is gone leaves a Destroy volume that the repair loop finishes (finishVolumeDeletes),
+    // not a Ready one whose file is already removed.
+    await s.db.query(`UPDATE volumes SET state = 'Destroy' WHERE id = $1`, [v.id]);
+    if (v.host_id) await s.agents.request(v.host_id, 'removeVolume', { volume: v.file }).catch((e) => { throw agentFailure(e, `Removing volume ${v.name}`); });
     await s.db.query('DELETE FROM volumes WHERE id = $1', [v.id]);
     ctx.setResource('Volume', v.id);
   },

@@ -54,7 +54,15 @@ export const addVpnUser = command({
     const db = ctx.services.db;
     const owner: Owner = await keyPairOwner(ctx, a);
     const id = ctx.newId!;
-    if ((await db.query('SELECT 1 FROM vpn_users WHERE id = $1', [id])).length) return vpnUserView(await userRow(db, id)); // resumed job
+    if ((await db.query('SELECT 1 FROM vpn_users WHERE id = $1', [id])).length) {
+      // A resumed job whose interrupted run committed the user: the routers get the account's
+      // VPNs again and the user is marked Active (a refused push removes it, as the first run's
+      // would have). The private key of a generated pair died with that run: no configuration.
+      const nets = (await accountVpns(db, owner.accountId)).map((v) => v.network_id);
+      await changeVpn(ctx, nets, async () => undefined, async (sql) => { await sql.query('DELETE FROM vpn_users WHERE id = $1', [id]); });
+      await db.query(`UPDATE vpn_users SET state = 'Active' WHERE id = $1`, [id]);
+      return vpnUserView(await userRow(db, id));
+    }
     if ((await db.query('SELECT 1 FROM vpn_users WHERE account_id = $1 AND username = $2', [owner.accountId, a.username])).length) {
       throw paramError(`VPN User with name ${a.username} is already added for account ${owner.accountName}`);
     }

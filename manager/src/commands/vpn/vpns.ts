@@ -52,8 +52,16 @@ export const createRemoteAccessVpn = command({
     }
     if (!ip.network_id) throw paramError(`The Ip address ${ip.address} is not associated with a guest network`);
     const existing = await db.query<{ id: string }>('SELECT id FROM remote_access_vpns WHERE public_ip_id = $1', [ip.id]);
-    // Idempotent on a resumed job: the row this job's id names is the answer.
-    if (existing[0]?.id === ctx.newId) return vpnView((await vpnRow(ctx, 'x.id', ctx.newId!))!);
+    // A resumed job whose interrupted run committed the row: its push to the router or its
+    // Running state may be missing (the kill harness found VPNs left Added). The router gets the
+    // network's spec again and the VPN is marked Running; a refused push removes the row, as the
+    // first run's would have.
+    if (existing[0]?.id === ctx.newId) {
+      const id = ctx.newId!;
+      await changeVpn(ctx, [ip.network_id], async () => undefined, async (sql) => { await sql.query('DELETE FROM remote_access_vpns WHERE id = $1', [id]); });
+      await db.query(`UPDATE remote_access_vpns SET state = 'Running' WHERE id = $1`, [id]);
+      return vpnView((await vpnRow(ctx, 'x.id', id))!);
+    }
     if (existing.length) throw paramError(`A Remote Access VPN already exists for this public Ip address ${ip.address}`);
     if (!ip.is_source_nat) throw paramError(`Vpn service can only be enabled on the source NAT IP address of a network; ${ip.address} is not the source NAT IP of network ${ip.network_name}`);
     const net = (await db.query<{ cidr: string; name: string; has_vpn: boolean; guest_type: string }>(
