@@ -87,6 +87,7 @@ try {
   process.stderr.write(`faults: kill phases ${JSON.stringify(k.phases)}\n`);
   for (const p of k.problems.slice(0, 20)) process.stderr.write(`  ${p}\n`);
   process.stderr.write(`faults: ${k.failedJobs} of ${k.jobs} jobs ended failed (a result, not lost)${k.failed.length ? `: ${k.failed.join(' | ')}` : ''}\n`);
+  for (const e of k.managerErrors) process.stderr.write(`faults: manager error: ${e}\n`);
   if (k.lost || k.duplicated || k.orphaned || k.runs !== kills) code = 1;
 
   process.stdout.write(`faults: kill_runs=${k.runs} lost=${k.lost} duplicated=${k.duplicated} orphaned=${k.orphaned} failover_api_gap_ms=n/a ${fuzzFields} csrf_blocked=${csrfBlocked} lockout=${lockout}`

@@ -1,18 +1,25 @@
 // Kill at random points (issue 16, item 2): the real manager (`npm start`'s entry point, a child
 // process on PGlite in its data dir or on a PostgreSQL database) runs a mix of async commands —
-// deploy, associate IP, firewall and port forwarding rules, destroy, delete network, beside
-// createNetwork — and is killed with SIGKILL at an instant drawn uniformly over the workload's
+// deploy, associate IP, firewall, port forwarding and load balancer rules (with a member), a data
+// volume created and attached, a remote access VPN with a user, destroy, VPN user, volume and
+// network deletes, beside createNetwork — and is killed with SIGKILL at an instant drawn uniformly over the workload's
 // measured span (not in a sleep: FLOTILLA_JOB_DELAY_MS is not set), then started again. The host
 // agent runs in THIS process (simulator or the real netns driver), so the host outlives the
 // manager as a real host does; only the manager dies. After the restart the harness waits for
 // convergence and counts, per run:
 //   lost       — an accepted job (its jobid answered) that never ends with a result;
 //   duplicated — a resource made twice: two VMs or rules for one request, one public address or
-//                guest address held twice, two routers or one VNI for two networks;
+//                guest address held twice, two routers or one VNI for two networks, two LB rules
+//                on one public port, two volumes of one name, two VPNs on one address or two
+//                VPN users of one name;
 //   orphaned   — what one side has and the other does not want: a VM or guest network on the
 //                host that the database does not run there (or the reverse), a VM or router stuck
 //                in a transitional state, an Implemented network whose router is not Running with
-//                its spec generation applied, an address held for a network that is gone.
+//                its spec generation applied, an address held for a network that is gone, a
+//                router spec whose LB rules or members differ from the database's, a volume
+//                attached to a VM that is gone or stuck in a transitional state, a volume file on
+//                the host that no volume has (or the reverse), a router spec with a VPN the
+//                database does not have (or the reverse), a VPN or VPN user stuck in a state.
 // Each kill records the phase in flight (the commands submitted and not yet seen ending).
 import { Agent, NetnsDriver, SimulatorDriver, type Driver } from '@flotilla/agent';
 import { keysFor, signedClient, type Api } from '@flotilla/manager/client';
@@ -48,6 +55,8 @@ export interface KillRunReport {
   failedJobs: number;
   /** NETWORK.REPAIR events the manager wrote over all runs (the repair loop's work) */
   repairs: number;
+  /** the managers' error log lines (an unexpected error behind a 530 names its cause here): first 20 */
+  managerErrors: string[];
 }
 
 const PASSWORD = 'kill-runs-pw';
@@ -57,7 +66,7 @@ interface Tracked { command: string; jobid: string; run: number }
 export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
   const log = o.log ?? (() => undefined);
   const cleanups: Array<() => unknown> = [];
-  const report: KillRunReport = { runs: 0, lost: 0, duplicated: 0, orphaned: 0, phases: {}, problems: [], spanMs: 0, jobs: 0, repairs: 0, failed: [], failedJobs: 0 };
+  const report: KillRunReport = { runs: 0, lost: 0, duplicated: 0, orphaned: 0, phases: {}, problems: [], spanMs: 0, jobs: 0, repairs: 0, failed: [], failedJobs: 0, managerErrors: [] };
   try {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'flt-kill-'));
@@ -100,7 +109,13 @@ export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
     const iso = (await admin.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0].id;
     const so = (await admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0].id;
     const tpl = (await admin.ok('listTemplates', { templatefilter: 'featured', zoneid: z.zoneId })).template[0].id;
+    const disk = ((await admin.ok('listDiskOfferings', {})).diskoffering as any[]).find((d) => !d.iscustomized).id as string;
 
+    const keepErrors = (p: ManagerProc) => {
+      for (const line of p.output().split('\n')) {
+        if (report.managerErrors.length < 20 && /"level":50/.test(line)) report.managerErrors.push(line.slice(0, 1500));
+      }
+    };
     const tracked: Tracked[] = [];
     const inFlight = new Map<number, string>();
     let seq = 0;
@@ -140,12 +155,33 @@ export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
         await Promise.all([
           job(run, ten, 'createFirewallRule', { ipaddressid: ipId, protocol: 'tcp', startport: '22', endport: '22', cidrlist: '192.0.2.0/24' }),
           vmId ? job(run, ten, 'createPortForwardingRule', { ipaddressid: ipId, protocol: 'tcp', publicport: '80', privateport: '80', virtualmachineid: vmId }) : undefined,
+          (async () => {
+            const lb = await job(run, ten, 'createLoadBalancerRule', { publicipid: ipId, name: `kl-${run}`, algorithm: 'roundrobin', publicport: '8080', privateport: '80' });
+            const lbId = lb?.jobstatus === 1 ? lb.jobresult.loadbalancer.id as string : undefined;
+            if (lbId && vmId) await job(run, ten, 'assignToLoadBalancerRule', { id: lbId, virtualmachineids: vmId });
+          })(),
+          (async () => {
+            const snat = (await ten.call('listPublicIpAddresses', { associatednetworkid: netId, issourcenat: 'true' }).catch(() => undefined))?.body.publicipaddress?.[0];
+            if (!snat) return;
+            const vpn = await job(run, ten, 'createRemoteAccessVpn', { publicipid: snat.id, iprange: '192.168.250.1-192.168.250.20' });
+            if (vpn?.jobstatus === 1) await job(run, ten, 'addVpnUser', { username: `ku${run}`, password: `pw-ku-${run}-secret` });
+          })(),
+          (async () => {
+            const vol = await job(run, ten, 'createVolume', { name: `kd-${run}`, zoneid: z.zoneId, diskofferingid: disk });
+            const volId = vol?.jobstatus === 1 ? vol.jobresult.volume.id as string : undefined;
+            if (volId && vmId) await job(run, ten, 'attachVolume', { id: volId, virtualmachineid: vmId });
+          })(),
         ]);
       };
       const teardown = async () => {
         // Whatever earlier runs left (whole or half-made by a kill) goes: VMs, then networks.
         const vms = (await ten.call('listVirtualMachines', {}).catch(() => undefined))?.body.virtualmachine ?? [];
         await Promise.all(vms.filter((v: any) => !v.name.endsWith(`-${run}`)).map((v: any) => job(run, ten, 'destroyVirtualMachine', { id: v.id, expunge: 'true' })));
+        // Their data volumes are detached by the destroy (CloudStack keeps them): deleted now.
+        const vols = (await ten.call('listVolumes', { type: 'DATADISK' }).catch(() => undefined))?.body.volume ?? [];
+        await Promise.all(vols.filter((v: any) => v.name !== `kd-${run}` && !v.virtualmachineid).map((v: any) => job(run, ten, 'deleteVolume', { id: v.id })));
+        const users = (await ten.call('listVpnUsers', {}).catch(() => undefined))?.body.vpnuser ?? [];
+        await Promise.all(users.filter((u: any) => u.username !== `ku${run}`).map((u: any) => job(run, ten, 'removeVpnUser', { username: u.username })));
         const nets = (await ten.call('listNetworks', {}).catch(() => undefined))?.body.network ?? [];
         await Promise.all(nets.filter((n: any) => n.name !== `kn-${run}`).map((n: any) => job(run, ten, 'deleteNetwork', { id: n.id })));
       };
@@ -161,6 +197,10 @@ export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
       const ips: any[] = (await admin.ok('listPublicIpAddresses', { listall: true, allocatedonly: true })).publicipaddress ?? [];
       const fws: any[] = (await admin.ok('listFirewallRules', { listall: true })).firewallrule ?? [];
       const pfs: any[] = (await admin.ok('listPortForwardingRules', { listall: true })).portforwardingrule ?? [];
+      const lbs: any[] = (await admin.ok('listLoadBalancerRules', { listall: true })).loadbalancerrule ?? [];
+      const vols: any[] = (await admin.ok('listVolumes', { listall: true })).volume ?? [];
+      const vpns: any[] = (await admin.ok('listRemoteAccessVpns', { listall: true })).remoteaccessvpn ?? [];
+      const vpnUsers: any[] = (await admin.ok('listVpnUsers', { listall: true })).vpnuser ?? [];
       const dup = (what: string, keys: string[]) => {
         const seen = new Set<string>();
         for (const k of keys) { if (seen.has(k)) out.push(['duplicated', `${what} ${k}`]); seen.add(k); }
@@ -172,6 +212,17 @@ export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
       dup('VNI', nets.filter((n) => n.vlan).map((n) => String(n.vlan)));
       dup('firewall rule', fws.map((f) => `${f.ipaddressid}/${f.protocol}/${f.startport}/${f.cidrlist}`));
       dup('port forward', pfs.map((p) => `${p.ipaddressid}/${p.protocol}/${p.publicport}`));
+      dup('LB rule', lbs.map((l) => `${l.publicipid}/${l.publicport}`));
+      dup('volume name', vols.filter((v) => v.type === 'DATADISK').map((v) => v.name));
+      dup('VPN on address', vpns.map((v) => v.publicipid));
+      dup('VPN user', vpnUsers.map((u) => `${u.accountid ?? u.account}/${u.username}`));
+      for (const v of vpns) if (v.state !== 'Running') out.push(['orphaned', `VPN on ${v.publicip} stuck ${v.state}`]);
+      for (const u of vpnUsers) if (u.state !== 'Active') out.push(['orphaned', `VPN user ${u.username} stuck ${u.state}`]);
+      const vmIds = new Set(vms.filter((v) => v.state !== 'Destroyed').map((v) => v.id));
+      for (const v of vols) {
+        if (v.virtualmachineid && !vmIds.has(v.virtualmachineid)) out.push(['orphaned', `volume ${v.name} attached to a VM that is gone`]);
+        if (!['Ready', 'Allocated'].includes(v.state)) out.push(['orphaned', `volume ${v.name} stuck ${v.state}`]);
+      }
       const netIds = new Set(nets.map((n) => n.id));
       for (const i of ips) if (i.associatednetworkid && !netIds.has(i.associatednetworkid)) out.push(['orphaned', `address ${i.ipaddress} held for a deleted network`]);
       for (const v of vms) if (!['Running', 'Stopped', 'Destroyed'].includes(v.state)) out.push(['orphaned', `VM ${v.name} stuck ${v.state}`]);
@@ -198,6 +249,18 @@ export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
           const dbIds = new Set<string>([...fws, ...pfs].filter((x) => x.networkid === r.guestnetworkid || ips.some((i) => i.id === x.ipaddressid && i.associatednetworkid === r.guestnetworkid)).map((x) => x.id));
           for (const id of dbIds) if (!ruleIds.has(id)) out.push(['orphaned', `router ${r.name} lacks rule ${id}`]);
           for (const id of ruleIds) if (!dbIds.has(id)) out.push(['orphaned', `router ${r.name} keeps deleted rule ${id}`]);
+          // Load balancer rules and their members, as the database has them.
+          const lbHave = new Map<string, string>(((spec?.lb?.rules ?? []) as any[]).map((x) => [x.id as string, (x.backends as any[]).map((b) => b.ip).sort().join(',')]));
+          const netLbs = lbs.filter((l) => l.networkid === r.guestnetworkid);
+          for (const l of netLbs) {
+            const members = ((await admin.ok('listLoadBalancerRuleInstances', { id: l.id, lbvmips: true })).lbrulevmidip ?? []) as any[];
+            const want = members.flatMap((x) => x.lbvmipaddresses ?? []).sort().join(',');
+            if (!lbHave.has(l.id)) out.push(['orphaned', `router ${r.name} lacks LB rule ${l.name}`]);
+            else if (lbHave.get(l.id) !== want) out.push(['orphaned', `router ${r.name} LB rule ${l.name} members ${lbHave.get(l.id)} ≠ ${want}`]);
+          }
+          for (const id of lbHave.keys()) if (!netLbs.some((l) => l.id === id)) out.push(['orphaned', `router ${r.name} keeps deleted LB rule ${id}`]);
+          const vpn = vpns.find((v) => ips.some((i) => i.id === v.publicipid && i.associatednetworkid === r.guestnetworkid));
+          if ((spec?.vpn?.id ?? null) !== (vpn?.id ?? null)) out.push(['orphaned', `router ${r.name} VPN ${spec?.vpn?.id ?? 'none'}, the database ${vpn?.id ?? 'none'}`]);
           const reserved = new Set<string>((spec?.guestNetworks?.[0]?.reservations ?? []).map((x: any) => x.ip));
           for (const v of vms.filter((x) => x.state === 'Running')) {
             for (const n of (v.nic ?? []).filter((c: any) => c.networkid === r.guestnetworkid)) if (!reserved.has(n.ipaddress)) out.push(['orphaned', `router ${r.name} lacks VM ${v.name}'s reservation`]);
@@ -212,6 +275,12 @@ export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
       for (const n of want) if (!have.has(n)) out.push(['orphaned', `database runs ${n}, the host does not`]);
       const used = new Set([...vms.filter((v) => v.state === 'Running').flatMap((v) => (v.nic ?? []).map((c: any) => c.networkid)), ...routers.filter((r) => r.state === 'Running').map((r) => r.guestnetworkid)]);
       for (const n of st.networks) if (n.kind === 'guest' && !used.has(n.id)) out.push(['orphaned', `host keeps guest network ${n.id}, nothing uses it`]);
+      // Volume files: the host's (the simulator records them) against the volumes that have one.
+      if (driver instanceof SimulatorDriver) {
+        const files = new Set(vols.filter((v) => v.path).map((v) => v.path as string));
+        for (const f of driver.volumes.keys()) if (!files.has(f)) out.push(['orphaned', `host keeps volume file ${f} that no volume has`]);
+        for (const v of vols) if (v.path && v.state === 'Ready' && !driver.volumes.has(v.path)) out.push(['orphaned', `volume ${v.name}'s file ${v.path} is not on the host`]);
+      }
       return out;
     };
 
@@ -258,6 +327,7 @@ export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
       report.phases[phase] = (report.phases[phase] ?? 0) + 1;
       m.child.kill('SIGKILL');
       await new Promise((r) => (m.alive() ? m.child.once('exit', r) : r(undefined)));
+      keepErrors(m);
       await w; // its calls fail now; what it had accepted is checked below
       t0 = Date.now();
       m = await startManager(env);
@@ -279,6 +349,7 @@ export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
       if (left.length) report.problems.push(`run ${run} (killed in ${phase} after ${Math.round(delay)} ms): ${left.map((x) => x[1]).join('; ')}`);
       log(`kill-runs: run ${run}/${o.runs} killed after ${Math.round(delay)} ms in ${phase}; restarted in ${startedMs} ms, converged in ${Date.now() - t0} ms${left.length ? `; LEFT: ${left.map((x) => x[1]).join('; ')}` : ''}`);
     }
+    keepErrors(m);
     report.jobs = tracked.length;
     report.repairs = Number((await admin.ok('listEvents', { listall: true, type: 'NETWORK.REPAIR', pagesize: 1, page: 1 })).count ?? 0);
     return report;

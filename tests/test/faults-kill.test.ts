@@ -25,6 +25,7 @@ test.serial('killed at random points on a simulator host: nothing lost, duplicat
   const databaseUrl = await database(t);
   const r = await killRuns({ runs: 2, driver: 'simulator', ...(databaseUrl ? { databaseUrl } : {}), log: (l) => t.log(l) });
   t.log(JSON.stringify(r.phases), `${r.failedJobs} of ${r.jobs} jobs failed`, r.failed.join(' | '));
+  if (r.managerErrors.length) t.log(`the managers logged errors:\n${r.managerErrors.join('\n')}`);
   t.is(r.runs, 2);
   t.true(r.jobs > 0);
   t.deepEqual({ lost: r.lost, duplicated: r.duplicated, orphaned: r.orphaned }, { lost: 0, duplicated: 0, orphaned: 0 }, r.problems.join('\n'));
@@ -34,6 +35,7 @@ test.serial('killed at a random point with the real netns driver: nothing lost, 
   const lab = Lab.create(t, 'kill');
   const r = await killRuns({ runs: 1, driver: 'netns', lab, log: (l) => t.log(l) });
   t.log(JSON.stringify(r.phases), `${r.failedJobs} of ${r.jobs} jobs failed`, r.failed.join(' | '));
+  if (r.managerErrors.length) t.log(`the managers logged errors:\n${r.managerErrors.join('\n')}`);
   t.is(r.runs, 1);
   t.deepEqual({ lost: r.lost, duplicated: r.duplicated, orphaned: r.orphaned }, { lost: 0, duplicated: 0, orphaned: 0 }, r.problems.join('\n'));
 });
