@@ -22,6 +22,7 @@ import {
 import type { Database } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
 import { guard, guarded, reportFailure, type Reporter } from '../background.ts';
+import type { AgentRoute } from '../cluster/route.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
 export const HEARTBEAT_TIMEOUT_MS = 10_000;
@@ -78,9 +79,28 @@ export class AgentGateway {
 
   constructor(private readonly db: Database, private readonly log: Logger) { this.r = { db, log }; }
 
-  isConnected(hostId: string): boolean { return this.conns.has(hostId); }
+  /** Several managers (decision 0282): only the leader accepts agents; a follower refuses them
+   *  (NOT_LEADER, naming the leader) and hands its calls to the leader through `route`. A single
+   *  manager always leads. */
+  leading = true;
+  route?: AgentRoute;
+  leaderUrl?: () => Promise<string | undefined>;
+  private get routed(): AgentRoute | undefined { return this.leading ? undefined : this.route; }
+
+  isConnected(hostId: string): boolean { return this.routed ? this.routed.upHosts.has(hostId) : this.conns.has(hostId); }
   /** Connected, and the reconciliation after its hello has ended (resumed jobs wait for this). */
-  isReconciled(hostId: string): boolean { return this.conns.get(hostId)?.reconciled === true; }
+  isReconciled(hostId: string): boolean { return this.routed ? this.routed.upHosts.has(hostId) : this.conns.get(hostId)?.reconciled === true; }
+
+  /** Stops leading: every agent is told NOT_LEADER (it dials its next manager URL). */
+  async stopLeading(): Promise<void> {
+    this.leading = false;
+    const leader = await this.leaderUrl?.().catch(() => undefined);
+    for (const c of [...this.conns.values()]) {
+      this.conns.delete(c.hostId);
+      c.failAll('this manager stopped leading');
+      this.refuse(c.ws, 'NOT_LEADER', `this manager no longer leads${leader ? `; the leader is ${leader}` : ''}`);
+    }
+  }
   /** Hellos accepted, and hellos refused DUPLICATE, since start (metrics, tests). */
   accepted = 0;
   fenced = 0;
@@ -93,7 +113,7 @@ export class AgentGateway {
     c.failAll('host removed');
     c.ws.close(REFUSED_CLOSE_CODE, 'REVOKED');
   }
-  connectedHosts(): string[] { return [...this.conns.keys()]; }
+  connectedHosts(): string[] { return this.routed ? [...this.routed.upHosts] : [...this.conns.keys()]; }
   /** When each connected host's agent was last heard (ms since the epoch), for metrics. */
   lastHeard(): Map<string, number> { return new Map([...this.conns].map(([id, c]) => [id, c.lastHeard])); }
 
@@ -114,6 +134,11 @@ export class AgentGateway {
 
   /** Sends one request to a host's agent and waits for its response (validated by schema). */
   async request<O extends AgentOp>(hostId: string, op: O, args: AgentArgs<O>, timeoutMs = 60_000): Promise<AgentResult<O>> {
+    const routed = this.routed;
+    if (routed) {
+      if (op === 'openConsole') throw new AgentRequestError('DISCONNECTED', `consoles are opened by the leading manager (the one host ${hostId}'s agent is connected to): open it there`, hostId);
+      return routed.call(hostId, op, args, timeoutMs);
+    }
     const c = this.conns.get(hostId);
     if (!c) throw new AgentRequestError('DISCONNECTED', `host ${hostId} is not connected`, hostId);
     const id = randomUUID();
@@ -217,6 +242,10 @@ export class AgentGateway {
     const hash = hashToken(hello.token);
     const host = (await this.db.query<{ id: string; token_hash: string; resource_state: string }>('SELECT id, token_hash, resource_state FROM hosts WHERE token_hash = $1', [hash]))[0];
     if (!host || !timingSafeEqual(Buffer.from(host.token_hash), Buffer.from(hash))) return this.refuse(ws, 'UNKNOWN_TOKEN', 'unknown or revoked agent token');
+    if (!this.leading) {
+      const leader = await this.leaderUrl?.().catch(() => undefined);
+      return this.refuse(ws, 'NOT_LEADER', `this manager does not lead${leader ? `; the leader is ${leader}` : ''}: try the next manager URL`);
+    }
     // Checked and claimed in one synchronous step (no await between): of two hellos racing, the
     // second always sees the first.
     const old = this.conns.get(host.id);
@@ -269,6 +298,12 @@ export class AgentGateway {
     // One statement for all live hosts: a thousand hosts must not mean a thousand writes.
     // (A failing write is reported by the guard of the interval, at most one event a minute.)
     if (alive.length) await this.db.query(`UPDATE hosts SET last_ping = now() WHERE id = ANY($1::uuid[]) AND state = 'Up'`, [alive]);
+    // Several managers: a host Up in the database but silent here was connected to a manager that
+    // died; the leader marks it Disconnected once it is past the heartbeat timeout.
+    if (this.route && this.leading) {
+      await this.db.query(`UPDATE hosts SET state = 'Disconnected' WHERE state = 'Up' AND token_hash IS NOT NULL AND NOT (id = ANY($1::uuid[]))
+        AND last_ping < now() - ($2::int * interval '1 millisecond')`, [[...this.conns.keys()], HEARTBEAT_TIMEOUT_MS]);
+    }
     // A host Disconnected for over a minute is in Alert, as CloudStack shows it.
     await this.db.query(`UPDATE hosts SET state = 'Alert' WHERE state = 'Disconnected' AND token_hash IS NOT NULL AND last_ping < now() - interval '60 seconds'`);
   }

@@ -30,6 +30,7 @@ import type { Sql } from '../db/sql.ts';
 import type { AnyCommand } from '../api/registry.ts';
 import type { Caller } from '../api/context.ts';
 import { audit } from '../api/audit.ts';
+import { CHANNEL_JOBS, LEASE_MS } from '../cluster/cluster.ts';
 
 const MAX_ATTEMPTS = 3;
 /** How long resumed jobs wait for the hosts that were Up when the previous run ended
@@ -49,21 +50,38 @@ export class JobRunner {
   private readonly running = new Set<Promise<void>>();
   private readonly retries = new Set<NodeJS.Timeout>();
   private stopped = false;
+  /** Jobs this process runs now, or holds for recover()'s grace period: never started twice here. */
+  private readonly active = new Set<string>();
+  private readonly held = new Set<string>();
 
   bind(services: Services): void { this.services = services; }
+
+  /** SQL: the job's owner may not run it now, so another manager may (decision 0282): it has none,
+   *  it is this manager, or its manager's lease lapsed (no heartbeat in the managers table for
+   *  LEASE_MS; a single manager writes no rows, so a previous run's jobs are always free). */
+  private static readonly FREE = `(owner IS NULL OR owner = $2 OR owner NOT IN (
+      SELECT id FROM managers WHERE heartbeat_at > now() - (${LEASE_MS} * interval '1 millisecond')))`;
 
   /** Starts a pending job in the background. A failure of the runner itself (not of the job's
    *  command, which fails the job), e.g. the database refusing the claim, is reported and the job
    *  is tried again a little later (as a restart would resume it), a few times; it stays pending
    *  otherwise and is resumed at the next start. */
   start(jobId: string, retry = 0): void {
+    const cluster = this.services.cluster;
+    if (cluster && !cluster.leader) {
+      // Several managers: only the leader runs jobs; it LISTENs (and sweeps, should this be lost).
+      void guard(this.services, `job ${jobId} handed to the leader`, () => cluster.notify(CHANNEL_JOBS, jobId));
+      return;
+    }
+    if (retry === 0 && this.active.has(jobId)) return;
+    this.active.add(jobId);
     let failed = false;
     const p = guard(this.services, `job runner (job ${jobId})`, () => this.run(jobId).catch((e) => { failed = true; throw e; }));
     this.running.add(p);
     void p.finally(() => {
       this.running.delete(p);
-      if (!failed || this.stopped || retry >= RUNNER_RETRIES) return;
-      const timer = setTimeout(() => { this.retries.delete(timer); if (!this.stopped) this.start(jobId, retry + 1); }, 1000 * 2 ** retry);
+      if (!failed || this.stopped || retry >= RUNNER_RETRIES) { this.active.delete(jobId); return; }
+      const timer = setTimeout(() => { this.retries.delete(timer); if (!this.stopped) this.start(jobId, retry + 1); else this.active.delete(jobId); }, 1000 * 2 ** retry);
       timer.unref();
       this.retries.add(timer);
     });
@@ -85,12 +103,19 @@ export class JobRunner {
    *  endpoint are served meanwhile. Returns how many jobs will be resumed. */
   async recover(): Promise<number> {
     const s = this.services;
-    const rows = await s.db.query<{ id: string }>('SELECT id FROM async_jobs WHERE status = 0 ORDER BY created');
+    const rows = (await s.db.query<{ id: string }>('SELECT id FROM async_jobs WHERE status = 0 ORDER BY created'))
+      .filter((r) => !this.active.has(r.id));
     if (!rows.length) return 0;
+    for (const r of rows) this.held.add(r.id);
     const hosts = (await s.db.query<{ id: string }>(`SELECT id FROM hosts WHERE token_hash IS NOT NULL AND state = 'Up'`)).map((h) => h.id);
     void guard(s, 'resuming interrupted jobs', async () => {
       const until = Date.now() + RESUME_GRACE_MS;
       while (!this.stopped && Date.now() < until && !hosts.every((h) => s.agents.isReconciled(h))) await sleep(200);
+      // Several managers: and until the managers that owned them are gone (their lease lapsed).
+      const ids = rows.map((r) => r.id);
+      while (!this.stopped && s.cluster && Date.now() < until
+        && (await s.db.query(`SELECT 1 FROM async_jobs WHERE id = ANY($2::uuid[]) AND status = 0 AND NOT ${JobRunner.FREE.replace('$2', '$1')} LIMIT 1`, [s.runId, ids])).length) await sleep(200);
+      for (const r of rows) this.held.delete(r.id);
       if (this.stopped) return;
       const missing = hosts.filter((h) => !s.agents.isReconciled(h));
       if (missing.length) s.log.warn({ hosts: missing, jobs: rows.length }, `resuming interrupted jobs after ${RESUME_GRACE_MS} ms without these hosts`);
@@ -99,10 +124,20 @@ export class JobRunner {
     return rows.length;
   }
 
+  /** The leader's safety net (decision 0282): pending jobs it was not told about (a NOTIFY lost
+   *  in a leadership change) or whose manager's lease lapsed, and that nobody here holds. */
+  async sweep(): Promise<void> {
+    const s = this.services;
+    if (this.stopped || (s.cluster && !s.cluster.leader)) return;
+    const rows = await s.db.query<{ id: string }>(
+      `SELECT id FROM async_jobs WHERE status = 0 AND created < now() - interval '2 seconds' AND ${JobRunner.FREE.replace('$2', '$1')} ORDER BY created LIMIT 500`, [s.runId]);
+    for (const r of rows) if (!this.active.has(r.id) && !this.held.has(r.id)) this.start(r.id);
+  }
+
   private async run(jobId: string): Promise<void> {
     const s = this.services;
     const claimed = await s.db.query<JobRow>(
-      `UPDATE async_jobs SET owner = $2, attempts = attempts + 1 WHERE id = $1 AND status = 0
+      `UPDATE async_jobs SET owner = $2, attempts = attempts + 1 WHERE id = $1 AND status = 0 AND ${JobRunner.FREE}
        RETURNING id, user_id, command, params, attempts, status, instance_id`, [jobId, s.runId]);
     const job = claimed[0];
     if (!job) return;
