@@ -35,6 +35,8 @@ export interface FailoverReport {
   deploys: number; accepted: number; refused: number; ended: number; lost: number; failedJobs: number; failed: string[];
   killedAfterMs: number; problems: string[]; agentOnSurvivor: boolean; routed: boolean; leaderBefore: string; leaderAfter: string;
   running: number;
+  /** listManagementServers after the failover: name → state */
+  managers: Record<string, string>;
 }
 
 const PASSWORD = 'failover-pw';
@@ -205,10 +207,16 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
     await probe;
     const running = ((await admin.ok('listVirtualMachines', { listall: true, state: 'Running' })).virtualmachine ?? []).length;
     const hostUp = (await admin.ok('listHosts', { id: host.id })).host[0].state === 'Up';
+    // The killed manager's heartbeat lapses (LEASE_MS, 5 s): it is listed Down.
+    let managersList: Record<string, string> = {};
+    await waitFor(async () => {
+      managersList = Object.fromEntries(((await admin.ok('listManagementServers', {})).managementserver ?? []).map((x: any) => [x.name, x.state]));
+      return Object.values(managersList).includes('Down');
+    }, 'the killed manager listed Down', 30_000).catch(() => undefined);
     const agentOnSurvivor = hostUp && agent.status === 'connected' && agent.url === ws(m2) && (await health(m2)).leader;
     return {
       gapMs, probes, probeFailures, deploys, accepted: accepted.length, refused, ended, lost, failedJobs: failed.length, failed: failed.slice(0, 20),
-      killedAfterMs: Math.round(killAt), problems, agentOnSurvivor, routed, leaderBefore: m1.url, leaderAfter: m2.url, running,
+      killedAfterMs: Math.round(killAt), problems, agentOnSurvivor, routed, leaderBefore: m1.url, leaderAfter: m2.url, running, managers: managersList,
     };
   } finally {
     for (const f of cleanups.reverse()) await Promise.resolve().then(f).catch(() => undefined);

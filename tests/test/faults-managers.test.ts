@@ -28,4 +28,5 @@ test.serial('two managers behind HAProxy: the leader killed under 100 deploys, t
   t.true(r.agentOnSurvivor, 'the agent is connected to the surviving manager, which leads');
   t.true(r.gapMs <= 5000, `the largest gap between two answers through HAProxy was ${r.gapMs} ms`);
   t.true(r.probes > 20);
+  t.deepEqual(Object.values(r.managers).sort(), ['Down', 'Up'], `listManagementServers: ${JSON.stringify(r.managers)}`);
 });
