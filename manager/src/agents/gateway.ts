@@ -301,6 +301,11 @@ export class AgentGateway {
     // Several managers: a host Up in the database but silent here was connected to a manager that
     // died; the leader marks it Disconnected once it is past the heartbeat timeout.
     if (this.route && this.leading) {
+      // A host removed (token revoked) through a follower: its channel here ends within a check.
+      if (alive.length) {
+        const kept = new Set((await this.db.query<{ id: string }>('SELECT id FROM hosts WHERE id = ANY($1::uuid[]) AND token_hash IS NOT NULL', [alive])).map((h) => h.id));
+        for (const id of alive) if (!kept.has(id)) this.disconnect(id);
+      }
       await this.db.query(`UPDATE hosts SET state = 'Disconnected' WHERE state = 'Up' AND token_hash IS NOT NULL AND NOT (id = ANY($1::uuid[]))
         AND last_ping < now() - ($2::int * interval '1 millisecond')`, [[...this.conns.keys()], HEARTBEAT_TIMEOUT_MS]);
     }
