@@ -27,13 +27,20 @@ export interface FailoverOptions {
   databaseUrl: string;
   deploys?: number;
   convergeMs?: number;
+  /** the fault at the random instant: SIGKILL of the leader (default), or this function (e.g.
+   *  every connection of the database terminated, as a PostgreSQL restart does to its clients) */
+  fault?: 'kill' | (() => Promise<void>);
   log?: (line: string) => void;
 }
 
 export interface FailoverReport {
   gapMs: number; probes: number; probeFailures: number;
-  deploys: number; accepted: number; refused: number; ended: number; lost: number; failedJobs: number; failed: string[];
-  killedAfterMs: number; problems: string[]; agentOnSurvivor: boolean; routed: boolean; leaderBefore: string; leaderAfter: string;
+  deploys: number; accepted: number; refused: number; ended: number; lost: number;
+  /** accepted jobs that ended failed (a result: not lost); `failed` also lists refused submissions */
+  failedJobs: number; failed: string[];
+  killedAfterMs: number; problems: string[];
+  /** the agent is connected to the manager that leads after the fault (the survivor after a kill) */
+  agentOnSurvivor: boolean; routed: boolean; leaderBefore: string; leaderAfter: string;
   running: number;
   /** listManagementServers after the failover: name → state */
   managers: Record<string, string>;
@@ -154,6 +161,7 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
     const accepted: string[] = [];
     const failed: string[] = [];
     let refused = 0;
+    let failedJobs = 0;
     const stormStart = Date.now();
     const until = () => stormStart + (o.convergeMs ?? 180_000);
     const one = async (i: number) => {
@@ -164,7 +172,7 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
       while (Date.now() < until()) {
         const q = await ten.call('queryAsyncJobResult', { jobid }).catch(() => undefined);
         if (q?.status === 200 && q.body.jobstatus !== 0) {
-          if (q.body.jobstatus !== 1) failed.push(`fo-${i}: ${q.body.jobresult?.errortext}`);
+          if (q.body.jobstatus !== 1) { failedJobs++; failed.push(`fo-${i}: ${q.body.jobresult?.errortext}`); }
           return true;
         }
         await new Promise((res) => setTimeout(res, 100));
@@ -174,9 +182,14 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
     const killAt = 200 + Math.random() * 2800;
     const storm = Promise.all(Array.from({ length: deploys }, (_, i) => one(i)));
     await new Promise((r) => setTimeout(r, killAt));
-    m1.child.kill('SIGKILL');
-    await new Promise((r) => (m1.alive() ? m1.child.once('exit', r) : r(undefined)));
-    log(`failover: killed the leader ${m1.url} ${Math.round(killAt)} ms into ${deploys} deploys (${accepted.length} accepted so far)`);
+    if (typeof o.fault === 'function') {
+      await o.fault();
+      log(`failover: fault injected ${Math.round(killAt)} ms into ${deploys} deploys (${accepted.length} accepted so far)`);
+    } else {
+      m1.child.kill('SIGKILL');
+      await new Promise((r) => (m1.alive() ? m1.child.once('exit', r) : r(undefined)));
+      log(`failover: killed the leader ${m1.url} ${Math.round(killAt)} ms into ${deploys} deploys (${accepted.length} accepted so far)`);
+    }
     const ends = await storm;
     const ended = ends.filter((x) => x === true).length;
     const lost = ends.filter((x) => x === false).length;
@@ -203,6 +216,13 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
       if (!problems.length || Date.now() > until()) break;
       await new Promise((r) => setTimeout(r, 500));
     }
+    if (problems.length || failedJobs || lost) {
+      for (const m of managers) {
+        log(`failover: output of ${m.url}: ${m.output().slice(-4000)}`);
+        // FLT_FAILOVER_DUMP=<dir>: each manager's whole output there (with FLT_FAILOVER_LOG=info).
+        if (process.env.FLT_FAILOVER_DUMP) writeFileSync(join(process.env.FLT_FAILOVER_DUMP, `manager-${new URL(m.url).port}.log`), m.output());
+      }
+    }
     probing = false;
     await probe;
     const running = ((await admin.ok('listVirtualMachines', { listall: true, state: 'Running' })).virtualmachine ?? []).length;
@@ -211,12 +231,16 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
     let managersList: Record<string, string> = {};
     await waitFor(async () => {
       managersList = Object.fromEntries(((await admin.ok('listManagementServers', {})).managementserver ?? []).map((x: any) => [x.name, x.state]));
-      return Object.values(managersList).includes('Down');
+      return typeof o.fault === 'function' || Object.values(managersList).includes('Down');
     }, 'the killed manager listed Down', 30_000).catch(() => undefined);
-    const agentOnSurvivor = hostUp && agent.status === 'connected' && agent.url === ws(m2) && (await health(m2)).leader;
+    const alive = managers.filter((m) => m.alive());
+    const leaders: ManagerProc[] = [];
+    for (const m of alive) if ((await health(m).catch(() => ({ leader: false }))).leader) leaders.push(m);
+    const leaderAfter = leaders.length === 1 ? leaders[0]! : undefined;
+    const agentOnSurvivor = hostUp && agent.status === 'connected' && leaderAfter !== undefined && agent.url === ws(leaderAfter);
     return {
-      gapMs, probes, probeFailures, deploys, accepted: accepted.length, refused, ended, lost, failedJobs: failed.length, failed: failed.slice(0, 20),
-      killedAfterMs: Math.round(killAt), problems, agentOnSurvivor, routed, leaderBefore: m1.url, leaderAfter: m2.url, running, managers: managersList,
+      gapMs, probes, probeFailures, deploys, accepted: accepted.length, refused, ended, lost, failedJobs, failed: failed.slice(0, 20),
+      killedAfterMs: Math.round(killAt), problems, agentOnSurvivor, routed, leaderBefore: m1.url, leaderAfter: leaderAfter?.url ?? `${leaders.length} leaders`, running, managers: managersList,
     };
   } finally {
     for (const f of cleanups.reverse()) await Promise.resolve().then(f).catch(() => undefined);

@@ -82,7 +82,11 @@ export class AgentGateway {
   /** Several managers (decision 0282): only the leader accepts agents; a follower refuses them
    *  (NOT_LEADER, naming the leader) and hands its calls to the leader through `route`. A single
    *  manager always leads. */
-  leading = true;
+  private leadingFlag = true;
+  /** When this manager last started leading (its agents need a moment to come over). */
+  private leadingSince = Date.now();
+  get leading(): boolean { return this.leadingFlag; }
+  set leading(v: boolean) { if (v && !this.leadingFlag) this.leadingSince = Date.now(); this.leadingFlag = v; }
   route?: AgentRoute;
   leaderUrl?: () => Promise<string | undefined>;
   private get routed(): AgentRoute | undefined { return this.leading ? undefined : this.route; }
@@ -112,6 +116,11 @@ export class AgentGateway {
     this.conns.delete(hostId);
     c.failAll('host removed');
     c.ws.close(REFUSED_CLOSE_CODE, 'REVOKED');
+  }
+  /** Puts a connected host in line with the database now (the hello's reconciliation, again). */
+  async reconcile(hostId: string): Promise<void> {
+    const c = this.conns.get(hostId);
+    if (c && this.hooks.onConnect) await this.hooks.onConnect(hostId, c.hello);
   }
   connectedHosts(): string[] { return this.routed ? [...this.routed.upHosts] : [...this.conns.keys()]; }
   /** When each connected host's agent was last heard (ms since the epoch), for metrics. */
@@ -299,8 +308,10 @@ export class AgentGateway {
     // (A failing write is reported by the guard of the interval, at most one event a minute.)
     if (alive.length) await this.db.query(`UPDATE hosts SET last_ping = now() WHERE id = ANY($1::uuid[]) AND state = 'Up'`, [alive]);
     // Several managers: a host Up in the database but silent here was connected to a manager that
-    // died; the leader marks it Disconnected once it is past the heartbeat timeout.
-    if (this.route && this.leading) {
+    // died; the leader marks it Disconnected once it is past the heartbeat timeout — counted from
+    // when this manager started leading, too: the agents of a dead leader are still dialling
+    // over, and a host marked Disconnected meanwhile fails deploys for nothing.
+    if (this.route && this.leading && Date.now() - this.leadingSince > HEARTBEAT_TIMEOUT_MS) {
       // A host removed (token revoked) through a follower: its channel here ends within a check.
       if (alive.length) {
         const kept = new Set((await this.db.query<{ id: string }>('SELECT id FROM hosts WHERE id = ANY($1::uuid[]) AND token_hash IS NOT NULL', [alive])).map((h) => h.id));

@@ -193,8 +193,13 @@ export async function reconcileHost(s: Services, hostId: string): Promise<void> 
   }
   const running = new Map(state.vms.map((v) => [v.name, v.state]));
   const stopped = await syncStoppedVms(s, hostId, state.vms.filter((v) => want.has(v.name)));
+  // A VM whose deploy job is still pending is that job's to start (it may be running on another
+  // manager that is finishing it, or be resumed after this): started here as well, it would run
+  // with the spec of this moment and the job's own start would conflict with it.
+  const ofPendingJobs = new Set((await s.db.query<{ instance_name: string }>(
+    `SELECT v.instance_name FROM vm_instances v JOIN async_jobs j ON j.id = v.job_id WHERE v.host_id = $1 AND j.status = 0`, [hostId])).map((v) => v.instance_name));
   for (const [name, id] of want) {
-    if (running.get(name) === 'Running' || routers.has(name) || stopped.has(name)) continue;
+    if (running.get(name) === 'Running' || routers.has(name) || stopped.has(name) || ofPendingJobs.has(name)) continue;
     s.log.info({ hostId, vm: name }, 'starting a VM that should run on this host');
     try {
       await startOnHost(s, id, hostId);
