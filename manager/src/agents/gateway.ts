@@ -26,6 +26,7 @@ import type { AgentRoute } from '../cluster/route.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
 export const HEARTBEAT_TIMEOUT_MS = 10_000;
+const STOPPED_LEADING = 'this manager stopped leading';
 
 export function hashToken(token: string): string { return createHash('sha256').update(token).digest('hex'); }
 
@@ -101,7 +102,7 @@ export class AgentGateway {
     const leader = await this.leaderUrl?.().catch(() => undefined);
     for (const c of [...this.conns.values()]) {
       this.conns.delete(c.hostId);
-      c.failAll('this manager stopped leading');
+      c.failAll(STOPPED_LEADING);
       this.refuse(c.ws, 'NOT_LEADER', `this manager no longer leads${leader ? `; the leader is ${leader}` : ''}`);
     }
   }
@@ -152,8 +153,15 @@ export class AgentGateway {
     if (!c) throw new AgentRequestError('DISCONNECTED', `host ${hostId} is not connected`, hostId);
     const id = randomUUID();
     const result = await new Promise<unknown>((resolve, reject) => {
+      // Cut off by this manager ceasing to lead: the call goes to the new leader instead (agent
+      // operations are idempotent: decision 0281), once; the job that made it carries on.
+      const rejectOrReroute = (e: Error) => {
+        const routed = this.routed;
+        if (routed && op !== 'openConsole' && e instanceof AgentRequestError && e.message.endsWith(STOPPED_LEADING)) routed.call(hostId, op, args, timeoutMs).then(resolve, reject);
+        else reject(e);
+      };
       const timer = setTimeout(() => { c.pending.delete(id); reject(new AgentRequestError('TIMEOUT', `host ${hostId} did not answer ${op} within ${timeoutMs} ms`, hostId)); }, timeoutMs);
-      c.pending.set(id, { resolve, reject, timer, op });
+      c.pending.set(id, { resolve, reject: rejectOrReroute, timer, op });
       c.send({ type: 'request', id, op, args } as ManagerToAgent);
     });
     const schema = AgentCommands[op].result;

@@ -32,11 +32,14 @@ export class AgentRoute {
   /** Hosts the database says are Up (connected to the leader), refreshed every HOSTS_EVERY_MS. */
   upHosts = new Set<string>();
 
-  constructor(private readonly db: Database, private readonly cluster: Cluster, private readonly log: Logger, private readonly local: LocalCall,
+  constructor(private readonly db: Database, private readonly cluster: Cluster, private readonly log: Logger,
+    /** Whether this manager serves calls now: it leads AND its gateway does (a call served in
+     *  between would be routed again, to itself). */
+    private readonly serving: () => boolean, private readonly local: LocalCall,
     private readonly makeError: (code: string, message: string, hostId: string) => Error) {
     this.r = { db, log };
     cluster.on(CHANNEL_ANSWERS, (id) => this.waiters.get(id)?.());
-    cluster.on(CHANNEL_CALLS, (id) => { if (this.cluster.leader) void guard(this.r, 'routed agent call', () => this.serve(id)); });
+    cluster.on(CHANNEL_CALLS, (id) => { if (this.serving()) void guard(this.r, 'routed agent call', () => this.serve(id)); });
   }
 
   start(): void {
@@ -84,6 +87,7 @@ export class AgentRoute {
 
   /** The leader runs one routed call (claimed first: of two leaders' tries only one runs it). */
   private async serve(id: string): Promise<void> {
+    if (!this.serving()) return; // the sweep tries again
     const row = (await this.db.query<CallRow>(
       `UPDATE agent_calls SET taken_by = $2 WHERE id = $1 AND taken_by IS NULL RETURNING id, host_id, op, args, timeout_ms`, [id, this.cluster.id]))[0];
     if (!row) return;
@@ -100,7 +104,7 @@ export class AgentRoute {
   }
 
   private async sweep(): Promise<void> {
-    if (!this.cluster.leader) return;
+    if (!this.serving()) return;
     const open = await this.db.query<{ id: string }>(`SELECT id FROM agent_calls WHERE taken_by IS NULL ORDER BY created LIMIT 100`);
     for (const o of open) void guard(this.r, 'routed agent call', () => this.serve(o.id));
     // Calls whose caller is gone (it deletes its row when it ends) are removed after a while.

@@ -4,7 +4,8 @@
 // manager wins the lock and stops when it loses it. Plus GET /healthz for load balancers.
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.ts';
-import { guard, guarded } from '../background.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { guard, guarded, reportFailure } from '../background.ts';
 import { AgentRequestError } from '../agents/gateway.ts';
 import { CHANNEL_JOBS, type Cluster } from './cluster.ts';
 import { AgentRoute } from './route.ts';
@@ -18,7 +19,7 @@ export async function attachCluster(s: Services, cluster: Cluster, leaderWork: (
   const agents = s.agents;
   agents.leading = false;
   agents.leaderUrl = () => cluster.leaderUrl();
-  const route = new AgentRoute(s.db, cluster, s.log, (hostId, op, args, timeoutMs) => agents.request(hostId, op, args as never, timeoutMs),
+  const route = new AgentRoute(s.db, cluster, s.log, () => cluster.leader && agents.leading, (hostId, op, args, timeoutMs) => agents.request(hostId, op, args as never, timeoutMs),
     (code, message, hostId) => new AgentRequestError(code as AgentRequestError['code'], message, hostId));
   agents.route = route;
   route.start();
@@ -29,13 +30,21 @@ export async function attachCluster(s: Services, cluster: Cluster, leaderWork: (
   cluster.hooks = {
     async lead() {
       agents.leading = true;
-      stopWork = await leaderWork();
+      // Until it starts (its first step reads the database, which may be coming back).
+      for (let attempt = 0; cluster.leader && !stopWork; attempt++) {
+        try { stopWork = await leaderWork(); } catch (e) {
+          await reportFailure(s, 'starting the leader\'s work', e);
+          await sleep(Math.min(5000, 500 * 2 ** attempt));
+        }
+      }
     },
     async follow() {
       await agents.stopLeading();
       const stop = stopWork;
       stopWork = undefined;
-      await stop?.();
+      // Not awaited: a loop's pass in flight may wait on an agent call that only the next leader
+      // — possibly this manager again, once this change is over — can answer.
+      if (stop) void guard(s, 'stopping the leader\'s work', stop);
     },
   };
   await cluster.start();

@@ -140,13 +140,20 @@ export class JobRunner {
    *  endpoint are served meanwhile. Returns how many jobs will be resumed. */
   async recover(): Promise<number> {
     const s = this.services;
-    const rows = (await s.db.query<{ id: string }>('SELECT id FROM async_jobs WHERE status = 0 ORDER BY created'))
-      .filter((r) => !this.active.has(r.id));
+    // Several managers: set before the first await, so no job told to start meanwhile slips by.
+    if (s.cluster) this.recovering = true;
+    let rows: Array<{ id: string }>;
+    let hosts: string[];
+    try {
+      rows = (await s.db.query<{ id: string }>('SELECT id FROM async_jobs WHERE status = 0 ORDER BY created')).filter((r) => !this.active.has(r.id));
+      hosts = (await s.db.query<{ id: string }>(`SELECT id FROM hosts WHERE token_hash IS NOT NULL AND state = 'Up'`)).map((h) => h.id);
+    } catch (e) {
+      this.recovering = false; // (the caller retries; deferred jobs wait for that, or the sweep)
+      throw e;
+    }
     // Several managers: a new leader waits for the hosts even without jobs to resume (new ones wait).
     if (!rows.length && !s.cluster) return 0;
     for (const r of rows) this.held.add(r.id);
-    if (s.cluster) this.recovering = true;
-    const hosts = (await s.db.query<{ id: string }>(`SELECT id FROM hosts WHERE token_hash IS NOT NULL AND state = 'Up'`)).map((h) => h.id);
     const release = () => {
       if (!this.recovering) return;
       this.recovering = false;

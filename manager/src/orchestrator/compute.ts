@@ -257,6 +257,18 @@ export function startVmMonitor(s: Services, intervalMs: number): () => Promise<v
       try {
         const state = await s.agents.request(h.host_id, 'listState', {});
         await syncStoppedVms(s, h.host_id, state.vms);
+        // Several managers (decision 0282): a VM a run cut off by a leadership change left on the
+        // host with no record at all (its deploy undone in the database, the host's destroy lost
+        // with the channel) is removed here; single managers do this at each hello only.
+        if (s.cluster && state.vms.length) {
+          const names = state.vms.map((v) => v.name);
+          const known = new Set((await s.db.query<{ instance_name: string }>('SELECT instance_name FROM vm_instances WHERE instance_name = ANY($1::text[])', [names])).map((r) => r.instance_name));
+          for (const n of names) {
+            if (known.has(n)) continue;
+            s.log.info({ hostId: h.host_id, vm: n }, 'destroying a VM the database has no record of');
+            await s.agents.request(h.host_id, 'destroyVm', { name: n }).catch((e) => s.log.warn({ err: e }, 'stray destroy failed'));
+          }
+        }
       } catch (e) { if (!(e instanceof AgentRequestError)) s.log.warn({ err: e }, 'VM monitor failed'); }
     }
   };
