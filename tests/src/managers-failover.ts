@@ -11,7 +11,8 @@
 //                name twice, a VM or router in a transitional state);
 //   agentOnSurvivor — the agent's channel is with the surviving manager, the host Up;
 //   routed     — a follower-served deleteVolume (sync, talks to the host) removed the file on
-//                the host through the leader.
+//                the host through the leader;
+//   managers   — listManagementServers (Debian's `cs` CLI through HAProxy): the killed one Down.
 import { Agent, SimulatorDriver } from '@flotilla/agent';
 import { keysFor, signedClient, type Api } from '@flotilla/manager/client';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,6 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createZone, destroyAll, waitFor } from './cloud.ts';
+import { csCli } from './clients.ts';
 import { freePort, startManager, stopManager, type ManagerProc } from './manager-proc.ts';
 
 export interface FailoverOptions {
@@ -230,7 +232,8 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
     // The killed manager's heartbeat lapses (LEASE_MS, 5 s): it is listed Down.
     let managersList: Record<string, string> = {};
     await waitFor(async () => {
-      managersList = Object.fromEntries(((await admin.ok('listManagementServers', {})).managementserver ?? []).map((x: any) => [x.name, x.state]));
+      // Through HAProxy with Debian's `cs` CLI (a real CloudStack client).
+      managersList = Object.fromEntries(((await csCli(admin, ['listManagementServers'])).managementserver ?? []).map((x: any) => [x.name, x.state]));
       return typeof o.fault === 'function' || Object.values(managersList).includes('Down');
     }, 'the killed manager listed Down', 30_000).catch(() => undefined);
     const alive = managers.filter((m) => m.alive());
