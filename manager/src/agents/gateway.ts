@@ -149,7 +149,15 @@ export class AgentGateway {
       if (op === 'openConsole') throw new AgentRequestError('DISCONNECTED', `consoles are opened by the leading manager (the one host ${hostId}'s agent is connected to): open it there`, hostId);
       return routed.call(hostId, op, args, timeoutMs);
     }
-    const c = this.conns.get(hostId);
+    let c = this.conns.get(hostId);
+    // Several managers: in its first heartbeat timeout as leader, the agents are still dialling
+    // over from the previous leader: a call (of a job that was running across the change) waits
+    // for its host's agent rather than failing for nothing.
+    while (!c && this.route && this.leading && Date.now() - this.leadingSince < HEARTBEAT_TIMEOUT_MS) {
+      await new Promise((r) => setTimeout(r, 100));
+      c = this.conns.get(hostId);
+    }
+    if (!this.leading && this.route) return this.request(hostId, op, args, timeoutMs);
     if (!c) throw new AgentRequestError('DISCONNECTED', `host ${hostId} is not connected`, hostId);
     const id = randomUUID();
     const result = await new Promise<unknown>((resolve, reject) => {
