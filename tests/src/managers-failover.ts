@@ -62,6 +62,8 @@ defaults
   retries 3
   option redispatch 1
   retry-on conn-failure empty-response
+  # L7 retries replay a request HAProxy still holds: the whole POST body is buffered first.
+  option http-buffer-request
 frontend api
   bind 127.0.0.1:${port}
   default_backend managers
