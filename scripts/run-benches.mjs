@@ -8,7 +8,7 @@
 //   vpn: …        (vpn/bench, the router appliance's WireGuard VPN)
 //   console: … (tests/bench/console.ts: console proxy open time, echo, 100 sessions)
 //   scale: …   (tests/bench/scale.ts: 1,000 routers on simulated hosts, a manager kill -9 and resync)
-//   faults: … (tests/bench/faults.ts: 100 random-point kills of the manager, API fuzz, CSRF and lockout checks; n/a for what is not built)
+//   faults: … (tests/bench/faults.ts: 100 random-point kills of the manager, two managers behind HAProxy with the leader killed, API fuzz, CSRF and lockout checks)
 //   storage: … (tests/bench/storage.ts: template download vs curl, deploy from a new/cached template)
 // Usage: node scripts/run-benches.mjs [name …]  (names: the keys of `all` below)
 import { spawnSync } from 'node:child_process';

@@ -36,7 +36,10 @@ export function backoffDelay(attempt: number, o: BackoffOptions = DEFAULT_BACKOF
 }
 
 export interface AgentOptions {
+  /** The manager's agent endpoint; several managers (decision 0282): a comma-separated list, or
+   *  `urls`. The agent dials them in turn: a lost or refused (NOT_LEADER) channel moves on. */
   url: string;
+  urls?: string[];
   token: string;
   driver: Driver;
   hostName?: string;
@@ -83,10 +86,18 @@ export class Agent extends EventEmitter<AgentEvents> {
   private intervalMs: number;
   private timeoutMs: number;
   private readonly backoff: BackoffOptions;
+  /** Every manager URL, dialled in turn from `current` (several managers: decision 0282). */
+  readonly urls: string[];
+  private current = 0;
+  /** Dials since the last welcome that ended on the manager not leading (one round of the list
+   *  is tried without back-off: the leader is among the others). */
+  private notLeader = 0;
 
   constructor(private readonly opts: AgentOptions) {
-    opts.driver.setManagerUrl?.(opts.url);
+    const urls = (opts.urls?.length ? opts.urls : opts.url.split(',')).map((u) => u.trim()).filter(Boolean);
+    opts.driver.setManagerUrl?.(urls[0] ?? opts.url);
     super();
+    this.urls = urls.length ? urls : [opts.url];
     this.intervalMs = opts.heartbeatIntervalMs ?? 3000;
     this.timeoutMs = opts.heartbeatTimeoutMs ?? 10_000;
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
@@ -115,9 +126,12 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   private log(level: 'info' | 'warn' | 'error', msg: string): void { this.opts.log?.(level, msg); }
 
+  /** The manager URL this agent dials now (or is connected to). */
+  get url(): string { return this.urls[this.current % this.urls.length]!; }
+
   private connect(): void {
     this.status = 'connecting';
-    const ws = new WebSocket(this.opts.url, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, perMessageDeflate: false, ...this.tlsOptions() });
+    const ws = new WebSocket(this.url, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, perMessageDeflate: false, ...this.tlsOptions() });
     this.ws = ws;
     let welcomed = false;
     const pinned = this.pinCheck(ws);
@@ -163,6 +177,17 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.ws = undefined;
       const reason = reasonBuf.toString();
       if (welcomed) this.emit('disconnected', { code, reason });
+      // Not the leader (decision 0282), or any lost channel with several managers: the next URL.
+      const notLeader = code === REFUSED_CLOSE_CODE && reason === 'NOT_LEADER';
+      if (this.urls.length > 1 && (notLeader || !welcomed)) this.current = (this.current + 1) % this.urls.length;
+      if (notLeader) {
+        this.notLeader++;
+        if (this.status === 'stopped') return;
+        if (this.notLeader < this.urls.length) { this.status = 'backoff'; this.retryTimer = setTimeout(() => { if (this.status === 'backoff') this.connect(); }, 50); return; }
+        this.notLeader = 0;
+        this.scheduleReconnect();
+        return;
+      }
       if (code === REFUSED_CLOSE_CODE && reason !== 'DUPLICATE' && this.status !== 'refused') {
         this.status = 'refused';
         this.emit('refused', { code: 'UNKNOWN_TOKEN', message: reason || 'refused by the manager' });
@@ -210,6 +235,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.status = 'connected';
     this.hostId = w.hostId;
     this.attempt = 0;
+    this.notLeader = 0;
     this.reconnects++;
     this.intervalMs = w.heartbeatIntervalMs;
     this.timeoutMs = w.heartbeatTimeoutMs;
@@ -220,6 +246,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private onRefused(ws: WebSocket, r: Refused): void {
+    if (r.code === 'NOT_LEADER') {
+      this.log('info', `manager ${this.url} does not lead: ${r.message}; trying the next one`);
+      return; // the manager closes with REFUSED_CLOSE_CODE 'NOT_LEADER': handled at the close
+    }
     if (r.code === 'DUPLICATE') {
       this.log('warn', `manager fenced this agent: ${r.message}`);
       this.emit('fenced', { message: r.message });
@@ -284,7 +314,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       // refuses a TTY fd; tty.ReadStream is a socket over one and writes too).
       con = new tty.ReadStream(fd);
     }
-    const u = new URL(this.opts.url);
+    const u = new URL(this.url);
     u.pathname = `${u.pathname.replace(/\/$/, '')}/console`;
     const ws = new WebSocket(u, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, ...this.tlsOptions() });
     const pinned = this.pinCheck(ws);

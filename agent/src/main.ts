@@ -42,8 +42,9 @@ try {
   }) as unknown as { values: Record<string, string | undefined> });
 } catch (e) { die((e as Error).message); }
 
-const url = values.manager ?? die('--manager is required');
-if (!/^wss?:\/\//.test(url)) die(`--manager must be a ws:// or wss:// URL (got ${url})`);
+// Several managers (decision 0282): a comma-separated list, dialled in turn.
+const url = values.manager ?? process.env.FLOTILLA_MANAGER_URLS ?? die('--manager (or FLOTILLA_MANAGER_URLS) is required');
+for (const u of url.split(',')) if (!/^wss?:\/\//.test(u.trim())) die(`--manager must be ws:// or wss:// URLs, comma-separated (got ${u})`);
 const token = values.token ?? (values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : process.env.FLT_AGENT_TOKEN) ?? die('a token is required');
 
 let driver: Driver;
@@ -80,7 +81,7 @@ try {
 const ca = values['ca-file'] ? readFileSync(values['ca-file'], 'utf8') : undefined;
 const fingerprint256 = values['manager-fingerprint'];
 if (fingerprint256 !== undefined && normalizeFingerprint(fingerprint256).length !== 64) die('--manager-fingerprint must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
-if ((ca || fingerprint256) && !url.startsWith('wss://')) die('--ca-file and --manager-fingerprint need a wss:// manager URL');
+if ((ca || fingerprint256) && !url.split(',').every((u) => u.trim().startsWith('wss://'))) die('--ca-file and --manager-fingerprint need a wss:// manager URL');
 const agent = new Agent({
   url, token, driver, ...(ca || fingerprint256 ? { tls: { ...(ca ? { ca } : {}), ...(fingerprint256 ? { fingerprint256 } : {}) } } : {}), ...(values['host-name'] ? { hostName: values['host-name'] } : {}),
   log: (level, msg) => process.stderr.write(`${new Date().toISOString()} ${level} ${msg}\n`),

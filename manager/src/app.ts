@@ -23,6 +23,8 @@ import { attachStorageForward } from './commands/storage/forward.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 import type { Services, Settings } from './services.ts';
+import { Cluster } from './cluster/cluster.ts';
+import { attachCluster, registerHealth } from './cluster/wire.ts';
 
 export interface Manager {
   services: Services;
@@ -85,37 +87,51 @@ export async function createManager(o: CreateOpts): Promise<Manager> {
   const log = o.log ?? createLogger();
   const agents = new AgentGateway(db, log);
   const master = masterKey(o.memory ? undefined : o.settings.dataDir, env);
+  const runId = randomUUID();
+  // Several managers may share a PostgreSQL database (decision 0282): one leads. PGlite (or a
+  // database handed in by a test) is one manager's alone: it always leads, as before.
+  const cluster = !o.db && db.dialect === 'postgres' && o.settings.databaseUrl && env.FLOTILLA_CLUSTER !== 'off'
+    ? new Cluster(o.settings.databaseUrl, db, runId, log) : undefined;
   const services: Services = {
     db, registry: buildRegistry(), jobs, log, agents,
     secrets: new SecretBox(master),
-    runId: randomUUID(), settings: o.settings, callers: new CallerCache(), metrics: new Metrics(),
+    runId, settings: o.settings, callers: new CallerCache(), metrics: new Metrics(),
+    ...(cluster ? { cluster } : {}),
   };
   jobs.bind(services);
   services.metrics.bind(services);
   const app = await buildServer(services);
   registerMetricsRoute(app, services.metrics, { token: env.FLOTILLA_METRICS_TOKEN });
+  registerHealth(app, services);
   agents.hooks = { onConnect: (hostId) => reconcileHost(services, hostId) };
   await agents.register(app);
   await attachConsole(app, services, master, env);
   attachStorageForward(app, services);
-  await jobs.recover();
   // The image stores' secondary storage services (commands/storage/runtime.ts).
   const storage = await startStorage(services, env);
-  // Routers report their applied generation, health and counters; a dead one is re-created.
-  const stopRouterMonitor = startRouterMonitor(services, Number(env.FLOTILLA_ROUTER_CHECK_MS ?? 10_000));
-  // Guests a host reports Stopped (out of memory, powered off inside) are recorded Stopped.
-  const stopVmMonitor = startVmMonitor(services, Number(env.FLOTILLA_VM_CHECK_MS ?? 10_000));
-  // Implemented networks brought back to their desired state, each repair an event (repair.ts).
-  const stopRepairLoop = startRepairLoop(services, Number(env.FLOTILLA_REPAIR_CHECK_MS ?? 30_000));
-  // The zones' system VMs (console proxy, secondary storage): made, started, kept alive.
-  const stopSystemVmMonitor = systemVmsEnabled(env) ? startSystemVmMonitor(services, Number(env.FLOTILLA_SYSTEMVM_CHECK_MS ?? 10_000)) : async () => undefined;
-  return {
-    services, app, ...(boot.generatedAdminPassword ? { generatedAdminPassword: boot.generatedAdminPassword } : {}),
-    async close() {
+  // What talks to hosts runs on the leader only (one manager: always): resumed jobs and the loops.
+  const leaderWork = async () => {
+    await jobs.recover();
+    // Routers report their applied generation, health and counters; a dead one is re-created.
+    const stopRouterMonitor = startRouterMonitor(services, Number(env.FLOTILLA_ROUTER_CHECK_MS ?? 10_000));
+    // Guests a host reports Stopped (out of memory, powered off inside) are recorded Stopped.
+    const stopVmMonitor = startVmMonitor(services, Number(env.FLOTILLA_VM_CHECK_MS ?? 10_000));
+    // Implemented networks brought back to their desired state, each repair an event (repair.ts).
+    const stopRepairLoop = startRepairLoop(services, Number(env.FLOTILLA_REPAIR_CHECK_MS ?? 30_000));
+    // The zones' system VMs (console proxy, secondary storage): made, started, kept alive.
+    const stopSystemVmMonitor = systemVmsEnabled(env) ? startSystemVmMonitor(services, Number(env.FLOTILLA_SYSTEMVM_CHECK_MS ?? 10_000)) : async () => undefined;
+    return async () => {
       await stopRouterMonitor();
       await stopRepairLoop();
       await stopVmMonitor();
       await stopSystemVmMonitor();
+    };
+  };
+  const stopLeaderWork = cluster ? await attachCluster(services, cluster, leaderWork) : await leaderWork();
+  return {
+    services, app, ...(boot.generatedAdminPassword ? { generatedAdminPassword: boot.generatedAdminPassword } : {}),
+    async close() {
+      await stopLeaderWork();
       await storage.close();
       jobs.stop();
       await app.close();

@@ -28,6 +28,9 @@ if (m.generatedAdminPassword) {
 const address = await m.app.listen({ port: settings.port, host: settings.host });
 const port = new URL(address).port;
 const scheme = tls ? 'https' : 'http';
+// Several managers (decision 0282): the others name this one by its URL (FLOTILLA_PUBLIC_URL
+// when it is reached at another address than the one it binds).
+await s.cluster?.setUrl(process.env.FLOTILLA_PUBLIC_URL ?? `${scheme}://${settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host}:${port}`);
 process.stdout.write(`Flotilla manager listening on ${scheme}://localhost:${port}/client/api (database: ${s.db.dialect}; bound to ${settings.host})\n`);
 process.stdout.write(`Web UI: ${scheme}://localhost:${port}/client/\n`);
 if (tls) process.stdout.write(`TLS certificate ${tls.certFile} (SHA-256 ${tls.fingerprint256})\n`);

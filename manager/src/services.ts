@@ -8,6 +8,7 @@ import type { Logger } from './log.ts';
 import type { AgentGateway } from './agents/gateway.ts';
 import type { TlsSettings } from './tls.ts';
 import type { Metrics } from './metrics/metrics.ts';
+import type { Cluster } from './cluster/cluster.ts';
 
 /** Process-wide services handed to every command through its Context. */
 export interface Services {
@@ -25,6 +26,8 @@ export interface Services {
   readonly callers: CallerCache<CachedKey>;
   /** Prometheus metrics (GET /metrics) */
   readonly metrics: Metrics;
+  /** Several managers on one PostgreSQL (cluster/cluster.ts): absent on PGlite (always leads) */
+  readonly cluster?: Cluster;
 }
 
 export interface Settings {

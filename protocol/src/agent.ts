@@ -358,6 +358,9 @@ export type Welcome = Static<typeof Welcome>;
 export const RefusalCode = Type.Union([
   Type.Literal('UNKNOWN_TOKEN'), Type.Literal('REVOKED'), Type.Literal('UNSUPPORTED_VERSION'),
   Type.Literal('BAD_HELLO'), Type.Literal('DUPLICATE'),
+  // Several managers (decision 0282): this manager is not the leader; the message names the
+  // leader's URL; the agent tries its next manager URL.
+  Type.Literal('NOT_LEADER'),
 ]);
 export type RefusalCode = Static<typeof RefusalCode>;
 /** Manager → agent, then the manager closes with WebSocket code 4001. The agent does not retry,

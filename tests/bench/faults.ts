@@ -16,13 +16,20 @@
 //   here), else PGlite. lost = accepted jobs that never ended; duplicated / orphaned = problems
 //   left after convergence (summed over runs). The phases the kills fell in go to stderr.
 //   FLT_FAULTS_FUZZ=off skips the fuzz (its fields n/a).
-// failover_api_gap_ms (two managers behind HAProxy, item 3) is not built: n/a, never a number.
+// failover_api_gap_ms (item 3, decision 0282): tests/src/managers-failover.ts — two real managers
+//   on one fresh PostgreSQL database behind a real HAProxy (health check /healthz, redispatch,
+//   retry-on conn-failure empty-response), the leader killed with SIGKILL at a random instant of
+//   100 concurrent deployVirtualMachine calls: the largest gap between two successful listZones
+//   answers through HAProxy (a probe every 50 ms). Needs PostgreSQL (BENCH_PG_URL or
+//   FLOTILLA_TEST_PG_URL; n/a without, never a made-up number); failover_* fields beside it.
+//   FLT_FAULTS_FAILOVER=off skips it.
 import { fuzz } from '../src/fuzz.ts';
 import { fuzzCloud, fuzzCommands } from '../src/fuzz-cloud.ts';
 import { login } from '@flotilla/manager/client';
 import { openPostgres } from '@flotilla/manager/db/postgres';
 import { randomBytes } from 'node:crypto';
 import { killRuns } from '../src/kill-runs.ts';
+import { managersFailover } from '../src/managers-failover.ts';
 
 const teardowns: Array<() => unknown> = [];
 const t = { teardown: (f: () => unknown) => { teardowns.push(f); }, log: () => undefined } as unknown as Parameters<typeof fuzzCloud>[0];
@@ -82,6 +89,23 @@ try {
     const u = new URL(pgUrl); u.pathname = `/${name}`;
     databaseUrl = u.toString();
   }
+  // Two managers behind HAProxy, the leader killed under 100 deploys (its own fresh database).
+  let failoverGap = 'n/a';
+  let failoverTail = '';
+  if (pgUrl && process.env.FLT_FAULTS_FAILOVER !== 'off') {
+    const name = `flt_failbench_${randomBytes(6).toString('hex')}`;
+    const server = await openPostgres(pgUrl);
+    await server.query(`CREATE DATABASE ${name}`);
+    teardowns.push(async () => { await server.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined); await server.close(); });
+    const u = new URL(pgUrl); u.pathname = `/${name}`;
+    const f = await managersFailover({ databaseUrl: u.toString(), deploys: 100, log: (l) => process.stderr.write(`faults: ${l}\n`) });
+    for (const p of [...f.problems, ...f.failed].slice(0, 20)) process.stderr.write(`  ${p}\n`);
+    failoverGap = String(f.gapMs);
+    failoverTail = ` failover_deploys=${f.deploys} failover_accepted=${f.accepted} failover_lost=${f.lost} failover_failed=${f.failedJobs} failover_problems=${f.problems.length}`
+      + ` failover_agent_on_survivor=${f.agentOnSurvivor ? 1 : 0} failover_routed=${f.routed ? 1 : 0} failover_killed_after_ms=${f.killedAfterMs}`;
+    if (f.gapMs > 5000 || f.lost || f.problems.length || !f.agentOnSurvivor || !f.routed) code = 1;
+  }
+
   const kills = Number(process.env.FLT_KILL_RUNS ?? 100);
   const k = await killRuns({ runs: kills, driver: 'simulator', ...(databaseUrl ? { databaseUrl } : {}), log: (l) => process.stderr.write(`faults: ${l}\n`) });
   process.stderr.write(`faults: kill phases ${JSON.stringify(k.phases)}\n`);
@@ -90,8 +114,8 @@ try {
   for (const e of k.managerErrors) process.stderr.write(`faults: manager error: ${e}\n`);
   if (k.lost || k.duplicated || k.orphaned || k.runs !== kills) code = 1;
 
-  process.stdout.write(`faults: kill_runs=${k.runs} lost=${k.lost} duplicated=${k.duplicated} orphaned=${k.orphaned} failover_api_gap_ms=n/a ${fuzzFields} csrf_blocked=${csrfBlocked} lockout=${lockout}`
-    + `${fuzzTail} kill_jobs=${k.jobs} kill_repairs=${k.repairs} kill_span_ms=${k.spanMs} kill_phases=${Object.keys(k.phases).length} kill_db=${databaseUrl ? 'postgres' : 'pglite'}\n`);
+  process.stdout.write(`faults: kill_runs=${k.runs} lost=${k.lost} duplicated=${k.duplicated} orphaned=${k.orphaned} failover_api_gap_ms=${failoverGap} ${fuzzFields} csrf_blocked=${csrfBlocked} lockout=${lockout}`
+    + `${fuzzTail} kill_jobs=${k.jobs} kill_repairs=${k.repairs} kill_span_ms=${k.spanMs} kill_phases=${Object.keys(k.phases).length} kill_db=${databaseUrl ? 'postgres' : 'pglite'}${failoverTail}\n`);
   if (!csrfBlocked || !lockout) code = 1;
 } catch (e) {
   process.stderr.write(`faults: ${(e as Error).stack}\n`);

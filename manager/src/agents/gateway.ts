@@ -22,9 +22,11 @@ import {
 import type { Database } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
 import { guard, guarded, reportFailure, type Reporter } from '../background.ts';
+import type { AgentRoute } from '../cluster/route.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
 export const HEARTBEAT_TIMEOUT_MS = 10_000;
+const STOPPED_LEADING = 'this manager stopped leading';
 
 export function hashToken(token: string): string { return createHash('sha256').update(token).digest('hex'); }
 
@@ -78,9 +80,32 @@ export class AgentGateway {
 
   constructor(private readonly db: Database, private readonly log: Logger) { this.r = { db, log }; }
 
-  isConnected(hostId: string): boolean { return this.conns.has(hostId); }
+  /** Several managers (decision 0282): only the leader accepts agents; a follower refuses them
+   *  (NOT_LEADER, naming the leader) and hands its calls to the leader through `route`. A single
+   *  manager always leads. */
+  private leadingFlag = true;
+  /** When this manager last started leading (its agents need a moment to come over). */
+  private leadingSince = Date.now();
+  get leading(): boolean { return this.leadingFlag; }
+  set leading(v: boolean) { if (v && !this.leadingFlag) this.leadingSince = Date.now(); this.leadingFlag = v; }
+  route?: AgentRoute;
+  leaderUrl?: () => Promise<string | undefined>;
+  private get routed(): AgentRoute | undefined { return this.leading ? undefined : this.route; }
+
+  isConnected(hostId: string): boolean { return this.routed ? this.routed.upHosts.has(hostId) : this.conns.has(hostId); }
   /** Connected, and the reconciliation after its hello has ended (resumed jobs wait for this). */
-  isReconciled(hostId: string): boolean { return this.conns.get(hostId)?.reconciled === true; }
+  isReconciled(hostId: string): boolean { return this.routed ? this.routed.upHosts.has(hostId) : this.conns.get(hostId)?.reconciled === true; }
+
+  /** Stops leading: every agent is told NOT_LEADER (it dials its next manager URL). */
+  async stopLeading(): Promise<void> {
+    this.leading = false;
+    const leader = await this.leaderUrl?.().catch(() => undefined);
+    for (const c of [...this.conns.values()]) {
+      this.conns.delete(c.hostId);
+      c.failAll(STOPPED_LEADING);
+      this.refuse(c.ws, 'NOT_LEADER', `this manager no longer leads${leader ? `; the leader is ${leader}` : ''}`);
+    }
+  }
   /** Hellos accepted, and hellos refused DUPLICATE, since start (metrics, tests). */
   accepted = 0;
   fenced = 0;
@@ -93,7 +118,12 @@ export class AgentGateway {
     c.failAll('host removed');
     c.ws.close(REFUSED_CLOSE_CODE, 'REVOKED');
   }
-  connectedHosts(): string[] { return [...this.conns.keys()]; }
+  /** Puts a connected host in line with the database now (the hello's reconciliation, again). */
+  async reconcile(hostId: string): Promise<void> {
+    const c = this.conns.get(hostId);
+    if (c && this.hooks.onConnect) await this.hooks.onConnect(hostId, c.hello);
+  }
+  connectedHosts(): string[] { return this.routed ? [...this.routed.upHosts] : [...this.conns.keys()]; }
   /** When each connected host's agent was last heard (ms since the epoch), for metrics. */
   lastHeard(): Map<string, number> { return new Map([...this.conns].map(([id, c]) => [id, c.lastHeard])); }
 
@@ -114,12 +144,32 @@ export class AgentGateway {
 
   /** Sends one request to a host's agent and waits for its response (validated by schema). */
   async request<O extends AgentOp>(hostId: string, op: O, args: AgentArgs<O>, timeoutMs = 60_000): Promise<AgentResult<O>> {
-    const c = this.conns.get(hostId);
+    const routed = this.routed;
+    if (routed) {
+      if (op === 'openConsole') throw new AgentRequestError('DISCONNECTED', `consoles are opened by the leading manager (the one host ${hostId}'s agent is connected to): open it there`, hostId);
+      return routed.call(hostId, op, args, timeoutMs);
+    }
+    let c = this.conns.get(hostId);
+    // Several managers: in its first heartbeat timeout as leader, the agents are still dialling
+    // over from the previous leader: a call (of a job that was running across the change) waits
+    // for its host's agent rather than failing for nothing.
+    while (!c && this.route && this.leading && Date.now() - this.leadingSince < HEARTBEAT_TIMEOUT_MS) {
+      await new Promise((r) => setTimeout(r, 100));
+      c = this.conns.get(hostId);
+    }
+    if (!this.leading && this.route) return this.request(hostId, op, args, timeoutMs);
     if (!c) throw new AgentRequestError('DISCONNECTED', `host ${hostId} is not connected`, hostId);
     const id = randomUUID();
     const result = await new Promise<unknown>((resolve, reject) => {
+      // Cut off by this manager ceasing to lead: the call goes to the new leader instead (agent
+      // operations are idempotent: decision 0281), once; the job that made it carries on.
+      const rejectOrReroute = (e: Error) => {
+        const routed = this.routed;
+        if (routed && op !== 'openConsole' && e instanceof AgentRequestError && e.message.endsWith(STOPPED_LEADING)) routed.call(hostId, op, args, timeoutMs).then(resolve, reject);
+        else reject(e);
+      };
       const timer = setTimeout(() => { c.pending.delete(id); reject(new AgentRequestError('TIMEOUT', `host ${hostId} did not answer ${op} within ${timeoutMs} ms`, hostId)); }, timeoutMs);
-      c.pending.set(id, { resolve, reject, timer, op });
+      c.pending.set(id, { resolve, reject: rejectOrReroute, timer, op });
       c.send({ type: 'request', id, op, args } as ManagerToAgent);
     });
     const schema = AgentCommands[op].result;
@@ -217,6 +267,10 @@ export class AgentGateway {
     const hash = hashToken(hello.token);
     const host = (await this.db.query<{ id: string; token_hash: string; resource_state: string }>('SELECT id, token_hash, resource_state FROM hosts WHERE token_hash = $1', [hash]))[0];
     if (!host || !timingSafeEqual(Buffer.from(host.token_hash), Buffer.from(hash))) return this.refuse(ws, 'UNKNOWN_TOKEN', 'unknown or revoked agent token');
+    if (!this.leading) {
+      const leader = await this.leaderUrl?.().catch(() => undefined);
+      return this.refuse(ws, 'NOT_LEADER', `this manager does not lead${leader ? `; the leader is ${leader}` : ''}: try the next manager URL`);
+    }
     // Checked and claimed in one synchronous step (no await between): of two hellos racing, the
     // second always sees the first.
     const old = this.conns.get(host.id);
@@ -269,6 +323,19 @@ export class AgentGateway {
     // One statement for all live hosts: a thousand hosts must not mean a thousand writes.
     // (A failing write is reported by the guard of the interval, at most one event a minute.)
     if (alive.length) await this.db.query(`UPDATE hosts SET last_ping = now() WHERE id = ANY($1::uuid[]) AND state = 'Up'`, [alive]);
+    // Several managers: a host Up in the database but silent here was connected to a manager that
+    // died; the leader marks it Disconnected once it is past the heartbeat timeout — counted from
+    // when this manager started leading, too: the agents of a dead leader are still dialling
+    // over, and a host marked Disconnected meanwhile fails deploys for nothing.
+    if (this.route && this.leading && Date.now() - this.leadingSince > HEARTBEAT_TIMEOUT_MS) {
+      // A host removed (token revoked) through a follower: its channel here ends within a check.
+      if (alive.length) {
+        const kept = new Set((await this.db.query<{ id: string }>('SELECT id FROM hosts WHERE id = ANY($1::uuid[]) AND token_hash IS NOT NULL', [alive])).map((h) => h.id));
+        for (const id of alive) if (!kept.has(id)) this.disconnect(id);
+      }
+      await this.db.query(`UPDATE hosts SET state = 'Disconnected' WHERE state = 'Up' AND token_hash IS NOT NULL AND NOT (id = ANY($1::uuid[]))
+        AND last_ping < now() - ($2::int * interval '1 millisecond')`, [[...this.conns.keys()], HEARTBEAT_TIMEOUT_MS]);
+    }
     // A host Disconnected for over a minute is in Alert, as CloudStack shows it.
     await this.db.query(`UPDATE hosts SET state = 'Alert' WHERE state = 'Disconnected' AND token_hash IS NOT NULL AND last_ping < now() - interval '60 seconds'`);
   }

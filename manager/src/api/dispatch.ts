@@ -146,7 +146,8 @@ export async function execute(services: Services, caller: Caller, cmd: AnyComman
       await audit(services.db, caller, { type: cmd.event!, command: cmd.name, params: args, result: 'FAILURE', errortext: err.message })
         .catch((ae) => services.log.error({ err: ae }, 'audit write failed'));
     }
-    throw err;
+    // The cause stays attached: the job runner retries a job whose database connection was lost.
+    throw err === e ? err : Object.assign(err, { cause: e });
   } finally {
     // A mutating command may have changed a user, its keys, its account or its domain: signed
     // requests look their callers up afresh from here on (a failed one may have written too).

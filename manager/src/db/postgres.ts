@@ -24,6 +24,11 @@ export async function openPostgres(url: string): Promise<Database> {
     ...asSql(pool),
     async tx(fn) {
       const client = await pool.connect();
+      // The server ending this connection between two statements emits 'error' on the client
+      // (not on the pool): without a listener that is an uncaught exception; the next statement
+      // fails and the transaction is rolled back.
+      const onError = () => undefined;
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const out = await fn(asSql(client));
@@ -33,6 +38,7 @@ export async function openPostgres(url: string): Promise<Database> {
         await client.query('ROLLBACK').catch(() => undefined);
         throw e;
       } finally {
+        client.off('error', onError);
         client.release();
       }
     },

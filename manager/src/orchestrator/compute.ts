@@ -193,8 +193,13 @@ export async function reconcileHost(s: Services, hostId: string): Promise<void> 
   }
   const running = new Map(state.vms.map((v) => [v.name, v.state]));
   const stopped = await syncStoppedVms(s, hostId, state.vms.filter((v) => want.has(v.name)));
+  // A VM whose deploy job is still pending is that job's to start (it may be running on another
+  // manager that is finishing it, or be resumed after this): started here as well, it would run
+  // with the spec of this moment and the job's own start would conflict with it.
+  const ofPendingJobs = new Set((await s.db.query<{ instance_name: string }>(
+    `SELECT v.instance_name FROM vm_instances v JOIN async_jobs j ON j.id = v.job_id WHERE v.host_id = $1 AND j.status = 0`, [hostId])).map((v) => v.instance_name));
   for (const [name, id] of want) {
-    if (running.get(name) === 'Running' || routers.has(name) || stopped.has(name)) continue;
+    if (running.get(name) === 'Running' || routers.has(name) || stopped.has(name) || ofPendingJobs.has(name)) continue;
     s.log.info({ hostId, vm: name }, 'starting a VM that should run on this host');
     try {
       await startOnHost(s, id, hostId);
@@ -255,6 +260,18 @@ export function startVmMonitor(s: Services, intervalMs: number): () => Promise<v
       try {
         const state = await s.agents.request(h.host_id, 'listState', {});
         await syncStoppedVms(s, h.host_id, state.vms);
+        // Several managers (decision 0282): a VM a run cut off by a leadership change left on the
+        // host with no record at all (its deploy undone in the database, the host's destroy lost
+        // with the channel) is removed here; single managers do this at each hello only.
+        if (s.cluster && state.vms.length) {
+          const names = state.vms.map((v) => v.name);
+          const known = new Set((await s.db.query<{ instance_name: string }>('SELECT instance_name FROM vm_instances WHERE instance_name = ANY($1::text[])', [names])).map((r) => r.instance_name));
+          for (const n of names) {
+            if (known.has(n)) continue;
+            s.log.info({ hostId: h.host_id, vm: n }, 'destroying a VM the database has no record of');
+            await s.agents.request(h.host_id, 'destroyVm', { name: n }).catch((e) => s.log.warn({ err: e }, 'stray destroy failed'));
+          }
+        }
       } catch (e) { if (!(e instanceof AgentRequestError)) s.log.warn({ err: e }, 'VM monitor failed'); }
     }
   };

@@ -1,0 +1,65 @@
+// Issue 16, item 3 (decision 0282): two managers on one PostgreSQL behind a real HAProxy, the
+// leader killed with SIGKILL under 100 concurrent deploys (tests/src/managers-failover.ts): the
+// API keeps answering through HAProxy, every accepted job ends, the cloud converges, the agent
+// is with the survivor, and a follower's sync command that talks to the host was routed.
+// PostgreSQL only (PGlite is one manager's): FLOTILLA_TEST_PG_URL names the server; CI must set it.
+import test, { type ExecutionContext } from 'ava';
+import { randomBytes } from 'node:crypto';
+import { openPostgres } from '@flotilla/manager/db/postgres';
+import type { Database } from '@flotilla/manager/db/sql';
+import { managersFailover } from '../src/managers-failover.ts';
+
+const PG_URL = process.env.FLOTILLA_TEST_PG_URL;
+
+// Never skipped: without a server this test fails, saying what it needs.
+/** A fresh database on the shared server (never restarted: other tests use it), dropped after. */
+async function database(t: ExecutionContext): Promise<{ url: string; name: string; server: Database }> {
+  const name = `flt_managers_${randomBytes(6).toString('hex')}`;
+  const server = await openPostgres(PG_URL!);
+  await server.query(`CREATE DATABASE ${name}`);
+  t.teardown(async () => { await server.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined); await server.close(); });
+  const u = new URL(PG_URL!); u.pathname = `/${name}`;
+  return { url: u.toString(), name, server };
+}
+
+test.serial('two managers behind HAProxy: the leader killed under 100 deploys, the API answers, every job ends, the cloud converges', async (t) => {
+  if (!PG_URL) { t.fail('several managers share a PostgreSQL database: set FLOTILLA_TEST_PG_URL (scripts/pg-throwaway.sh starts one)'); return; }
+  const db = await database(t);
+  const r = await managersFailover({ databaseUrl: db.url, deploys: 100, log: (l) => t.log(l) });
+  t.log(`failover_api_gap_ms=${r.gapMs} probes=${r.probes} probe_failures=${r.probeFailures} accepted=${r.accepted} refused=${r.refused} ended=${r.ended} lost=${r.lost} failed=${r.failedJobs} running=${r.running} killed_after_ms=${r.killedAfterMs}`);
+  if (r.failed.length) t.log(r.failed.join(' | '));
+  t.true(r.routed, 'a follower-served deleteVolume removed the file on the host through the leader');
+  t.true(r.accepted >= 90, `${r.accepted} of ${r.deploys} deploys accepted`);
+  t.is(r.lost, 0, 'every accepted job ended');
+  t.deepEqual(r.problems, [], 'the cloud converged');
+  t.true(r.agentOnSurvivor, 'the agent is connected to the surviving manager, which leads');
+  t.true(r.gapMs <= 5000, `the largest gap between two answers through HAProxy was ${r.gapMs} ms`);
+  t.true(r.probes > 20);
+  t.deepEqual(Object.values(r.managers).sort(), ['Down', 'Up'], `listManagementServers: ${JSON.stringify(r.managers)}`);
+});
+
+// What a PostgreSQL restart does to the managers, on this database only (the shared server itself
+// is never restarted): every connection of the database is terminated at a random instant of 40
+// deploys — the pools' connections and the leader's lock-and-listen connection. The leader stops
+// leading, a manager wins the lock again, the agent follows it, and nothing accepted is lost.
+test.serial('every database connection terminated under 40 deploys (a PostgreSQL restart, as the managers see it): a leader again, every job ends, the cloud converges', async (t) => {
+  if (!PG_URL) { t.fail('several managers share a PostgreSQL database: set FLOTILLA_TEST_PG_URL (scripts/pg-throwaway.sh starts one)'); return; }
+  const db = await database(t);
+  let terminated = 0;
+  const r = await managersFailover({
+    databaseUrl: db.url, deploys: 40, log: (l) => t.log(l),
+    fault: async () => {
+      const rows = await db.server.query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = $1', [db.name]);
+      terminated = rows.filter((x) => x.ok).length;
+    },
+  });
+  t.log(`terminated ${terminated} connections; gap=${r.gapMs} accepted=${r.accepted} ended=${r.ended} lost=${r.lost} failed=${r.failedJobs} leader after: ${r.leaderAfter}`);
+  if (r.failed.length) t.log(r.failed.join(' | '));
+  t.true(terminated >= 4, `${terminated} connections terminated`);
+  t.true(r.routed);
+  t.true(r.accepted >= 36, `${r.accepted} of ${r.deploys} deploys accepted`);
+  t.is(r.lost, 0, 'every accepted job ended');
+  t.deepEqual(r.problems, [], 'the cloud converged');
+  t.true(r.agentOnSurvivor, `the agent is connected to the one leading manager (${r.leaderAfter})`);
+  t.deepEqual(Object.values(r.managers).sort(), ['Up', 'Up'], `listManagementServers: ${JSON.stringify(r.managers)}`);
+});
