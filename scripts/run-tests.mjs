@@ -3,7 +3,7 @@
 // machine's namespaces and CPUs) and ends with one plain summary line,
 // "tests: N passed, N failed, N skipped", that CI reads whatever the runner.
 // Usage: node scripts/run-tests.mjs [workspace …]   (default: all with tests)
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -18,6 +18,26 @@ const hasTests = (dir) => {
   return walk(t);
 };
 const targets = (wanted.length ? wanted : workspaces).filter(hasTests);
+
+// Database tests run on PGlite and on a PostgreSQL server (FLOTILLA_TEST_PG_URL); two managers
+// sharing one database can only be tested on a server. Without one named, a throwaway server of
+// the Debian `postgresql` package is started for this run (its own directory and port) and
+// removed at the end, so `npm test` alone tests both; CI starts its own (.ci/run).
+let stopPostgres = () => {};
+if (!process.env.FLOTILLA_TEST_PG_URL) {
+  const env = { ...process.env, FLOTILLA_PG_DIR: `/tmp/flt-pg-test-${process.pid}`, FLOTILLA_PG_PORT: String(56000 + (process.pid % 1000)) };
+  const script = join(root, 'scripts/pg-throwaway.sh');
+  const r = spawnSync('bash', [script, 'start'], { env, encoding: 'utf8' });
+  const url = /FLOTILLA_TEST_PG_URL=(\S+)/.exec(r.stdout ?? '')?.[1];
+  if (r.status === 0 && url) {
+    process.env.FLOTILLA_TEST_PG_URL = url;
+    stopPostgres = () => { spawnSync('bash', [script, 'stop'], { env, stdio: 'ignore' }); };
+    process.on('exit', () => stopPostgres());
+    process.stdout.write(`a throwaway PostgreSQL for this run: ${url}\n`);
+  } else {
+    process.stdout.write(`no PostgreSQL server for the database tests (${(r.stderr ?? '').trim() || 'pg-throwaway.sh failed'}): they run on PGlite only, and the several-managers test fails\n`);
+  }
+}
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failedSuites = [];
