@@ -5,6 +5,8 @@
 // PostgreSQL only (PGlite is one manager's): FLOTILLA_TEST_PG_URL names the server; CI must set it.
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { openPostgres } from '@flotilla/manager/db/postgres';
 import type { Database } from '@flotilla/manager/db/sql';
 import { managersFailover } from '../src/managers-failover.ts';
@@ -58,6 +60,40 @@ test.serial('every database connection terminated under 40 deploys (a PostgreSQL
   t.true(terminated >= 4, `${terminated} connections terminated`);
   t.true(r.routed);
   t.true(r.accepted >= 36, `${r.accepted} of ${r.deploys} deploys accepted`);
+  t.is(r.lost, 0, 'every accepted job ended');
+  t.deepEqual(r.problems, [], 'the cloud converged');
+  t.true(r.agentOnSurvivor, `the agent is connected to the one leading manager (${r.leaderAfter})`);
+  t.deepEqual(Object.values(r.managers).sort(), ['Up', 'Up'], `listManagementServers: ${JSON.stringify(r.managers)}`);
+});
+
+// A real PostgreSQL restart (pg_ctl restart -m fast) of a throwaway server of this test's own
+// (scripts/pg-throwaway.sh: its own directory and port; the shared server is never restarted) at
+// a random instant of 40 deploys: the server is gone for a moment and every connection with it.
+test.serial('a real PostgreSQL restart under 40 deploys: a leader again, every job ends, the cloud converges', async (t) => {
+  const script = fileURLToPath(new URL('../../scripts/pg-throwaway.sh', import.meta.url));
+  const env = { ...process.env, FLOTILLA_PG_DIR: `/tmp/flt-pg-restart-${process.pid}`, FLOTILLA_PG_PORT: String(57000 + (process.pid % 1000)) };
+  let url: string;
+  try {
+    url = /FLOTILLA_TEST_PG_URL=(\S+)/.exec(execFileSync('bash', [script, 'start'], { env, encoding: 'utf8' }))![1]!;
+  } catch (e) { t.fail(`a PostgreSQL server of the test's own could not start (the postgresql package): ${(e as Error).message}`); return; }
+  t.teardown(() => { execFileSync('bash', [script, 'stop'], { env, stdio: 'ignore' }); });
+  const server = await openPostgres(url);
+  await server.query('CREATE DATABASE flt_restart');
+  await server.close();
+  const u = new URL(url); u.pathname = '/flt_restart';
+  let restartMs = 0;
+  const r = await managersFailover({
+    databaseUrl: u.toString(), deploys: 40, log: (l) => t.log(l),
+    fault: async () => {
+      const t0 = Date.now();
+      execFileSync('bash', [script, 'restart'], { env, stdio: 'ignore' });
+      restartMs = Date.now() - t0;
+    },
+  });
+  t.log(`restart took ${restartMs} ms; gap=${r.gapMs} accepted=${r.accepted} ended=${r.ended} lost=${r.lost} failed=${r.failedJobs} leader after: ${r.leaderAfter}`);
+  if (r.failed.length) t.log(r.failed.join(' | '));
+  t.true(restartMs > 0);
+  t.true(r.accepted >= 30, `${r.accepted} of ${r.deploys} deploys accepted`);
   t.is(r.lost, 0, 'every accepted job ended');
   t.deepEqual(r.problems, [], 'the cloud converged');
   t.true(r.agentOnSurvivor, `the agent is connected to the one leading manager (${r.leaderAfter})`);

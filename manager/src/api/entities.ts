@@ -32,7 +32,7 @@ export const UNOWNED = [
   'zone', 'pod', 'cluster', 'host', 'physicalnetwork', 'networkserviceprovider', 'traffictype', 'vlaniprange',
   'virtualrouterelement', 'internallbelement', 'serviceoffering', 'diskoffering', 'networkoffering', 'role',
   'rolepermission', 'ostype', 'oscategory', 'storagepool', 'snapshot', 'affinitygroup', 'securitygroup',
-  'instancegroup', 'systemvm', 'imagestore', 'guestvlanrange', 'projectrole',
+  'instancegroup', 'systemvm', 'imagestore', 'guestvlanrange', 'projectrole', 'managementserver',
 ] as const;
 /**
  * Ids whose entity another parameter decides (createTags/deleteTags `resourceids` by

@@ -21,7 +21,7 @@ export const listManagementServers = command({
   name: 'listManagementServers', description: 'Lists management servers.', since: '4.18.0', roles: ADMIN, response: MANAGEMENT_SERVER, shape: 'list',
   params: {
     ...LIST_PARAMS,
-    id: { type: 'uuid', description: 'the id of the management server' },
+    id: { type: 'uuid', entity: 'managementserver', description: 'the id of the management server' },
     name: { type: 'string', description: 'the name of the management server' },
   },
   async handler(ctx, a) {
