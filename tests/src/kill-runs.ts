@@ -179,7 +179,7 @@ export async function killRuns(o: KillRunOptions): Promise<KillRunReport> {
         await Promise.all(vms.filter((v: any) => !v.name.endsWith(`-${run}`)).map((v: any) => job(run, ten, 'destroyVirtualMachine', { id: v.id, expunge: 'true' })));
         // Their data volumes are detached by the destroy (CloudStack keeps them): deleted now.
         const vols = (await ten.call('listVolumes', { type: 'DATADISK' }).catch(() => undefined))?.body.volume ?? [];
-        await Promise.all(vols.filter((v: any) => v.name !== `kd-${run}` && !v.virtualmachineid).map((v: any) => job(run, ten, 'deleteVolume', { id: v.id })));
+        await Promise.all(vols.filter((v: any) => v.name !== `kd-${run}` && !v.virtualmachineid).map((v: any) => sync(ten, 'deleteVolume', { id: v.id })));  // deleteVolume is synchronous
         const users = (await ten.call('listVpnUsers', {}).catch(() => undefined))?.body.vpnuser ?? [];
         await Promise.all(users.filter((u: any) => u.username !== `ku${run}`).map((u: any) => job(run, ten, 'removeVpnUser', { username: u.username })));
         const nets = (await ten.call('listNetworks', {}).catch(() => undefined))?.body.network ?? [];

@@ -3,17 +3,23 @@
 // policies included (the UI's tests found a 530 here: the rules' foreign key held the address).
 // A destroyed VM leaves the rules it was a member of, and deleteNetwork takes the network's rules
 // with it (the kill harness found 530s on both once its workload carried LB rules and volumes).
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { DIALECTS, cloudOn, simZone, tenant } from '../src/clients.ts';
+
+/** A simulator zone, a tenant, and the catalog ids its networks and VMs need. */
+async function setUp(t: ExecutionContext, dialect: (typeof DIALECTS)[number], name: string) {
+  const cloud = await cloudOn(t, dialect);
+  const z = await simZone(t, cloud, name);
+  const api = await tenant(cloud, name);
+  const offering = (await api.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0];
+  const so = (await api.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
+  const tpl = (await api.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
+  return { z, api, offering, so, tpl };
+}
 
 for (const dialect of DIALECTS) {
   test(`disassociateIpAddress releases an address carrying a load-balancer rule with members and policies [${dialect}]`, async (t) => {
-    const cloud = await cloudOn(t, dialect);
-    const z = await simZone(t, cloud, 'rel');
-    const api = await tenant(cloud, 'rel');
-    const offering = (await api.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0];
-    const so = (await api.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
-    const tpl = (await api.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
+    const { z, api, offering, so, tpl } = await setUp(t, dialect, 'rel');
     const net = (await api.ok('createNetwork', { name: 'rel', displaytext: 'rel', zoneid: z.zoneId, networkofferingid: offering.id })).network;
     const vm = (await api.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: tpl.id, networkids: net.id, name: 'rel-vm' })).virtualmachine;
     const ip = (await api.jobOk('associateIpAddress', { networkid: net.id })).ipaddress;
@@ -32,12 +38,7 @@ for (const dialect of DIALECTS) {
   });
 
   test(`destroying an LB member VM drops its membership; deleteNetwork takes the network's LB rules [${dialect}]`, async (t) => {
-    const cloud = await cloudOn(t, dialect);
-    const z = await simZone(t, cloud, 'rel2');
-    const api = await tenant(cloud, 'rel2');
-    const offering = (await api.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0];
-    const so = (await api.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0];
-    const tpl = (await api.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
+    const { z, api, offering, so, tpl } = await setUp(t, dialect, 'rel2');
     const disk = ((await api.ok('listDiskOfferings', {})).diskoffering as any[]).find((d) => !d.iscustomized);
     const net = (await api.ok('createNetwork', { name: 'rel2', displaytext: 'rel2', zoneid: z.zoneId, networkofferingid: offering.id })).network;
     const [a, b] = [(await api.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so.id, templateid: tpl.id, networkids: net.id, name: 'rel2-a' })).virtualmachine,
