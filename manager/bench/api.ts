@@ -27,6 +27,8 @@ import { createLogger } from '../src/log.ts';
 import { openDatabase } from '../src/db/index.ts';
 import type { Database } from '../src/db/sql.ts';
 import { javaUrlEncode } from '../src/api/signing.ts';
+import { emptyFills, type Registry } from '../src/api/registry.ts';
+import { TAG_SELECT, tagView, type TagRow } from '../src/commands/tags/views.ts';
 import { NETWORK_COUNT_FROM, NETWORK_SELECT, VM_SELECT, NIC_SELECT, networkView, vmView, type NetworkRow, type VmRow, type NicRow } from '../src/commands/compute/views.ts';
 import { seedScale } from './seed.ts';
 import { pgServer } from './pg.ts';
@@ -66,8 +68,25 @@ function signedQuery(keys: Keys, command: string, params: Record<string, string>
  * `pg` pool — the signature checked against a key held in memory, then the same statements
  * Flotilla runs for these arguments (page, count, NICs of the page's VMs) and the same views.
  */
-async function plainPeer(url: string, admin: Keys): Promise<{ url: string; close(): Promise<void> }> {
+async function plainPeer(url: string, admin: Keys, registry: Registry): Promise<{ url: string; close(): Promise<void> }> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // What Flotilla adds to every listed object, done the same way: its tags (one query for the
+  // page) and CloudStack's empty values for the fields the view leaves unset.
+  const finish = async (command: string, type: string, items: Array<Record<string, unknown>>) => {
+    const byId = new Map<string, Record<string, unknown>[]>();
+    const ids = items.map((i) => i.id as string);
+    if (ids.length) {
+      for (const r of (await pool.query<TagRow>(`${TAG_SELECT} WHERE t.resource_type = $1 AND t.resource_id = ANY($2::uuid[]) ORDER BY t.created, t.key`, [type, ids])).rows) {
+        const l = byId.get(r.resource_id) ?? []; l.push(tagView(r)); byId.set(r.resource_id, l);
+      }
+    }
+    const fills = emptyFills(registry.get(command)!);
+    for (const i of items) {
+      i.tags = byId.get(i.id as string) ?? [];
+      for (const [k, v] of fills) if (i[k] === undefined) i[k] = Array.isArray(v) ? [] : v;
+    }
+    return items;
+  };
   pg.types.setTypeParser(20, (v) => Number(v));
   const app = Fastify();
   app.get('/plain/api', async (req, reply) => {
@@ -85,12 +104,12 @@ async function plainPeer(url: string, admin: Keys): Promise<{ url: string; close
       const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
       const rows = (await pool.query<NetworkRow>(`${NETWORK_SELECT} ${w} ORDER BY n.created, n.id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [...params, limit, offset])).rows;
       const count = rows.length < limit ? offset + rows.length : (await pool.query<{ n: number }>(`SELECT count(*)::int AS n ${NETWORK_COUNT_FROM} ${w}`, params)).rows[0]!.n;
-      return reply.type('application/json; charset=utf-8').send(JSON.stringify({ listnetworksresponse: { count, network: rows.map((r) => networkView(r, true)) } }));
+      return reply.type('application/json; charset=utf-8').send(JSON.stringify({ listnetworksresponse: { count, network: await finish('listNetworks', 'Network', rows.map((r) => networkView(r, true))) } }));
     }
     const rows = (await pool.query<VmRow>(`${VM_SELECT} WHERE v.type = 'User' ORDER BY v.created, v.id LIMIT $1 OFFSET $2`, [limit, offset])).rows;
     const count = rows.length < limit ? offset + rows.length : (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM vm_instances v WHERE v.type = 'User'`)).rows[0]!.n;
     const nics = (await pool.query<NicRow>(`${NIC_SELECT} WHERE c.vm_id = ANY($1::uuid[])`, [rows.map((r) => r.id)])).rows;
-    return reply.type('application/json; charset=utf-8').send(JSON.stringify({ listvirtualmachinesresponse: { count, virtualmachine: rows.map((r) => vmView(r, nics, true)) } }));
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify({ listvirtualmachinesresponse: { count, virtualmachine: await finish('listVirtualMachines', 'UserVm', rows.map((r) => vmView(r, nics, true))) } }));
   });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   return { url: address, close: async () => { await app.close(); await pool.end(); } };
@@ -147,12 +166,15 @@ async function benchOn(dialect: 'postgres' | 'pglite', cleanup: Array<() => Prom
   const tenantNets = (await call(tenant, 'listNetworks')).count as number;
   const workloads: Workload[] = [
     { name: 'nets_admin_500', command: 'listNetworks', params: { listall: 'true', page: '1', pagesize: '500' }, as: 'admin', expect: (b) => b.count >= SIZE.networks && b.network.length === 500, peer: true },
+    // The UI's page (20 of 10,000): a page of the size people look at, next to CloudStack's
+    // default page size of 500 above.
+    { name: 'nets_admin_20', command: 'listNetworks', params: { listall: 'true', page: '1', pagesize: '20' }, as: 'admin', expect: (b) => b.count >= SIZE.networks && b.network.length === 20, peer: true },
     { name: 'nets_filtered', command: 'listNetworks', params: { listall: 'true', domainid: other.domain_id, account: other.name }, as: 'admin', expect: (b) => b.count >= Math.floor(SIZE.networks * 0.98 / SIZE.accounts) && b.count <= Math.ceil(SIZE.networks / SIZE.accounts), peer: true },
     { name: 'nets_tenant', command: 'listNetworks', params: {}, as: 'tenant', expect: (b) => b.count === tenantNets && tenantNets >= Math.floor(SIZE.networks * 0.98 / SIZE.accounts) },
     { name: 'vms_admin_500', command: 'listVirtualMachines', params: { listall: 'true', page: '1', pagesize: '500' }, as: 'admin', expect: (b) => b.count === SIZE.vms && b.virtualmachine.length === 500, peer: true },
     { name: 'vms_tenant', command: 'listVirtualMachines', params: {}, as: 'tenant', expect: (b) => b.count === SIZE.vms / SIZE.accounts },
   ];
-  const peer = dialect === 'postgres' ? await plainPeer(dbUrl!, admin) : undefined;
+  const peer = dialect === 'postgres' ? await plainPeer(dbUrl!, admin, m.services.registry) : undefined;
   if (peer) cleanup.push(() => peer.close());
   const out = new Map<string, { closed: Result; open: Result; plain?: Result; cpuUs: number }>();
   process.stdout.write(`\n[${dialect}] seeded ${SIZE.networks} networks, ${SIZE.vms} VMs, ${SIZE.accounts} accounts in ${seedS.toFixed(1)} s\n`);
@@ -172,7 +194,7 @@ async function benchOn(dialect: 'postgres' | 'pglite', cleanup: Array<() => Prom
     if (peer && wl.peer) {
       const check = await fetch(`${peer.url}/plain/api?${signedQuery(admin, wl.command, wl.params)}`);
       const pb = (await check.json() as Record<string, any>)[`${wl.command.toLowerCase()}response`];
-      if (JSON.stringify(pb) !== JSON.stringify(body)) throw new Error(`${wl.name}: the plain route answers differently`);
+      if (JSON.stringify(pb) !== JSON.stringify(body)) throw new Error(`${wl.name}: the plain route answers differently: ${firstDifference(body, pb)}`);
       plain = await load({ ...job, url: peer.url, peerPath: '/plain/api' });
     }
     const r = { closed, open, cpuUs: (used.user + used.system) / Math.max(1, closed.all), ...(plain ? { plain } : {}) };
@@ -203,6 +225,9 @@ const fields = [
   `ratio_plain_fastify_pg=${f(ratio(pgR, 'nets_admin_500'), 2)}`,
   `listNetworks_rps_pglite=${f(pick(liteR, 'nets_admin_500')?.closed.rps, 0)}`,
   `p99_ms_500rps_pglite=${f(pick(liteR, 'nets_admin_500')?.open.p99)}`,
+  `page20_rps_pg=${f(pick(pgR, 'nets_admin_20')?.closed.rps, 0)}`,
+  `page20_p99_ms_500rps_pg=${f(pick(pgR, 'nets_admin_20')?.open.p99)}`,
+  `page20_ratio_plain_fastify_pg=${f(ratio(pgR, 'nets_admin_20'), 2)}`,
   `filtered_rps_pg=${f(pick(pgR, 'nets_filtered')?.closed.rps, 0)}`,
   `filtered_p99_ms_500rps_pg=${f(pick(pgR, 'nets_filtered')?.open.p99)}`,
   `filtered_ratio_plain_fastify_pg=${f(ratio(pgR, 'nets_filtered'), 2)}`,
@@ -219,3 +244,18 @@ const fields = [
   `vms_tenant_rps_pglite=${f(pick(liteR, 'vms_tenant')?.closed.rps, 0)}`,
 ];
 process.stdout.write(`api: ${fields.join(' ')}\n`);
+
+/** Where two answers part: the first path whose values differ (for the peer check's message). */
+function firstDifference(a: unknown, b: unknown, path = ''): string {
+  if (JSON.stringify(a) === JSON.stringify(b)) return '';
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    const ka = JSON.stringify(Object.keys(a)); const kb = JSON.stringify(Object.keys(b));
+    for (const k of keys) {
+      const d = firstDifference((a as any)[k], (b as any)[k], `${path}.${k}`);
+      if (d) return d;
+    }
+    if (ka !== kb) return `${path}: keys in another order (${ka.slice(0, 200)} vs ${kb.slice(0, 200)})`;
+  }
+  return `${path || '(top)'}: ${JSON.stringify(a)?.slice(0, 120)} vs ${JSON.stringify(b)?.slice(0, 120)}`;
+}

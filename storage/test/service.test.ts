@@ -42,6 +42,19 @@ test('download: right MD5 and {SHA-256} checksums land the template; a wrong one
   t.true(existsSync(s.store.file(a)));
 });
 
+test('download: files of several blocks, two at once, each get their own digests', async (t) => {
+  // Several megabytes each, received in many chunks; the two transfers interleave.
+  const { c } = await withStore(t);
+  const one = rootfsTar(9_500_000); const two = rootfsTar(6_000_000);
+  const web = await serve({ 'one.tar': one, 'two.tar': two });
+  t.teardown(() => web.close());
+  const a = randomUUID(), b = randomUUID();
+  await c.download({ id: a, kind: 'template', format: 'TAR', checksum: md5(one) }, `${web.url}/one.tar`);
+  await c.download({ id: b, kind: 'template', format: 'TAR', checksum: `{SHA-256}${sha256(two)}` }, `${web.url}/two.tar`);
+  t.like(await final(c, a), { state: 'Ready', physicalSize: one.length, sha256: sha256(one), checksum: md5(one) });
+  t.like(await final(c, b), { state: 'Ready', physicalSize: two.length, sha256: sha256(two) });
+});
+
 test('download: 404, a non-tarball and an oversize file are errors with clear statuses', async (t) => {
   const { c, dir } = await withStore(t, 50_000);
   const web = await serve({ 'page.html': Buffer.from('<html>hello</html>'.repeat(100)), 'big.tar': rootfsTar(80_000), 'gz.tar.gz': rootfsTar(1000, { gzip: true }) });
