@@ -1,13 +1,14 @@
 // npm run bench:lb — the load balancer against its peers, in one run, one summary line:
-//   lb: l4_connrate_ratio_direct= l4_connrate_ratio_portforward= l4_connrate_ratio_haproxy= l4_gbps_ratio_direct= tls_rps_ratio_haproxy_plain= failover_ms= apply_1k_ms= reload_failed_requests=
+//   lb: l4_connrate_ratio_direct= l4_connrate_ratio_one_dnat= l4_connrate_ratio_portforward= l4_connrate_ratio_haproxy= l4_gbps_ratio_direct= tls_rps_ratio_haproxy_plain= failover_ms= apply_1k_ms= reload_failed_requests=
 // Topology: outside → router namespace → backends (HAProxy `http-request return` responders, the
 // fastest HTTP server at hand, so the backends are not what is measured; iperf3 servers).
 // - connection rate: wrk with `Connection: close` (a new connection per request) through the
 //   kernel L4 rule, against the same wrk to the backend directly (routed through the same router
 //   namespace, no table), against the same wrk through a CloudStack port-forwarding rule of the
 //   same firewall (one DNAT: the single-backend path CloudStack users take, paying the same
-//   conntrack and NAT per connection as any NAT load balancer), and against HAProxy in TCP mode
-//   on the router; alternated, medians.
+//   conntrack and NAT per connection as any NAT load balancer), against one hand-written DNAT
+//   rule alone in a table of its own (the floor of any conntrack NAT balancer), and against
+//   HAProxy in TCP mode on the router; alternated, medians.
 //   Each path has its own backend port (see lbSpec: no TIME_WAIT/PAWS collisions between paths).
 // - one-flow throughput: iperf3 through the L4 rule / directly.
 // - TLS: HTTPS keep-alive requests/s through compileHaproxy's configuration / a minimal
@@ -26,7 +27,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { Lab, isRoot } from '@flotilla/tests/lab';
 import { compile } from '@flotilla/firewall/compile';
-import { NftApplier } from '@flotilla/firewall/apply';
+import { NftApplier, NFT_BIN } from '@flotilla/firewall/apply';
 import { emptyFirewallSpec, type FirewallSpec } from '@flotilla/protocol/firewall';
 import type { LbRule, LbSpec } from '@flotilla/protocol/lb';
 import { compileLbNft } from '../src/nft.ts';
@@ -102,7 +103,7 @@ try {
     await lab.exec(ns, ['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
     await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', '10.1.1.1']);
     const cfg = join(dir, `be${i}.cfg`);
-    writeFileSync(cfg, `global\n    maxconn 4096\ndefaults\n    mode http\n    timeout client 10s\n    timeout server 10s\n    timeout connect 5s\nfrontend f\n    bind :80\n    bind :8080\n    bind :8082\n    http-request return status 200 content-type text/plain string be${i}\n`);
+    writeFileSync(cfg, `global\n    maxconn 4096\ndefaults\n    mode http\n    timeout client 10s\n    timeout server 10s\n    timeout connect 5s\nfrontend f\n    bind :80\n    bind :8080\n    bind :8082\n    bind :8083\n    http-request return status 200 content-type text/plain string be${i}\n`);
     // Nothing reads these processes' output: not pipes that could fill and block them.
     const p = lab.spawn(ns, ['haproxy', '-db', '-f', cfg], { stdio: 'ignore' });
     lab.spawn(ns, ['iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
@@ -159,12 +160,32 @@ try {
   };
 
   // ---- connection rate: direct / kernel L4 / HAProxy TCP, alternated ----
-  const direct: number[] = [], kernel: number[] = [], pf: number[] = [], hap: number[] = [];
+  const direct: number[] = [], kernel: number[] = [], pf: number[] = [], hap: number[] = [], minNat: number[] = [];
+  // The floor of any load balancer that NATs through conntrack: one hand-written DNAT rule in a
+  // table of its own, nothing else (a stateful forward chain as every router has). Its own
+  // backend port (8083), as every path has.
+  const minNatTable = `table ip flt_bench_minnat {
+  chain nat_pre { type nat hook prerouting priority -100; ip daddr ${PUB} tcp dport 83 dnat to ${backends[0]!.ip}:8083; }
+  chain nat_post { type nat hook postrouting priority 100; }
+  chain filter_forward { type filter hook forward priority 0; ct state established,related accept; ct state invalid drop; accept; }
+}
+`;
+  const minNatFile = join(dir, 'minnat.nft');
+  writeFileSync(minNatFile, minNatTable);
   // Five alternated rounds: this machine's speed comes and goes; the median of each path counts.
   for (let round = 0; round < 5; round++) {
     await phase(`connrate round ${round}`, 150_000, async () => {
       await fw.remove();
       direct.push((await wrk(`http://${backends[0]!.ip}/`, true)).rps);
+      // NFT_BIN: under `npm run`, a bare `nft` is ava's dependency @vercel/nft (node_modules/.bin).
+      await lab.exec(router, [NFT_BIN, '-f', minNatFile]);
+      minNat.push((await wrk(`http://${PUB}:83/`, true)).rps);
+      if (!minNat.at(-1)) {
+        const probe = await lab.tryExec(outside, ['curl', '-sS', '-m', '2', `http://${PUB}:83/`]);
+        const rules = await lab.tryExec(router, [NFT_BIN, 'list', 'ruleset']);
+        throw new Error(`the one-DNAT-rule peer answered nothing (curl: ${probe.stdout}${probe.stderr}; ruleset: ${rules.stdout})`);
+      }
+      await lab.exec(router, [NFT_BIN, 'delete', 'table', 'ip', 'flt_bench_minnat']);
       await loadLb();
       kernel.push((await wrk(`http://${PUB}/`, true)).rps);
       pf.push((await wrk(`http://${PUB}:82/`, true)).rps);
@@ -286,10 +307,10 @@ try {
   await phase('close', 30_000, () => fw.close());
 
   const r2 = (x: number) => x.toFixed(2);
-  console.error(`lb detail: connrate direct ${direct.map(Math.round).join('/')} kernel ${kernel.map(Math.round).join('/')} port-forward ${pf.map(Math.round).join('/')} haproxy-tcp ${hap.map(Math.round).join('/')} conn/s; ` +
+  console.error(`lb detail: connrate direct ${direct.map(Math.round).join('/')} one-DNAT-rule ${minNat.map(Math.round).join('/')} kernel ${kernel.map(Math.round).join('/')} port-forward ${pf.map(Math.round).join('/')} haproxy-tcp ${hap.map(Math.round).join('/')} conn/s; ` +
     `one flow direct ${gDirect.map((g) => r2(g / 1e9)).join('/')} lb ${gLb.map((g) => r2(g / 1e9)).join('/')} Gbit/s; tls generated ${tGen.map(Math.round).join('/')} hand ${tHand.map(Math.round).join('/')} req/s; ` +
     `apply_1k ${applyTimes.map(Math.round).join('/')} ms (cpu ${applyCpu.map(Math.round).join('/')} ms); reload run ${Math.round(loaded.rps)} req/s, ${doneLine.replace('done', 'reloads')}, baseline errors ${baseline.errors}; reload run's wrk: ${errorBreakdown(loaded.out)}`);
-  console.log(`lb: l4_connrate_ratio_direct=${r2(median(kernel) / median(direct))} l4_connrate_ratio_portforward=${r2(median(kernel) / median(pf))} l4_connrate_ratio_haproxy=${r2(median(kernel) / median(hap))} l4_gbps_ratio_direct=${r2(median(gLb) / median(gDirect))} ` +
+  console.log(`lb: l4_connrate_ratio_direct=${r2(median(kernel) / median(direct))} l4_connrate_ratio_one_dnat=${r2(median(kernel) / median(minNat))} l4_connrate_ratio_portforward=${r2(median(kernel) / median(pf))} l4_connrate_ratio_haproxy=${r2(median(kernel) / median(hap))} l4_gbps_ratio_direct=${r2(median(gLb) / median(gDirect))} ` +
     `tls_rps_ratio_haproxy_plain=${r2(median(tGen) / median(tHand))} failover_ms=${failover} apply_1k_ms=${Math.round(median(applyTimes))} reload_failed_requests=${loaded.errors}`);
 } catch (e) {
   failed = true;
