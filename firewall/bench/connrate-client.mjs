@@ -25,11 +25,12 @@ function sample(flows) {
   let turn = 0;
   return new Promise((resolve) => {
     let ok = 0, failed = 0, running = conc;
+    const why = {};
     const start = process.hrtime.bigint();
     const end = Date.now() + sampleMs;
     const one = () => {
       if (Date.now() >= end || ok + failed >= MAX_PER_SAMPLE) {
-        if (--running === 0) resolve({ ok, failed, rate: ok / (Number(process.hrtime.bigint() - start) / 1e9) });
+        if (--running === 0) resolve({ ok, failed, why, rate: ok / (Number(process.hrtime.bigint() - start) / 1e9) });
         return;
       }
       let settled = false;
@@ -37,8 +38,8 @@ function sample(flows) {
       const s = net.connect({ host, port, ...(src ? { localAddress: src } : {}) });
       const next = (good) => { if (settled) return; settled = true; if (good) ok++; else failed++; s.setTimeout(0); setImmediate(one); };
       s.once('connect', () => { s.resetAndDestroy(); next(true); });
-      s.once('error', () => { s.destroy(); next(false); });
-      s.setTimeout(1000, () => { s.destroy(); next(false); });
+      s.once('error', (e) => { why[e.code ?? 'error'] = (why[e.code ?? 'error'] ?? 0) + 1; s.destroy(); next(false); });
+      s.setTimeout(1000, () => { why.timeout = (why.timeout ?? 0) + 1; s.destroy(); next(false); });
     };
     for (let i = 0; i < conc; i++) one();
   });
@@ -51,7 +52,7 @@ for (let r = 0; r < rounds; r++) {
     const i = (k + r) % targets.length;
     const s = await sample(targets[i]);
     if (s.ok === 0) { process.stderr.write(`no connection to ${targets[i].map((f) => `${f.host}:${f.port}`).join(' ')}\n`); process.exit(1); }
-    if (s.failed > s.ok / 100) { process.stderr.write(`${s.failed} of ${s.ok + s.failed} connections to target ${i} failed\n`); process.exit(1); }
+    if (s.failed > s.ok / 100) { process.stderr.write(`${s.failed} of ${s.ok + s.failed} connections to target ${i} failed (${JSON.stringify(s.why)})\n`); process.exit(1); }
     row[i] = s.rate;
   }
   rates.push(row);
