@@ -108,3 +108,55 @@ test('a resumed delete whose object its interrupted run already deleted succeeds
   t.is(first.jobstatus, 2, JSON.stringify(first));
   t.is(first.jobresult.errorcode, 431);
 });
+
+test('a resumed removeVpnUser whose interrupted run removed the user succeeds and the router loses the peer; a first run that finds no user still fails 431', async (t) => {
+  const cloud = await cloudOn(t, 'pglite');
+  const { admin } = cloud;
+  const z = await createZone(admin, 'vz', 'Simulator');
+  const driver = simulatorDriver();
+  await addHost(t, cloud, z, { name: 'vz-sim', driver, tag: 'rep3' });
+  await admin.jobOk('addTrafficType', { physicalnetworkid: z.physicalNetworkId, traffictype: 'Public' });
+  await admin.ok('createVlanIpRange', { zoneid: z.zoneId, physicalnetworkid: z.physicalNetworkId, forvirtualnetwork: true, vlan: 'untagged', gateway: '203.0.113.1', netmask: '255.255.255.0', startip: '203.0.113.10', endip: '203.0.113.20' });
+  const ten = await tenant(cloud, 'vpnresten');
+  const iso = (await admin.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0].id;
+  const so = (await admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0].id;
+  const tpl = (await admin.ok('listTemplates', { templatefilter: 'featured' })).template[0].id;
+  const net = (await ten.ok('createNetwork', { zoneid: z.zoneId, name: 'vpnnet', displaytext: 'vpnnet', networkofferingid: iso })).network.id;
+  await ten.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so, templateid: tpl, networkids: net, name: 'vpnvm' });
+  const snat = (await ten.ok('listPublicIpAddresses', { associatednetworkid: net, issourcenat: 'true' })).publicipaddress[0].id;
+  await ten.jobOk('createRemoteAccessVpn', { publicipid: snat, iprange: '192.168.250.1-192.168.250.20' });
+  const user = (await ten.jobOk('addVpnUser', { username: 'ru1', password: 'pw-ru1-secret' })).vpnuser;
+  await ten.jobOk('addVpnUser', { username: 'ru2', password: 'pw-ru2-secret' });
+  const router = (await admin.ok('listRouters', { listall: true, networkid: net })).router[0];
+  const peers = () => ((driver.appliedSpecs.get(router.name) as any)?.vpn?.peers ?? []).map((p: any) => p.publicKey ?? p.public_key);
+  const key = (await cloud.m.services.db.query<{ public_key: string }>('SELECT public_key FROM vpn_users WHERE id = $1', [user.id]))[0]!.public_key;
+  t.true(peers().includes(key), 'the router has the peer');
+  const db = cloud.m.services.db;
+  const owner = (await db.query<{ id: string; account_id: string; domain_id: string }>(`SELECT u.id, u.account_id, u.domain_id FROM users u JOIN accounts a ON a.id = u.account_id WHERE a.name = 'vpnresten'`))[0]!;
+  // What a kill leaves: the user's rows deleted (committed) before the push, the job still pending
+  // with the user recorded as its instance by the interrupted run, claimed once (attempts = 1).
+  await db.query('DELETE FROM vpn_user_addresses WHERE user_id = $1', [user.id]);
+  await db.query('DELETE FROM vpn_users WHERE id = $1', [user.id]);
+  t.true(peers().includes(key), 'the push never happened');
+  const queued = async (instance: string | null, attempts: number) => {
+    const id = crypto.randomUUID();
+    await db.query(`INSERT INTO async_jobs (id, user_id, account_id, domain_id, command, params, instance_type, instance_id, attempts) VALUES ($1,$2,$3,$4,'removeVpnUser',$5,'VpnUser',$6,$7)`,
+      [id, owner.id, owner.account_id, owner.domain_id, JSON.stringify({ username: 'ru1' }), instance, attempts]);
+    cloud.m.services.jobs.start(id);
+    await cloud.m.services.jobs.idle();
+    return (await ten.ok('queryAsyncJobResult', { jobid: id }));
+  };
+  const resumed = await queued(user.id, 1);
+  t.is(resumed.jobstatus, 1, JSON.stringify(resumed));
+  t.false(peers().includes(key), 'the resumed run pushed the VPN without the removed peer');
+  t.is(((await ten.ok('listVpnUsers', {})).vpnuser ?? []).length, 1);
+  // A first run for a name nobody has: 431, nothing changed.
+  const first = await queued(null, 0);
+  t.is(first.jobstatus, 2, JSON.stringify(first));
+  t.is(first.jobresult.errorcode, 431);
+  t.regex(first.jobresult.errortext, /Unable to find vpn user ru1/);
+  // An ordinary remove records the user as the job's instance (what a resumed run relies on).
+  const done = await ten.jobOk('removeVpnUser', { username: 'ru2' });
+  t.deepEqual(done, { success: true });
+  t.is(((await ten.ok('listVpnUsers', {})).vpnuser ?? []).length, 0);
+});

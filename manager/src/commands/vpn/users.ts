@@ -110,9 +110,22 @@ export const removeVpnUser = command({
     const db = ctx.services.db;
     const owner = await keyPairOwner(ctx, a);
     const u = (await db.query<Record<string, unknown> & { id: string; public_key: string }>('SELECT * FROM vpn_users WHERE account_id = $1 AND username = $2', [owner.accountId, a.username]))[0];
-    if (!u) throw paramError(`Unable to find vpn user ${a.username} for account ${owner.accountName}`);
-    const addrs = await db.query<Record<string, unknown> & { vpn_id: string }>('SELECT * FROM vpn_user_addresses WHERE user_id = $1', [u.id]);
     const nets = await db.query<{ network_id: string }>('SELECT network_id FROM remote_access_vpns WHERE account_id = $1', [owner.accountId]);
+    if (!u) {
+      // A resumed job whose interrupted run removed the user: that run named the user as the
+      // job's instance before deleting it (below). The routers get the account's VPNs again (the
+      // interrupted push) and the job succeeds. A first run that finds no user has no instance:
+      // an honest 431.
+      const mine = ctx.jobId ? (await db.query<{ instance_id: string | null }>('SELECT instance_id FROM async_jobs WHERE id = $1', [ctx.jobId]))[0]?.instance_id : null;
+      if (mine && !(await db.query('SELECT 1 FROM vpn_users WHERE id = $1', [mine])).length) {
+        await changeVpn(ctx, nets.map((n) => n.network_id), async () => undefined, async () => undefined);
+        ctx.setResource('VpnUser', mine);
+        return;
+      }
+      throw paramError(`Unable to find vpn user ${a.username} for account ${owner.accountName}`);
+    }
+    if (ctx.jobId) await db.query('UPDATE async_jobs SET instance_id = $2 WHERE id = $1', [ctx.jobId, u.id]);
+    const addrs = await db.query<Record<string, unknown> & { vpn_id: string }>('SELECT * FROM vpn_user_addresses WHERE user_id = $1', [u.id]);
     await changeVpn(ctx, nets.map((n) => n.network_id), async (sql) => { await sql.query('DELETE FROM vpn_users WHERE id = $1', [u.id]); }, async (sql) => {
       await sql.query('INSERT INTO vpn_users SELECT * FROM json_populate_record(NULL::vpn_users, $1::json)', [JSON.stringify(u)]);
       for (const r of addrs) await sql.query('INSERT INTO vpn_user_addresses SELECT * FROM json_populate_record(NULL::vpn_user_addresses, $1::json)', [JSON.stringify(r)]);
