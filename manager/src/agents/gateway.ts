@@ -93,6 +93,15 @@ export class AgentGateway {
   private get routed(): AgentRoute | undefined { return this.leading ? undefined : this.route; }
 
   isConnected(hostId: string): boolean { return this.routed ? this.routed.upHosts.has(hostId) : this.conns.has(hostId); }
+  /** isConnected for an API answer a follower gives at once (a synchronous command): the
+   *  follower's view is re-read from the database before it refuses, since it lags the leader's
+   *  by up to a second (a host that has just come up). */
+  async isConnectedNow(hostId: string): Promise<boolean> {
+    const routed = this.routed;
+    if (!routed || routed.upHosts.has(hostId)) return this.isConnected(hostId);
+    await routed.refreshHosts();
+    return routed.upHosts.has(hostId);
+  }
   /** Connected, and the reconciliation after its hello has ended (resumed jobs wait for this). */
   isReconciled(hostId: string): boolean { return this.routed ? this.routed.upHosts.has(hostId) : this.conns.get(hostId)?.reconciled === true; }
 

@@ -331,7 +331,7 @@ export const deleteVolume = command({
     const s = ctx.services;
     const v = await volumeById(ctx, a.id);
     if (v.vm_id) throw paramError(`Please specify a volume that is not attached to any VM: ${v.name} is attached to ${v.vm_name}`);
-    if (v.host_id && !s.agents.isConnected(v.host_id)) throw apiError('RESOURCE_UNAVAILABLE', `The host ${v.host_name} of volume ${v.name} is not connected; its file cannot be removed now`);
+    if (v.host_id && !(await s.agents.isConnectedNow(v.host_id))) throw apiError('RESOURCE_UNAVAILABLE', `The host ${v.host_name} of volume ${v.name} is not connected; its file cannot be removed now`);
     // Destroy first (CloudStack's state of a volume on its way out): a manager killed before the
     // row is gone leaves a Destroy volume that the repair loop finishes (finishVolumeDeletes),
     // not a Ready one whose file is already removed.
