@@ -34,9 +34,12 @@ export interface Served { url: string; close(): Promise<void> }
 /** Serves `files` on 127.0.0.1 (or on the unix socket `socket`, for a test that bridges it into a
  *  namespace of its own): `/name`; `slow` sends 64 KiB every `slowMs`; `cutAfter` drops the
  *  connection after that many bytes (Content-Length announces the whole file). */
-export async function serve(files: Record<string, Buffer>, opts: { slowMs?: number; cutAfter?: number; socket?: string } = {}): Promise<Served> {
+export async function serve(files: Record<string, Buffer>, opts: { slowMs?: number; cutAfter?: number; socket?: string; redirects?: Record<string, string> } = {}): Promise<Served> {
   const server = http.createServer((req, res) => {
-    const f = files[(req.url ?? '/').slice(1)];
+    const path = decodeURIComponent((req.url ?? '/').slice(1));
+    const to = opts.redirects?.[path];
+    if (to !== undefined) { res.writeHead(302, { location: to }).end(); return; }
+    const f = files[path];
     if (!f) { res.writeHead(404).end('no'); return; }
     res.writeHead(200, { 'content-length': f.length, 'content-type': 'application/x-tar' });
     if (!opts.slowMs && opts.cutAfter === undefined) { res.end(f); return; }

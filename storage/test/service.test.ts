@@ -55,6 +55,23 @@ test('download: files of several blocks, two at once, each get their own digests
   t.like(await final(c, b), { state: 'Ready', physicalSize: two.length, sha256: sha256(two) });
 });
 
+test('download: redirects followed up to 5; a loop, a non-HTTP target refused; brackets in a URL are not patterns', async (t) => {
+  const { c, dir } = await withStore(t);
+  const tar = rootfsTar(20_000);
+  const web = await serve({ 't.tar': tar, 'odd[1-2].tar': tar }, { redirects: { a: 'b', b: 'c', c: 't.tar', loop: 'loop', local: 'file:///etc/passwd' } });
+  t.teardown(() => web.close());
+  const [ok, loop, local, odd] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+  await c.download({ id: ok, kind: 'template', format: 'TAR', checksum: md5(tar) }, `${web.url}/a`);
+  await c.download({ id: loop, kind: 'template', format: 'TAR' }, `${web.url}/loop`);
+  await c.download({ id: local, kind: 'template', format: 'TAR' }, `${web.url}/local`);
+  await c.download({ id: odd, kind: 'template', format: 'TAR', checksum: md5(tar) }, `${web.url}/odd[1-2].tar`);
+  t.like(await final(c, ok), { state: 'Ready', physicalSize: tar.length, total: tar.length });
+  t.is((await final(c, loop)).status, 'Download Failed: too many redirects');
+  t.regex((await final(c, local)).status, /^Download Failed: .*(scheme|[Pp]rotocol)/);
+  t.like(await final(c, odd), { state: 'Ready' });
+  t.deepEqual(readdirSync(join(dir, 'tmp')), []);
+});
+
 test('download: 404, a non-tarball and an oversize file are errors with clear statuses', async (t) => {
   const { c, dir } = await withStore(t, 50_000);
   const web = await serve({ 'page.html': Buffer.from('<html>hello</html>'.repeat(100)), 'big.tar': rootfsTar(80_000), 'gz.tar.gz': rootfsTar(1000, { gzip: true }) });
