@@ -33,10 +33,13 @@ export interface Served { url: string; close(): Promise<void> }
 
 /** Serves `files` on 127.0.0.1 (or on the unix socket `socket`, for a test that bridges it into a
  *  namespace of its own): `/name`; `slow` sends 64 KiB every `slowMs`; `cutAfter` drops the
- *  connection after that many bytes (Content-Length announces the whole file). */
+ *  connection after that many bytes (Content-Length announces the whole file); `redirects` answers
+ *  a name with a 302 to the given Location. */
 export async function serve(files: Record<string, Buffer>, opts: { slowMs?: number; cutAfter?: number; socket?: string; redirects?: Record<string, string> } = {}): Promise<Served> {
   const server = http.createServer((req, res) => {
-    const path = decodeURIComponent((req.url ?? '/').slice(1));
+    const raw = (req.url ?? '/').slice(1);
+    let path = raw;
+    try { path = decodeURIComponent(raw); } catch { /* not percent-encoding: as sent */ }
     const to = opts.redirects?.[path];
     if (to !== undefined) { res.writeHead(302, { location: to }).end(); return; }
     const f = files[path];
