@@ -171,6 +171,8 @@ export class ImageStore {
         signal.removeEventListener('abort', onAbort);
         await fh?.close().catch(() => undefined);
       }
+      // The transfer is over: nothing of it but the file may stay in tmp/ once its state shows.
+      await rm(headers, { force: true });
       if (signal.aborted) throw new Fail(failure.cancelled());
       if (code !== 0) {
         const status = Number(out.trim()) || 0;
@@ -180,9 +182,8 @@ export class ImageStore {
     } catch (e) {
       curl?.kill('SIGKILL');
       await rm(tmp, { force: true });
-      this.error(s, e instanceof Fail ? e.message : failure.network(String((e as Error).message)));
-    } finally {
       await rm(headers, { force: true });
+      this.error(s, e instanceof Fail ? e.message : failure.network(String((e as Error).message)));
     }
   }
 
