@@ -14,9 +14,12 @@ export const missingVncTools = (): string[] => VNC_TOOLS.filter((p) => !existsSy
 
 interface Teardownable { teardown(fn: () => unknown): void }
 
-function started(t: Teardownable, argv: string[], env: NodeJS.ProcessEnv = process.env, extraFd = false): ChildProcess {
+// x11vnc and xev get SIGKILL: x11vnc's SIGTERM handler deadlocked once (futex wait, SIGTERM
+// blocked in its handler) after Xvfb had gone, and its open pipes kept the test worker, and CI,
+// waiting forever. Xvfb gets SIGTERM: it removes its display's lock and socket itself.
+function started(t: Teardownable, argv: string[], env: NodeJS.ProcessEnv = process.env, extraFd = false, signal: NodeJS.Signals = 'SIGTERM'): ChildProcess {
   const p = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe', ...(extraFd ? ['pipe' as const] : [])] });
-  t.teardown(() => { if (p.exitCode === null && p.pid) p.kill('SIGTERM'); });
+  t.teardown(() => { if (p.exitCode === null && p.signalCode === null && p.pid) p.kill(signal); });
   return p;
 }
 
@@ -50,9 +53,9 @@ export async function startVncServer(t: Teardownable, colour = '#3366cc'): Promi
   const env = { ...process.env, DISPLAY: display };
   await run(['xsetroot', '-solid', colour], env);
   const port = await freePort();
-  started(t, ['x11vnc', '-display', display, '-localhost', '-rfbport', String(port), '-nopw', '-forever', '-shared', '-noxdamage', '-noxrecord', '-quiet'], env);
+  started(t, ['x11vnc', '-display', display, '-localhost', '-rfbport', String(port), '-nopw', '-forever', '-shared', '-noxdamage', '-noxrecord', '-quiet'], env, false, 'SIGKILL');
   // Key events on the root window (the focus with no window manager), as the X server delivers them.
-  const xev = started(t, ['xev', '-root', '-event', 'keyboard'], env);
+  const xev = started(t, ['xev', '-root', '-event', 'keyboard'], env, false, 'SIGKILL');
   let keys = '';
   xev.stdout!.on('data', (b: Buffer) => { keys += b.toString(); });
   await waitFor(() => new Promise<boolean>((resolve) => {
