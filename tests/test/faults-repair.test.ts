@@ -9,18 +9,24 @@ import { repairNetworks } from '@flotilla/manager/orchestrator/repair';
 import { cloudOn, tenant } from '../src/clients.ts';
 import { addHost, createZone, simulatorDriver } from '../src/cloud.ts';
 
-test('the repair loop re-sends a spec the database outgrew, finishes a router left Starting, restarts one in Error or stopped by no admin; events say what', async (t) => {
+/** A pglite cloud with one Simulator zone and host, a public range, and the catalog ids tests use. */
+async function simCloud(t: Parameters<typeof cloudOn>[0], zone: string, tag: string) {
   const cloud = await cloudOn(t, 'pglite');
   const { admin } = cloud;
-  const z = await createZone(admin, 'rz', 'Simulator');
+  const z = await createZone(admin, zone, 'Simulator');
   const driver = simulatorDriver();
-  await addHost(t, cloud, z, { name: 'rz-sim', driver, tag: 'rep1' });
+  await addHost(t, cloud, z, { name: `${zone}-sim`, driver, tag });
   await admin.jobOk('addTrafficType', { physicalnetworkid: z.physicalNetworkId, traffictype: 'Public' });
   await admin.ok('createVlanIpRange', { zoneid: z.zoneId, physicalnetworkid: z.physicalNetworkId, forvirtualnetwork: true, vlan: 'untagged', gateway: '203.0.113.1', netmask: '255.255.255.0', startip: '203.0.113.10', endip: '203.0.113.20' });
+  const iso = (await admin.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0].id as string;
+  const so = (await admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0].id as string;
+  const tpl = (await admin.ok('listTemplates', { templatefilter: 'featured' })).template[0].id as string;
+  return { cloud, admin, z, driver, iso, so, tpl };
+}
+
+test('the repair loop re-sends a spec the database outgrew, finishes a router left Starting, restarts one in Error or stopped by no admin; events say what', async (t) => {
+  const { cloud, admin, z, driver, iso, so, tpl } = await simCloud(t, 'rz', 'rep1');
   const ten = await tenant(cloud, 'repairten');
-  const iso = (await admin.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0].id;
-  const so = (await admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0].id;
-  const tpl = (await admin.ok('listTemplates', { templatefilter: 'featured' })).template[0].id;
   const net = (await ten.ok('createNetwork', { zoneid: z.zoneId, name: 'repnet', displaytext: 'repnet', networkofferingid: iso })).network.id;
   await ten.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so, templateid: tpl, networkids: net, name: 'repvm' });
   const ip = (await ten.jobOk('associateIpAddress', { networkid: net })).ipaddress.id;
@@ -76,14 +82,7 @@ test('the repair loop re-sends a spec the database outgrew, finishes a router le
 });
 
 test('a resumed delete whose object its interrupted run already deleted succeeds; a first run that finds nothing still fails 431', async (t) => {
-  const cloud = await cloudOn(t, 'pglite');
-  const { admin } = cloud;
-  const z = await createZone(admin, 'dz', 'Simulator');
-  const driver = simulatorDriver();
-  await addHost(t, cloud, z, { name: 'dz-sim', driver, tag: 'rep2' });
-  await admin.jobOk('addTrafficType', { physicalnetworkid: z.physicalNetworkId, traffictype: 'Public' });
-  await admin.ok('createVlanIpRange', { zoneid: z.zoneId, physicalnetworkid: z.physicalNetworkId, forvirtualnetwork: true, vlan: 'untagged', gateway: '203.0.113.1', netmask: '255.255.255.0', startip: '203.0.113.10', endip: '203.0.113.20' });
-  const iso = (await admin.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0].id;
+  const { cloud, admin, z, iso } = await simCloud(t, 'dz', 'rep2');
   const net = (await admin.ok('createNetwork', { zoneid: z.zoneId, name: 'delnet', displaytext: 'delnet', networkofferingid: iso })).network.id;
   const ip = (await admin.jobOk('associateIpAddress', { networkid: net })).ipaddress.id;
   const fws = [];
@@ -110,17 +109,8 @@ test('a resumed delete whose object its interrupted run already deleted succeeds
 });
 
 test('a resumed removeVpnUser whose interrupted run removed the user succeeds and the router loses the peer; a first run that finds no user still fails 431', async (t) => {
-  const cloud = await cloudOn(t, 'pglite');
-  const { admin } = cloud;
-  const z = await createZone(admin, 'vz', 'Simulator');
-  const driver = simulatorDriver();
-  await addHost(t, cloud, z, { name: 'vz-sim', driver, tag: 'rep3' });
-  await admin.jobOk('addTrafficType', { physicalnetworkid: z.physicalNetworkId, traffictype: 'Public' });
-  await admin.ok('createVlanIpRange', { zoneid: z.zoneId, physicalnetworkid: z.physicalNetworkId, forvirtualnetwork: true, vlan: 'untagged', gateway: '203.0.113.1', netmask: '255.255.255.0', startip: '203.0.113.10', endip: '203.0.113.20' });
+  const { cloud, admin, z, driver, iso, so, tpl } = await simCloud(t, 'vz', 'rep3');
   const ten = await tenant(cloud, 'vpnresten');
-  const iso = (await admin.ok('listNetworkOfferings', { name: 'DefaultIsolatedNetworkOfferingWithSourceNatService' })).networkoffering[0].id;
-  const so = (await admin.ok('listServiceOfferings', { name: 'Small Instance' })).serviceoffering[0].id;
-  const tpl = (await admin.ok('listTemplates', { templatefilter: 'featured' })).template[0].id;
   const net = (await ten.ok('createNetwork', { zoneid: z.zoneId, name: 'vpnnet', displaytext: 'vpnnet', networkofferingid: iso })).network.id;
   await ten.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: so, templateid: tpl, networkids: net, name: 'vpnvm' });
   const snat = (await ten.ok('listPublicIpAddresses', { associatednetworkid: net, issourcenat: 'true' })).publicipaddress[0].id;
