@@ -25,10 +25,11 @@ import pg from 'pg';
 import { createManager } from '../src/app.ts';
 import { createLogger } from '../src/log.ts';
 import { openDatabase } from '../src/db/index.ts';
-import type { Database } from '../src/db/sql.ts';
+import type { Database, Sql } from '../src/db/sql.ts';
 import { javaUrlEncode } from '../src/api/signing.ts';
 import { emptyFills, type Registry } from '../src/api/registry.ts';
-import { TAG_SELECT, tagView, type TagRow } from '../src/commands/tags/views.ts';
+import { attachTags } from '../src/commands/tags/views.ts';
+import type { TagType } from '../src/commands/tags/types.ts';
 import { NETWORK_COUNT_FROM, NETWORK_SELECT, VM_SELECT, NIC_SELECT, networkView, vmView, type NetworkRow, type VmRow, type NicRow } from '../src/commands/compute/views.ts';
 import { seedScale } from './seed.ts';
 import { pgServer } from './pg.ts';
@@ -70,21 +71,14 @@ function signedQuery(keys: Keys, command: string, params: Record<string, string>
  */
 async function plainPeer(url: string, admin: Keys, registry: Registry): Promise<{ url: string; close(): Promise<void> }> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
-  // What Flotilla adds to every listed object, done the same way: its tags (one query for the
-  // page) and CloudStack's empty values for the fields the view leaves unset.
-  const finish = async (command: string, type: string, items: Array<Record<string, unknown>>) => {
-    const byId = new Map<string, Record<string, unknown>[]>();
-    const ids = items.map((i) => i.id as string);
-    if (ids.length) {
-      for (const r of (await pool.query<TagRow>(`${TAG_SELECT} WHERE t.resource_type = $1 AND t.resource_id = ANY($2::uuid[]) ORDER BY t.created, t.key`, [type, ids])).rows) {
-        const l = byId.get(r.resource_id) ?? []; l.push(tagView(r)); byId.set(r.resource_id, l);
-      }
-    }
+  // What Flotilla adds to every listed object, by the same code over the plain pool: its tags
+  // (attachTags: one query for the page) and CloudStack's empty values for the fields the view
+  // leaves unset.
+  const plainSql: Sql = { query: async (text, params) => (await pool.query(text, params as unknown[])).rows };
+  const finish = async (command: string, type: TagType, items: Array<Record<string, unknown>>) => {
+    await attachTags(plainSql, type, items);
     const fills = emptyFills(registry.get(command)!);
-    for (const i of items) {
-      i.tags = byId.get(i.id as string) ?? [];
-      for (const [k, v] of fills) if (i[k] === undefined) i[k] = Array.isArray(v) ? [] : v;
-    }
+    for (const i of items) for (const [k, v] of fills) if (i[k] === undefined) i[k] = Array.isArray(v) ? [] : v;
     return items;
   };
   pg.types.setTypeParser(20, (v) => Number(v));
