@@ -178,7 +178,7 @@ export class ImageStore {
         const status = Number(out.trim()) || 0;
         throw new Fail(curlFailure(code!, status, err, s, limit));
       }
-      await this.finish(s, req, intake, tmp);
+      await this.finish(s, req, intake, tmp, signal);
     } catch (e) {
       curl?.kill('SIGKILL');
       await rm(tmp, { force: true });
@@ -202,7 +202,7 @@ export class ImageStore {
         },
       });
       await pipeline(body, meter, createWriteStream(tmp, { highWaterMark: 1 << 20 }), { signal });
-      await this.finish(s, req, intake, tmp);
+      await this.finish(s, req, intake, tmp, signal);
     } catch (e) {
       await rm(tmp, { force: true });
       let msg = e instanceof Fail ? e.message : (e as Error).name === 'AbortError' ? failure.cancelled()
@@ -213,10 +213,10 @@ export class ImageStore {
   }
 
   /** The received file is complete: its checks, then into place with its meta.json. */
-  private async finish(s: ImageState, req: ImageRequest, intake: Intake, tmp: string): Promise<void> {
+  private async finish(s: ImageState, req: ImageRequest, intake: Intake, tmp: string, signal: AbortSignal): Promise<void> {
     if (s.total !== undefined && s.physicalSize < s.total) throw new Fail(failure.truncated(s.physicalSize, s.total));
     await intake.end();
-    if (this.running.get(req.id)?.signal.aborted) throw new Fail(failure.cancelled());
+    if (signal.aborted) throw new Fail(failure.cancelled());
     const dir = join(this.dir, 'templates', req.id);
     await mkdir(dir, { recursive: true });
     await rename(tmp, this.file(req.id));
