@@ -17,6 +17,7 @@ import { rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { findBusybox } from './guest-template.ts';
 import { startStorageServer, type StorageServer } from './server.ts';
 import { ID, type ImageRequest } from './store.ts';
 
@@ -80,7 +81,7 @@ async function handle(line: string): Promise<Record<string, unknown>> {
       await closeCurrent();
       try {
         current = dir && secret
-          ? { port, storeId, dir, secret, server: await startStorageServer({ dir, key: Buffer.from(secret, 'base64'), host: '0.0.0.0', port, uploadScheme: m.uploadScheme === 'https' ? 'https' : 'http' }) }
+          ? { port, storeId, dir, secret, server: await startStorageServer({ dir, key: Buffer.from(secret, 'base64'), host: '0.0.0.0', port, uploadScheme: m.uploadScheme === 'https' ? 'https' : 'http', guestTemplate: { busybox: findBusybox() } }) }
           : { port, health: await healthServer(port) };
       } catch (e) {
         return { type: 'error', ...id, code: 'failed', errors: [(e as Error).message] };

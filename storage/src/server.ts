@@ -24,6 +24,9 @@ export interface StorageServerConfig {
   /** scheme the upload signature covers (CloudStack: https when useHttpsToUpload) */
   uploadScheme?: 'http' | 'https';
   defaultMaxBytes?: number;
+  /** build the built-in guest template into the store at start (from this busybox), as the
+   *  storage VM and the manager's fallback do; stores of tests and benchmarks hold only theirs */
+  guestTemplate?: { busybox: string };
 }
 
 export interface StorageServer { url: string; store: ImageStore; server: http.Server; close(): Promise<void> }
@@ -32,6 +35,8 @@ export async function startStorageServer(cfg: StorageServerConfig): Promise<Stor
   if (cfg.key.length < 32) throw new Error('the storage key must be at least 32 bytes');
   const store = new ImageStore(cfg.dir, cfg.defaultMaxBytes);
   await store.open();
+  // In the background: the service answers at once; the manager waits for the template's state.
+  if (cfg.guestTemplate) void store.ensureGuestTemplate(cfg.guestTemplate.busybox);
   const token = controlToken(cfg.key);
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e: Error) => {

@@ -3,8 +3,8 @@
 // into place only once complete and verified, so an interrupted or refused transfer leaves no
 // file behind and nothing that looks registered.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { type Hash } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { randomBytes, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { formatChecksum, hasherFor, parseChecksum, type Checksum } from './checksum.ts';
+import { GUEST_TEMPLATE_ID, guestRecipeStamp, guestTemplateTar } from './guest-template.ts';
 import { failure, statusText, type Progress, type TransferState } from './status.ts';
 import { TarChecker } from './tar.ts';
 
@@ -23,6 +24,8 @@ export interface ImageRequest {
   format: string;
   checksum?: string;
   maxBytes?: number;
+  /** what the file was made from, kept with it (the built-in guest template's recipe stamp) */
+  source?: string;
 }
 
 /** What the control API answers for one image. */
@@ -41,6 +44,7 @@ export interface ImageState {
   sha256?: string;
   checksum?: string;
   compression?: 'gzip' | 'none';
+  source?: string;
 }
 
 class Fail extends Error {}
@@ -48,6 +52,10 @@ class Fail extends Error {}
 export class ImageStore {
   private images = new Map<string, ImageState>();
   private running = new Map<string, AbortController>();
+  private guest?: Promise<ImageState>;
+  /** this process's transfers' names in tmp/: the manager's fallback and a storage VM may serve
+   *  one store's directory at the same moment (the handover), each with its own names */
+  private readonly nonce = randomBytes(6).toString('hex');
 
   constructor(readonly dir: string, readonly defaultMaxBytes = 20 * 2 ** 30) {}
 
@@ -73,6 +81,7 @@ export class ImageStore {
   }
 
   file(id: string): string { return join(this.dir, 'templates', id, 'image'); }
+  private tmp(id: string): string { return join(this.dir, 'tmp', `${id}.${this.nonce}`); }
   get(id: string): ImageState | undefined {
     const s = this.images.get(id);
     if (!s) return undefined;
@@ -101,21 +110,45 @@ export class ImageStore {
     return { ...s };
   }
 
-  /** Adopts a file already on this machine (tests, the manager's first-start template). */
-  async importFile(req: ImageRequest, body: Readable): Promise<ImageState> { return this.receive(req, body); }
+  /**
+   * The built-in guest template (guest-template.ts) under its fixed id: built from `busybox` at
+   * the store's first start, and again when busybox or the recipe changed, then taken in as any
+   * upload is (counted, hashed, TAR-checked) and served to hosts as any template is. A failed
+   * build leaves an Error entry that says why.
+   */
+  ensureGuestTemplate(busybox: string): Promise<ImageState> {
+    this.guest ??= (async () => {
+      const id = GUEST_TEMPLATE_ID;
+      const source = `busybox ${await guestRecipeStamp(busybox).catch(() => 'missing')}`;
+      const cur = this.images.get(id);
+      if (cur?.state === 'Ready' && cur.source === source) return { ...cur };
+      await this.delete(id);
+      const file = `${this.tmp(id)}.build.tar`;
+      try {
+        await guestTemplateTar(file, { busybox });
+      } catch (e) {
+        const s = this.begin({ id, kind: 'template', format: 'TAR', source }, 'Uploading');
+        this.error(s, `Upload Failed: building the guest template from ${busybox}: ${(e as Error).message.split('\n')[0]}`);
+        await rm(file, { force: true });
+        return { ...s };
+      }
+      try { return await this.receive({ id, kind: 'template', format: 'TAR', source }, createReadStream(file)); } finally { await rm(file, { force: true }); }
+    })().finally(() => { this.guest = undefined; });
+    return this.guest;
+  }
 
   async delete(id: string): Promise<boolean> {
     this.running.get(id)?.abort();
     const had = this.images.delete(id);
     await rm(join(this.dir, 'templates', id), { recursive: true, force: true });
-    await rm(join(this.dir, 'tmp', id), { force: true });
+    await rm(this.tmp(id), { force: true });
     return had;
   }
 
   private begin(req: ImageRequest, state: TransferState): ImageState {
     const cur = this.images.get(req.id);
     if (cur && (cur.state === 'Ready' || this.running.has(req.id))) throw new Fail(`image ${req.id} is already ${cur.state === 'Ready' ? 'stored' : 'being transferred'}`);
-    const s: ImageState = { id: req.id, kind: req.kind, format: req.format, state, status: '', physicalSize: 0 };
+    const s: ImageState = { id: req.id, kind: req.kind, format: req.format, state, status: '', physicalSize: 0, ...(req.source ? { source: req.source } : {}) };
     s.status = statusText({ state, bytes: 0 });
     this.images.set(req.id, s);
     return s;
@@ -129,7 +162,7 @@ export class ImageStore {
    * too (decision 0420).
    */
   private async fetchInto(s: ImageState, req: ImageRequest, url: string, signal: AbortSignal): Promise<void> {
-    const tmp = join(this.dir, 'tmp', req.id);
+    const tmp = this.tmp(req.id);
     const headers = `${tmp}.headers`;
     const limit = req.maxBytes ?? this.defaultMaxBytes;
     let curl: ChildProcess | undefined;
@@ -192,7 +225,7 @@ export class ImageStore {
    *  the error. */
   private async land(s: ImageState, req: ImageRequest, body: Readable, signal: AbortSignal): Promise<void> {
     const verb = s.state === 'Uploading' ? 'Upload' : 'Download';
-    const tmp = join(this.dir, 'tmp', req.id);
+    const tmp = this.tmp(req.id);
     try {
       const intake = new Intake(s, req, req.maxBytes ?? this.defaultMaxBytes);
       const meter = new Transform({
@@ -217,13 +250,27 @@ export class ImageStore {
     if (s.total !== undefined && s.physicalSize < s.total) throw new Fail(failure.truncated(s.physicalSize, s.total));
     await intake.end();
     if (signal.aborted) throw new Fail(failure.cancelled());
-    const dir = join(this.dir, 'templates', req.id);
-    await mkdir(dir, { recursive: true });
-    await rename(tmp, this.file(req.id));
-    s.physicalSize = (await stat(this.file(req.id))).size;
-    s.state = 'Ready';
-    s.status = statusText({ state: 'Ready', bytes: s.physicalSize });
-    await writeFile(join(dir, 'meta.json'), JSON.stringify(s));
+    // The file and its meta.json go into place together (one directory renamed), so another
+    // process serving this store never sees one without the other; when one got there first
+    // with the same image (the built-in template, built by both at a handover), its copy stays.
+    const ready = `${tmp}.d`;
+    try {
+      await mkdir(ready, { recursive: true });
+      await rename(tmp, join(ready, 'image'));
+      const size = (await stat(join(ready, 'image'))).size;
+      const done: ImageState = { ...s, physicalSize: size, state: 'Ready', status: statusText({ state: 'Ready', bytes: size }) };
+      await writeFile(join(ready, 'meta.json'), JSON.stringify(done));
+      await rename(ready, join(this.dir, 'templates', req.id));
+      // Ready shows only once the file is where hosts are served from.
+      Object.assign(s, done);
+    } catch (e) {
+      await rm(ready, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      const there = code === 'ENOTEMPTY' || code === 'EEXIST'
+        ? await readFile(join(this.dir, 'templates', req.id, 'meta.json'), 'utf8').then((t) => JSON.parse(t) as ImageState, () => undefined) : undefined;
+      if (!there || there.state !== 'Ready' || !req.source || there.source !== req.source) throw e;
+      Object.assign(s, there);
+    }
   }
 
   private error(s: ImageState, msg: string): void {

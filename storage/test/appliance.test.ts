@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { GUEST_TEMPLATE_ID } from '../src/guest-template.ts';
 import { tmp, until } from '../src/testing.ts';
 
 const ENTRY = new URL('../src/appliance.ts', import.meta.url).pathname;
@@ -17,7 +18,11 @@ async function appliance(t: ExecutionContext): Promise<{ dir: string; ask: (m: R
   const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, '--control', sock], { stdio: 'ignore' });
   t.teardown(() => { child.kill('SIGKILL'); });
   await until(() => existsSync(sock) || undefined, 20_000, 'control socket');
-  const conn = net.connect(sock);
+  // The socket's file exists from its bind, a moment before it listens: connect until it answers.
+  const conn = await until(() => new Promise<net.Socket | undefined>((resolve) => {
+    const c = net.connect(sock);
+    c.once('connect', () => resolve(c)).once('error', () => resolve(undefined));
+  }), 20_000, 'control socket listening');
   t.teardown(() => conn.destroy());
   let buf = '';
   const replies = new Map<string, Record<string, any>>();
@@ -27,7 +32,7 @@ async function appliance(t: ExecutionContext): Promise<{ dir: string; ask: (m: R
   return { dir, ask };
 }
 
-test('configure starts the storage server on the given port and store; report counts images; bad configure is refused', async (t) => {
+test('configure starts the storage server on the given port and store, which builds the built-in guest template; report counts images; bad configure is refused', async (t) => {
   const { dir, ask } = await appliance(t);
   t.like(await ask({ type: 'configure', id: 'a', port: 0, dir: 'rel', secret: 'x' }), { type: 'error', id: 'a', code: 'failed' });
   const srv = net.createServer(); await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -35,7 +40,14 @@ test('configure starts the storage server on the given port and store; report co
   t.deepEqual(await ask({ type: 'configure', id: 'b', port, dir: join(dir, 'store'), secret: Buffer.alloc(32, 1).toString('base64') }), { type: 'configured', id: 'b', listening: { port } });
   t.like(await (await fetch(`http://127.0.0.1:${port}/health`)).json(), { ok: true, role: 'storage' });
   t.true(existsSync(join(dir, 'store', '.flotilla-image-store')));
-  t.like(await ask({ type: 'report', id: 'c' }), { type: 'report', id: 'c', role: 'storage', listening: { port }, images: { ready: 0, transferring: 0, failed: 0 } });
+  t.like(await ask({ type: 'report', id: 'c' }), { type: 'report', id: 'c', role: 'storage', listening: { port } });
+  // The store's first start builds the built-in guest template (from the host's busybox) and
+  // takes it in as an upload: ready, hashed, its file in place.
+  const built = await until(async () => { const r = await ask({ type: 'images', ids: [GUEST_TEMPLATE_ID] }); return r.images[0]?.state === 'Ready' ? r.images[0] : undefined; }, 20_000, 'guest template');
+  t.like(built, { kind: 'template', format: 'TAR', status: 'Download Complete' });
+  t.regex(built.sha256, /^[0-9a-f]{64}$/);
+  t.true(existsSync(join(dir, 'store', 'templates', GUEST_TEMPLATE_ID, 'image')));
+  t.like(await ask({ type: 'report' }), { images: { ready: 1, transferring: 0, failed: 0 } });
 });
 
 test('the appliance drives transfers over its control socket: download, images, delete; without a store only /health', async (t) => {

@@ -3,10 +3,12 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { StorageClient } from '../src/client.ts';
+import { findBusybox, GUEST_TEMPLATE_ID } from '../src/guest-template.ts';
+import { ImageStore } from '../src/store.ts';
 import { signedUrl, uploadParams } from '../src/signature.ts';
 import { startStorageServer, type StorageServer } from '../src/server.ts';
 import { md5, rootfsTar, serve, sha256, tmp, until } from '../src/testing.ts';
@@ -162,4 +164,46 @@ test('a store refuses a directory that holds anything but a store', async (t) =>
   writeFileSync(join(dir, 'precious'), 'x');
   await t.throwsAsync(startStorageServer({ dir, key: KEY }), { message: /not empty and not an image store/ });
   t.deepEqual(readdirSync(dir), ['precious']);
+});
+
+test('the built-in guest template: built at a store\'s first start, taken in as an upload, kept while busybox and the recipe stay, rebuilt when they change; two services of one directory agree', async (t) => {
+  const dir = tmp();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const busybox = findBusybox();
+  // Two services opening one directory at once (the manager's fallback and a storage VM at a
+  // handover) both build it: one copy lands, both serve it.
+  const [a, b] = [new ImageStore(dir), new ImageStore(dir)];
+  await a.open(); await b.open();
+  const [x, y] = await Promise.all([a.ensureGuestTemplate(busybox), b.ensureGuestTemplate(busybox)]);
+  t.like(x, { id: GUEST_TEMPLATE_ID, state: 'Ready', format: 'TAR' });
+  t.is(y.sha256, x.sha256);
+  t.is(sha256(readFileSync(a.file(GUEST_TEMPLATE_ID))), x.sha256!);
+  t.deepEqual(readdirSync(join(dir, 'tmp')), []);
+  const members = (await sh('tar', ['-tvf', a.file(GUEST_TEMPLATE_ID)], { maxBuffer: 1 << 24 })).stdout;
+  t.regex(members, /^-rwxr-xr-x 0\/0 .* \.\/bin\/busybox$/m); // owners 0: a host shifts them
+  t.regex(members, /\.\/etc\/inittab$/m);
+
+  // Reopened with the same busybox: the stored copy stays (same file, same digest).
+  const born = () => statSync(a.file(GUEST_TEMPLATE_ID), { bigint: true }).ctimeNs;
+  const first = born();
+  const c = new ImageStore(dir); await c.open();
+  t.is((await c.ensureGuestTemplate(busybox)).sha256, x.sha256);
+  t.is(born(), first);
+
+  // Another busybox (here: a copy elsewhere): built again (the bytes may be the same).
+  const other = join(tmp(), 'busybox');
+  t.teardown(() => rmSync(dirname(other), { recursive: true, force: true }));
+  copyFileSync(realpathSync(busybox), other); chmodSync(other, 0o755);
+  const again = await c.ensureGuestTemplate(other);
+  t.is(again.state, 'Ready');
+  t.not(again.source, x.source);
+  t.true(born() > first);
+
+  // Nothing to build it from: an error entry that says why, no file.
+  const d = new ImageStore(tmp()); await d.open();
+  t.teardown(() => rmSync(d.dir, { recursive: true, force: true }));
+  const none = await d.ensureGuestTemplate('/nonexistent/busybox');
+  t.is(none.state, 'Error');
+  t.regex(none.status, /^Upload Failed: building the guest template from \/nonexistent\/busybox: /);
+  t.false(existsSync(d.file(GUEST_TEMPLATE_ID)));
 });

@@ -2,14 +2,15 @@
 //
 // Pure parts (no I/O): `guestOciConfig` compiles a VM spec into runc's config.json, `guestFiles`
 // the per-VM files of the guest (inittab, hostname, index page), `cpuLimits` the CPU shares and
-// quota of a service offering. Appliers: `buildGuestTemplate` (the root filesystem every guest
-// overlays), `Runc` (runc's CLI, argv arrays only), `consoleRelayBinary` (the relay that takes
+// quota of a service offering. Appliers: `templateImageRootfs` (a template from an image store,
+// unpacked once per host: the lower layer every VM of it overlays; the built-in guest template's
+// recipe is storage/src/guest-template.ts), `Runc` (runc's CLI, argv arrays only), `consoleRelayBinary` (the relay that takes
 // the container's pty master from runc and links a host pty to it), `probeUserNamespaces`, `createUsernsNetns` and
 // `oomKills` (cgroup v1 or v2).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
-import { chmod, chown, copyFile, lchown, mkdir, readFile, readdir, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lchown, mkdir, readFile, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { VmSpec } from '@flotilla/protocol/agent';
@@ -133,83 +134,6 @@ export function guestFiles(spec: VmSpec, defaultNic: number | undefined, resolvC
 export function dhcpArgv(deviceId: number, host: string, isDefault: boolean): string[] {
   return ['/bin/env', `FLT_DEFAULT_ROUTE=${isDefault ? 1 : 0}`, '/bin/udhcpc', '-f', '-i', `eth${deviceId}`, '-s', '/etc/udhcpc.script',
     '-x', `hostname:${host}`, '-t', '5', '-T', '1', '-A', '2'];
-}
-
-const INITTAB = `# flotilla guest (busybox init)
-::sysinit:/etc/init.d/rcS
-::respawn:/bin/httpd -f -p 80 -h /var/www
-# The console: a login shell on the container's own terminal, started again after exit.
-console::respawn:-/bin/sh
-::ctrlaltdel:/sbin/poweroff
-`;
-
-const RCS = `#!/bin/sh
-# flotilla guest: early boot (busybox init's sysinit). A DHCP client per NIC listed in
-# /run/flotilla/dhcp ("ethN <1 if it carries the default route>"), in the background.
-ip link set lo up
-if [ -f /run/flotilla/dhcp ]; then
-  while read dev def; do
-    FLT_DEFAULT_ROUTE="$def" udhcpc -f -i "$dev" -s /etc/udhcpc.script -x "hostname:$(hostname)" -t 5 -T 1 -A 2 >"/var/log/udhcpc-$dev.log" 2>&1 &
-  done < /run/flotilla/dhcp
-fi
-exit 0
-`;
-
-/** Builds the guest template's root filesystem once per host (at first start): busybox with
- *  its applets as symlinks, plus its shared libraries when it is not static (Debian's `busybox`
- *  is dynamic; `busybox-static` conflicts with it). Owned by the container root's host uid. */
-export async function buildGuestTemplate(dir: string, opts: { busybox: string; owner: number; udhcpcScript: string }): Promise<string> {
-  const bin = await realpath(opts.busybox);
-  const stamp = createHash('sha256').update(`${bin}\n${statSync(bin).size}\n${opts.owner}\n${RCS}\n${INITTAB}\n${opts.udhcpcScript}\nv1`).digest('hex').slice(0, 12);
-  const rootfs = join(dir, `guest-${stamp}`);
-  if (existsSync(join(rootfs, '.flotilla-template'))) return rootfs;
-  const tmp = `${rootfs}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  for (const d of ['bin', 'etc/init.d', 'dev', 'proc', 'sys', 'run', 'root', 'tmp', 'var/www', 'var/log', 'usr', 'mnt', 'home']) await mkdir(join(tmp, d), { recursive: true });
-  await symlink('bin', join(tmp, 'sbin'));
-  await symlink('../bin', join(tmp, 'usr/bin'));
-  await symlink('../bin', join(tmp, 'usr/sbin'));
-  await copyFile(bin, join(tmp, 'bin/busybox'));
-  await chmod(join(tmp, 'bin/busybox'), 0o755);
-  const applets = spawnSync(bin, ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
-  for (const a of applets) await symlink('busybox', join(tmp, 'bin', a)).catch(() => undefined);
-  for (const lib of sharedLibraries(bin)) {
-    await mkdir(join(tmp, dirname(lib)), { recursive: true });
-    await copyFile(await realpath(lib), join(tmp, lib));
-  }
-  await writeFile(join(tmp, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
-  await writeFile(join(tmp, 'etc/group'), 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
-  await writeFile(join(tmp, 'etc/shells'), '/bin/sh\n');
-  await writeFile(join(tmp, 'etc/profile'), 'export PS1="\\h:\\w\\$ "\n');
-  // Links into the VM's metadata mount (guestFiles), so the host never writes into the rootfs.
-  for (const [at, to] of [['etc/hostname', 'hostname'], ['etc/hosts', 'hosts'], ['etc/resolv.conf', 'resolv.conf'], ['var/www/index.html', 'index.html']] as const) {
-    await symlink(`/run/flotilla/${to}`, join(tmp, at));
-  }
-  await writeFile(join(tmp, 'etc/init.d/rcS'), RCS, { mode: 0o755 });
-  await writeFile(join(tmp, 'etc/inittab'), INITTAB);
-  await writeFile(join(tmp, 'etc/udhcpc.script'), opts.udhcpcScript, { mode: 0o755 });
-  await writeFile(join(tmp, 'root/README'), 'A flotilla guest: busybox in its own container.\n');
-  await chmod(join(tmp, 'tmp'), 0o1777);
-  await chmod(join(tmp, 'root'), 0o700);
-  await chownTree(tmp, opts.owner);
-  await writeFile(join(tmp, '.flotilla-template'), `${bin}\n`);
-  await rm(rootfs, { recursive: true, force: true });
-  await rename(tmp, rootfs);
-  return rootfs;
-}
-
-/** The libraries a dynamic executable loads (ldd's absolute paths); none for a static one. */
-function sharedLibraries(bin: string): string[] {
-  const r = spawnSync('ldd', [bin], { encoding: 'utf8' });
-  if (r.status !== 0) return []; // "not a dynamic executable"
-  return [...r.stdout.matchAll(/(\/[^\s]+) \(0x[0-9a-f]+\)/g)].map((m) => m[1]!);
-}
-
-export async function chownTree(path: string, id: number): Promise<void> {
-  await lchown(path, id, id);
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (!st?.isDirectory() || (await readlink(path).then(() => true, () => false))) return;
-  for (const e of await readdir(path)) await chownTree(join(path, e), id);
 }
 
 /** Writes the VM's metadata directory (host-owned, 0755): the guest's root may rewrite only

@@ -20,10 +20,11 @@ import { KeyedMutex } from '../mutex.ts';
 import { relayUnix } from '../relay.ts';
 import { checkArgs, parseIp } from '../validate.ts';
 import {
-  buildGuestTemplate, consoleRelayBinary, createUsernsNetns, DEFAULT_ID_RANGE, dhcpArgv, guestFiles, guestOciConfig, type IdRange,
+  consoleRelayBinary, createUsernsNetns, DEFAULT_ID_RANGE, dhcpArgv, guestFiles, guestOciConfig, type IdRange,
   isMountPoint, oomKills, probeUserNamespaces, Runc, swapAccounting, templateImageRootfs, unmountAndRemove, writeMetaFiles,
 } from './container.ts';
 import { sameVmSpec } from '@flotilla/protocol/agent';
+import { buildGuestTemplate, findBusybox } from '@flotilla/storage/guest-template';
 
 /** First element of an appliance argv meaning "node running the role's bundle" (appliance-image:
  *  one ES module built on first use, starting in ~0.1 s where tsx took ~0.8 s). */
@@ -76,7 +77,9 @@ export interface NetnsDriverConfig {
 
 /** What every guest container of this host shares, settled once at first start. */
 interface GuestHost {
-  template: string;
+  /** The host's own build of the built-in guest template, made on first use: for VMs whose spec
+   *  names no image (their zone has no image store, which otherwise serves it). */
+  ownTemplate: () => Promise<string>;
   relay: string;
   /** Set when guests get a user namespace (the kernel allows it). */
   ids?: IdRange;
@@ -209,12 +212,17 @@ export class NetnsDriver implements Driver {
     const userns = this.config.userNamespaces === false ? { ok: false, why: 'disabled in the agent config' } : probeUserNamespaces();
     const ids = userns.ok ? (this.config.guestIds ?? DEFAULT_ID_RANGE) : undefined;
     const owner = ids?.base ?? 0;
-    const busybox = this.config.guestBusybox ?? process.env.FLT_GUEST_BUSYBOX ?? (['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p)) ?? 'busybox');
-    const template = await buildGuestTemplate(join(this.stateDir, 'templates'), { busybox, owner, udhcpcScript: UDHCPC_SCRIPT });
+    const busybox = this.config.guestBusybox ?? findBusybox();
+    let own: Promise<string> | undefined;
+    const ownTemplate = () => {
+      own ??= buildGuestTemplate(join(this.stateDir, 'templates'), { busybox, owner });
+      own.catch(() => { own = undefined; });
+      return own;
+    };
     const facts = await this.hostFacts();
     await run([this.runc.bin, '--version']).catch((e: Error) => { throw new Error(`runc is not usable: ${e.message}`); });
     return {
-      template, relay: await consoleRelayBinary(), owner, hostMhz: facts.capacity.cpuMhz, swap: swapAccounting(),
+      ownTemplate, relay: await consoleRelayBinary(), owner, hostMhz: facts.capacity.cpuMhz, swap: swapAccounting(),
       ...(ids ? { ids } : { usernsUnavailable: userns.why ?? 'unknown' }),
     };
   }
@@ -559,7 +567,7 @@ export class NetnsDriver implements Driver {
         await mkdir(this.rootfsDir(name), { recursive: true });
         // A template from an image store is fetched once per host and shared by its VMs.
         const lower = spec.template.kind === 'guest' && spec.template.image
-          ? await templateImageRootfs(join(this.stateDir, 'templates'), spec.template.image, g.ids, this.imageFetches, this.host) : g.template;
+          ? await templateImageRootfs(join(this.stateDir, 'templates'), spec.template.image, g.ids, this.imageFetches, this.host) : await g.ownTemplate();
         await run(['mount', '-t', 'overlay', `flt-${this.names.tag}-${name}`, '-o',
           `lowerdir=${lower},upperdir=${join(disk, 'upper')},workdir=${join(disk, 'work')}`, this.rootfsDir(name)]);
       })(),
@@ -603,9 +611,11 @@ export class NetnsDriver implements Driver {
     await this.runc.run(name, bundle, sock, pidFile);
     const init = Number((await readFile(pidFile, 'utf8')).trim());
     await this.writePids(name, { init, relay });
-    // A template from an image store need not serve HTTP: it is up when its init runs and its
-    // console is linked. The built-in template also answers on port 80.
-    await this.awaitGuest(name, init, 10_000, !(spec.template.kind === 'guest' && spec.template.image));
+    // A template need not serve HTTP: it is up when its init runs and its console is linked. The
+    // built-in template (whoever built it) also answers on port 80, its index page the VM's
+    // metadata: that link says so (readlink only, nothing of the guest's is followed).
+    const http = await readlink(join(this.rootfsDir(name), 'var/www/index.html')).then((l) => l === '/run/flotilla/index.html', () => false);
+    await this.awaitGuest(name, init, 10_000, http);
   }
 
   /** "Running" means the guest answers: its HTTP server listens (seen through the init's view
@@ -1133,32 +1143,3 @@ function resolvConf(dns: string[], search: string | undefined): string {
   return `# written by the flotilla agent; the guest's DHCP client may replace it\n${search ? `search ${search}\n` : ''}${dns.map((d) => `nameserver ${d}\n`).join('')}`;
 }
 
-/** udhcpc hook run inside the VM, as a distribution's would: applies the lease from the
- *  environment udhcpc passes (every value quoted), the default route and resolv.conf only on the
- *  default NIC (FLT_DEFAULT_ROUTE=1). It is the guest template's /etc/udhcpc.script; the guest's
- *  /etc/resolv.conf links to its metadata file (container.ts). */
-export const UDHCPC_SCRIPT = `#!/bin/sh
-# flotilla netns guest: DHCP lease hook for busybox udhcpc
-case "$1" in
-  deconfig)
-    ip -4 addr flush dev "$interface"
-    ip link set dev "$interface" up
-    ;;
-  bound|renew)
-    prefix="\${mask:-$subnet}"
-    [ "$1" = bound ] && ip -4 addr flush dev "$interface"
-    ip addr replace "$ip/$prefix" dev "$interface"
-    [ -n "\${mtu:-}" ] && ip link set dev "$interface" mtu "$mtu"
-    if [ "\${FLT_DEFAULT_ROUTE:-}" = 1 ]; then
-      if [ -n "\${router:-}" ]; then
-        set -- $router
-        ip route replace default via "$1" dev "$interface"
-      fi
-      if [ -n "\${dns:-}" ]; then
-        { [ -n "\${domain:-}" ] && echo "search $domain"; for s in $dns; do echo "nameserver $s"; done; } > /etc/resolv.conf
-      fi
-    fi
-    ;;
-esac
-exit 0
-`;
