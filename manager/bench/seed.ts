@@ -3,6 +3,7 @@
 // subdomains, accounts, one zone, isolated networks (Account ACL, spread over the accounts and
 // over time) and shared networks (Domain ACL), user VMs with one NIC each in a network of their
 // account. Rows are what the API would write for Allocated networks and Stopped/Running VMs.
+import { GUEST_TEMPLATE_ID } from '@flotilla/storage';
 import type { Sql } from '../src/db/sql.ts';
 
 export interface SeedSize {
@@ -18,7 +19,7 @@ export interface SeedSize {
 
 export interface Seeded { zoneId: string; zoneName: string; accountIds: string[]; domainIds: string[] }
 
-const GUEST_TEMPLATE = '3b1b2a6e-0000-4000-8000-00000000a001';
+const GUEST_TEMPLATE = GUEST_TEMPLATE_ID;
 
 /** Seeds; existing accounts given in `withAccounts` receive their share of networks and VMs first. */
 export async function seedScale(sql: Sql, size: SeedSize, withAccounts: string[] = []): Promise<Seeded> {

@@ -104,8 +104,9 @@ export type NicSpec = Static<typeof NicSpec>;
  *  its control channel. KVM adds an image to boot from (`disks`). */
 /** A guest's root filesystem from an image store (a TAR template): the host fetches `url` (signed
  *  by the manager, served by the secondary storage service) once, checks its sha256, and keeps
- *  the unpacked tree as the read-only lower layer of every VM of that template. Absent: the
- *  host's own busybox guest template. */
+ *  the unpacked tree as the read-only lower layer of every VM of that template (the built-in
+ *  guest template too: every image store builds it). Absent (a zone without an image store): the
+ *  host builds the built-in guest template itself. */
 export const TemplateImage = Type.Object({
   id: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' }),
   url: Type.String({ pattern: '^https?://', maxLength: 4096 }),

@@ -1,10 +1,11 @@
 // A VM from a registered template on a real host (netns driver, runc): the template is a
 // busybox root filesystem tarball served by an HTTP server on loopback, registered with its
 // SHA-256 checksum, downloaded by the zone's storage service; the host fetches it once (signed
-// URL), caches it, and both VMs boot from it (they serve a file only the template has).
+// URL), caches it, and both VMs boot from it (they serve a file only the template has). The
+// built-in guest template reaches the host the same way, from the same store.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@flotilla/storage/testing';
@@ -55,4 +56,16 @@ kernelTest('deploy VMs from a registered TAR template: fetched once by the host,
   await cloud.admin.jobOk('startVirtualMachine', { id: a.id }, 120_000);
   await waitFor(async () => (await get(b.instancename, a.nic[0].ipaddress, 'marker.txt')) === 'from the registered template', 'tpla after restart', 10_000);
   t.deepEqual(readdirSync(join(h1!.driver.stateDir, 'templates')).filter((d) => d.startsWith(`img-${tpl.id}`)), cached);
+
+  // The built-in guest template comes the same way: the store built it at its first start (from
+  // the host's busybox) and serves it; the host fetched it like the registered one and never
+  // built its own tree (that is only for zones without an image store).
+  const builtin = (await cloud.admin.ok('listTemplates', { templatefilter: 'featured', name: 'Flotilla netns guest' })).template[0];
+  const c = (await cloud.admin.jobOk('deployVirtualMachine', { zoneid: z.zoneId, serviceofferingid: small.id, templateid: builtin.id, networkids: net, name: 'tplc' }, 120_000)).virtualmachine;
+  t.is(c.templateid, builtin.id);
+  t.is(await get(a.instancename, c.nic[0].ipaddress, ''), 'tplc'); // the built-in template is Running once it serves HTTP
+  const stored = createHash('sha256').update(readFileSync(join(dir, 'templates', builtin.id, 'image'))).digest('hex');
+  const templates = readdirSync(join(h1!.driver.stateDir, 'templates'));
+  t.deepEqual(templates.filter((d) => d.startsWith(`img-${builtin.id}`)), [`img-${builtin.id}-${stored.slice(0, 16)}`]);
+  t.deepEqual(templates.filter((d) => d.startsWith('guest-')), []);
 });

@@ -2,7 +2,8 @@
 // the steps that bring a host in line with the database (start, stop, reconcile). The
 // database is the desired state; agents hold none, so everything here is idempotent and can be
 // repeated after a crash or a reconnect.
-import { hostImageUrl, serviceUrlForHost, storeSecret } from '../commands/storage/runtime.ts';
+import { hostImageUrl, serviceUrlForHost, storageOf, storeSecret } from '../commands/storage/runtime.ts';
+import { GUEST_TEMPLATE_ID } from '@flotilla/storage';
 import type { NetworkSpec, NicSpec, VmSpec } from '@flotilla/protocol/agent';
 import type { Services } from '../services.ts';
 import { reportFailure } from '../background.ts';
@@ -91,13 +92,13 @@ export async function networkSpec(sql: Sql, networkId: string, hostId: string): 
 }
 
 interface VmRowLite { id: string; instance_name: string; name: string; type: string; user_data: string | null; kind: string; cpu_number: number; cpu_speed: number; memory: number; role: string | null;
-  template_id: string; transfer_state: string | null; sha256: string | null; service_url: string | null; secret: string | null }
+  template_id: string; transfer_state: string | null; sha256: string | null; service_url: string | null; secret: string | null; zone_id: string }
 
-export async function vmSpec(s: Pick<Services, 'secrets'>, sql: Sql, vmId: string, hostId?: string): Promise<VmSpec> {
+export async function vmSpec(s: Services, sql: Sql, vmId: string, hostId?: string): Promise<VmSpec> {
   const v = (await sql.query<VmRowLite>(
     `SELECT v.id, v.instance_name, v.name, v.type, v.user_data, t.kind, s.cpu_number, s.cpu_speed, s.memory,
             CASE v.type WHEN 'DomainRouter' THEN 'router' ELSE NULL END AS role,
-            t.id AS template_id, t.transfer_state, t.sha256, st.service_url, st.secret
+            t.id AS template_id, t.transfer_state, t.sha256, st.service_url, st.secret, v.zone_id
      FROM vm_instances v JOIN templates t ON t.id = v.template_id JOIN service_offerings s ON s.id = v.service_offering_id
        LEFT JOIN image_stores st ON st.id = t.store_id WHERE v.id = $1`, [vmId]))[0];
   if (!v) throw new Error(`vm ${vmId} vanished`);
@@ -119,9 +120,12 @@ export async function vmSpec(s: Pick<Services, 'secrets'>, sql: Sql, vmId: strin
     name: v.instance_name, hostname: v.name, cpus: v.cpu_number, cpuMhz: v.cpu_speed, memoryMb: Math.max(16, v.memory),
     template: v.kind === 'system' ? { kind: 'system', role: v.role ?? 'router' } : {
       kind: 'guest',
-      // A template on an image store: the host fetches it (once) from the store's service.
+      // A template on an image store: the host fetches it (once) from the store's service. The
+      // built-in guest template is on every image store (each builds it); only in a zone without
+      // one does the host build it itself (no image).
       ...(v.transfer_state === 'Ready' && v.sha256 && v.service_url && v.secret
-        ? { image: { id: v.template_id, url: hostImageUrl(await serviceUrlForHost(sql, v.service_url, hostId), storeSecret(s, v.secret), v.template_id), sha256: v.sha256 } } : {}),
+        ? { image: { id: v.template_id, url: hostImageUrl(await serviceUrlForHost(sql, v.service_url, hostId), storeSecret(s, v.secret), v.template_id), sha256: v.sha256 } }
+        : v.template_id === GUEST_TEMPLATE_ID ? await storageOf(s).guestTemplateImage(v.zone_id, hostId).then((image) => (image ? { image } : {})) : {}),
     },
     nics: nicSpecs, ...(dns.length ? { dns } : {}), ...(def?.network_domain ? { searchDomain: def.network_domain } : {}),
     ...(v.user_data ? { userData: v.user_data } : {}),

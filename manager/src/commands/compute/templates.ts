@@ -1,5 +1,7 @@
 // Templates. Two are built in: the netns guest template (a VM that asks DHCP at boot and serves
-// its hostname on port 80) and the system-VM template (runs an appliance role). Registered
+// its hostname on port 80; every image store builds it at its first start and serves it to hosts
+// as any template, storage/src/guest-template.ts) and the system-VM template (runs an appliance
+// role). Registered
 // templates are downloaded by the zone's secondary storage service (commands/storage/): until
 // then they show isready=false with the transfer's status, and deploying from them is refused.
 import { pagedRows } from '../../api/paging.ts';
@@ -14,9 +16,10 @@ import { zoneById } from '../infra/lookup.ts';
 import { TEMPLATE, TEMPLATE_SELECT, templateView, type TemplateRow } from './views.ts';
 import { checksumCheck, startDownload } from '../storage/images.ts';
 import { storageOf } from '../storage/runtime.ts';
+import { GUEST_TEMPLATE_ID } from '@flotilla/storage';
 
 export const BUILTIN_TEMPLATES = [
-  { id: '3b1b2a6e-0000-4000-8000-00000000a001', name: 'Flotilla netns guest', display: 'Flotilla netns guest: DHCP client at boot, HTTP on port 80 answering its hostname', kind: 'guest', type: 'BUILTIN', featured: true, password: true },
+  { id: GUEST_TEMPLATE_ID, name: 'Flotilla netns guest', display: 'Flotilla netns guest: DHCP client at boot, HTTP on port 80 answering its hostname', kind: 'guest', type: 'BUILTIN', featured: true, password: true },
   { id: '3b1b2a6e-0000-4000-8000-00000000a002', name: 'SystemVM Template (LXC)', display: 'SystemVM Template (LXC): runs Flotilla appliance roles', kind: 'system', type: 'SYSTEM', featured: false, password: false },
 ] as const;
 

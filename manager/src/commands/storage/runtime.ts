@@ -11,7 +11,8 @@
 // (status, isready, sizes).
 import { mkdir } from 'node:fs/promises';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { signedUrl, startStorageServer, StorageClient, uploadParams, type ImageRequest, type ImageState, type StorageServer } from '@flotilla/storage';
+import { findBusybox, GUEST_TEMPLATE_ID, signedUrl, startStorageServer, StorageClient, uploadParams, type ImageRequest, type ImageState, type StorageServer } from '@flotilla/storage';
+import type { TemplateImage } from '@flotilla/protocol/agent';
 import type { Services } from '../../services.ts';
 import type { Sql } from '../../db/sql.ts';
 import { apiError } from '../../api/errors.ts';
@@ -156,7 +157,7 @@ export class StorageRuntime {
         const first = this.running.size === 0;
         const server = await startStorageServer({
           dir: st.path, key, host: this.env.FLOTILLA_STORAGE_HOST ?? '127.0.0.1',
-          port: first && this.env.FLOTILLA_STORAGE_PORT ? Number(this.env.FLOTILLA_STORAGE_PORT) : 0,
+          port: first && this.env.FLOTILLA_STORAGE_PORT ? Number(this.env.FLOTILLA_STORAGE_PORT) : 0, guestTemplate: { busybox: findBusybox(this.env) },
         });
         await this.s.db.query('UPDATE image_stores SET service_url = $2 WHERE id = $1', [st.id, server.url]);
         return { server, key, client: new StorageClient(server.url, key) };
@@ -191,6 +192,30 @@ export class StorageRuntime {
       await this.apply(req.id, await b.control.download(req, url));
     } catch (e) {
       await this.s.db.query(`UPDATE templates SET transfer_state = 'Error', status = $2 WHERE id = $1`, [req.id, `Download Failed: the storage service refused it: ${(e as Error).message}`]);
+    }
+  }
+
+  /**
+   * The built-in guest template as a host fetches it from the zone's image store, which builds it
+   * at its first start (storage/src/guest-template.ts) and serves it as any template; undefined
+   * when the zone has no image store (the host then builds the same tree itself). Waits up to
+   * 30 s while the store builds it (a storage VM just configured, a handover).
+   */
+  async guestTemplateImage(zoneId: string, hostId: string | undefined): Promise<TemplateImage | undefined> {
+    const st = await this.storeForZone(this.s.db, zoneId);
+    if (!st) return undefined;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      let why = 'the store is still building it';
+      const b = await this.service(st).catch((e: Error) => { why = `its storage service is unavailable: ${e.message}`; return undefined; });
+      const img = b && await b.control.get(GUEST_TEMPLATE_ID).catch((e: Error) => { why = `its storage service does not answer: ${e.message}`; return undefined; });
+      if (b && img?.state === 'Ready' && img.sha256) {
+        const url = hostImageUrl(await serviceUrlForHost(this.s.db, b.serviceUrl, hostId), b.key.toString('base64'), GUEST_TEMPLATE_ID);
+        return { id: GUEST_TEMPLATE_ID, url, sha256: img.sha256 };
+      }
+      if (img) why = img.status;
+      if (Date.now() > deadline) throw apiError('RESOURCE_UNAVAILABLE', `The built-in guest template is not on image store ${st.name}: ${why}`);
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
 
