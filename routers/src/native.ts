@@ -8,7 +8,11 @@ const root = packageRoot('@flotilla/routers');
 const source = join(root, 'native', 'sockopt.c');
 const built = join(root, 'native', 'build', 'sockopt.node');
 
-export interface SockOpt { bindToDevice(fd: number, ifname: string): void }
+export interface SockOpt {
+  bindToDevice(fd: number, ifname: string): void;
+  /** sendmmsg of `[buffer, port, ipv4]` replies: how many left (the first ones), or -errno. */
+  sendBatch(fd: number, replies: Array<[Buffer, number, string]>): number;
+}
 
 export function ensureNative(): string {
   return buildAddon(source, built);

@@ -17,6 +17,10 @@ export interface Lease {
 
 type Record = { op: 'put'; lease: Lease } | { op: 'del'; mac: string };
 
+/** Dead journal records tolerated before a compaction (~100 bytes each: a few MB at most, a
+ *  replay of well under a second at open). */
+const COMPACT_SLACK = 32_768;
+
 export class LeaseStore {
   private readonly byMac = new Map<string, Lease>();
   private readonly byIpMap = new Map<string, Lease>();
@@ -107,7 +111,10 @@ export class LeaseStore {
           await this.fh!.write(lines.join(''));
           await this.fh!.datasync();
           this.journalRecords += lines.length;
-          if (this.journalRecords > 2 * this.byMac.size + 1024) await this.compact();
+          // Compaction costs two syncs and a rename while ACKs wait: at most once per
+          // COMPACT_SLACK records beyond twice the live leases (a renewal storm on a small
+          // network would otherwise compact several times a second).
+          if (this.journalRecords > 2 * this.byMac.size + COMPACT_SLACK) await this.compact();
           for (const w of waiters) w.resolve();
         } catch (e) {
           for (const w of waiters) w.reject(e);

@@ -19,7 +19,12 @@ export function socketFd(s: dgram.Socket): number {
   return fd;
 }
 
-interface Port { sock: dgram.Socket; net: DhcpNetwork; cursor: { next: number } }
+interface Port {
+  sock: dgram.Socket; fd: number; net: DhcpNetwork; cursor: { next: number };
+  /** replies waiting for this tick's end: one sendmmsg for all (a group commit ACKs many at once) */
+  outbox: Array<[Buffer, number, string]>;
+  closed?: boolean;
+}
 
 export class DhcpServer {
   private readonly ports = new Map<string, Port>();
@@ -36,7 +41,7 @@ export class DhcpServer {
   async apply(nets: DhcpNetwork[]): Promise<void> {
     const wanted = new Map(nets.map((n) => [n.ifname, n]));
     for (const [ifname, p] of this.ports) {
-      if (!wanted.has(ifname)) { this.ports.delete(ifname); await new Promise<void>((r) => p.sock.close(() => r())); }
+      if (!wanted.has(ifname)) { this.ports.delete(ifname); p.closed = true; await new Promise<void>((r) => p.sock.close(() => r())); }
     }
     for (const n of nets) {
       const p = this.ports.get(n.ifname);
@@ -49,7 +54,7 @@ export class DhcpServer {
     // Large receive buffer: a burst of DISCOVERs (a whole tier booting) waits in the kernel
     // while a lease batch is being fsync'd instead of being dropped.
     const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: 4 << 20 });
-    const port: Port = { sock, net, cursor: { next: 0 } };
+    const port: Port = { sock, fd: -1, net, cursor: { next: 0 }, outbox: [] };
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
       sock.bind(this.opts.port ?? 67, '0.0.0.0', () => { sock.off('error', reject); resolve(); });
@@ -57,7 +62,8 @@ export class DhcpServer {
     // Bound to 0.0.0.0 before the device filter is set: a packet of another tier arriving in
     // this microsecond window would be answered with this tier's table; decide() then ignores
     // relays from foreign subnets and unknown MACs, so the window can leak nothing.
-    sockopt().bindToDevice(socketFd(sock), net.ifname);
+    port.fd = socketFd(sock);
+    sockopt().bindToDevice(port.fd, net.ifname);
     sock.setBroadcast(true);
     sock.on('error', (e) => { this.lastError = `${net.ifname}: ${e.message}`; this.count('socket_error'); });
     sock.on('message', (msg) => { void this.onMessage(port, msg); });
@@ -101,11 +107,25 @@ export class DhcpServer {
       return;
     }
     if (!d.reply) return;
-    try {
-      p.sock.send(d.reply.buf, d.reply.port, d.reply.address, (err) => { if (err) { this.count('send_failed'); this.lastError = err.message; } });
-    } catch {
-      // The interface left the spec while this lease was being written: its socket is closed.
-      this.count('dropped_socket_closed');
+    if (p.outbox.push([d.reply.buf, d.reply.port, d.reply.address]) === 1) process.nextTick(() => this.flush(p));
+  }
+
+  /** Sends a port's waiting replies: the ACKs of one lease batch resolve in one tick, so they
+   *  leave in one sendmmsg; what the socket's buffer does not take goes through dgram. */
+  private flush(p: Port): void {
+    const out = p.outbox;
+    p.outbox = [];
+    if (p.closed) { for (let i = 0; i < out.length; i++) this.count('dropped_socket_closed'); return; }
+    let i = 0;
+    while (i < out.length) {
+      const n = sockopt().sendBatch(p.fd, out.slice(i, i + 256));
+      if (n < 0) { this.count('send_failed'); this.lastError = `sendmmsg: errno ${-n}`; i++; continue; }
+      if (n === 0) break;
+      i += n;
+    }
+    for (; i < out.length; i++) {
+      const [buf, port, address] = out[i]!;
+      p.sock.send(buf, port, address, (err) => { if (err) { this.count('send_failed'); this.lastError = err.message; } });
     }
   }
 
@@ -114,7 +134,7 @@ export class DhcpServer {
   }
 
   async close(): Promise<void> {
-    for (const p of this.ports.values()) await new Promise<void>((r) => p.sock.close(() => r()));
+    for (const p of this.ports.values()) { p.closed = true; await new Promise<void>((r) => p.sock.close(() => r())); }
     this.ports.clear();
   }
 }
