@@ -282,6 +282,9 @@ test.serial('an SSL certificate made by openssl is uploaded and assigned to an s
   await dlg.getByLabel('Instance').selectOption({ label: S.vm });
   await dlg.getByRole('button', { name: 'Assign instance' }).click();
   await dialogClosed();
+  // The lists reload after the assignment and the rule's row re-renders: a click during that
+  // once landed on the row's Stickiness button (CI under load). Wait for the member to show.
+  await page.getByRole('region', { name: 'Load balancer members' }).getByRole('cell', { name: S.vm, exact: true }).waitFor();
   await page.getByRole('button', { name: 'Assign certificate ui-tls' }).click();
   dlg = page.getByRole('dialog');
   await dlg.getByLabel('Certificate').selectOption({ label: 'ui-cert' });
