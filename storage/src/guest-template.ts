@@ -46,7 +46,7 @@ export async function guestTemplateTar(out: string, opts: { busybox: string; fil
  *  environment udhcpc passes (every value quoted), the default route and resolv.conf only on the
  *  default NIC (FLT_DEFAULT_ROUTE=1). It is the guest template's /etc/udhcpc.script; the guest's
  *  /etc/resolv.conf links to its metadata file (the agent's guestFiles). */
-export const UDHCPC_SCRIPT = `#!/bin/sh
+const UDHCPC_SCRIPT = `#!/bin/sh
 # flotilla netns guest: DHCP lease hook for busybox udhcpc
 case "$1" in
   deconfig)
@@ -72,7 +72,7 @@ esac
 exit 0
 `;
 
-export const INITTAB = `# flotilla guest (busybox init)
+const INITTAB = `# flotilla guest (busybox init)
 ::sysinit:/etc/init.d/rcS
 ::respawn:/bin/httpd -f -p 80 -h /var/www
 # The console: a login shell on the container's own terminal, started again after exit.
@@ -80,7 +80,7 @@ console::respawn:-/bin/sh
 ::ctrlaltdel:/sbin/poweroff
 `;
 
-export const RCS = `#!/bin/sh
+const RCS = `#!/bin/sh
 # flotilla guest: early boot (busybox init's sysinit). A DHCP client per NIC listed in
 # /run/flotilla/dhcp ("ethN <1 if it carries the default route>"), in the background.
 ip link set lo up
@@ -142,10 +142,9 @@ function sharedLibraries(bin: string): string[] {
   return [...r.stdout.matchAll(/(\/[^\s]+) \(0x[0-9a-f]+\)/g)].map((m) => m[1]!);
 }
 
-export async function chownTree(path: string, id: number): Promise<void> {
+async function chownTree(path: string, id: number): Promise<void> {
   await lchown(path, id, id);
   const st = statSync(path, { throwIfNoEntry: false });
   if (!st?.isDirectory() || (await readlink(path).then(() => true, () => false))) return;
   for (const e of await readdir(path)) await chownTree(join(path, e), id);
 }
-

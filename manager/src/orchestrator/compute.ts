@@ -2,7 +2,7 @@
 // the steps that bring a host in line with the database (start, stop, reconcile). The
 // database is the desired state; agents hold none, so everything here is idempotent and can be
 // repeated after a crash or a reconnect.
-import { hostImageUrl, serviceUrlForHost, storageOf, storeSecret } from '../commands/storage/runtime.ts';
+import { hostImage, storageOf, storeSecret } from '../commands/storage/runtime.ts';
 import { GUEST_TEMPLATE_ID } from '@flotilla/storage';
 import type { NetworkSpec, NicSpec, VmSpec } from '@flotilla/protocol/agent';
 import type { Services } from '../services.ts';
@@ -124,7 +124,7 @@ export async function vmSpec(s: Services, sql: Sql, vmId: string, hostId?: strin
       // built-in guest template is on every image store (each builds it); only in a zone without
       // one does the host build it itself (no image).
       ...(v.transfer_state === 'Ready' && v.sha256 && v.service_url && v.secret
-        ? { image: { id: v.template_id, url: hostImageUrl(await serviceUrlForHost(sql, v.service_url, hostId), storeSecret(s, v.secret), v.template_id), sha256: v.sha256 } }
+        ? { image: await hostImage(sql, { serviceUrl: v.service_url, secret: storeSecret(s, v.secret), id: v.template_id, sha256: v.sha256 }, hostId) }
         : v.template_id === GUEST_TEMPLATE_ID ? await storageOf(s).guestTemplateImage(v.zone_id, hostId).then((image) => (image ? { image } : {})) : {}),
     },
     nics: nicSpecs, ...(dns.length ? { dns } : {}), ...(def?.network_domain ? { searchDomain: def.network_domain } : {}),

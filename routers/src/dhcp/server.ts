@@ -10,6 +10,8 @@ import type { LeaseStore } from './leases.ts';
 import { DhcpParseError, parse } from './packet.ts';
 
 const OFFER_HOLD_S = 60;
+/** replies per sendmmsg: native/sockopt.c's BATCH_MAX */
+const SEND_BATCH = 256;
 
 /** The file descriptor under a bound dgram socket (Node keeps it in its internal state). */
 export function socketFd(s: dgram.Socket): number {
@@ -118,7 +120,7 @@ export class DhcpServer {
     if (p.closed) { for (let i = 0; i < out.length; i++) this.count('dropped_socket_closed'); return; }
     let i = 0;
     while (i < out.length) {
-      const n = sockopt().sendBatch(p.fd, out.slice(i, i + 256));
+      const n = sockopt().sendBatch(p.fd, out.slice(i, i + SEND_BATCH));
       if (n < 0) { this.count('send_failed'); this.lastError = `sendmmsg: errno ${-n}`; i++; continue; }
       if (n === 0) break;
       i += n;

@@ -209,10 +209,7 @@ export class StorageRuntime {
       let why = 'the store is still building it';
       const b = await this.service(st).catch((e: Error) => { why = `its storage service is unavailable: ${e.message}`; return undefined; });
       const img = b && await b.control.get(GUEST_TEMPLATE_ID).catch((e: Error) => { why = `its storage service does not answer: ${e.message}`; return undefined; });
-      if (b && img?.state === 'Ready' && img.sha256) {
-        const url = hostImageUrl(await serviceUrlForHost(this.s.db, b.serviceUrl, hostId), b.key.toString('base64'), GUEST_TEMPLATE_ID);
-        return { id: GUEST_TEMPLATE_ID, url, sha256: img.sha256 };
-      }
+      if (b && img?.state === 'Ready' && img.sha256) return hostImage(this.s.db, { serviceUrl: b.serviceUrl, secret: b.key.toString('base64'), id: GUEST_TEMPLATE_ID, sha256: img.sha256 }, hostId);
       if (img) why = img.status;
       if (Date.now() > deadline) throw apiError('RESOURCE_UNAVAILABLE', `The built-in guest template is not on image store ${st.name}: ${why}`);
       await new Promise((r) => setTimeout(r, 250));
@@ -325,6 +322,11 @@ export function storageOf(s: Services): StorageRuntime {
  *  it once, at its first VM of the template; later starts use its cache). */
 export function hostImageUrl(serviceUrl: string, secret: string, id: string): string {
   return signedUrl(Buffer.from(secret, 'base64'), serviceUrl, 'host', id, new Date(Date.now() + 86_400_000));
+}
+
+/** A stored template as a host fetches it (vmSpec's `template.image`). */
+export async function hostImage(sql: Sql, t: { serviceUrl: string; secret: string; id: string; sha256: string }, hostId: string | undefined): Promise<TemplateImage> {
+  return { id: t.id, url: hostImageUrl(await serviceUrlForHost(sql, t.serviceUrl, hostId), t.secret, t.id), sha256: t.sha256 };
 }
 
 /** The service URL a given host fetches from: a storage VM's control (link-local) address is
