@@ -294,7 +294,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private async openConsole(raw: unknown): Promise<{ name: string; session: string }> {
     const problems = schemaProblems(AgentCommands.openConsole.args, raw);
     if (problems.length) throw new AgentError('INVALID_ARGUMENT', `invalid openConsole: ${problems.join('; ')}`);
-    const args = raw as { name: string; session: string; console: 'serial' | 'vnc' };
+    const args = raw as { name: string; session: string; console: 'serial' | 'vnc'; manager?: string };
+    const base = args.manager === undefined ? this.url : this.managerUrlOf(args.manager);
     let con: Duplex;
     if (args.console === 'vnc') {
       const at = await this.opts.driver.vncEndpoint?.(args.name);
@@ -314,7 +315,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       // refuses a TTY fd; tty.ReadStream is a socket over one and writes too).
       con = new tty.ReadStream(fd);
     }
-    const u = new URL(this.url);
+    const u = new URL(base);
     u.pathname = `${u.pathname.replace(/\/$/, '')}/console`;
     const ws = new WebSocket(u, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, ...this.tlsOptions() });
     const pinned = this.pinCheck(ws);
@@ -330,6 +331,22 @@ export class Agent extends EventEmitter<AgentEvents> {
     con.on('data', (b: Buffer) => { if (ws.readyState === WebSocket.OPEN) ws.send(b); });
     ws.on('message', (data, isBinary) => { if (isBinary) con.write(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)); });
     return { name: args.name, session: args.session };
+  }
+
+  /** Which of this agent's own manager URLs a console asked for by another manager is dialled
+   *  at: the one with that manager's origin (http and ws alike). Never a URL from the request. */
+  private managerUrlOf(asked: string): string {
+    const origin = (url: string): string | undefined => {
+      try {
+        const u = new URL(url);
+        const scheme = ({ 'http:': 'ws:', 'https:': 'wss:' } as Record<string, string>)[u.protocol] ?? u.protocol;
+        return `${scheme}//${u.host}`;
+      } catch { return undefined; }
+    };
+    const want = origin(asked);
+    const found = want ? this.urls.find((u) => origin(u) === want) : undefined;
+    if (!found) throw new AgentError('INVALID_ARGUMENT', `openConsole: ${JSON.stringify(asked.slice(0, 100))} is not one of this agent's manager URLs`);
+    return found;
   }
 
   private async onRequest(ws: WebSocket, msg: Record<string, unknown>): Promise<void> {

@@ -3,6 +3,7 @@
 // to the next URL at once, without giving up (unlike a bad token). The whole failover of a killed
 // leader runs against real managers in tests/test/faults-managers.test.ts.
 import test from 'ava';
+import net from 'node:net';
 import { WebSocketServer } from 'ws';
 import { Agent } from '../src/agent.ts';
 import { SimulatorDriver } from '../src/drivers/simulator.ts';
@@ -36,4 +37,46 @@ test('a follower refuses NOT_LEADER: the agent tries the next URL and connects t
   t.deepEqual(refusals, [], 'NOT_LEADER is not a final refusal');
   // The next URL is dialled at once, not after the back-off (2 s here).
   t.true(Date.now() - started < 1500, `connected after ${Date.now() - started} ms`);
+});
+
+// A console asked for by a follower (openConsole's `manager`, sent through the leader): the agent
+// dials the follower at its own configured URL for that origin, and refuses any other URL before
+// opening the VM's console.
+test('openConsole naming a follower: dialled at the agent\'s own URL for it; a URL that is not one of its managers is refused', async (t) => {
+  const consoles: Array<{ path: string; first: Record<string, unknown> }> = [];
+  const follower = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((r) => follower.once('listening', r));
+  follower.on('connection', (ws, req) => ws.once('message', (d) => {
+    if (req.url === '/agent/console') { consoles.push({ path: req.url, first: JSON.parse(d.toString()) }); return; }
+    ws.send(JSON.stringify({ type: 'refused', code: 'NOT_LEADER', message: 'not the leader' }));
+    ws.close(4001, 'NOT_LEADER');
+  }));
+  // The VM's "VNC server": counts the connections the agent makes to it.
+  let dialled = 0;
+  const vnc = net.createServer((c) => { dialled++; c.on('error', () => undefined); });
+  await new Promise<void>((r) => vnc.listen(0, '127.0.0.1', r));
+  const leader = new FakeManager({ tokens: new Set(['good']), heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 10_000, silent: false });
+  await leader.listen();
+  const followerPort = (follower.address() as { port: number }).port;
+  const driver = new SimulatorDriver({ vnc: { host: '127.0.0.1', port: (vnc.address() as net.AddressInfo).port } });
+  const agent = new Agent({ url: `ws://127.0.0.1:${followerPort}/agent,${leader.url}`, token: 'good', driver, hostName: 'sim1', backoff: { initialMs: 100, maxMs: 400, factor: 2 } });
+  t.teardown(async () => { await agent.stop(); await leader.close().catch(() => undefined); follower.close(); vnc.close(); });
+  agent.start();
+  const session = await leader.waitForSessions(1);
+  await driver.startVm({ spec: { name: 'i-2-1-VM', cpus: 1, memoryMb: 64, template: { kind: 'guest' }, nics: [] } });
+
+  for (const manager of ['http://127.0.0.1:1', 'http://203.0.113.7:80', 'not a url']) {
+    const r = await leader.request(session, 'openConsole', { name: 'i-2-1-VM', session: 'S'.repeat(32), console: 'vnc', manager });
+    t.like(r, { ok: false, error: { code: 'INVALID_ARGUMENT' } }, manager);
+  }
+  t.is(dialled, 0, 'the VM\'s console was not opened for a refused URL');
+  t.is(consoles.length, 0);
+
+  // The follower's API URL (http, no path), as its managers row has it.
+  const ok = await leader.request(session, 'openConsole', { name: 'i-2-1-VM', session: 'F'.repeat(32), console: 'vnc', manager: `http://127.0.0.1:${followerPort}` });
+  t.like(ok, { ok: true, result: { session: 'F'.repeat(32) } });
+  const deadline = Date.now() + 5000;
+  while (!consoles.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(consoles, [{ path: '/agent/console', first: { type: 'console', token: 'good', session: 'F'.repeat(32) } }]);
+  t.is(dialled, 1);
 });

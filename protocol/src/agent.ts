@@ -319,6 +319,10 @@ export const AgentCommands = {
       // 'vnc': the agent connects to the VM's VNC server (VmState.consoles.vnc) and relays the
       // RFB bytes unchanged (the browser's noVNC speaks RFB end to end).
       name: VmName, session: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }), console: Type.Union([Type.Literal('serial'), Type.Literal('vnc')]),
+      // Several managers: the one that asked (a follower, through the leader) waits for the
+      // console there. Its origin must be one of the agent's own manager URLs, which is what the
+      // agent dials: a manager cannot send it anywhere else. Absent: the connected manager.
+      manager: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
     }, { additionalProperties: false }),
     result: Type.Object({ name: VmName, session: Type.String() }),
   },

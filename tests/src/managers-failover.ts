@@ -12,11 +12,17 @@
 //   agentOnSurvivor — the agent's channel is with the surviving manager, the host Up;
 //   routed     — a follower-served deleteVolume (sync, talks to the host) removed the file on
 //                the host through the leader;
+//   consoleViaFollower — a VM's console opened on the follower (its in-process proxy role: the
+//                system VMs are off): the agent, asked through the leader, dialled the follower
+//                with the console, and bytes went both ways (the VM's "VNC server" is an echo
+//                server on loopback that greets first, as RFB does);
 //   managers   — listManagementServers (Debian's `cs` CLI through HAProxy): the killed one Down.
 import { Agent, SimulatorDriver } from '@flotilla/agent';
 import { keysFor, signedClient, type Api } from '@flotilla/manager/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import WebSocket from 'ws';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +48,7 @@ export interface FailoverReport {
   failedJobs: number; failed: string[];
   killedAfterMs: number; problems: string[];
   /** the agent is connected to the manager that leads after the fault (the survivor after a kill) */
-  agentOnSurvivor: boolean; routed: boolean; leaderBefore: string; leaderAfter: string;
+  agentOnSurvivor: boolean; routed: boolean; consoleViaFollower: boolean; leaderBefore: string; leaderAfter: string;
   running: number;
   /** listManagementServers after the failover: name → state */
   managers: Record<string, string>;
@@ -115,7 +121,12 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
     const z = await createZone(admin, 'fz', 'Simulator');
     await admin.jobOk('addTrafficType', { physicalnetworkid: z.physicalNetworkId, traffictype: 'Public' });
     await admin.ok('createVlanIpRange', { zoneid: z.zoneId, physicalnetworkid: z.physicalNetworkId, forvirtualnetwork: true, vlan: 'untagged', gateway: '203.0.113.1', netmask: '255.255.255.0', startip: '203.0.113.10', endip: '203.0.113.60' });
-    const driver = new SimulatorDriver({ capacity: { cpus: 1024, cpuMhz: 2000, memoryMb: 4 * 1024 * 1024 }, delayMs: { min: 5, max: 40 } });
+    // Every VM's console: an echo server that greets first (as a VNC server does).
+    const echo = createServer((c) => { c.on('error', () => undefined); c.write('RFB 003.008\n'); c.pipe(c); });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => echo.close(r)));
+    const vnc = { host: '127.0.0.1', port: (echo.address() as AddressInfo).port };
+    const driver = new SimulatorDriver({ capacity: { cpus: 1024, cpuMhz: 2000, memoryMb: 4 * 1024 * 1024 }, delayMs: { min: 5, max: 40 }, vnc });
     const host = (await admin.ok('addHost', { zoneid: z.zoneId, podid: z.podId, clusterid: z.clusterId, url: 'agent://failover-host', hypervisor: driver.hypervisor })).host[0];
     const ws = (m: ManagerProc) => `${m.url.replace(/^http/, 'ws')}/agent`;
     // Both URLs, the follower's first: it refuses (NOT_LEADER) and the agent moves on to the leader.
@@ -146,6 +157,7 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
     const del = await follower.call('deleteVolume', { id: vol.id });
     const routed = hadFile && del.status === 200 && del.body.success === true && ![...driver.volumes.keys()].some((f) => f.includes(vol.id));
     log(`failover: follower deleteVolume ${del.status} ${JSON.stringify(del.body)}; file on the host before ${hadFile}, after ${[...driver.volumes.keys()].some((f) => f.includes(vol.id))}`);
+    const consoleViaFollower = await followerConsole(follower, m2.url, first.id, log);
 
     // The probe: listZones through HAProxy every 50 ms.
     let probing = true;
@@ -245,9 +257,40 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
     const agentOnSurvivor = hostUp && agent.status === 'connected' && leaderAfter !== undefined && agent.url === ws(leaderAfter);
     return {
       gapMs, probes, probeFailures, deploys, accepted: accepted.length, refused, ended, lost, failedJobs, failed: failed.slice(0, 20),
-      killedAfterMs: Math.round(killAt), problems, agentOnSurvivor, routed, leaderBefore: m1.url, leaderAfter: leaderAfter?.url ?? `${leaders.length} leaders`, running, managers: managersList,
+      killedAfterMs: Math.round(killAt), problems, agentOnSurvivor, routed, consoleViaFollower, leaderBefore: m1.url, leaderAfter: leaderAfter?.url ?? `${leaders.length} leaders`, running, managers: managersList,
     };
   } finally {
     for (const f of cleanups.reverse()) await Promise.resolve().then(f).catch(() => undefined);
   }
+}
+
+/** A VM's console opened on a follower: the endpoint from its API, the WebSocket to its own
+ *  `/console/ws`; true when the console's greeting arrives and a line sent comes back. */
+async function followerConsole(follower: Api, followerUrl: string, vmId: string, log: (l: string) => void): Promise<boolean> {
+  const ep = (await follower.ok('createConsoleEndpoint', { virtualmachineid: vmId })).consoleendpoint;
+  const ws = new WebSocket(`${followerUrl.replace(/^http/, 'ws')}/console/ws?token=${encodeURIComponent(ep.websocket.token)}`);
+  const line = `through the follower ${randomBytes(4).toString('hex')}`;
+  let bytes = '';
+  const ok = await new Promise<boolean>((resolve) => {
+    let done = false;
+    let sent = false;
+    const finish = (v: boolean, why = '') => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (!v) log(`failover: console through the follower: ${why}; got ${JSON.stringify(bytes.slice(-200))}`);
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(false, 'no echo within 20 s'), 20_000);
+    ws.on('message', (d, bin) => {
+      if (!bin) return;
+      bytes += d.toString();
+      if (bytes.includes(line)) finish(true);
+      else if (!sent && bytes.includes('RFB 003.008')) { sent = true; ws.send(Buffer.from(line)); }
+    });
+    ws.on('close', (code, reason) => finish(false, `closed ${code} ${reason.toString()}`));
+    ws.on('error', (e) => finish(false, e.message));
+  });
+  ws.close();
+  return ok;
 }

@@ -31,6 +31,7 @@ test.serial('two managers behind HAProxy: the leader killed under 100 deploys, t
   t.log(`failover_api_gap_ms=${r.gapMs} probes=${r.probes} probe_failures=${r.probeFailures} accepted=${r.accepted} refused=${r.refused} ended=${r.ended} lost=${r.lost} failed=${r.failedJobs} running=${r.running} killed_after_ms=${r.killedAfterMs}`);
   if (r.failed.length) t.log(r.failed.join(' | '));
   t.true(r.routed, 'a follower-served deleteVolume removed the file on the host through the leader');
+  t.true(r.consoleViaFollower, 'a console opened on the follower carried bytes both ways');
   t.true(r.accepted >= 90, `${r.accepted} of ${r.deploys} deploys accepted`);
   t.is(r.lost, 0, 'every accepted job ended');
   t.deepEqual(r.problems, [], 'the cloud converged');

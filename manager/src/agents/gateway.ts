@@ -90,6 +90,8 @@ export class AgentGateway {
   set leading(v: boolean) { if (v && !this.leadingFlag) this.leadingSince = Date.now(); this.leadingFlag = v; }
   route?: AgentRoute;
   leaderUrl?: () => Promise<string | undefined>;
+  /** This manager's own URL as its agents know it (a follower's consoles are dialled there). */
+  ownUrl?: () => string | undefined;
   private get routed(): AgentRoute | undefined { return this.leading ? undefined : this.route; }
 
   isConnected(hostId: string): boolean { return this.routed ? this.routed.upHosts.has(hostId) : this.conns.has(hostId); }
@@ -155,7 +157,8 @@ export class AgentGateway {
   async request<O extends AgentOp>(hostId: string, op: O, args: AgentArgs<O>, timeoutMs = 60_000): Promise<AgentResult<O>> {
     const routed = this.routed;
     if (routed) {
-      if (op === 'openConsole') throw new AgentRequestError('DISCONNECTED', `consoles are opened by the leading manager (the one host ${hostId}'s agent is connected to): open it there`, hostId);
+      // A console's socket comes to the manager that waits for it: openConsole() names this one.
+      if (op === 'openConsole' && !(args as AgentArgs<'openConsole'>).manager) throw new AgentRequestError('DISCONNECTED', `this manager does not know its own URL, so host ${hostId}'s agent cannot bring the console here: open it on the leading manager`, hostId);
       return routed.call(hostId, op, args, timeoutMs);
     }
     let c = this.conns.get(hostId);
@@ -190,15 +193,17 @@ export class AgentGateway {
   private readonly consoleWaiters = new Map<string, { hostId: string; resolve: (ws: WebSocket) => void }>();
 
   /** Asks a host's agent to open a VM's serial console; resolves with the agent's console
-   *  socket (binary frames = console bytes both ways). */
+   *  socket (binary frames = console bytes both ways). On a follower the request goes through
+   *  the leader and names this manager, which the agent then dials with the console. */
   async openConsole(hostId: string, vmName: string, timeoutMs = 15_000, kind: 'serial' | 'vnc' = 'serial'): Promise<WebSocket> {
     const session = randomBytes(24).toString('base64url');
     const arrived = new Promise<WebSocket>((resolve) => this.consoleWaiters.set(session, { hostId, resolve }));
     let timeout: NodeJS.Timeout | undefined;
     const timer = new Promise<never>((_r, reject) => { timeout = setTimeout(() => reject(new AgentRequestError('TIMEOUT', `host ${hostId} did not open the console of ${vmName}`, hostId)), timeoutMs); });
     timer.catch(() => undefined);
+    const own = this.routed ? this.ownUrl?.() : undefined;
     try {
-      await this.request(hostId, 'openConsole', { name: vmName, session, console: kind }, timeoutMs);
+      await this.request(hostId, 'openConsole', { name: vmName, session, console: kind, ...(own ? { manager: own } : {}) }, timeoutMs);
       return await Promise.race([arrived, timer]);
     } finally { clearTimeout(timeout); this.consoleWaiters.delete(session); }
   }

@@ -19,6 +19,7 @@ export async function attachCluster(s: Services, cluster: Cluster, leaderWork: (
   const agents = s.agents;
   agents.leading = false;
   agents.leaderUrl = () => cluster.leaderUrl();
+  agents.ownUrl = () => cluster.url;
   const route = new AgentRoute(s.db, cluster, s.log, () => cluster.leader && agents.leading, (hostId, op, args, timeoutMs) => agents.request(hostId, op, args as never, timeoutMs),
     (code, message, hostId) => new AgentRequestError(code as AgentRequestError['code'], message, hostId));
   agents.route = route;
