@@ -1,7 +1,8 @@
 // Issue 16, item 3 (decision 0282): two managers on one PostgreSQL behind a real HAProxy, the
 // leader killed with SIGKILL under 100 concurrent deploys (tests/src/managers-failover.ts): the
 // API keeps answering through HAProxy, every accepted job ends, the cloud converges, the agent
-// is with the survivor, and a follower's sync command that talks to the host was routed.
+// is with the survivor, a follower's sync command that talks to the host was routed, and a
+// console opened on the follower carried bytes both ways.
 // PostgreSQL only (PGlite is one manager's): FLOTILLA_TEST_PG_URL names the server; CI must set it.
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
