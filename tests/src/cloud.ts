@@ -1,6 +1,7 @@
 // A whole cloud for end-to-end tests: a manager on loopback (embedded PGlite), a zone built
 // through the API, and hosts whose agents run the real netns driver in lab namespaces joined
 // by a fabric, so VXLAN between hosts is real.
+import WebSocket from 'ws';
 import { createManager, type Manager } from '@flotilla/manager/app';
 import { keysFor, type Api } from '@flotilla/manager/client';
 import { createLogger } from '@flotilla/manager/log';
@@ -115,4 +116,9 @@ export async function waitFor(fn: () => Promise<boolean>, what: string, timeoutM
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+/** The console proxy's WebSocket at a manager (or proxy) base URL, for a createConsoleEndpoint token. */
+export function consoleSocket(base: string, token: string): WebSocket {
+  return new WebSocket(`${base.replace(/^http/, 'ws')}/console/ws?token=${encodeURIComponent(token)}`);
 }

@@ -22,11 +22,10 @@ import { keysFor, signedClient, type Api } from '@flotilla/manager/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
-import WebSocket from 'ws';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createZone, destroyAll, waitFor } from './cloud.ts';
+import { consoleSocket, createZone, destroyAll, waitFor } from './cloud.ts';
 import { csCli } from './clients.ts';
 import { freePort, startManager, stopManager, type ManagerProc } from './manager-proc.ts';
 
@@ -254,22 +253,21 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
     // reached the agent (the PostgreSQL restart test: once in four runs here, 2026-12-02; 165 ms
     // in another), so this is awaited for a bounded time, not sampled once.
     const alive = managers.filter((m) => m.alive());
-    let leaders: ManagerProc[] = [];
-    let leaderAfter: ManagerProc | undefined;
-    let hostUp = false;
+    const seen: { leaders: ManagerProc[]; hostUp: boolean } = { leaders: [], hostUp: false };
+    const leaderOf = () => (seen.leaders.length === 1 ? seen.leaders[0]! : undefined);
     const settled = async (): Promise<boolean> => {
-      leaders = [];
-      for (const m of alive) if ((await health(m).catch(() => ({ leader: false }))).leader) leaders.push(m);
-      leaderAfter = leaders.length === 1 ? leaders[0]! : undefined;
-      hostUp = (await admin.ok('listHosts', { id: host.id })).host[0].state === 'Up';
-      return hostUp && agent.status === 'connected' && leaderAfter !== undefined && agent.url === ws(leaderAfter);
+      seen.leaders = [];
+      for (const m of alive) if ((await health(m).catch(() => ({ leader: false }))).leader) seen.leaders.push(m);
+      seen.hostUp = (await admin.ok('listHosts', { id: host.id })).host[0].state === 'Up';
+      const leader = leaderOf();
+      return seen.hostUp && agent.status === 'connected' && leader !== undefined && agent.url === ws(leader);
     };
     const settleStart = Date.now();
     const agentOnSurvivor = await waitFor(settled, 'the agent with the one leader', 15_000).then(() => true, () => false);
-    log(`failover: agent with the leader ${agentOnSurvivor ? `after ${Date.now() - settleStart} ms` : 'not within 15 s'} (agent ${agent.status} at ${agent.url}; host ${hostUp ? 'Up' : 'not Up'}; ${leaders.length} leaders)`);
+    log(`failover: agent with the leader ${agentOnSurvivor ? `after ${Date.now() - settleStart} ms` : 'not within 15 s'} (agent ${agent.status} at ${agent.url}; host ${seen.hostUp ? 'Up' : 'not Up'}; ${seen.leaders.length} leaders)`);
     return {
       gapMs, probes, probeFailures, deploys, accepted: accepted.length, refused, ended, lost, failedJobs, failed: failed.slice(0, 20),
-      killedAfterMs: Math.round(killAt), problems, agentOnSurvivor, routed, consoleViaFollower, leaderBefore: m1.url, leaderAfter: (leaderAfter as ManagerProc | undefined)?.url ?? `${leaders.length} leaders`, running, managers: managersList,
+      killedAfterMs: Math.round(killAt), problems, agentOnSurvivor, routed, consoleViaFollower, leaderBefore: m1.url, leaderAfter: leaderOf()?.url ?? `${seen.leaders.length} leaders`, running, managers: managersList,
     };
   } finally {
     for (const f of cleanups.reverse()) await Promise.resolve().then(f).catch(() => undefined);
@@ -280,7 +278,7 @@ export async function managersFailover(o: FailoverOptions): Promise<FailoverRepo
  *  `/console/ws`; true when the console's greeting arrives and a line sent comes back. */
 async function followerConsole(follower: Api, followerUrl: string, vmId: string, log: (l: string) => void): Promise<boolean> {
   const ep = (await follower.ok('createConsoleEndpoint', { virtualmachineid: vmId })).consoleendpoint;
-  const ws = new WebSocket(`${followerUrl.replace(/^http/, 'ws')}/console/ws?token=${encodeURIComponent(ep.websocket.token)}`);
+  const ws = consoleSocket(followerUrl, ep.websocket.token);
   const line = `through the follower ${randomBytes(4).toString('hex')}`;
   let bytes = '';
   const ok = await new Promise<boolean>((resolve) => {

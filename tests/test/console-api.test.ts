@@ -4,9 +4,8 @@
 // tenants and stopped VMs refused; and the proxy's WebSocket refusing tokens by reason (the
 // simulator has no console: the first use gets "console unavailable", then the token is spent).
 import test from 'ava';
-import WebSocket from 'ws';
 import { keysFor } from '@flotilla/manager/client';
-import { addHost, createZone, simulatorDriver } from '../src/cloud.ts';
+import { addHost, consoleSocket, createZone, simulatorDriver } from '../src/cloud.ts';
 import { DIALECTS, cloudOn, csCli } from '../src/clients.ts';
 
 // The manager on either database and Debian's cs CLI: the helpers every API suite shares.
@@ -15,7 +14,7 @@ const cs = csCli;
 /** Opens the proxy's WebSocket with a token; resolves with the close code and reason. */
 function wsClose(base: string, token: string): Promise<{ code: number; reason: string }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/console/ws?token=${encodeURIComponent(token)}`);
+    const ws = consoleSocket(base, token);
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     ws.on('error', reject);
   });

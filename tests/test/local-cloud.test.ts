@@ -8,10 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import WebSocket from 'ws';
 import { keysFor } from '@flotilla/manager/client';
 import { kernelTestsUnavailable } from '../src/lab.ts';
-import { waitFor } from '../src/cloud.ts';
+import { consoleSocket, waitFor } from '../src/cloud.ts';
 
 const run = promisify(execFile);
 const root = new URL('../../', import.meta.url).pathname;
@@ -64,7 +63,7 @@ const skip = kernelTestsUnavailable();
   t.regex(page.stdout, /xterm/);
   const ep = (await api.ok('createConsoleEndpoint', { virtualmachineid: job.jobresult.virtualmachine.id })).consoleendpoint;
   t.true(ep.url.startsWith(`${url}/console/?token=`));
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/console/ws?token=${encodeURIComponent(ep.websocket.token)}`);
+  const ws = consoleSocket(url, ep.websocket.token);
   let text = '';
   ws.on('message', (d, bin) => {
     if (bin) text += d.toString();
