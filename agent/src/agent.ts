@@ -83,6 +83,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private heartbeatTimer?: NodeJS.Timeout;
   private watchdog?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
+  /** Consoles this agent relays now: stop() closes them (a stopped agent relays nothing). */
+  private readonly consoles = new Set<() => void>();
   private intervalMs: number;
   private timeoutMs: number;
   private readonly backoff: BackoffOptions;
@@ -108,11 +110,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.connect();
   }
 
-  /** Closes the channel and stops reconnecting. VMs keep running. */
+  /** Closes the channel and the consoles it relays, and stops reconnecting. VMs keep running. */
   async stop(): Promise<void> {
     this.status = 'stopped';
     this.clearTimers();
     clearTimeout(this.retryTimer);
+    for (const close of [...this.consoles]) close();
     const ws = this.ws;
     this.ws = undefined;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
@@ -319,7 +322,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     u.pathname = `${u.pathname.replace(/\/$/, '')}/console`;
     const ws = new WebSocket(u, { handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, ...this.tlsOptions() });
     const pinned = this.pinCheck(ws);
-    const close = () => { con.destroy(); if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.terminate(); };
+    const close = () => {
+      this.consoles.delete(close);
+      con.destroy();
+      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.terminate();
+    };
+    this.consoles.add(close);
     con.on('error', close);
     con.on('close', close);
     ws.on('close', close);

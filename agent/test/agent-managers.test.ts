@@ -60,7 +60,14 @@ test('openConsole naming a follower: dialled at the agent\'s own URL for it; a U
   const followerPort = (follower.address() as { port: number }).port;
   const driver = new SimulatorDriver({ vnc: { host: '127.0.0.1', port: (vnc.address() as net.AddressInfo).port } });
   const agent = new Agent({ url: `ws://127.0.0.1:${followerPort}/agent,${leader.url}`, token: 'good', driver, hostName: 'sim1', backoff: { initialMs: 100, maxMs: 400, factor: 2 } });
-  t.teardown(async () => { await agent.stop(); await leader.close().catch(() => undefined); follower.close(); vnc.close(); });
+  // ws's server.close() leaves open connections open: they are ended here, or the worker never exits.
+  t.teardown(async () => {
+    await agent.stop();
+    await leader.close().catch(() => undefined);
+    for (const c of follower.clients) c.terminate();
+    follower.close();
+    vnc.close();
+  });
   agent.start();
   const session = await leader.waitForSessions(1);
   await driver.startVm({ spec: { name: 'i-2-1-VM', cpus: 1, memoryMb: 64, template: { kind: 'guest' }, nics: [] } });
@@ -79,4 +86,10 @@ test('openConsole naming a follower: dialled at the agent\'s own URL for it; a U
   while (!consoles.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   t.deepEqual(consoles, [{ path: '/agent/console', first: { type: 'console', token: 'good', session: 'F'.repeat(32) } }]);
   t.is(dialled, 1);
+
+  // A stopped agent relays no console: the follower's console socket closes.
+  const [relay] = [...follower.clients].filter((c) => c.readyState === c.OPEN);
+  const closed = new Promise<boolean>((r) => relay!.once('close', () => r(true)));
+  await agent.stop();
+  t.true(await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]), 'the console socket closed within 3 s of stop()');
 });
