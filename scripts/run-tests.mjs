@@ -67,7 +67,9 @@ for (const ws of targets) {
   const suiteFailed = failed > 0 || out.code !== 0;
   totals.failed += suiteFailed ? Math.max(failed, 1) : 0;
   if (suiteFailed) failedSuites.push(ws);
-  for (const m of out.text.matchAll(/^\s*(✘ .*|Uncaught exception in .*|Unhandled rejection in .*)$/gm)) {
+  // On a timeout ava names the file that hung ("Failed to exit when running …", "… pending in …")
+  // below the ✘ line: without it the tail says only "Timed out".
+  for (const m of out.text.matchAll(/^\s*(✘ .*|Uncaught exception in .*|Unhandled rejection in .*|Failed to exit when running .*|\d+ tests? (?:were|was) pending in .*)$/gm)) {
     failedLines.push(`${ws}: ${m[1].trim()}`);
   }
   if (suiteFailed && out.code !== 0 && failed === 0) failedLines.push(`${ws}: exited with code ${out.code}`);
